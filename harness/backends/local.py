@@ -1,0 +1,171 @@
+"""Local backend: each node a nats-server process in its own network namespace.
+
+``LocalCluster`` renders a config per node (``harness.config``), builds the
+namespaces (``harness.net.netns``), and starts ``ip netns exec <ns>
+nats-server -c <conf>`` — ``ip netns exec`` execs, so the pid we hold is the
+server's own and SIGKILL/SIGSTOP reach it directly. Every pid, namespace
+and mount is written to the run's state file the moment it exists, so
+``nats-chaos clean`` can finish the job if the harness itself is killed.
+"""
+
+from __future__ import annotations
+
+import shutil
+import signal
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO
+
+from harness import config
+from harness.backends.base import Grudge
+from harness.net import iptables, netns
+from harness.runstate import RunState, kill_pid, pid_alive
+from harness.scenario import Scenario
+
+
+@dataclass
+class _Node:
+    name: str
+    conf: Path
+    data: Path
+    log: Path
+    proc: subprocess.Popen[bytes] | None = None
+    log_fh: IO[bytes] | None = None
+
+
+class LocalCluster:
+    """A cluster of local nats-server processes in per-node network namespaces."""
+
+    def __init__(self, scenario: Scenario, binary: Path, workdir: Path, state: RunState) -> None:
+        self.scenario = scenario
+        self.binary = binary
+        self.workdir = workdir
+        self.state = state
+        self.nodes = scenario.node_names
+        self.topo = netns.Topology(state.tag, self.nodes, netns.pick_subnet(state.tag))
+        self._nodes: dict[str, _Node] = {}
+        self._stopped = False
+
+    # -- addressing -------------------------------------------------------
+    def address(self, node: str) -> config.NodeAddress:
+        return config.NodeAddress(node, self.topo.ip(node))
+
+    def client_url(self, node: str) -> str:
+        return self.address(node).client_url
+
+    def monitor_url(self, node: str) -> str:
+        return self.address(node).monitor_url
+
+    def data_dir(self, node: str) -> Path:
+        """Where ``node``'s JetStream store lives (faults such as power loss act on it)."""
+        return self._nodes[node].data
+
+    # -- lifecycle --------------------------------------------------------
+    def start(self) -> None:
+        netns.require_root()
+        for ns in [self.topo.bridge_ns, *(self.topo.ns(n) for n in self.nodes)]:
+            self.state.add_namespace(ns)
+        self.topo.create()
+        peers = [self.address(n) for n in self.nodes]
+        for node in self.nodes:
+            d = self.workdir / node
+            (d / "data").mkdir(parents=True, exist_ok=True)
+            conf = config.render(self.scenario, self.address(node), peers, d / "data")
+            path = config.write_config(conf, d / "nats-server.conf")
+            self._nodes[node] = _Node(node, path, d / "data", d / "nats-server.log")
+        for node in self.nodes:
+            self.start_node(node)
+
+    def start_node(self, node: str) -> None:
+        n = self._nodes[node]
+        if n.proc is not None and n.proc.poll() is None:
+            return
+        if n.log_fh is None:
+            n.log_fh = open(n.log, "ab")  # noqa: SIM115 - closed in stop()
+        cmd = [*self.topo.exec_prefix(node), str(self.binary), "-c", str(n.conf)]
+        n.proc = subprocess.Popen(
+            cmd, stdout=n.log_fh, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )  # fmt: skip
+        self.state.add_pid(n.proc.pid, self.binary.name)
+
+    def running(self, node: str) -> bool:
+        n = self._nodes.get(node)
+        return bool(n and n.proc and n.proc.poll() is None)
+
+    def pid(self, node: str) -> int | None:
+        n = self._nodes.get(node)
+        return n.proc.pid if n and n.proc and n.proc.poll() is None else None
+
+    def kill(self, node: str) -> None:
+        self._signal_and_reap(node, signal.SIGKILL)
+
+    def terminate(self, node: str, timeout: float = 10.0) -> None:
+        """Graceful stop (SIGTERM), escalating to SIGKILL after ``timeout``."""
+        n = self._nodes[node]
+        if not self.running(node) or n.proc is None:
+            return
+        n.proc.send_signal(signal.SIGCONT)
+        n.proc.terminate()
+        try:
+            n.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.kill(node)
+            return
+        self.state.drop_pid(n.proc.pid)
+
+    def _signal_and_reap(self, node: str, sig: signal.Signals) -> None:
+        n = self._nodes[node]
+        if n.proc is None or n.proc.poll() is not None:
+            return
+        n.proc.send_signal(signal.SIGCONT)  # a paused process must die too
+        n.proc.send_signal(sig)
+        n.proc.wait(30)
+        self.state.drop_pid(n.proc.pid)
+
+    def pause(self, node: str) -> None:
+        if self.running(node):
+            self._nodes[node].proc.send_signal(signal.SIGSTOP)  # type: ignore[union-attr]
+
+    def resume(self, node: str) -> None:
+        if self.running(node):
+            self._nodes[node].proc.send_signal(signal.SIGCONT)  # type: ignore[union-attr]
+
+    # -- network ----------------------------------------------------------
+    def isolate(self, grudge: Grudge) -> None:
+        iptables.apply_grudge(grudge, self.topo.exec_prefix, self.topo.ip)
+
+    def heal_network(self) -> None:
+        for node in self.nodes:
+            if self.topo.ns(node) in self.topo.created:
+                iptables.flush(self.topo.exec_prefix(node))
+
+    def rules(self, node: str) -> list[str]:
+        return iptables.rules(self.topo.exec_prefix(node))
+
+    # -- evidence and teardown --------------------------------------------
+    def collect(self, dest: Path) -> None:
+        for node, n in self._nodes.items():
+            out = dest / node
+            out.mkdir(parents=True, exist_ok=True)
+            for src in (n.conf, n.log):
+                if src.exists():
+                    shutil.copy2(src, out / src.name)
+
+    def stop(self) -> None:
+        """Kill every server, delete the namespaces, forget the pids. Safe to repeat."""
+        for n in self._nodes.values():
+            if n.proc is not None and n.proc.poll() is None:
+                kill_pid(n.proc.pid, self.binary.name)
+                try:
+                    n.proc.wait(10)
+                except subprocess.TimeoutExpired:
+                    pass
+            if n.proc is not None and not pid_alive(n.proc.pid):
+                self.state.drop_pid(n.proc.pid)
+            if n.log_fh is not None:
+                n.log_fh.close()
+                n.log_fh = None
+        netns.destroy_tagged(self.state.tag, self.topo.created)
+        self._stopped = True

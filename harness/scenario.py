@@ -1,0 +1,238 @@
+"""Scenarios: what one run does, as validated, frozen data.
+
+A scenario is a YAML file (see ``scenarios/``) loaded into :class:`Scenario`.
+``--set dotted.key=value`` overrides are applied to the raw mapping before
+validation, with each value parsed as YAML (``--set nodes=5``,
+``--set server.sync_interval=always``). Anything invalid raises
+:class:`ScenarioError` with one line: the file, the field path and what is
+wrong, e.g. ``scenarios/x.yaml: stream.replicas: must be at most nodes (3)``.
+
+Durations accept seconds as a number or a string with a unit (``500ms``,
+``10s``, ``2m``, ``1h``). ``server.sync_interval`` is passed to nats-server
+as written (``always`` or a duration); ``default`` leaves nats-server's own
+default (2 minutes).
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from harness.errors import ScenarioError
+
+_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$")
+
+
+def parse_seconds(v: Any) -> Any:
+    """``10`` / ``"10s"`` / ``"2m"`` / ``"500ms"`` -> seconds as float; other input unchanged."""
+    if isinstance(v, bool):
+        return v
+    if isinstance(v, int | float):
+        return float(v)
+    if isinstance(v, str):
+        m = _DURATION.match(v)
+        if not m:
+            raise ValueError(f"{v!r} is not a duration (e.g. 10, 10s, 2m, 500ms)")
+        return float(m.group(1)) * _UNITS[m.group(2) or "s"]
+    return v
+
+
+Seconds = Annotated[float, BeforeValidator(parse_seconds), Field(ge=0)]
+
+TargetName = Literal["one", "minority", "majority", "all", "leader"]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ServerSpec(_Model):
+    """Which nats-server runs and how it is configured."""
+
+    version: str = "2.14.0"
+    binary: str | None = None
+    sync_interval: str = "default"
+    config: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("sync_interval", mode="before")
+    @classmethod
+    def _sync(cls, v: Any) -> str:
+        if isinstance(v, int | float) and not isinstance(v, bool):
+            v = f"{v}s"
+        if not isinstance(v, str):
+            raise ValueError("must be 'always', 'default' or a duration like 2m or 10s")
+        if v in ("always", "default"):
+            return v
+        parse_seconds(v)
+        return v
+
+
+class StreamSpec(_Model):
+    """The JetStream stream the workload writes to."""
+
+    name: str = Field(default="chaos", pattern=r"^[A-Za-z0-9_-]+$")
+    replicas: int = Field(default=3, ge=1, le=5)
+    storage: Literal["file", "memory"] = "file"
+
+
+class WorkloadSpec(_Model):
+    """Which client workload runs, how many clients and how fast."""
+
+    name: Literal["queue"] = "queue"
+    concurrency: int | None = Field(default=None, ge=1, le=256)
+    rate: float = Field(default=200.0, ge=0, description="total target ops/s; 0 = unlimited")
+    timeout: Seconds = 5.0
+
+
+class FaultSpec(_Model):
+    """One kind of fault the schedule may start."""
+
+    kind: Literal["kill", "pause"]
+    targets: TargetName = "one"
+    duration: Seconds | None = None
+
+
+class ScheduleSpec(_Model):
+    """When faults start and stop during the main phase."""
+
+    quiet: Seconds = 5.0
+    interval: Seconds = 10.0
+    duration: Seconds = 5.0
+    final_heal: bool = True
+
+
+class RecoverySpec(_Model):
+    """Bounds for the phase between healing and the final reads."""
+
+    timeout: Seconds = 30.0
+    read_timeout: Seconds = 60.0
+
+
+class Scenario(_Model):
+    """One run: cluster shape, server settings, workload, faults and limits."""
+
+    name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
+    description: str = ""
+    nodes: int = Field(default=3, ge=1, le=9)
+    backend: Literal["local"] = "local"
+    seed: int = 0
+    time_limit: Seconds = 30.0
+    server: ServerSpec = Field(default_factory=ServerSpec)
+    stream: StreamSpec = Field(default_factory=StreamSpec)
+    workload: WorkloadSpec = Field(default_factory=WorkloadSpec)
+    faults: tuple[FaultSpec, ...] = ()
+    schedule: ScheduleSpec = Field(default_factory=ScheduleSpec)
+    recovery: RecoverySpec = Field(default_factory=RecoverySpec)
+
+    @model_validator(mode="after")
+    def _replicas_fit(self) -> Scenario:
+        if self.stream.replicas > self.nodes:
+            raise ValueError(
+                f"stream.replicas ({self.stream.replicas}) exceeds nodes ({self.nodes})"
+            )
+        return self
+
+    @property
+    def concurrency(self) -> int:
+        """Client processes: the workload's setting, else 3 per node."""
+        return self.workload.concurrency or 3 * self.nodes
+
+    @property
+    def node_names(self) -> list[str]:
+        """``n1`` … ``nN``."""
+        return [f"n{i}" for i in range(1, self.nodes + 1)]
+
+    def to_yaml(self) -> str:
+        """The fully resolved scenario, as written to a run's ``scenario.yaml``."""
+        return yaml.safe_dump(self.model_dump(mode="json"), sort_keys=False)
+
+
+def parse_override(text: str) -> tuple[list[str], Any]:
+    """``"server.sync_interval=always"`` -> (["server", "sync_interval"], "always")."""
+    key, sep, raw = text.partition("=")
+    if not sep or not key.strip() or any(not p for p in key.strip().split(".")):
+        raise ScenarioError(f"--set {text!r}: expected dotted.key=value")
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else ""
+    except yaml.YAMLError:
+        value = raw
+    return key.strip().split("."), value
+
+
+def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
+    """Return a copy of ``raw`` with each ``dotted.key=value`` applied."""
+    out: dict[str, Any] = _deep_copy(raw)
+    for text in overrides:
+        path, value = parse_override(text)
+        node: Any = out
+        for i, part in enumerate(path[:-1]):
+            nxt = node.get(part) if isinstance(node, dict) else None
+            if nxt is None:
+                nxt = node[part] = {}
+            if not isinstance(nxt, dict):
+                where = ".".join(path[: i + 1])
+                raise ScenarioError(f"--set {text!r}: {where} is not a mapping")
+            node = nxt
+        node[path[-1]] = value
+    return out
+
+
+def _deep_copy(v: Any) -> Any:
+    if isinstance(v, dict):
+        return {k: _deep_copy(x) for k, x in v.items()}
+    if isinstance(v, list):
+        return [_deep_copy(x) for x in v]
+    return v
+
+
+def _first_error(source: str, err: ValidationError) -> ScenarioError:
+    e = err.errors()[0]
+    loc = ".".join(str(p) for p in e["loc"]) or "(top level)"
+    msg = e["msg"].removeprefix("Value error, ")
+    if e["type"] == "extra_forbidden":
+        msg = "unknown field"
+    more = len(err.errors()) - 1
+    tail = f" (+{more} more problem{'s' if more > 1 else ''})" if more else ""
+    return ScenarioError(f"{source}: {loc}: {msg}{tail}")
+
+
+def scenario_from_dict(raw: Any, source: str, overrides: list[str] | None = None) -> Scenario:
+    """Validate a raw mapping (plus overrides) into a Scenario; ``source`` names it in errors."""
+    if not isinstance(raw, dict):
+        raise ScenarioError(f"{source}: a scenario must be a mapping of fields, not {raw!r:.40}")
+    raw = apply_overrides(raw, overrides or [])
+    try:
+        return Scenario.model_validate(raw)
+    except ValidationError as err:
+        raise _first_error(source, err) from None
+
+
+def load_scenario(path: Path | str, overrides: list[str] | None = None) -> Scenario:
+    """Load and validate a scenario YAML file, applying ``--set`` overrides."""
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except OSError as e:
+        raise ScenarioError(f"{path}: cannot read scenario ({e.strerror})") from None
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f" line {mark.line + 1}" if mark else ""
+        raise ScenarioError(f"{path}:{where} not valid YAML ({getattr(e, 'problem', e)})") from None
+    if isinstance(raw, dict) and "name" not in raw:
+        raw["name"] = path.stem
+    return scenario_from_dict(raw, str(path), overrides)
