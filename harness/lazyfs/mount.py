@@ -1,0 +1,177 @@
+"""Start and stop a lazyfs process from the harness: :class:`LazyFSMount`.
+
+In: a mountpoint, a backing directory, a control socket path and an optional
+writeback delay. Out: a running ``python -m harness.lazyfs`` child (``pid``)
+whose mount is live and whose control socket answers (``client``), and on
+``stop()`` a mountpoint that is no longer in ``/proc/mounts``, also when the
+lazyfs process was SIGKILLed (the kernel then leaves a dead mount behind that
+only an unmount removes). Only the child this object started is ever signalled.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from types import TracebackType
+
+from harness.errors import CannotRun, PrivilegeError
+from harness.lazyfs.control import ControlClient, LazyFSControlError
+
+
+class LazyFSMountError(CannotRun):
+    """A lazyfs mount could not be started or removed."""
+
+
+def _unescape(field: str) -> str:
+    return field.replace("\\040", " ").replace("\\011", "\t").replace("\\012", "\n")
+
+
+def is_mounted(mountpoint: str | os.PathLike[str]) -> bool:
+    """True if ``mountpoint`` appears in /proc/mounts (dead FUSE mounts included)."""
+    target = os.path.abspath(mountpoint)
+    with open("/proc/mounts") as f:
+        return any(_unescape(line.split()[1]) == target for line in f if line.strip())
+
+
+def unmount(mountpoint: str | os.PathLike[str]) -> None:
+    """Unmount, trying fusermount3, umount, then a lazy umount; raise if it stays mounted."""
+    target = os.path.abspath(mountpoint)
+    attempts = [["fusermount3", "-u", target], ["umount", target], ["umount", "-l", target]]
+    attempts.insert(2, ["fusermount3", "-uz", target])
+    for cmd in attempts:
+        if not is_mounted(target):
+            return
+        if shutil.which(cmd[0]):
+            subprocess.run(cmd, capture_output=True, check=False, timeout=30)
+    if is_mounted(target):
+        raise LazyFSMountError(f"could not unmount lazyfs at {target}; try `umount -l {target}`")
+
+
+class LazyFSMount:
+    """One lazyfs mount: ``start()``, ``client``, ``stop()``; also a context manager."""
+
+    def __init__(
+        self,
+        mountpoint: str | os.PathLike[str],
+        backing: str | os.PathLike[str],
+        control: str | os.PathLike[str],
+        writeback_after: float | None = None,
+        *,
+        log_path: str | os.PathLike[str] | None = None,
+        start_timeout: float = 15.0,
+        extra_args: tuple[str, ...] = (),
+    ) -> None:
+        self.mountpoint = Path(mountpoint).absolute()
+        self.backing = Path(backing).absolute()
+        self.control = Path(control).absolute()
+        self.writeback_after = writeback_after
+        self.log_path = Path(log_path) if log_path else None
+        self.start_timeout = start_timeout
+        self.extra_args = extra_args
+        self.client = ControlClient(self.control)
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def pid(self) -> int | None:
+        """Process id of the lazyfs process, or None before start()."""
+        return self.process.pid if self.process else None
+
+    def command(self) -> list[str]:
+        """The command line start() runs."""
+        cmd = [sys.executable, "-m", "harness.lazyfs", str(self.mountpoint), str(self.backing)]
+        cmd += ["--control", str(self.control)]
+        if self.writeback_after is not None:
+            cmd += ["--writeback-after", str(self.writeback_after)]
+        return cmd + list(self.extra_args)
+
+    def start(self) -> LazyFSMount:
+        """Spawn lazyfs and wait until the mount is live and the control socket answers."""
+        if os.geteuid() != 0:
+            raise PrivilegeError("lazyfs mounts need root (allow_other, /dev/fuse)")
+        if not os.path.exists("/dev/fuse"):
+            raise LazyFSMountError("no /dev/fuse: load the fuse module or pass --device /dev/fuse")
+        if is_mounted(self.mountpoint):
+            raise LazyFSMountError(f"{self.mountpoint} is already a mount point")
+        self.mountpoint.mkdir(parents=True, exist_ok=True)
+        self.backing.mkdir(parents=True, exist_ok=True)
+        with contextlib.suppress(FileNotFoundError):
+            self.control.unlink()
+        out = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL  # noqa: SIM115
+        env = dict(os.environ)
+        root = str(Path(__file__).resolve().parents[2])
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH")) if p)
+        try:
+            self.process = subprocess.Popen(
+                self.command(), stdout=out, stderr=out, stdin=subprocess.DEVNULL, env=env
+            )
+        finally:
+            if out is not subprocess.DEVNULL:
+                out.close()
+        self._wait_live()
+        return self
+
+    def _wait_live(self) -> None:
+        assert self.process is not None
+        deadline = time.monotonic() + self.start_timeout
+        while time.monotonic() < deadline:
+            code = self.process.poll()
+            if code is not None:
+                self._cleanup_mount()
+                where = f"; see {self.log_path}" if self.log_path else ""
+                raise LazyFSMountError(f"lazyfs at {self.mountpoint} exited with {code}{where}")
+            if is_mounted(self.mountpoint) and self.control.exists():
+                try:
+                    if self.client.ping() == self.process.pid:
+                        os.stat(self.mountpoint)  # the FUSE loop answers, not just the socket
+                        return
+                except (LazyFSControlError, OSError):
+                    pass
+            time.sleep(0.02)
+        self.stop()
+        raise LazyFSMountError(
+            f"lazyfs at {self.mountpoint} did not come up within {self.start_timeout:.0f}s"
+        )
+
+    def alive(self) -> bool:
+        """True while the lazyfs process runs."""
+        return self.process is not None and self.process.poll() is None
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Unmount and end the lazyfs process; leaves no mount behind even after a SIGKILL."""
+        proc = self.process
+        if proc is not None and proc.poll() is None:
+            # Unmounting makes the FUSE loop return; SIGTERM does the same through libfuse.
+            with contextlib.suppress(LazyFSMountError, subprocess.TimeoutExpired):
+                unmount(self.mountpoint)
+            try:
+                proc.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                proc.send_signal(signal.SIGTERM)
+                try:
+                    proc.wait(timeout=timeout)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    proc.wait(timeout=timeout)
+        self._cleanup_mount()
+
+    def _cleanup_mount(self) -> None:
+        unmount(self.mountpoint)
+        with contextlib.suppress(FileNotFoundError):
+            self.control.unlink()
+
+    def __enter__(self) -> LazyFSMount:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
