@@ -76,6 +76,8 @@ def render(
             "host": node.host,
             "port": node.cluster_port,
             "routes": [f"nats-route://{p.host}:{p.cluster_port}" for p in others],
+            # clients stay on the node they were given: no discovered URLs
+            "no_advertise": True,
         }
     return deep_merge(conf, scenario.server.config)
 

@@ -10,6 +10,7 @@ and mount is written to the run's state file the moment it exists, so
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import signal
 import subprocess
@@ -85,9 +86,12 @@ class LocalCluster:
             n.log_fh = open(n.log, "ab")  # noqa: SIM115 - closed in stop()
         cmd = [*self.topo.exec_prefix(node), str(self.binary), "-c", str(n.conf)]
         n.proc = subprocess.Popen(
-            cmd, stdout=n.log_fh, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            cmd,
+            stdout=n.log_fh,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
             start_new_session=True,
-        )  # fmt: skip
+        )
         self.state.add_pid(n.proc.pid, self.binary.name)
 
     def running(self, node: str) -> bool:
@@ -158,10 +162,8 @@ class LocalCluster:
         for n in self._nodes.values():
             if n.proc is not None and n.proc.poll() is None:
                 kill_pid(n.proc.pid, self.binary.name)
-                try:
+                with contextlib.suppress(subprocess.TimeoutExpired):
                     n.proc.wait(10)
-                except subprocess.TimeoutExpired:
-                    pass
             if n.proc is not None and not pid_alive(n.proc.pid):
                 self.state.drop_pid(n.proc.pid)
             if n.log_fh is not None:

@@ -18,10 +18,8 @@ import sys
 import threading
 import warnings
 
-import mfusepy
-
 from harness.lazyfs.control import ControlServer
-from harness.lazyfs.fs import LazyFS
+from harness.lazyfs.fs import LazyFS, LazyFUSE
 
 log = logging.getLogger("harness.lazyfs")
 
@@ -75,7 +73,7 @@ def main(argv: list[str] | None = None) -> int:
         ).start()
     warnings.simplefilter("ignore", DeprecationWarning)
     try:
-        mfusepy.FUSE(
+        LazyFUSE(
             fs,
             args.mountpoint,
             foreground=True,

@@ -67,6 +67,41 @@ def _attrs(st: os.stat_result, pending: PendingFile | None) -> dict[str, Any]:
     return d
 
 
+def _decode(path: bytes | None) -> str | None:
+    return None if path is None else path.decode("utf-8", "surrogateescape")
+
+
+def _fh(fip: Any) -> int | None:
+    return fip.contents.fh if fip else None
+
+
+class LazyFUSE(mfusepy.FUSE):
+    """mfusepy's FUSE, but setattr-style calls on an open file get its handle.
+
+    With ``nullpath_ok`` libfuse passes no path to truncate/chmod/chown/utimens
+    when the kernel names an open file (ftruncate, fchmod, ...); mfusepy 3.1
+    drops the handle, so these overrides pass it on as ``fh``.
+    """
+
+    def truncate_fuse_3(self, path: bytes | None, length: int, fip: Any) -> int:
+        return self.operations.truncate(_decode(path), length, _fh(fip))
+
+    def chmod_fuse_3(self, path: bytes | None, mode: int, fip: Any) -> int:
+        return self.operations.chmod(_decode(path), mode, _fh(fip))
+
+    def chown_fuse_3(self, path: bytes | None, uid: int, gid: int, fip: Any) -> int:
+        uid = -1 if uid == 0xFFFFFFFF else uid
+        gid = -1 if gid == 0xFFFFFFFF else gid
+        return self.operations.chown(_decode(path), uid, gid, _fh(fip))
+
+    def utimens_fuse_3(self, path: bytes | None, buf: Any, fip: Any) -> int:
+        times = None
+        if buf:
+            a, m = buf.contents.actime, buf.contents.modtime
+            times = (a.tv_sec * 10**9 + a.tv_nsec, m.tv_sec * 10**9 + m.tv_nsec)
+        return self.operations.utimens(_decode(path), times, _fh(fip))
+
+
 class LazyFS(mfusepy.Operations):
     """FUSE operations over ``backing`` with in-memory un-fsynced data (see package docs)."""
 
@@ -147,10 +182,14 @@ class LazyFS(mfusepy.Operations):
         return _attrs(st, self.pending.get(st.st_ino))
 
     def _register(self, fd: int, flags: int) -> int:
-        ino = os.fstat(fd).st_ino
+        st = os.fstat(fd)
+        ino = st.st_ino
         with self._mu:
             self.handles[fd] = (ino, bool(flags & _SYNC_FLAGS))
             self.open_count[ino] = self.open_count.get(ino, 0) + 1
+            # libfuse negotiates atomic O_TRUNC: the kernel sends no separate truncate.
+            if flags & os.O_TRUNC and (ino in self.pending or st.st_size):
+                self._state(ino, fd).truncate(0)
         return fd
 
     def _open_backing(self, full: str, flags: int, mode: int = 0o644) -> int:
@@ -294,16 +333,24 @@ class LazyFS(mfusepy.Operations):
         os.rmdir(self._full(path))
         return 0
 
-    def chmod(self, path: str | None, mode: int) -> int:
-        os.chmod(self._full(path or "/"), mode)
+    def chmod(self, path: str | None, mode: int, fh: int | None = None) -> int:
+        os.chmod(fh if fh is not None else self._full(path or "/"), mode)
         return 0
 
-    def chown(self, path: str | None, uid: int, gid: int) -> int:
-        os.lchown(self._full(path or "/"), uid, gid)
+    def chown(self, path: str | None, uid: int, gid: int, fh: int | None = None) -> int:
+        if fh is not None:
+            os.fchown(fh, uid, gid)
+        else:
+            os.lchown(self._full(path or "/"), uid, gid)
         return 0
 
-    def utimens(self, path: str | None, times: tuple[int, int] | None = None) -> int:
-        os.utime(self._full(path or "/"), ns=times, follow_symlinks=False)
+    def utimens(
+        self, path: str | None, times: tuple[int, int] | None = None, fh: int | None = None
+    ) -> int:
+        if fh is not None:
+            os.utime(fh, ns=times)
+        else:
+            os.utime(self._full(path or "/"), ns=times, follow_symlinks=False)
         return 0
 
     def access(self, path: str, amode: int) -> int:
@@ -311,16 +358,18 @@ class LazyFS(mfusepy.Operations):
             raise mfusepy.FuseOSError(errno.EACCES)
         return 0
 
-    def readdir(self, path: str, fh: int) -> list[str]:
-        return [".", "..", *os.listdir(self._full(path))]
+    def opendir(self, path: str) -> int:
+        return os.open(self._full(path), os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+
+    def readdir(self, path: str | None, fh: int) -> list[str]:
+        return [".", "..", *os.listdir(fh)]
+
+    def releasedir(self, path: str | None, fh: int) -> int:
+        os.close(fh)
+        return 0
 
     def fsyncdir(self, path: str | None, datasync: int, fh: int) -> int:
-        if path is not None:
-            fd = os.open(self._full(path), os.O_RDONLY | os.O_DIRECTORY)
-            try:
-                os.fsync(fd)
-            finally:
-                os.close(fd)
+        os.fsync(fh)
         return 0
 
     def statfs(self, path: str) -> dict[str, int]:

@@ -35,11 +35,33 @@ def ensure_chain(prefix: list[str]) -> None:
 def block(prefix: list[str], peer_ip: str) -> None:
     """In the namespace behind ``prefix``, stop hearing and talking to ``peer_ip``."""
     ensure_chain(prefix)
-    _ipt(prefix, "-A", CHAIN, "-s", peer_ip, "-p", "tcp", "-j", "REJECT",
-         "--reject-with", "tcp-reset")  # fmt: skip
+    _ipt(
+        prefix,
+        "-A",
+        CHAIN,
+        "-s",
+        peer_ip,
+        "-p",
+        "tcp",
+        "-j",
+        "REJECT",
+        "--reject-with",
+        "tcp-reset",
+    )
     _ipt(prefix, "-A", CHAIN, "-s", peer_ip, "-j", "DROP")
-    _ipt(prefix, "-A", CHAIN, "-d", peer_ip, "-p", "tcp", "-j", "REJECT",
-         "--reject-with", "tcp-reset")  # fmt: skip
+    _ipt(
+        prefix,
+        "-A",
+        CHAIN,
+        "-d",
+        peer_ip,
+        "-p",
+        "tcp",
+        "-j",
+        "REJECT",
+        "--reject-with",
+        "tcp-reset",
+    )
     _ipt(prefix, "-A", CHAIN, "-d", peer_ip, "-j", "DROP")
 
 

