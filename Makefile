@@ -1,0 +1,43 @@
+# The README's two commands live here: `make demo` and `make test`.
+# Both work on a fresh Debian 12 machine as root: they install what they need.
+
+PY      ?= python3
+VENV    := .venv
+BIN     := $(VENV)/bin
+STAMP   := $(VENV)/.installed
+APT_PKGS := iproute2 iptables fuse3 libfuse3-3
+SCENARIO ?= scenarios/quick.yaml
+
+.PHONY: demo test test-unit test-integration lint deps system clean-runs
+
+system:
+	@missing=""; for p in $(APT_PKGS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing:$$missing"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	fi
+
+$(STAMP): pyproject.toml
+	$(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --disable-pip-version-check --upgrade pip
+	$(BIN)/pip install -q --disable-pip-version-check -e '.[dev]'
+	touch $(STAMP)
+
+deps: system $(STAMP)
+
+demo: deps
+	$(BIN)/nats-chaos server install
+	$(BIN)/nats-chaos run $(SCENARIO)
+
+test: deps
+	$(BIN)/nats-chaos server install
+	$(BIN)/nats-chaos server install 2.15.0
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/pytest -q tests
+
+test-unit: deps
+	$(BIN)/pytest -q tests/unit
+
+clean-runs: deps
+	$(BIN)/nats-chaos clean
