@@ -361,8 +361,13 @@ class LazyFS(mfusepy.Operations):
     def opendir(self, path: str) -> int:
         return os.open(self._full(path), os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
 
-    def readdir(self, path: str | None, fh: int) -> list[str]:
-        return [".", "..", *os.listdir(fh)]
+    def readdir(self, path: str | None, fh: int) -> list[tuple[str, dict[str, int], int]]:
+        # With use_ino the dirent's inode comes from here, and a zero inode hides the entry.
+        with os.scandir(fh) as it:
+            entries = [(e.name, e.inode(), e.stat(follow_symlinks=False).st_mode) for e in it]
+        st = os.fstat(fh)
+        dots = [(".", st.st_ino, st.st_mode), ("..", st.st_ino, st.st_mode)]
+        return [(n, {"st_ino": i, "st_mode": m}, 0) for n, i, m in dots + entries]
 
     def releasedir(self, path: str | None, fh: int) -> int:
         os.close(fh)
