@@ -41,9 +41,9 @@ def versions() -> dict[str, Any]:
 
 def check_file(history: Path, nodes: list[str] | None, workload: str = "queue") -> dict[str, Any]:
     """Load and check one history file; ``nodes`` defaults to every node the history names."""
+    loaded = load_history(history)
     from checkers.compose import check_history  # checkers import numpy/pandas: load on use
 
-    loaded = load_history(history)
     ops = loaded.ops
     if nodes is None:
         nodes = sorted({n for n in ops["node"].dropna().unique()}, key=_node_key)

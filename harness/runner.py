@@ -185,7 +185,7 @@ class Run:
         self.workdir = WORK_ROOT / self.state.tag
         self.cluster: LocalCluster | None = None
         self.history: HistoryWriter | None = None
-        self.extra: dict[str, Any] = {}
+        self.extra: dict[str, Any] = {"tag": self.state.tag}
 
     async def main(self) -> None:
         sc = self.scenario
