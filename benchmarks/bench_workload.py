@@ -1,0 +1,107 @@
+"""Recorded client throughput vs bare nats-py publishing, same cluster, same run.
+
+Starts one local 3-node cluster (root needed), creates the R3 stream, then
+alternates two phases of ``--seconds`` each, ``--rounds`` times:
+
+- bare: ``concurrency`` asyncio tasks doing acknowledged ``js.publish`` as fast
+  as they can on the same per-node connections, recording nothing;
+- recorded: the queue workload itself (``QueueWorkload.run`` with
+  ``rate: 0``), writing every op to a real ``history.jsonl``.
+
+Prints acknowledged publishes/s for each and the ratio recorded/bare (the
+target is >= 0.8). Usage::
+
+    .venv/bin/python benchmarks/bench_workload.py [--seconds 10] [--rounds 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+from harness import servers
+from harness.backends.local import LocalCluster
+from harness.history import HistoryWriter
+from harness.runner import wait_ready
+from harness.runstate import RunState, new_tag
+from harness.scenario import scenario_from_dict
+from harness.workloads.queue import QueueWorkload
+
+
+async def bare(workload: QueueWorkload, seconds: float) -> int:
+    """Acknowledged publishes in ``seconds`` with no recording."""
+    nodes = workload.cluster.nodes
+    deadline = time.monotonic() + seconds
+    acked = 0
+
+    async def worker(w: int) -> None:
+        nonlocal acked
+        js = (await workload._conn(nodes[w % len(nodes)])).jetstream(timeout=5)
+        v = 10**12 + w * 10**9
+        while time.monotonic() < deadline:
+            v += 1
+            try:
+                await js.publish(workload.subject, b"%d" % v)
+                acked += 1
+            except Exception:
+                pass
+
+    await asyncio.gather(*(worker(w) for w in range(workload.scenario.concurrency)))
+    return acked
+
+
+async def recorded(workload: QueueWorkload, seconds: float) -> int:
+    before = workload.counters.ok
+    await workload.run(time.monotonic() + seconds)
+    return workload.counters.ok - before
+
+
+async def main_async(args: argparse.Namespace, cluster: LocalCluster, tmp: Path) -> None:
+    await wait_ready(cluster)
+    history = HistoryWriter(tmp / "history.jsonl")
+    workload = QueueWorkload(cluster.scenario, cluster, history)
+    await workload.setup()
+    rows = []
+    for r in range(args.rounds):
+        b = await bare(workload, args.seconds)
+        rec = await recorded(workload, args.seconds)
+        rows.append((b / args.seconds, rec / args.seconds))
+        print(f"round {r + 1}: bare {b / args.seconds:8.0f}/s  recorded {rec / args.seconds:8.0f}/s")
+    await workload.close()
+    history.close()
+    bare_rate = sum(b for b, _ in rows) / len(rows)
+    rec_rate = sum(r for _, r in rows) / len(rows)
+    print(f"history lines: {history.count:,}")
+    print(f"mean: bare {bare_rate:.0f} acked/s, recorded {rec_rate:.0f} acked/s, "
+          f"ratio {rec_rate / bare_rate:.2f} (target >= 0.8)")  # fmt: skip
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--seconds", type=float, default=10.0)
+    ap.add_argument("--rounds", type=int, default=2)
+    ap.add_argument("--concurrency", type=int, default=9)
+    ap.add_argument("--version", default=servers.DEFAULT_VERSION)
+    args = ap.parse_args()
+    scenario = scenario_from_dict(
+        {"name": "bench", "workload": {"rate": 0, "concurrency": args.concurrency}}, "bench"
+    )
+    state = RunState(new_tag())
+    state.save()
+    tmp = Path(tempfile.mkdtemp(prefix="nc-bench-"))
+    cluster = LocalCluster(scenario, servers.resolve_binary(args.version), tmp / "nodes", state)
+    try:
+        cluster.start()
+        asyncio.run(main_async(args, cluster, tmp))
+    finally:
+        cluster.stop()
+        state.remove()
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,89 @@
+"""The nemesis against a fake cluster: ops recorded, faults undone, heal_all restores nodes."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+
+from harness.faults.nemesis import Nemesis
+from harness.faults.schedule import Window
+from harness.history import HistoryWriter, load_history
+from harness.scenario import FaultSpec
+
+
+class FakeCluster:
+    """Records what faults do to it; nodes are just flags."""
+
+    def __init__(self, nodes: list[str]) -> None:
+        self.nodes = nodes
+        self.up = dict.fromkeys(nodes, True)
+        self.paused = dict.fromkeys(nodes, False)
+        self.calls: list[tuple[str, str]] = []
+        self.healed = 0
+
+    def kill(self, node: str) -> None:
+        self.calls.append(("kill", node))
+        self.up[node] = False
+
+    def start_node(self, node: str) -> None:
+        self.calls.append(("start", node))
+        self.up[node] = True
+
+    def pause(self, node: str) -> None:
+        self.calls.append(("pause", node))
+        self.paused[node] = True
+
+    def resume(self, node: str) -> None:
+        self.paused[node] = False
+
+    def running(self, node: str) -> bool:
+        return self.up[node]
+
+    def monitor_url(self, node: str) -> str:
+        return "http://127.0.0.1:9"  # nothing listens: leader lookup finds none
+
+    def heal_network(self) -> None:
+        self.healed += 1
+
+
+def window(i: int, start: float, stop: float, kind: str, targets: str = "one") -> Window:
+    return Window(start, stop, FaultSpec(kind=kind, targets=targets), i, seed=i)
+
+
+def test_windows_run_in_order_and_are_recorded(tmp_path: Path) -> None:
+    cluster = FakeCluster(["n1", "n2", "n3"])
+    history = HistoryWriter(tmp_path / "h.jsonl")
+    nemesis = Nemesis(cluster, history, "chaos")
+    windows = [window(0, 0.0, 0.02, "kill", "all"), window(1, 0.03, 0.05, "pause", "majority")]
+
+    asyncio.run(nemesis.run(windows, time.monotonic()))
+    history.close()
+    ops = load_history(tmp_path / "h.jsonl").ops
+    assert list(ops["f"]) == ["kill", "kill", "pause", "pause"]
+    assert set(ops["type"]) == {"info"} and set(ops["process"]) == {"nemesis"}
+    assert ops["value"][0] == {"start": "kill", "targets": "all", "nodes": ["n1", "n2", "n3"]}
+    assert ops["value"][1] == {"stop": "kill", "nodes": ["n1", "n2", "n3"]}
+    assert len(ops["value"][2]["nodes"]) == 2
+    assert all(cluster.up.values())
+    assert [c for c, _ in cluster.calls] == ["kill"] * 3 + ["start"] * 3 + ["pause"] * 2
+    assert nemesis.active == [] and nemesis.started == 2
+
+
+def test_heal_all_stops_active_faults_and_restarts_dead_nodes(tmp_path: Path) -> None:
+    cluster = FakeCluster(["n1", "n2", "n3"])
+    history = HistoryWriter(tmp_path / "h.jsonl")
+    nemesis = Nemesis(cluster, history, "chaos")
+
+    async def go() -> None:
+        await nemesis._start(nemesis.fault("pause"), ["n2"], "one")
+        cluster.kill("n3")  # died outside any fault
+        assert nemesis.active_kinds == ["pause"]
+        await nemesis.heal_all()
+
+    asyncio.run(go())
+    history.close()
+    assert not any(cluster.paused.values()) and all(cluster.up.values())
+    assert nemesis.active == [] and cluster.healed == 1
+    ops = load_history(tmp_path / "h.jsonl").ops
+    assert [v.get("stop") for v in ops["value"]] == [None, "pause"]
