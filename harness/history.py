@@ -22,8 +22,10 @@ import gc
 import itertools
 import mmap
 import os
+import re
 import threading
 import time
+import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from operator import itemgetter
@@ -152,27 +154,23 @@ _CHUNK_BYTES = 4 << 20
 _LONG_LINE = 1 << 20  # a line this long is parsed on its own (final reads)
 _PAIRS_SENTINEL = "\x00nats-chaos-pairs\x00"
 _STR_COLUMNS = ("type", "f", "node", "error")
+_BRACKETS_TO_SPACES = bytes.maketrans(b"[]", b"  ")
+_TOO_LONG_INT = re.compile(rb"\d{19}")  # might not fit in int64: let orjson parse it
 
 
 def _pairs_from_text(seg: bytes) -> np.ndarray | None:
     """``b"[[1,5],[2,7]]"`` (non-negative ints, no spaces) -> int64 array (n, 2); else None."""
     skeleton = seg.translate(None, b"0123456789")
     n = skeleton.count(b"[") - 1
-    if n < 1 or skeleton != b"[" + b"[,]," * (n - 1) + b"[,]]":
+    if n < 1 or skeleton != b"[" + b"[,]," * (n - 1) + b"[,]]" or _TOO_LONG_INT.search(seg):
         return None
-    buf = np.frombuffer(seg, dtype=np.uint8)
-    digit = (buf >= 48) & (buf <= 57)
-    edges = np.diff(digit.view(np.int8))
-    starts = np.flatnonzero(edges == 1) + 1
-    lens = np.flatnonzero(edges == -1) + 1 - starts
-    if len(starts) != 2 * n or lens.min() < 1 or lens.max() > 18:
-        return None
-    vals = np.zeros(len(starts), dtype=np.int64)
-    last = len(buf) - 1
-    for k in range(int(lens.max())):  # Horner's rule, one digit position at a time
-        d = buf[np.minimum(starts + k, last)].astype(np.int64) - 48
-        vals = np.where(lens > k, vals * 10 + d, vals)
-    return vals.reshape(n, 2)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # numpy only warns when text stops parsing early
+        try:
+            flat = np.fromstring(seg.translate(_BRACKETS_TO_SPACES), dtype=np.int64, sep=",")
+        except (DeprecationWarning, ValueError):
+            return None
+    return flat.reshape(n, 2) if len(flat) == 2 * n else None
 
 
 def _pairs_from_list(value: Any) -> np.ndarray | None:
@@ -511,9 +509,9 @@ def load_history(path: Path | str) -> LoadedHistory:
             buf.close()
         if gc_was_enabled:
             gc.enable()
-    warnings = []
+    notes: list[str] = []
     if cut:
-        warnings.append(
+        notes.append(
             f"{path}:{line_no}: last line is cut off (writer stopped mid-line); ignored"
         )
-    return LoadedHistory(ops=ops, warnings=warnings)
+    return LoadedHistory(ops=ops, warnings=notes)
