@@ -22,7 +22,7 @@ import nats
 from nats.aio.client import Client
 from nats.errors import NoRespondersError
 from nats.errors import TimeoutError as NatsTimeout
-from nats.js.errors import APIError
+from nats.js.errors import APIError, NoStreamResponseError
 
 FAIL = "fail"
 INFO = "info"
@@ -30,8 +30,8 @@ INFO = "info"
 
 def classify(exc: BaseException) -> tuple[str, str]:
     """Map a client exception to ``(op type, short error)``: fail is certain, info is not."""
-    if isinstance(exc, NoRespondersError):
-        return FAIL, "no-responders"
+    if isinstance(exc, NoRespondersError | NoStreamResponseError):
+        return FAIL, "no-responders"  # a 503: no stream was subscribed, nothing was stored
     if isinstance(exc, APIError):
         code = getattr(exc, "err_code", None) or getattr(exc, "code", None)
         desc = (getattr(exc, "description", None) or str(exc)).strip()

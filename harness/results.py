@@ -17,7 +17,6 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-
 from harness.history import load_history
 from harness.scenario import Scenario
 
@@ -45,8 +44,9 @@ def check_file(history: Path, nodes: list[str] | None, workload: str = "queue") 
     from checkers.compose import check_history  # checkers import numpy/pandas: load on use
 
     ops = loaded.ops
-    if nodes is None:
-        nodes = sorted({n for n in ops["node"].dropna().unique()}, key=_node_key)
+    if nodes is None:  # the nodes that were read: a node without a replica is never read
+        reads = ops.loc[ops["f"] == "read", "node"].dropna()
+        nodes = sorted(set(reads.unique()), key=_node_key)
     result = check_history(ops, {"nodes": nodes}, workload=workload)
     result["history_warnings"] = loaded.warnings
     return result
@@ -68,7 +68,8 @@ def write(
     """Check the run's history and write ``results.json`` and ``summary.md``; return the result."""
     history = run_dir / "history.jsonl"
     if history.exists():
-        result = check_file(history, scenario.node_names, scenario.workload.name)
+        nodes = extra.get("replica_nodes") or scenario.node_names
+        result = check_file(history, nodes, scenario.workload.name)
     else:
         result = {"valid": "unknown", "anomalies": [], "checkers": {}}
     if interrupted or error:
@@ -154,8 +155,8 @@ def summary_md(result: dict[str, Any], scenario: Scenario | None = None) -> str:
         lines += ["", "| node | status | read | lost |", "|---|---|---|---|"]
         for node, d in per_node.items():
             lines.append(
-                f"| {node} | {d.get('status')} | {d.get('read_count', 0):,} | "
-                f"{d.get('lost_count', 0):,} |"
+                f"| {node} | {d.get('status')} | {_n(d.get('read_count'))} | "
+                f"{_n(d.get('lost_count'))} |"
             )
     when = q.get("lost_ack_time") or {}
     if when.get("first") is not None:
@@ -165,6 +166,10 @@ def summary_md(result: dict[str, Any], scenario: Scenario | None = None) -> str:
             f"{when['last']:.1f}s after the run started.",
         ]
     return "\n".join(lines) + "\n"
+
+
+def _n(v: Any) -> str:
+    return "–" if v is None else f"{v:,}"
 
 
 def link_latest(run_dir: Path) -> None:

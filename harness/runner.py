@@ -120,16 +120,15 @@ async def wait_ready(cluster: LocalCluster, timeout: float = 60.0) -> None:
     raise RuntimeError(f"no JetStream meta leader after {timeout:.0f}s (see nodes/*/ logs)")
 
 
-async def wait_converged(cluster: LocalCluster, stream: str, timeout: float) -> dict[str, Any]:
-    """Until every node reports the same state for ``stream`` with a leader, or ``timeout``."""
+async def wait_converged(
+    cluster: LocalCluster, nodes: list[str], stream: str, timeout: float
+) -> dict[str, Any]:
+    """Until every replica node reports the same state for ``stream``, with a leader."""
     start = time.monotonic()
     views: list[monitor.StreamView | None] = []
     while True:
         views = await asyncio.gather(
-            *(
-                asyncio.to_thread(monitor.stream_view, cluster.monitor_url(n), stream)
-                for n in cluster.nodes
-            )
+            *(asyncio.to_thread(monitor.stream_view, cluster.monitor_url(n), stream) for n in nodes)
         )
         states = {v.state for v in views if v and v.present}
         agreed = all(v and v.present and v.leader for v in views) and len(states) == 1
@@ -151,7 +150,7 @@ async def wait_converged(cluster: LocalCluster, stream: str, timeout: float) -> 
                     "leader": v.leader,
                 }
             )
-            for n, v in zip(cluster.nodes, views, strict=True)
+            for n, v in zip(nodes, views, strict=True)
         },
     }
 
@@ -207,6 +206,7 @@ class Run:
                 await wait_ready(cluster)
             with self.phases("workload setup"):
                 await workload.setup()
+                self.extra["replica_nodes"] = workload.replica_nodes
             with self.phases(f"main phase ({sc.time_limit:.0f}s, {len(windows)} faults planned)"):
                 t0 = time.monotonic()
                 ticker = asyncio.create_task(self._progress(workload, nemesis, t0))
@@ -218,7 +218,7 @@ class Run:
                 await nemesis.heal_all()
             with self.phases("recovery wait"):
                 self.extra["recovery"] = await wait_converged(
-                    cluster, sc.stream.name, sc.recovery.timeout
+                    cluster, workload.replica_nodes, sc.stream.name, sc.recovery.timeout
                 )
             with self.phases("final reads"):
                 self.extra["isolated_for_reads"] = await isolate_for_reads(cluster)

@@ -73,6 +73,7 @@ class QueueWorkload:
         self._values = itertools.count()
         self._next_process = itertools.count()
         self._conns: dict[str, Client] = {}
+        self.replica_nodes: list[str] = list(cluster.nodes)  # nodes that hold the stream
 
     # -- setup --------------------------------------------------------------
     async def _conn(self, node: str) -> Client:
@@ -103,12 +104,17 @@ class QueueWorkload:
                 if time.monotonic() > deadline:
                     raise RuntimeError(f"could not create stream {self.stream}: {e}") from e
                 await asyncio.sleep(0.5)
+        want = self.scenario.stream.replicas
         while time.monotonic() < deadline:
-            views = [
-                monitor.stream_view(self.cluster.monitor_url(n), self.stream)
-                for n in self.cluster.nodes
-            ]
-            if all(v and v.present and v.leader for v in views):
+            views = await asyncio.gather(
+                *(
+                    asyncio.to_thread(monitor.stream_view, self.cluster.monitor_url(n), self.stream)
+                    for n in self.cluster.nodes
+                )
+            )
+            holders = [n for n, v in zip(self.cluster.nodes, views, strict=True) if v and v.present]
+            if len(holders) == want and all(v.leader for v in views if v and v.present):
+                self.replica_nodes = holders
                 return
             await asyncio.sleep(0.2)
         raise RuntimeError(f"stream {self.stream} has no leader after {timeout:.0f}s")
@@ -156,8 +162,8 @@ class QueueWorkload:
 
     # -- final reads ----------------------------------------------------------
     async def final_reads(self, timeout: float) -> None:
-        """Read every node's replica, one ``read`` op per node (see module docstring)."""
-        await asyncio.gather(*(self._read_node(node, timeout) for node in self.cluster.nodes))
+        """Read every replica node, one ``read`` op per node (see module docstring)."""
+        await asyncio.gather(*(self._read_node(node, timeout) for node in self.replica_nodes))
 
     async def _read_node(self, node: str, timeout: float) -> None:
         process = next(self._next_process)
