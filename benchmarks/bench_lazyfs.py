@@ -1,0 +1,209 @@
+"""JetStream acknowledged-publish throughput: store_dir on a lazyfs mount vs a plain directory.
+
+In: a nats-server binary (``--nats-server PATH``, else ``harness.servers.resolve_binary``),
+how long each measurement runs and how many publishers. Out: one line per
+(sync mode, storage) with acked publishes/s, and the lazyfs/plain ratio per sync mode,
+printed to stdout (``--json`` adds a machine-readable line).
+
+Each measurement starts its own single-node nats-server on 127.0.0.1 (random free
+port, JetStream in a fresh directory), creates an R1 file-storage stream, and runs
+``--publishers`` asyncio publishers, each with its own connection and up to
+``--window`` un-acked ``publish_async`` messages in flight. Plain and lazyfs runs
+alternate within each round so drift on the host hits both. Only processes this
+script started are ever signalled. Needs root and /dev/fuse for the lazyfs mount.
+
+    .venv/bin/python benchmarks/bench_lazyfs.py --seconds 5 --rounds 2
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from contextlib import AbstractContextManager, nullcontext
+from pathlib import Path
+
+import nats
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from harness.lazyfs import LazyFSMount
+
+
+async def _quiet(_error: Exception) -> None:
+    """nats-py prints every connection error by default; the benchmark checks results instead."""
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def server_binary(path: str | None) -> Path:
+    if path:
+        return Path(path)
+    try:
+        from harness.servers import resolve_binary
+    except ImportError:
+        sys.exit("pass --nats-server PATH (harness.servers is not available)")
+    return resolve_binary()
+
+
+def write_config(workdir: Path, store_dir: Path, port: int, sync: str) -> Path:
+    sync_line = "" if sync == "default" else f"  sync_interval: {sync}\n"
+    conf = workdir / "nats.conf"
+    conf.write_text(
+        f"server_name: bench\nlisten: 127.0.0.1:{port}\n"
+        f'jetstream {{\n  store_dir: "{store_dir}"\n{sync_line}}}\n'
+    )
+    return conf
+
+
+async def publish_load(url: str, seconds: float, publishers: int, window: int, size: int) -> int:
+    """Acks received within ``seconds`` (after a short warm-up) by all publishers together."""
+    conns = [
+        await nats.connect(url, max_reconnect_attempts=0, error_cb=_quiet)
+        for _ in range(publishers)
+    ]
+    js0 = conns[0].jetstream()
+    await js0.add_stream(name="BENCH", subjects=["bench.>"], storage="file", num_replicas=1)
+    payload = b"x" * size
+    acked = 0
+    t_start = time.monotonic() + 0.5  # warm-up not counted
+    t_end = t_start + seconds
+
+    def on_done(fut: asyncio.Future) -> None:
+        nonlocal acked
+        if not fut.cancelled() and fut.exception() is None and t_start <= time.monotonic() <= t_end:
+            acked += 1
+
+    async def publisher(i: int, nc: nats.NATS) -> None:
+        js = nc.jetstream(publish_async_max_pending=window)
+        while time.monotonic() < t_end:
+            fut = await js.publish_async(f"bench.{i}", payload)
+            fut.add_done_callback(on_done)
+        await asyncio.wait_for(js.publish_async_completed(), timeout=30)
+
+    await asyncio.gather(*(publisher(i, nc) for i, nc in enumerate(conns)))
+    for nc in conns:
+        await nc.close()
+    return acked
+
+
+async def wait_ready(url: str, proc: subprocess.Popen[bytes], timeout: float = 15) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"nats-server exited with {proc.returncode}")
+        try:
+            nc = await nats.connect(
+                url, max_reconnect_attempts=0, connect_timeout=1, error_cb=_quiet
+            )
+        except Exception:
+            await asyncio.sleep(0.05)
+            continue
+        try:
+            await nc.jetstream().account_info()
+            return
+        except Exception:
+            await asyncio.sleep(0.05)
+        finally:
+            await nc.close()
+    raise RuntimeError("nats-server did not become ready")
+
+
+def measure(binary: Path, base: Path, storage: str, sync: str, args: argparse.Namespace) -> dict:
+    """Run one server with its store on ``storage`` (plain|lazyfs) and return its figures."""
+    work = Path(tempfile.mkdtemp(prefix=f"{storage}-{sync}-", dir=base))
+    backing = work / "data"
+    backing.mkdir()
+    mount: AbstractContextManager[object] = nullcontext()
+    store = backing
+    lazy = None
+    if storage == "lazyfs":
+        lazy = LazyFSMount(work / "mnt", backing, work / "ctl.sock", log_path=work / "lazyfs.log")
+        mount, store = lazy, work / "mnt"
+    port = free_port()
+    conf = write_config(work, store / "js", port, sync)
+    result: dict = {"storage": storage, "sync": sync}
+    with mount:
+        log = open(work / "server.log", "wb")  # noqa: SIM115
+        proc = subprocess.Popen([str(binary), "-c", str(conf)], stdout=log, stderr=log)
+        try:
+            url = f"nats://127.0.0.1:{port}"
+            asyncio.run(wait_ready(url, proc))
+            acked = asyncio.run(
+                publish_load(url, args.seconds, args.publishers, args.window, args.size)
+            )
+            result["acked_per_s"] = acked / args.seconds
+            if lazy is not None:
+                result["lazyfs"] = lazy.client.stats()
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+            log.close()
+    if not args.keep:
+        shutil.rmtree(work, ignore_errors=True)
+    return result
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    p.add_argument("--nats-server", help="nats-server binary (default: harness.servers)")
+    p.add_argument("--seconds", type=float, default=5.0, help="measured seconds per run")
+    p.add_argument("--rounds", type=int, default=1, help="plain/lazyfs pairs per sync mode")
+    p.add_argument("--publishers", type=int, default=4)
+    p.add_argument("--window", type=int, default=64, help="un-acked publishes per publisher")
+    p.add_argument("--size", type=int, default=128, help="payload bytes")
+    p.add_argument("--sync", default="default,always", help="comma list: default, always, 1s…")
+    p.add_argument("--workdir", default="/var/tmp", help="where stores live (use a real disk)")
+    p.add_argument("--keep", action="store_true", help="keep store dirs and logs")
+    p.add_argument("--json", action="store_true", help="also print results as one JSON line")
+    args = p.parse_args()
+    binary = server_binary(args.nats_server)
+    base = Path(tempfile.mkdtemp(prefix="bench-lazyfs-", dir=args.workdir))
+    print(f"nats-server {binary}; {args.publishers} publishers x window {args.window}, ", end="")
+    print(f"{args.size} B payload, {args.seconds:g} s per run, {args.rounds} round(s)")
+    results = []
+    try:
+        for sync in args.sync.split(","):
+            for _ in range(args.rounds):
+                for storage in ("plain", "lazyfs"):
+                    r = measure(binary, base, storage, sync, args)
+                    results.append(r)
+                    extra = ""
+                    if "lazyfs" in r:
+                        s = r["lazyfs"]
+                        extra = f"  (lazyfs writes={s['writes']} fsyncs={s['fsyncs']})"
+                    print(f"  sync={sync:8} {storage:7} {r['acked_per_s']:10.0f} acked/s{extra}")
+    finally:
+        if not args.keep:
+            shutil.rmtree(base, ignore_errors=True)
+    print("ratio lazyfs/plain (median acked/s):")
+    for sync in args.sync.split(","):
+        med = {
+            st: statistics.median(
+                r["acked_per_s"] for r in results if r["sync"] == sync and r["storage"] == st
+            )
+            for st in ("plain", "lazyfs")
+        }
+        ratio = med["lazyfs"] / med["plain"] if med["plain"] else float("nan")
+        plain, lazy = med["plain"], med["lazyfs"]
+        print(f"  sync={sync:8} plain {plain:8.0f}  lazyfs {lazy:8.0f}  ratio {ratio:.2f}")
+    if args.json:
+        print(json.dumps(results))
+
+
+if __name__ == "__main__":
+    main()
