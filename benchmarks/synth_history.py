@@ -104,6 +104,7 @@ def write_history(path: Path, publishes: int, procs: int = 10, lost: int = 5, se
         stream_seq = np.concatenate([seqs[acked], extra_seqs])
         keep = ~np.isin(in_stream, lost_values)
         pairs = np.column_stack([stream_seq[keep], in_stream[keep]])
+        pairs = pairs[np.argsort(pairs[:, 0])]  # a read returns the stream in order
         _write_reads(fh, pairs, start_index=2 * publishes)
     return Planted(publishes, len(acked), len(lost_values), len(recovered))
 
