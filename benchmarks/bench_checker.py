@@ -26,6 +26,7 @@ from typing import Any
 sys.path[:0] = [str(Path(__file__).resolve().parent.parent), str(Path(__file__).parent)]
 
 from synth_history import NODES, write_history  # noqa: E402
+
 from checkers.compose import check_history  # noqa: E402
 from harness.history import load_history  # noqa: E402
 

@@ -41,7 +41,7 @@ def _outcomes(n: int, rng: np.random.Generator) -> np.ndarray:
 
 
 def _write_publishes(fh, n: int, procs: int, outcomes: np.ndarray, rng) -> np.ndarray:
-    """Write publish ops in rounds of ``procs`` concurrent clients; return stream seqs (0 = none)."""
+    """Write publish ops in rounds of ``procs`` clients; return stream seqs (0 = none)."""
     kinds = ("ok", "fail", "info")
     proc_ids = list(range(procs))
     next_proc = procs

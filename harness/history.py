@@ -255,6 +255,8 @@ def _pieces(buf: Any, limit: int) -> Iterator[tuple[bytes, int, int]]:
     ``_LONG_LINE`` bytes or more is a piece of its own.
     """
     pos, line_no = 0, 1
+    if limit and buf[limit - 1 : limit] == b"\n":
+        limit -= 1  # the final newline ends the last line; it does not start another
     while pos < limit:
         end = buf.find(b"\n", min(pos + _CHUNK_BYTES, limit), limit)
         end = limit if end < 0 else end
@@ -511,7 +513,5 @@ def load_history(path: Path | str) -> LoadedHistory:
             gc.enable()
     notes: list[str] = []
     if cut:
-        notes.append(
-            f"{path}:{line_no}: last line is cut off (writer stopped mid-line); ignored"
-        )
+        notes.append(f"{path}:{line_no}: last line is cut off (writer stopped mid-line); ignored")
     return LoadedHistory(ops=ops, warnings=notes)
