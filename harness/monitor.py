@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import urllib.error
+import urllib.parse
 import urllib.request
 from dataclasses import dataclass
 from typing import Any
@@ -89,3 +90,19 @@ def healthy(monitor_url: str) -> bool:
     """``/healthz`` says ok (JetStream enabled and current)."""
     data = get_json(f"{monitor_url}/healthz")
     return bool(data) and data.get("status") == "ok"
+
+
+def serves_direct_get(monitor_url: str, stream: str) -> bool | None:
+    """Does this node's OWN replica answer direct gets for ``stream``?
+
+    ``/subsz?subs=1&test=…`` lists only the server's local subscriptions (not
+    interest learned over routes), so this is true exactly when the node's
+    replica has joined the direct-get queue group — which a follower does only
+    once it is caught up. ``None`` if the node does not answer.
+    """
+    subject = f"$JS.API.DIRECT.GET.{stream}"
+    q = urllib.parse.quote(subject)
+    data = get_json(f"{monitor_url}/subsz?subs=1&acc=%24G&test={q}&limit=1024")
+    if data is None:
+        return None
+    return any(s.get("subject") == subject for s in data.get("subscriptions_list") or [])

@@ -132,6 +132,14 @@ async def wait_converged(
         )
         states = {v.state for v in views if v and v.present}
         agreed = all(v and v.present and v.leader for v in views) and len(states) == 1
+        if agreed:  # and every replica answers direct gets itself (the final reads need it)
+            direct = await asyncio.gather(
+                *(
+                    asyncio.to_thread(monitor.serves_direct_get, cluster.monitor_url(n), stream)
+                    for n in nodes
+                )
+            )
+            agreed = all(direct)
         if agreed or time.monotonic() - start > timeout:
             break
         await asyncio.sleep(0.5)

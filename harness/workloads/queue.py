@@ -20,7 +20,10 @@ at or on servers it has a route to. With zero routes, before and after the
 read (checked on the node's ``/routez``, and the DROP/RESET rules stop any
 route from re-forming in between), the only subscriber the request can
 reach is the node's own replica — so the pairs read are that replica's
-content, not another node's. A node whose ``/jsz`` shows no such stream is
+content, not another node's. Before reading, the node's ``/subsz`` (which
+lists only its local subscriptions) must show its own direct-get
+subscription; a follower joins that queue group only once caught up, and the
+recovery wait waits for it on every replica. A node whose ``/jsz`` shows no such stream is
 read as ``ok`` with no values and a note (the stream is gone: that is data,
 its losses count); a node that is down or never answers is an ``info`` read
 (unknown, not evidence).
@@ -176,6 +179,10 @@ class QueueWorkload:
         if not view.present:
             note = f"stream {self.stream} is absent on {node}"
             self.history.append("ok", process, "read", [], node, note=note)
+            return
+        if not await asyncio.to_thread(monitor.serves_direct_get, url, self.stream):
+            err = f"{node} holds the stream but does not serve direct gets (replica not caught up)"
+            self.history.append("info", process, "read", None, node, err)
             return
         try:
             routes_before = await asyncio.to_thread(monitor.route_count, url)
