@@ -14,15 +14,9 @@ import shutil
 from pathlib import Path
 
 from harness.net import netns
-from harness.runstate import RunState, all_states, kill_pid, pid_alive, pid_is, unmount
+from harness.runstate import RunState, all_states, harness_alive, kill_pid, pid_is, unmount
 
 WORK_ROOT = Path("/var/tmp/nats-chaos")
-
-
-def _harness_alive(state: RunState) -> bool:
-    return (pid_alive(state.harness_pid) and pid_is(state.harness_pid, "python3")) or (
-        pid_alive(state.harness_pid) and pid_is(state.harness_pid, "nats-chaos")
-    )
 
 
 def clean_state(state: RunState, dry_run: bool = False) -> list[str]:
@@ -56,6 +50,6 @@ def clean_runs(tags: list[str], dry_run: bool = False) -> list[str]:
     """Clean every run named in ``tags`` and every run whose harness is gone."""
     lines: list[str] = []
     for state in all_states():
-        if state.tag in tags or not _harness_alive(state):
+        if state.tag in tags or not harness_alive(state):
             lines += clean_state(state, dry_run) or [f"{state.tag}: state file removed"]
     return lines

@@ -37,6 +37,7 @@ class RunState:
 
     tag: str
     harness_pid: int = field(default_factory=os.getpid)
+    harness_start: int | None = field(default_factory=lambda: proc_start_time(os.getpid()))
     pids: dict[str, str] = field(default_factory=dict)  # pid -> executable basename
     namespaces: list[str] = field(default_factory=list)
     mounts: list[str] = field(default_factory=list)
@@ -96,6 +97,21 @@ def all_states() -> list[RunState]:
         except (OSError, ValueError, TypeError):
             continue
     return sorted(out, key=lambda s: s.started)
+
+
+def proc_start_time(pid: int) -> int | None:
+    """When ``pid`` started (clock ticks since boot): with the pid, it names one process."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return int(stat.rsplit(")", 1)[1].split()[19])
+
+
+def harness_alive(state: RunState) -> bool:
+    """Is the harness that wrote ``state`` still running (the same process, not a reused pid)?"""
+    start = proc_start_time(state.harness_pid)
+    return start is not None and start == state.harness_start
 
 
 def pid_alive(pid: int) -> bool:

@@ -56,6 +56,9 @@ def test_sigkilled_harness_keeps_history_and_clean_removes_leftovers(
     run_dir = wait_for_main_phase(tmp_path, "kill")
     [tag] = state_tags(tmp_path / "state")
     state = json.loads((tmp_path / "state" / f"{tag}.json").read_text())
+    busy = nats_chaos("clean")  # the harness still runs: its run is not a leftover
+    assert busy.communicate(timeout=60)[0].strip() == "nothing to clean"
+    assert server_pids_under(f"/var/tmp/nats-chaos/{tag}/")
     proc.kill()
     proc.wait(30)
     time.sleep(0.5)
