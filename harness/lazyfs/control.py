@@ -4,7 +4,9 @@ Requests (``{"op": ...}``) and what they answer:
 
 - ``ping``  -> ``{"ok": true, "pid": <lazyfs pid>}``
 - ``stats`` -> ``{"ok": true, "un_fsynced_bytes", "pending_files", "fsyncs", "drops",
-  "writes", "flushed_by_writeback", "flushed_by_writeback_bytes"}``
+  "writes", "flushed_by_writeback", "flushed_by_writeback_bytes"}``: pending bytes and
+  files now; file fsyncs, drops and FUSE writes so far; files (and bytes) the writeback
+  model persisted so far
 - ``drop``  -> ``{"ok": true, "dropped_bytes", "files"}``: power loss, every un-fsynced byte
   of every file is forgotten
 - ``flush`` -> ``{"ok": true, "files", "bytes"}``: persist everything, like ``sync(1)``

@@ -180,10 +180,17 @@ class Differential:
             files[new] = files.pop(name)
             self.log.append(f"rename {name} -> {new}")
         elif op == "unlink":
+            orphan = self.fds.pop(ino, None) if rng.random() < 0.3 else None
             self.close(ino)
             os.unlink(self.path(name))
             del files[name]
-            self.log.append(f"unlink {name}")
+            if orphan is not None:  # an unlinked open file still works, then vanishes
+                os.pwrite(orphan, b"orphan", 1)
+                _write_model(ino.current, 1, b"orphan")
+                got = os.pread(orphan, len(ino.current) + 10, 0)
+                assert got == ino.current, self.fail("orphan read")
+                os.close(orphan)
+            self.log.append(f"unlink {name} (orphan write: {orphan is not None})")
         elif op == "close":
             self.close(ino)
             self.log.append(f"close {name}")
