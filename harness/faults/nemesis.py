@@ -2,11 +2,13 @@
 
 Concurrency lives here and only here: each window's start and stop run in a
 worker thread (``asyncio.to_thread``) so clients keep running while a node
-is killed or restarted. Every start and stop is a history op with
-``process: "nemesis"``, ``type: "info"``, ``f`` = the fault kind and a
-``value`` that says what was done (``{"start": "kill", "nodes": [...]}``).
-``heal_all`` stops whatever is still active and makes sure every node runs
-— it is called at the end of the main phase and on any error.
+is killed or restarted. Each window gets a fresh fault object built from its
+spec and a ``random.Random`` seeded for that window, so targets are
+reproducible. Every start and stop is a history op with ``process:
+"nemesis"``, ``type: "info"``, ``f`` = the fault kind and a ``value`` that
+says what was done (``{"start": "kill", "nodes": [...]}``). ``heal_all``
+stops whatever is still active and makes sure every node runs and the
+network is whole — called at the end of the main phase and on any error.
 """
 
 from __future__ import annotations
@@ -20,9 +22,8 @@ from typing import Any
 
 from harness import monitor
 from harness.backends.base import Cluster
-from harness.faults import REGISTRY, Fault
+from harness.faults import REGISTRY, Fault, FaultContext
 from harness.faults.schedule import Window
-from harness.faults.targets import resolve
 from harness.history import NEMESIS, HistoryWriter
 
 log = logging.getLogger(__name__)
@@ -44,56 +45,62 @@ class Nemesis:
         self.stream = stream
         self.clock = clock
         self.sleep = sleep
-        self.faults: dict[str, Fault] = {}
-        self.active: list[tuple[Fault, list[str]]] = []
+        self.active: list[tuple[Fault, FaultContext]] = []
         self.started = 0
 
-    def fault(self, kind: str) -> Fault:
-        if kind not in self.faults:
-            self.faults[kind] = REGISTRY[kind](self.cluster)
-        return self.faults[kind]
-
-    def stream_leader(self) -> str | None:
-        """The stream leader as any running node reports it."""
+    def _leader(self, which: str) -> str | None:
         for node in self.cluster.nodes:
-            if self.cluster.running(node):
-                view = monitor.stream_view(self.cluster.monitor_url(node), self.stream)
-                if view and view.leader:
-                    return view.leader
+            if not self.cluster.running(node):
+                continue
+            url = self.cluster.monitor_url(node)
+            if which == "meta":
+                who = monitor.meta_leader(url)
+            else:
+                view = monitor.stream_view(url, self.stream)
+                who = view.leader if view else None
+            if who:
+                return who
         return None
+
+    def context(self, seed: int) -> FaultContext:
+        """A fault context with its own seeded RNG."""
+        return FaultContext(
+            cluster=self.cluster,
+            rng=random.Random(seed),
+            stream=self.stream,
+            stream_leader=lambda: self._leader("stream"),
+            meta_leader=lambda: self._leader("meta"),
+        )
 
     async def run(self, windows: list[Window], t0: float) -> None:
         """Play ``windows`` relative to ``t0`` (monotonic seconds of the main phase start)."""
         for w in windows:
             await self._sleep_until(t0 + w.start)
-            fault = self.fault(w.fault.kind)
-            rng = random.Random(w.seed)
-            nodes = await asyncio.to_thread(
-                resolve, w.fault.targets, self.cluster.nodes, rng, self.stream_leader
-            )
-            await self._start(fault, nodes, w.fault.targets)
+            fault = REGISTRY[w.fault.kind](w.fault)
+            ctx = self.context(w.seed)
+            await self.start(fault, ctx)
             await self._sleep_until(t0 + w.stop)
-            await self._stop(fault, nodes)
+            await self.stop(fault, ctx)
 
     async def _sleep_until(self, t: float) -> None:
         delay = t - self.clock()
         if delay > 0:
             await self.sleep(delay)
 
-    async def _start(self, fault: Fault, nodes: list[str], targets: str) -> None:
-        self.active.append((fault, nodes))
+    async def start(self, fault: Fault, ctx: FaultContext) -> None:
+        """Start one fault now and record it."""
+        self.active.append((fault, ctx))
         self.started += 1
-        done = await asyncio.to_thread(fault.start, nodes)
-        value = {"start": fault.kind, "targets": targets, **done}
-        self.history.append("info", NEMESIS, fault.kind, value)
-        log.info("nemesis: start %s on %s", fault.kind, ",".join(nodes))
+        done = await asyncio.to_thread(fault.start, ctx)
+        self.history.append("info", NEMESIS, fault.kind, {"start": fault.kind, **done})
+        log.info("nemesis: start %s %s", fault.kind, done)
 
-    async def _stop(self, fault: Fault, nodes: list[str]) -> None:
-        done = await asyncio.to_thread(fault.stop, nodes)
+    async def stop(self, fault: Fault, ctx: FaultContext) -> None:
+        """Stop one fault now and record it."""
+        done = await asyncio.to_thread(fault.stop, ctx)
         self.history.append("info", NEMESIS, fault.kind, {"stop": fault.kind, **done})
-        if (fault, nodes) in self.active:
-            self.active.remove((fault, nodes))
-        log.info("nemesis: stop %s on %s", fault.kind, ",".join(nodes))
+        self.active = [(f, c) for f, c in self.active if f is not fault]
+        log.info("nemesis: stop %s %s", fault.kind, done)
 
     @property
     def active_kinds(self) -> list[str]:
@@ -101,8 +108,8 @@ class Nemesis:
 
     async def heal_all(self) -> None:
         """Stop every active fault, resume and start every node, heal the network."""
-        for fault, nodes in list(self.active):
-            await self._stop(fault, nodes)
+        for fault, ctx in list(self.active):
+            await self.stop(fault, ctx)
         for node in self.cluster.nodes:
             await asyncio.to_thread(self.cluster.resume, node)
             if not self.cluster.running(node):

@@ -1,51 +1,63 @@
 """Process faults: kill (SIGKILL, restart when the fault ends) and pause (SIGSTOP/SIGCONT).
 
-A fault is a small object: ``start(nodes)`` acts and returns what it did,
-``stop(nodes)`` undoes it. Both run in a worker thread (they block on
-signals and process waits) and both are safe to call on nodes that are
-already in the target state, so the final heal can stop everything blindly.
+Both pick their targets from the spec (``one``, ``minority``, ``majority``,
+``all``, ``leader``) when they start and act on exactly those nodes when they
+stop, so a restart or SIGCONT never reaches a node the fault did not touch.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from harness.backends.base import Cluster
+from harness.faults.base import FaultContext
+from harness.faults.targets import resolve
+from harness.scenario import FaultSpec
 
 
-class KillFault:
+class _NodeFault:
+    kind = ""
+
+    def __init__(self, spec: FaultSpec) -> None:
+        self.spec = spec
+        self.nodes: list[str] = []
+
+    def start(self, ctx: FaultContext) -> dict[str, Any]:
+        self.nodes = resolve(self.spec.targets, ctx.cluster.nodes, ctx.rng, ctx.stream_leader)
+        for node in self.nodes:
+            self.act(ctx, node)
+        return {"targets": self.spec.targets, "nodes": self.nodes}
+
+    def stop(self, ctx: FaultContext) -> dict[str, Any]:
+        for node in self.nodes:
+            self.undo(ctx, node)
+        return {"nodes": self.nodes}
+
+    def act(self, ctx: FaultContext, node: str) -> None:
+        raise NotImplementedError
+
+    def undo(self, ctx: FaultContext, node: str) -> None:
+        raise NotImplementedError
+
+
+class KillFault(_NodeFault):
     """SIGKILL the targets; stopping the fault starts them again."""
 
     kind = "kill"
 
-    def __init__(self, cluster: Cluster) -> None:
-        self.cluster = cluster
+    def act(self, ctx: FaultContext, node: str) -> None:
+        ctx.cluster.kill(node)
 
-    def start(self, nodes: list[str]) -> dict[str, Any]:
-        for node in nodes:
-            self.cluster.kill(node)
-        return {"nodes": nodes}
-
-    def stop(self, nodes: list[str]) -> dict[str, Any]:
-        for node in nodes:
-            self.cluster.start_node(node)
-        return {"nodes": nodes}
+    def undo(self, ctx: FaultContext, node: str) -> None:
+        ctx.cluster.start_node(node)
 
 
-class PauseFault:
+class PauseFault(_NodeFault):
     """SIGSTOP the targets; stopping the fault sends SIGCONT."""
 
     kind = "pause"
 
-    def __init__(self, cluster: Cluster) -> None:
-        self.cluster = cluster
+    def act(self, ctx: FaultContext, node: str) -> None:
+        ctx.cluster.pause(node)
 
-    def start(self, nodes: list[str]) -> dict[str, Any]:
-        for node in nodes:
-            self.cluster.pause(node)
-        return {"nodes": nodes}
-
-    def stop(self, nodes: list[str]) -> dict[str, Any]:
-        for node in nodes:
-            self.cluster.resume(node)
-        return {"nodes": nodes}
+    def undo(self, ctx: FaultContext, node: str) -> None:
+        ctx.cluster.resume(node)

@@ -7,6 +7,7 @@ import time
 from pathlib import Path
 
 from harness.faults.nemesis import Nemesis
+from harness.faults.process import PauseFault
 from harness.faults.schedule import Window
 from harness.history import HistoryWriter, load_history
 from harness.scenario import FaultSpec
@@ -76,7 +77,7 @@ def test_heal_all_stops_active_faults_and_restarts_dead_nodes(tmp_path: Path) ->
     nemesis = Nemesis(cluster, history, "chaos")
 
     async def go() -> None:
-        await nemesis._start(nemesis.fault("pause"), ["n2"], "one")
+        await nemesis.start(PauseFault(FaultSpec(kind="pause", targets="one")), nemesis.context(2))
         cluster.kill("n3")  # died outside any fault
         assert nemesis.active_kinds == ["pause"]
         await nemesis.heal_all()
@@ -84,6 +85,7 @@ def test_heal_all_stops_active_faults_and_restarts_dead_nodes(tmp_path: Path) ->
     asyncio.run(go())
     history.close()
     assert not any(cluster.paused.values()) and all(cluster.up.values())
+    assert len([c for c in cluster.calls if c[0] == "pause"]) == 1
     assert nemesis.active == [] and cluster.healed == 1
     ops = load_history(tmp_path / "h.jsonl").ops
     assert [v.get("stop") for v in ops["value"]] == [None, "pause"]
