@@ -25,6 +25,10 @@ OP_TYPES = ("invoke", "ok", "fail", "info")
 PAIR_COLUMNS = ("invoke_time", "complete_time", "type", "f", "process", "node", "value")
 
 
+def _obj(ops: pd.DataFrame, name: str) -> np.ndarray:
+    return ops[name].to_numpy(dtype=object)
+
+
 def paired_ops(ops: pd.DataFrame) -> pd.DataFrame:
     """Each client invoke with its completion: one row per completed op.
 
@@ -32,33 +36,40 @@ def paired_ops(ops: pd.DataFrame) -> pd.DataFrame:
     completion: ok/fail/info), ``f``, ``process``, ``node`` and ``value``
     (of the invoke). Invokes without a completion (a run cut short) are left out.
     """
-    client = ops.loc[client_mask(ops), ["index", "time", "type", "f", "process", "node", "value"]]
-    procs = client["process"].to_numpy(dtype=np.int64)
-    order = np.lexsort((client["index"].to_numpy(), procs))
-    types = client["type"].to_numpy(dtype=object)[order]
-    procs = procs[order]
+    rows = np.flatnonzero(client_mask(ops))
+    procs = ops["process"].to_numpy()[rows].astype(np.int64)
+    # rows are in history order, so a stable sort by process keeps each process's ops in order
+    order = rows[np.argsort(procs, kind="stable")]
+    procs = np.sort(procs, kind="stable")
+    types = _obj(ops, "type")[order]
     is_pair = (types[:-1] == "invoke") & (types[1:] != "invoke") & (procs[:-1] == procs[1:])
     inv = order[:-1][is_pair]
     done = order[1:][is_pair]
-    times = client["time"].to_numpy()
+    times = ops["time"].to_numpy()
     return pd.DataFrame(
         {
             "invoke_time": times[inv],
             "complete_time": times[done],
-            "type": client["type"].to_numpy(dtype=object)[done],
-            "f": client["f"].to_numpy(dtype=object)[inv],
+            "type": types[1:][is_pair],
+            "f": _obj(ops, "f")[inv],
             "process": procs[:-1][is_pair],
-            "node": client["node"].to_numpy(dtype=object)[inv],
-            "value": client["value"].to_numpy(dtype=object)[inv],
+            "node": _obj(ops, "node")[inv],
+            "value": _obj(ops, "value")[inv],
         }
     )
 
 
 def counts_by_f(ops: pd.DataFrame) -> dict[str, dict[str, int]]:
     """{f: {invoke, ok, fail, info}} over every op."""
-    table = pd.crosstab(ops["f"].astype(object), ops["type"].astype(object))
-    table = table.reindex(columns=list(OP_TYPES), fill_value=0)
-    return {str(f): {t: int(n) for t, n in row.items()} for f, row in table.iterrows()}
+    f_codes, fs = pd.factorize(_obj(ops, "f"), use_na_sentinel=False)
+    type_codes = pd.Index(OP_TYPES).get_indexer(_obj(ops, "type"))
+    counts = np.bincount(
+        f_codes * len(OP_TYPES) + type_codes, minlength=len(fs) * len(OP_TYPES)
+    ).reshape(len(fs), len(OP_TYPES))
+    return {
+        str(f): dict(zip(OP_TYPES, map(int, row), strict=True))
+        for f, row in zip(fs, counts, strict=True)
+    }
 
 
 def latency_ms(pairs: pd.DataFrame) -> dict[str, dict[str, float | int]]:
@@ -75,18 +86,19 @@ def latency_ms(pairs: pd.DataFrame) -> dict[str, dict[str, float | int]]:
 
 def publish_rate(ops: pd.DataFrame, client: np.ndarray) -> float | None:
     """Acknowledged publishes per second between the first and last publish invoke."""
-    pub = client & (ops["f"] == "publish").to_numpy()
-    times = ops["time"].to_numpy()[pub & (ops["type"] == "invoke").to_numpy()]
+    pub = client & (_obj(ops, "f") == "publish")
+    types = _obj(ops, "type")
+    times = ops["time"].to_numpy()[pub & (types == "invoke")]
     if len(times) < 2 or times.max() == times.min():
         return None
-    acked = int((pub & (ops["type"] == "ok").to_numpy()).sum())
+    acked = int((pub & (types == "ok")).sum())
     return acked / ((times.max() - times.min()) / 1e9)
 
 
 def check_stats(ops: pd.DataFrame, context: dict[str, Any]) -> dict[str, Any]:
     """Counts, publish rate and latency of a history; see the module docstring."""
     client = client_mask(ops)
-    ok_client = int((client & (ops["type"] == "ok").to_numpy()).sum())
+    ok_client = int((client & (_obj(ops, "type") == "ok")).sum())
     return {
         "valid": True if ok_client else "unknown",
         "op_count": len(ops),
