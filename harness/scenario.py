@@ -97,12 +97,49 @@ class WorkloadSpec(_Model):
     timeout: Seconds = 5.0
 
 
-class FaultSpec(_Model):
-    """One kind of fault the schedule may start."""
+class _FaultBase(_Model):
+    """Fields every fault has: who it hits and for how long (else the schedule's duration)."""
 
-    kind: Literal["kill", "pause"]
     targets: TargetName = "one"
     duration: Seconds | None = None
+
+
+class KillSpec(_FaultBase):
+    """SIGKILL the targets; restart them when the window ends."""
+
+    kind: Literal["kill"]
+
+
+class PauseSpec(_FaultBase):
+    """SIGSTOP the targets; SIGCONT when the window ends."""
+
+    kind: Literal["pause"]
+
+
+class PowerLossSpec(_FaultBase):
+    """SIGKILL + drop every un-fsynced byte (lazyfs) + remount; restart when the window ends.
+
+    ``coordinated`` hits every target in the same instant (kill all, then drop
+    all); otherwise targets lose power one after another.
+    """
+
+    kind: Literal["power-loss"]
+    coordinated: bool = False
+
+
+# One entry per fault kind; the ``kind`` field picks the model (a new fault adds one here).
+FaultSpec = Annotated[KillSpec | PauseSpec | PowerLossSpec, Field(discriminator="kind")]
+
+
+class StorageSpec(_Model):
+    """Where node data lives: a plain directory, or lazyfs (needed by power-loss faults)."""
+
+    lazyfs: bool | None = Field(
+        default=None, description="None: on when a power-loss fault is planned"
+    )
+    writeback_after: Seconds | None = Field(
+        default=None, description="kernel-writeback model: persist data older than this"
+    )
 
 
 class ScheduleSpec(_Model):
@@ -136,14 +173,24 @@ class Scenario(_Model):
     faults: tuple[FaultSpec, ...] = ()
     schedule: ScheduleSpec = Field(default_factory=ScheduleSpec)
     recovery: RecoverySpec = Field(default_factory=RecoverySpec)
+    storage: StorageSpec = Field(default_factory=StorageSpec)
 
     @model_validator(mode="after")
-    def _replicas_fit(self) -> Scenario:
+    def _consistent(self) -> Scenario:
         if self.stream.replicas > self.nodes:
             raise ValueError(
                 f"stream.replicas ({self.stream.replicas}) exceeds nodes ({self.nodes})"
             )
+        if self.storage.lazyfs is False and any(f.kind == "power-loss" for f in self.faults):
+            raise ValueError("power-loss faults need storage.lazyfs (it is false)")
         return self
+
+    @property
+    def uses_lazyfs(self) -> bool:
+        """Node data on lazyfs: asked for, or implied by a power-loss fault."""
+        if self.storage.lazyfs is not None:
+            return self.storage.lazyfs
+        return any(f.kind == "power-loss" for f in self.faults)
 
     @property
     def concurrency(self) -> int:
@@ -204,6 +251,11 @@ def _first_error(source: str, err: ValidationError) -> ScenarioError:
     msg = e["msg"].removeprefix("Value error, ")
     if e["type"] == "extra_forbidden":
         msg = "unknown field"
+    elif e["type"] in ("union_tag_invalid", "union_tag_not_found"):
+        ctx = e.get("ctx", {})
+        loc += f".{ctx.get('discriminator', 'kind').strip(chr(39))}"
+        got = f"unknown kind {ctx['tag']!r}" if "tag" in ctx else "missing"
+        msg = f"{got} (one of: {ctx.get('expected_tags', '')})"
     more = len(err.errors()) - 1
     tail = f" (+{more} more problem{'s' if more > 1 else ''})" if more else ""
     return ScenarioError(f"{source}: {loc}: {msg}{tail}")

@@ -10,7 +10,7 @@ from harness.faults.nemesis import Nemesis
 from harness.faults.process import PauseFault
 from harness.faults.schedule import Window
 from harness.history import HistoryWriter, load_history
-from harness.scenario import FaultSpec
+from harness.scenario import KillSpec, PauseSpec
 
 
 class FakeCluster:
@@ -49,7 +49,8 @@ class FakeCluster:
 
 
 def window(i: int, start: float, stop: float, kind: str, targets: str = "one") -> Window:
-    return Window(start, stop, FaultSpec(kind=kind, targets=targets), i, seed=i)
+    spec = {"kill": KillSpec, "pause": PauseSpec}[kind](kind=kind, targets=targets)
+    return Window(start, stop, spec, i, seed=i)
 
 
 def test_windows_run_in_order_and_are_recorded(tmp_path: Path) -> None:
@@ -77,7 +78,7 @@ def test_heal_all_stops_active_faults_and_restarts_dead_nodes(tmp_path: Path) ->
     nemesis = Nemesis(cluster, history, "chaos")
 
     async def go() -> None:
-        await nemesis.start(PauseFault(FaultSpec(kind="pause", targets="one")), nemesis.context(2))
+        await nemesis.start(PauseFault(PauseSpec(kind="pause", targets="one")), nemesis.context(2))
         cluster.kill("n3")  # died outside any fault
         assert nemesis.active_kinds == ["pause"]
         await nemesis.heal_all()

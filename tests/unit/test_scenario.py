@@ -63,7 +63,17 @@ def test_resolved_yaml_round_trips(tmp_path: Path) -> None:
             "s.yaml: (top level): stream.replicas (5) exceeds nodes (3)",
         ),
         ("stream: {storage: disk}\n", [], "s.yaml: stream.storage: Input should be 'file' or"),
-        ("faults: [{kind: explode}]\n", [], "s.yaml: faults.0.kind: Input should be"),
+        (
+            "faults: [{kind: explode}]\n",
+            [],
+            "s.yaml: faults.0.kind: unknown kind 'explode' (one of",
+        ),
+        ("faults: [{targets: one}]\n", [], "s.yaml: faults.0.kind: missing (one of"),
+        (
+            "faults: [{kind: power-loss}]\nstorage: {lazyfs: false}\n",
+            [],
+            "power-loss faults need storage.lazyfs",
+        ),
         ("nodez: 3\n", [], "s.yaml: nodez: unknown field"),
         ("server: {sync_interval: soon}\n", [], "s.yaml: server.sync_interval: 'soon' is not a"),
         ("time_limit: -3\n", [], "s.yaml: time_limit: Input should be greater than or equal to 0"),
