@@ -35,6 +35,7 @@ from harness.workloads.queue import QueueWorkload
 
 log = logging.getLogger("nats-chaos")
 WORK_ROOT = Path("/var/tmp/nats-chaos")
+GONE_AFTER = 10.0  # every node answers without the stream this long: it is gone, stop waiting
 
 
 class Interrupted(Exception):
@@ -123,9 +124,14 @@ async def wait_ready(cluster: LocalCluster, timeout: float = 60.0) -> None:
 async def wait_converged(
     cluster: LocalCluster, nodes: list[str], stream: str, timeout: float
 ) -> dict[str, Any]:
-    """Until every replica node reports the same state for ``stream``, with a leader."""
+    """Until every replica node reports the same state for ``stream``, with a leader.
+
+    Gives up after ``timeout``, or after ``GONE_AFTER`` seconds in which every
+    node answered without the stream (a power loss can delete it everywhere).
+    """
     start = time.monotonic()
     views: list[monitor.StreamView | None] = []
+    absent_since: float | None = None
     while True:
         views = await asyncio.gather(
             *(asyncio.to_thread(monitor.stream_view, cluster.monitor_url(n), stream) for n in nodes)
@@ -140,7 +146,13 @@ async def wait_converged(
                 )
             )
             agreed = all(direct)
-        if agreed or time.monotonic() - start > timeout:
+        elapsed = time.monotonic() - start
+        if all(v is not None and not v.present for v in views):
+            absent_since = absent_since if absent_since is not None else elapsed
+        else:
+            absent_since = None
+        gone = absent_since is not None and elapsed - absent_since >= GONE_AFTER
+        if agreed or gone or elapsed > timeout:
             break
         await asyncio.sleep(0.5)
     return {
@@ -233,6 +245,8 @@ class Run:
                 await workload.final_reads(sc.recovery.read_timeout)
                 await asyncio.to_thread(cluster.heal_network)
         finally:
+            if sc.uses_lazyfs:
+                self.extra["lazyfs"] = await asyncio.to_thread(cluster.lazyfs_stats)
             await workload.close()
             if nemesis.active:
                 with contextlib.suppress(Exception):
@@ -265,7 +279,11 @@ class Run:
                     self._archive_data(nodes_dir)
             except Exception as e:
                 log.warning("collecting evidence failed: %s", e)
-            self.cluster.stop()
+            try:
+                self.cluster.stop()
+            except Exception as e:
+                log.error("releasing the cluster failed: %s", e)
+                self.options.echo(f"warning: {e}")
         shutil.rmtree(self.workdir, ignore_errors=True)
         self.state.remove()
 

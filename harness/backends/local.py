@@ -6,6 +6,12 @@ nats-server -c <conf>`` — ``ip netns exec`` execs, so the pid we hold is the
 server's own and SIGKILL/SIGSTOP reach it directly. Every pid, namespace
 and mount is written to the run's state file the moment it exists, so
 ``nats-chaos clean`` can finish the job if the harness itself is killed.
+
+With ``storage.lazyfs`` (implied by power-loss faults) each node's store dir
+is a lazyfs mount over ``<node>/backing``: written data stays in the lazyfs
+process's memory until nats-server fsyncs it, so :meth:`power_fail` — kill,
+drop every un-fsynced byte, remount — leaves the node with exactly what a
+machine that lost power would find on disk.
 """
 
 from __future__ import annotations
@@ -20,6 +26,7 @@ from typing import IO
 
 from harness import config
 from harness.backends.base import Grudge
+from harness.lazyfs import LazyFSMount
 from harness.net import iptables, netns
 from harness.runstate import RunState, kill_pid, pid_alive
 from harness.scenario import Scenario
@@ -33,6 +40,7 @@ class _Node:
     log: Path
     proc: subprocess.Popen[bytes] | None = None
     log_fh: IO[bytes] | None = None
+    mount: LazyFSMount | None = None
 
 
 class LocalCluster:
@@ -74,9 +82,67 @@ class LocalCluster:
             (d / "data").mkdir(parents=True, exist_ok=True)
             conf = config.render(self.scenario, self.address(node), peers, d / "data")
             path = config.write_config(conf, d / "nats-server.conf")
-            self._nodes[node] = _Node(node, path, d / "data", d / "nats-server.log")
+            self._nodes[node] = n = _Node(node, path, d / "data", d / "nats-server.log")
+            if self.scenario.uses_lazyfs:
+                n.mount = LazyFSMount(
+                    d / "data",
+                    d / "backing",
+                    d / "lazyfs.sock",
+                    self.scenario.storage.writeback_after,
+                    log_path=d / "lazyfs.log",
+                )
+                self._mount(n)
         for node in self.nodes:
             self.start_node(node)
+
+    def _mount(self, n: _Node) -> None:
+        assert n.mount is not None
+        self.state.add_mount(str(n.mount.mountpoint))
+        n.mount.start()
+        assert n.mount.pid is not None
+        self.state.add_pid(n.mount.pid, "harness.lazyfs")
+
+    def _unmount(self, n: _Node) -> None:
+        if n.mount is None:
+            return
+        pid = n.mount.pid
+        n.mount.stop()
+        if pid is not None and not pid_alive(pid):
+            self.state.drop_pid(pid)
+        self.state.drop_mount(str(n.mount.mountpoint))
+
+    def power_fail(self, nodes: list[str]) -> dict[str, int]:
+        """Power loss on ``nodes`` at one instant: kill all, drop un-fsynced data, remount.
+
+        Returns the bytes dropped per node. The servers stay down; ``start_node``
+        brings them back.
+        """
+        missing = [n for n in nodes if self._nodes[n].mount is None]
+        if missing:
+            raise RuntimeError(f"power loss needs lazyfs storage ({', '.join(missing)} has none)")
+        for node in nodes:
+            self.kill(node)
+        dropped = {}
+        for node in nodes:
+            mount = self._nodes[node].mount
+            assert mount is not None
+            dropped[node] = int(mount.client.drop().get("dropped_bytes", 0))
+        for node in nodes:
+            n = self._nodes[node]
+            self._unmount(n)
+            self._mount(n)
+        return dropped
+
+    def lazyfs_stats(self) -> dict[str, dict[str, int]]:
+        """Each mounted node's lazyfs counters (un-fsynced bytes, fsyncs, drops…)."""
+        out = {}
+        for node, n in self._nodes.items():
+            if n.mount is not None and n.mount.alive():
+                try:
+                    out[node] = n.mount.client.stats()
+                except Exception as e:  # a stats failure must not fail the run
+                    out[node] = {"error": str(e)}  # type: ignore[dict-item]
+        return out
 
     def start_node(self, node: str) -> None:
         n = self._nodes[node]
@@ -153,12 +219,14 @@ class LocalCluster:
         for node, n in self._nodes.items():
             out = dest / node
             out.mkdir(parents=True, exist_ok=True)
-            for src in (n.conf, n.log):
+            lazylog = n.log.parent / "lazyfs.log"
+            for src in (n.conf, n.log, lazylog):
                 if src.exists():
                     shutil.copy2(src, out / src.name)
 
     def stop(self) -> None:
-        """Kill every server, delete the namespaces, forget the pids. Safe to repeat."""
+        """Kill every server, unmount, delete the namespaces, forget the pids. Safe to repeat."""
+        errors: list[str] = []
         for n in self._nodes.values():
             if n.proc is not None and n.proc.poll() is None:
                 kill_pid(n.proc.pid, self.binary.name)
@@ -169,5 +237,11 @@ class LocalCluster:
             if n.log_fh is not None:
                 n.log_fh.close()
                 n.log_fh = None
-        netns.destroy_tagged(self.state.tag, self.topo.created)
+            try:
+                self._unmount(n)
+            except Exception as e:  # keep releasing the rest; clean can finish this one
+                errors.append(f"{n.name}: {e}")
+        errors += netns.destroy_tagged(self.state.tag, self.topo.created)
         self._stopped = True
+        if errors:
+            raise RuntimeError("; ".join(errors) + " (run `nats-chaos clean`)")

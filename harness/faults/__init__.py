@@ -11,11 +11,13 @@ from collections.abc import Callable
 from typing import Any
 
 from harness.faults.base import Fault, FaultContext
+from harness.faults.power import PowerLossFault
 from harness.faults.process import KillFault, PauseFault
 
 REGISTRY: dict[str, Callable[[Any], Fault]] = {
     "kill": KillFault,
     "pause": PauseFault,
+    "power-loss": PowerLossFault,
 }
 
 __all__ = ["REGISTRY", "Fault", "FaultContext"]
