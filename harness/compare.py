@@ -1,0 +1,175 @@
+"""``nats-chaos compare``: the same scenario and seed under several settings, side by side.
+
+``--vary KEY=V1,V2,…`` (repeatable; several give their product) turns one
+scenario into variants, each run ``repeat`` times with the scenario's seed
+(plus the repeat index, so repeats differ but variants match). Each run is a
+normal run with its own result folder under ``results/compare/<stamp>/runs``.
+The comparison folder gets ``compare.md`` and ``compare.csv`` (one row per
+run: acknowledged, lost, lost %, acknowledged ops/s, p50/p99 publish latency,
+anomalies, verdict) and ``compare.png``, a bar chart of lost % and throughput
+per variant.
+"""
+
+from __future__ import annotations
+
+import csv
+import itertools
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from harness.errors import BadInput
+from harness.results import verdict_line
+from harness.runner import RunOptions, execute
+from harness.scenario import load_scenario, parse_override
+
+COLUMNS = [
+    "variant", "repeat", "acknowledged", "lost", "lost_pct", "acked_per_s",
+    "p50_ms", "p99_ms", "anomalies", "verdict", "run_dir",
+]  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Variant:
+    """One combination of varied settings, as ``--set`` overrides and a label."""
+
+    overrides: tuple[str, ...]
+
+    @property
+    def label(self) -> str:
+        return ", ".join(self.overrides)
+
+
+def variants(vary: list[str]) -> list[Variant]:
+    """``["a.b=1,2", "c=x,y"]`` -> the product of every value of every key."""
+    axes: list[list[str]] = []
+    for text in vary:
+        key, _, raw = text.partition("=")
+        values = [v.strip() for v in raw.split(",") if v.strip()]
+        if not values:
+            raise BadInput(f"--vary {text!r}: expected KEY=V1,V2,…")
+        path, _ = parse_override(f"{key}=x")  # the same key rules as --set
+        axes.append([f"{'.'.join(path)}={v}" for v in values])
+    if not axes:
+        raise BadInput("compare needs at least one --vary KEY=V1,V2,…")
+    return [Variant(tuple(combo)) for combo in itertools.product(*axes)]
+
+
+def row(variant: Variant, repeat: int, result: dict[str, Any], run_dir: Path) -> dict[str, Any]:
+    """The comparison row of one finished run."""
+    q = result.get("checkers", {}).get("queue", {})
+    stats = result.get("checkers", {}).get("stats", {})
+    lat = (stats.get("latency_ms") or {}).get("publish") or {}
+    acked = int(q.get("acknowledged_count") or 0)
+    lost = int(q.get("lost_count") or 0)
+    return {
+        "variant": variant.label,
+        "repeat": repeat,
+        "acknowledged": acked,
+        "lost": lost,
+        "lost_pct": round(100.0 * lost / acked, 2) if acked else 0.0,
+        "acked_per_s": round(float(stats.get("publish_rate") or 0.0), 1),
+        "p50_ms": lat.get("p50"),
+        "p99_ms": lat.get("p99"),
+        "anomalies": ",".join(result.get("anomalies") or []) or "-",
+        "verdict": {True: "valid", False: "INVALID"}.get(result.get("valid"), "unknown"),
+        "run_dir": str(run_dir),
+    }
+
+
+def markdown(rows: list[dict[str, Any]], title: str) -> str:
+    """The comparison as a markdown table."""
+    head = [c for c in COLUMNS if c != "run_dir"]
+    lines = [f"# {title}", "", "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for r in rows:
+        cells = [_cell(r[c]) for c in head]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def _cell(v: Any) -> str:
+    if v is None:
+        return "–"
+    if isinstance(v, int):
+        return f"{v:,}"
+    return str(v)
+
+
+def chart(rows: list[dict[str, Any]], path: Path) -> None:
+    """Bar chart: lost % and acknowledged ops/s per variant (means over repeats)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    labels = list(dict.fromkeys(r["variant"] for r in rows))
+    mean = {
+        key: [
+            sum(r[key] for r in rows if r["variant"] == v)
+            / max(1, sum(1 for r in rows if r["variant"] == v))
+            for v in labels
+        ]
+        for key in ("lost_pct", "acked_per_s")
+    }
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.8))
+    for ax, key, title, color in (
+        (axes[0], "lost_pct", "lost acknowledged writes (%)", "#c0392b"),
+        (axes[1], "acked_per_s", "acknowledged publishes / s", "#2c7fb8"),
+    ):
+        bars = ax.bar(range(len(labels)), mean[key], color=color)
+        ax.set_title(title)
+        ax.set_xticks(range(len(labels)), labels, rotation=15, ha="right", fontsize=8)
+        ax.bar_label(bars, fmt="%.1f", fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def compare(
+    scenario_file: str,
+    overrides: list[str],
+    vary: list[str],
+    repeat: int,
+    results_dir: Path,
+    echo: Callable[[str], Any] = print,
+    nats_server: str | None = None,
+) -> tuple[Path, list[dict[str, Any]]]:
+    """Run every variant ``repeat`` times; write the comparison folder and return it with rows."""
+    if repeat < 1:
+        raise BadInput("--repeat must be at least 1")
+    combos = variants(vary)
+    base = load_scenario(scenario_file, overrides)
+    for v in combos:  # validate every variant before running any
+        load_scenario(scenario_file, [*overrides, *v.overrides])
+    out = results_dir / "compare" / time.strftime("%Y%m%dT%H%M%S")
+    out.mkdir(parents=True, exist_ok=False)
+    rows: list[dict[str, Any]] = []
+    for k in range(repeat):
+        for v in combos:
+            seed = [f"seed={base.seed + k}"]
+            sc = load_scenario(scenario_file, [*overrides, *v.overrides, *seed])
+            echo(f"== {v.label} (repeat {k + 1}/{repeat}, seed {sc.seed})")
+            opts = RunOptions(results_dir=out / "runs", nats_server=nats_server, echo=echo)
+            outcome = execute(sc, opts)
+            echo(verdict_line(outcome.result))
+            rows.append(row(v, k + 1, outcome.result, outcome.run_dir))
+            if outcome.interrupted:
+                break
+        else:
+            continue
+        break
+    write(out, rows, f"{base.name}: {' × '.join(vary)}")
+    return out, rows
+
+
+def write(out: Path, rows: list[dict[str, Any]], title: str) -> None:
+    """Write compare.md, compare.csv and compare.png into ``out``."""
+    (out / "compare.md").write_text(markdown(rows, title))
+    with open(out / "compare.csv", "w", newline="") as fh:
+        w = csv.DictWriter(fh, fieldnames=COLUMNS)
+        w.writeheader()
+        w.writerows(rows)
+    if rows:
+        chart(rows, out / "compare.png")

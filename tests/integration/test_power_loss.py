@@ -1,0 +1,76 @@
+"""Power loss on lazyfs-backed nodes: default sync loses acknowledged writes, always does not.
+
+One ``compare`` over ``server.sync_interval={default, always}`` covers both
+verdicts and checks the comparison files; a single-node run (leader, then a
+random node) checks that one node losing power is run and reported.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import pytest
+from conftest import assert_nothing_left, results_json, run_dir_of
+
+from harness.history import load_history
+
+pytestmark = pytest.mark.integration
+
+SHORT = ["--set", "time_limit=16", "--set", "schedule.quiet=6"]
+
+
+def test_compare_sync_interval_default_vs_always(nats_chaos, tmp_path: Path) -> None:
+    proc = nats_chaos(
+        "compare", "scenarios/power-loss-coordinated.yaml",
+        "--vary", "server.sync_interval=default,always", *SHORT,
+        "--results-dir", str(tmp_path / "results"),
+    )  # fmt: skip
+    out, err = proc.communicate(timeout=400)
+    assert proc.returncode == 0, err
+    [cmp_dir] = list((tmp_path / "results" / "compare").iterdir())
+    assert f"comparison: {cmp_dir}" in out
+    for name in ("compare.md", "compare.csv", "compare.png"):
+        assert (cmp_dir / name).stat().st_size > 0
+    rows = {r["variant"]: r for r in csv.DictReader(open(cmp_dir / "compare.csv"))}
+    default = rows["server.sync_interval=default"]
+    always = rows["server.sync_interval=always"]
+    assert int(default["acknowledged"]) > 0 and int(always["acknowledged"]) > 0
+    assert int(default["lost"]) > 0 and default["verdict"] == "INVALID"
+    assert "lost" in default["anomalies"]
+    assert int(always["lost"]) == 0 and always["verdict"] == "valid"
+    assert "| server.sync_interval=default | 1 |" in out  # the table is printed
+
+    lossy = Path(default["run_dir"])
+    result = results_json(lossy)
+    assert result["valid"] is False
+    assert "Lost writes were acknowledged between" in (lossy / "summary.md").read_text()
+    ops = load_history(lossy / "history.jsonl").ops
+    starts = [v for v in ops.loc[ops["f"] == "power-loss", "value"] if "start" in v]
+    assert starts and starts[0]["coordinated"] is True
+    assert sorted(starts[0]["dropped_bytes"]) == ["n1", "n2", "n3"]
+    assert sum(starts[0]["dropped_bytes"].values()) > 0
+    for run in (lossy, Path(always["run_dir"])):
+        assert_nothing_left(results_json(run)["tag"], tmp_path / "state")
+
+
+def test_single_node_power_loss_runs_and_reports(nats_chaos, tmp_path: Path) -> None:
+    proc = nats_chaos(
+        "run", "scenarios/power-loss-single.yaml", "--set", "time_limit=22",
+        "--set", "schedule.quiet=4", "--set", "schedule.interval=8",
+    )  # fmt: skip
+    out, err = proc.communicate(timeout=300)
+    assert proc.returncode in (0, 1), err
+    run_dir = run_dir_of(tmp_path, "power-loss-single")
+    result = results_json(run_dir)
+    q = result["checkers"]["queue"]
+    assert q["acknowledged_count"] > 0
+    assert out.splitlines()[0].split(":")[0] in ("VALID", "INVALID")
+    ops = load_history(run_dir / "history.jsonl").ops
+    starts = [v for v in ops.loc[ops["f"] == "power-loss", "value"] if "start" in v]
+    assert len(starts) == 2 and {s["targets"] for s in starts} == {"leader", "one"}
+    assert all(len(s["nodes"]) == 1 and s["coordinated"] is False for s in starts)
+    assert set(q["per_node"]) == {"n1", "n2", "n3"}
+    assert json.loads((run_dir / "results.json").read_text())["lazyfs"]
+    assert_nothing_left(result["tag"], tmp_path / "state")
