@@ -33,7 +33,8 @@ def test_compare_sync_interval_default_vs_always(nats_chaos, tmp_path: Path) -> 
     assert f"comparison: {cmp_dir}" in out
     for name in ("compare.md", "compare.csv", "compare.png"):
         assert (cmp_dir / name).stat().st_size > 0
-    rows = {r["variant"]: r for r in csv.DictReader(open(cmp_dir / "compare.csv"))}
+    with open(cmp_dir / "compare.csv") as fh:
+        rows = {r["variant"]: r for r in csv.DictReader(fh)}
     default = rows["server.sync_interval=default"]
     always = rows["server.sync_interval=always"]
     assert int(default["acknowledged"]) > 0 and int(always["acknowledged"]) > 0
