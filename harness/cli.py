@@ -171,5 +171,55 @@ def clean(tags: tuple[str, ...], dry_run: bool) -> None:
         click.echo("nothing to clean")
 
 
+@main.command()
+@click.argument("scenario_file", metavar="SCENARIO", type=click.Path(dir_okay=False))
+@click.option(
+    "--vary",
+    "vary",
+    multiple=True,
+    required=True,
+    metavar="KEY=V1,V2,...",
+    help="Run one variant per value (repeat for a product of several keys).",
+)
+@click.option(
+    "--set",
+    "overrides",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="Override a scenario field in every variant.",
+)
+@click.option("--repeat", type=int, default=1, show_default=True, help="Runs per variant.")
+@click.option(
+    "--results-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("results"),
+    show_default=True,
+)
+@click.option("--nats-server", "nats_server", metavar="PATH", default=None)
+@_one_line_errors
+def compare(
+    scenario_file: str,
+    vary: tuple[str, ...],
+    overrides: tuple[str, ...],
+    repeat: int,
+    results_dir: Path,
+    nats_server: str | None,
+) -> None:
+    """Run SCENARIO once per value of each --vary key, with the same seed; compare them."""
+    from harness import compare as cmp
+
+    out, rows = cmp.compare(
+        scenario_file,
+        list(overrides),
+        list(vary),
+        repeat,
+        results_dir,
+        echo=lambda m: click.echo(m, err=True),
+        nats_server=nats_server,
+    )
+    click.echo(cmp.markdown(rows, out.name), nl=False)
+    click.echo(f"comparison: {out}")
+
+
 if __name__ == "__main__":
     main()
