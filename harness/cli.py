@@ -34,6 +34,16 @@ def _one_line_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
     return wrapper
 
 
+def _say(message: str) -> None:
+    """One progress line on stderr.
+
+    ``print``, not ``click.echo``: while the live progress line is drawn, rich
+    redirects ``sys.stderr`` so lines appear above it, and ``click.echo`` would
+    write around that redirect and garble the live line.
+    """
+    print(message, file=sys.stderr, flush=True)
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="nats-chaos")
 def main() -> None:
@@ -99,9 +109,7 @@ def run(
 
     outcome = execute(
         scenario,
-        RunOptions(
-            results_dir=results_dir, nats_server=nats_server, echo=lambda m: click.echo(m, err=True)
-        ),
+        RunOptions(results_dir=results_dir, nats_server=nats_server, echo=_say),
     )
     click.echo(results.verdict_line(outcome.result))
     click.echo(f"results: {outcome.run_dir}")

@@ -29,6 +29,7 @@ from harness.faults import schedule
 from harness.faults.nemesis import Nemesis
 from harness.history import HistoryWriter
 from harness.net import netns
+from harness.progress import Progress, Status
 from harness.runstate import RunState, new_tag
 from harness.scenario import Scenario
 from harness.workloads.queue import QueueWorkload
@@ -71,16 +72,17 @@ class _Phases:
 
     def __init__(self, echo: Any) -> None:
         self.echo = echo
+        self.progress = Progress(echo)
         self.t0 = time.monotonic()
         self.timings: dict[str, float] = {}
 
     @contextlib.contextmanager
     def __call__(self, name: str) -> Iterator[None]:
         start = time.monotonic()
-        self.echo(f"[{start - self.t0:6.1f}s] {name}")
         log.info("phase: %s", name)
         try:
-            yield
+            with self.progress.phase(name, start - self.t0):
+                yield
         finally:
             self.timings[name] = round(time.monotonic() - start, 3)
 
@@ -254,15 +256,11 @@ class Run:
             self.extra["faults_started"] = nemesis.started
 
     async def _progress(self, workload: QueueWorkload, nemesis: Nemesis, t0: float) -> None:
-        limit = self.scenario.time_limit
-        c = workload.counters
+        progress, limit, c = self.phases.progress, self.scenario.time_limit, workload.counters
         while True:
-            await asyncio.sleep(5)
-            active = ",".join(nemesis.active_kinds) or "none"
-            self.options.echo(
-                f"         {time.monotonic() - t0:5.0f}/{limit:.0f}s  ok={c.ok:,} fail={c.fail:,} "
-                f"info={c.info:,}  active faults: {active}"
-            )
+            await asyncio.sleep(progress.interval)
+            elapsed = time.monotonic() - t0
+            progress.update(Status(elapsed, limit, c.ok, c.fail, c.info, nemesis.active_kinds))
 
     def teardown(self) -> None:
         """Collect evidence and release every resource; never raises."""
