@@ -5,6 +5,12 @@ plain mapping and written with ``json.dumps``: no template, no quoting rules.
 The scenario's ``server.config`` mapping is merged last (deeply), so a user
 can set any option nats-server knows, including inside ``jetstream`` and
 ``cluster``.
+
+Every node names a system account, ``SYS``, with one user (``SYSTEM_USER``)
+for the requests only the system account may send (the meta leader
+step-down fault). Clients without credentials still land in the default
+account ``$G``, as before: no user exists there, so no authentication is
+required of them. The password only guards the run's own private network.
 """
 
 from __future__ import annotations
@@ -19,6 +25,9 @@ from harness.scenario import Scenario
 CLIENT_PORT = 4222
 CLUSTER_PORT = 6222
 MONITOR_PORT = 8222
+SYSTEM_ACCOUNT = "SYS"
+SYSTEM_USER = "nats-chaos-sys"
+SYSTEM_PASSWORD = "nats-chaos-sys"
 
 
 @dataclass(frozen=True)
@@ -68,6 +77,10 @@ def render(
         "port": node.client_port,
         "http": f"{node.host}:{node.monitor_port}",
         "jetstream": jetstream,
+        "accounts": {
+            SYSTEM_ACCOUNT: {"users": [{"user": SYSTEM_USER, "password": SYSTEM_PASSWORD}]}
+        },
+        "system_account": SYSTEM_ACCOUNT,
     }
     others = [p for p in peers if p.name != node.name]
     if others:
@@ -80,6 +93,12 @@ def render(
             "no_advertise": True,
         }
     return deep_merge(conf, scenario.server.config)
+
+
+def system_url(client_url: str) -> str:
+    """``client_url`` with the system user's credentials (``nats://user:pass@host:port``)."""
+    scheme, sep, rest = client_url.partition("://")
+    return f"{scheme}{sep}{SYSTEM_USER}:{SYSTEM_PASSWORD}@{rest}"
 
 
 def write_config(conf: dict[str, Any], path: Path) -> Path:

@@ -72,6 +72,7 @@ def write(
         result = check_file(history, nodes, scenario.workload.name)
     else:
         result = {"valid": "unknown", "anomalies": [], "checkers": {}}
+    _add_logs_checker(result, run_dir / "nodes")
     if interrupted or error:
         result["valid"] = False if result["valid"] is False else "unknown"
     result.update(
@@ -88,6 +89,18 @@ def write(
     (run_dir / "results.json").write_text(json.dumps(result, indent=2, default=str) + "\n")
     (run_dir / "summary.md").write_text(summary_md(result, scenario))
     return result
+
+
+def _add_logs_checker(result: dict[str, Any], nodes_dir: Path) -> None:
+    """Add ``checkers.logs`` (server logs: a panic is invalid) and merge its verdict."""
+    from checkers.compose import merge_valid
+    from checkers.logs import check_logs
+
+    logs = check_logs(nodes_dir)
+    result.setdefault("checkers", {})["logs"] = logs
+    result["valid"] = merge_valid(result["valid"], logs["valid"])
+    anomalies = result.setdefault("anomalies", [])
+    anomalies += [a for a in logs["anomalies"] if a not in anomalies]
 
 
 def verdict_line(result: dict[str, Any]) -> str:

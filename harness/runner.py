@@ -25,7 +25,7 @@ from typing import Any
 from harness import monitor, results, servers
 from harness.backends.local import LocalCluster
 from harness.errors import HarnessError
-from harness.faults import schedule
+from harness.faults import netem, schedule
 from harness.faults.nemesis import Nemesis
 from harness.history import HistoryWriter
 from harness.net import netns
@@ -297,6 +297,8 @@ class Run:
 def execute(scenario: Scenario, options: RunOptions) -> RunOutcome:
     """Run ``scenario`` end to end; the result folder is written even when interrupted."""
     netns.require_root()
+    netem.preflight(scenario)  # a fault this kernel cannot provide: stop before anything exists
+    schedule.plan(scenario)  # and so does a plan the node count makes impossible
     binary = servers.resolve_binary(
         scenario.server.version, options.nats_server or scenario.server.binary
     )

@@ -127,8 +127,111 @@ class PowerLossSpec(_FaultBase):
     coordinated: bool = False
 
 
+class _Timed(_Model):
+    """For faults whose targets are not a node set (a shape, a leader): only a duration."""
+
+    duration: Seconds | None = None
+
+
+PartitionShape = Literal[
+    "one", "halves", "random-halves", "ring", "bridge", "stream-leader", "meta-leader"
+]
+
+
+class PartitionSpec(_Timed):
+    """Cut node↔node traffic in a shape (``harness.net.grudges``); heal when the window ends.
+
+    ``one_way``: only the shape's side stops hearing the others (they still
+    hear it). ``cut_clients``: the nodes left without a majority also lose
+    the clients (and the harness's monitor requests), in the same direction.
+    """
+
+    kind: Literal["partition"]
+    shape: PartitionShape = "one"
+    one_way: bool = False
+    cut_clients: bool = False
+
+    @model_validator(mode="after")
+    def _ring_is_symmetric(self) -> PartitionSpec:
+        if self.one_way and self.shape == "ring":
+            raise ValueError("shape ring has no one-way variant (set one_way: false)")
+        return self
+
+
+class StepDownSpec(_Timed):
+    """Ask the stream's or the meta group's leader to step down (JetStream API)."""
+
+    kind: Literal["step-down"]
+    leader: Literal["stream", "meta"] = "stream"
+
+
+CorruptFileType = Literal["blk", "idx", "inf", "sum", "dat", "db", "snap"]
+
+
+class CorruptSpec(_FaultBase):
+    """Damage JetStream files on one node or a minority (``harness.faults.corrupt``).
+
+    ``bitflip`` flips ``count`` random bits per file, ``truncate`` cuts a
+    random tail, ``stale-chunk`` copies ``count`` 4 KiB chunks when the window
+    starts and writes them back when it ends (at another offset if
+    ``misdirect``). ``files`` files per node, of the ``file_types`` given.
+    ``while_down``: the node is killed first and restarted when the window ends.
+    """
+
+    kind: Literal["corrupt"]
+    targets: Literal["one", "minority"] = "one"
+    mode: Literal["bitflip", "truncate", "stale-chunk"] = "bitflip"
+    file_types: tuple[CorruptFileType, ...] = Field(default=("blk",), min_length=1)
+    files: int = Field(default=1, ge=1, le=100)
+    count: int = Field(default=8, ge=1, le=10_000)
+    while_down: bool = False
+    misdirect: bool = False
+
+
+class DelaySpec(_FaultBase):
+    """Delay every packet the targets send (netem ``delay``, with ``jitter``)."""
+
+    kind: Literal["delay"]
+    delay: Seconds = 0.1
+    jitter: Seconds = 0.0
+
+
+class LossSpec(_FaultBase):
+    """Drop a share of the packets the targets send (netem ``loss``, in percent)."""
+
+    kind: Literal["loss"]
+    percent: float = Field(default=10.0, gt=0, le=100)
+
+
+# What a composed fault may chain (power loss is left out: lazyfs is decided from
+# the top-level faults, and composing composes is not needed).
+StepSpec = Annotated[
+    KillSpec | PauseSpec | PartitionSpec | StepDownSpec | CorruptSpec | DelaySpec | LossSpec,
+    Field(discriminator="kind"),
+]
+
+
+class ComposeSpec(_Timed):
+    """Start ``steps`` in order (``gap`` seconds apart), stop them in reverse (Jepsen part-kill)."""
+
+    kind: Literal["compose"]
+    steps: tuple[StepSpec, ...] = Field(min_length=2)
+    gap: Seconds = 0.0
+
+
 # One entry per fault kind; the ``kind`` field picks the model (a new fault adds one here).
-FaultSpec = Annotated[KillSpec | PauseSpec | PowerLossSpec, Field(discriminator="kind")]
+FaultSpec = Annotated[
+    KillSpec
+    | PauseSpec
+    | PowerLossSpec
+    | PartitionSpec
+    | StepDownSpec
+    | CorruptSpec
+    | DelaySpec
+    | LossSpec
+    | ComposeSpec,
+    Field(discriminator="kind"),
+]
 
 
 class StorageSpec(_Model):
@@ -149,6 +252,10 @@ class ScheduleSpec(_Model):
     interval: Seconds = 10.0
     duration: Seconds = 5.0
     final_heal: bool = True
+    stable_every: int | None = Field(
+        default=None, ge=1, description="after every N fault windows, a stable period"
+    )
+    stable_for: Seconds = Field(default=0.0, description="length of each stable period")
 
 
 class RecoverySpec(_Model):

@@ -1,0 +1,81 @@
+"""Log checker: what the servers themselves said went wrong.
+
+In: a run's ``nodes/`` folder (``nodes/<n>/nats-server.log``, stdout and
+stderr of every start of that node). Out: ``{"valid", "anomalies",
+"counts": {category: total}, "nodes": {node: {"lines", "counts", "first":
+{category: [first lines]}}}, "missing": [nodes without a log]}``.
+
+Each line is matched (case-insensitively) against every category in
+:data:`PATTERNS`; a line counts once per category it matches. ``panic``
+(a Go panic or a runtime ``fatal error:``) makes the run invalid — the
+server crashed, whatever the history says. The other categories are
+evidence for a person (corruption runs are expected to produce them) and
+do not change the verdict. No log at all yields ``"unknown"``.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+LOG_NAME = "nats-server.log"
+FIRST = 3  # lines kept per node and category
+MAX_LINE = 300
+
+PATTERNS: dict[str, re.Pattern[str]] = {
+    "panic": re.compile(r"^(panic:|fatal error:)|\bgoroutine \d+ \[running\]", re.I),
+    "data_race": re.compile(r"WARNING: DATA RACE", re.I),
+    "fatal": re.compile(r"\[FTL\]"),
+    "orphaned": re.compile(r"orphan", re.I),
+    "corrupt": re.compile(r"corrupt", re.I),
+    "checksum": re.compile(r"checksum", re.I),
+    "mismatch": re.compile(r"mismatch", re.I),
+    "inconsistent": re.compile(r"inconsisten", re.I),
+    "truncated": re.compile(r"truncat", re.I),
+    "lost_data": re.compile(r"\blost\b.*\b(data|messages?|bytes?)\b", re.I),
+}
+INVALID = ("panic",)
+
+
+def scan_log(path: Path) -> dict[str, Any]:
+    """Counts and first lines per category in one log file."""
+    counts = dict.fromkeys(PATTERNS, 0)
+    first: dict[str, list[str]] = {}
+    lines = 0
+    with path.open("r", encoding="utf-8", errors="replace") as fh:
+        for line in fh:
+            lines += 1
+            for name, pattern in PATTERNS.items():
+                if pattern.search(line):
+                    counts[name] += 1
+                    kept = first.setdefault(name, [])
+                    if len(kept) < FIRST:
+                        kept.append(line.rstrip("\n")[:MAX_LINE])
+    return {"lines": lines, "counts": counts, "first": first}
+
+
+def check_logs(nodes_dir: Path) -> dict[str, Any]:
+    """Scan every ``<node>/nats-server.log`` under ``nodes_dir``."""
+    node_dirs = sorted(p for p in nodes_dir.iterdir() if p.is_dir()) if nodes_dir.is_dir() else []
+    per_node: dict[str, Any] = {}
+    missing: list[str] = []
+    for d in node_dirs:
+        log = d / LOG_NAME
+        if log.is_file():
+            per_node[d.name] = scan_log(log)
+        else:
+            missing.append(d.name)
+    totals = dict.fromkeys(PATTERNS, 0)
+    for r in per_node.values():
+        for name, n in r["counts"].items():
+            totals[name] += n
+    anomalies = [name for name in INVALID if totals[name]]
+    valid: bool | str = "unknown" if not per_node else not anomalies
+    return {
+        "valid": valid,
+        "anomalies": anomalies,
+        "counts": totals,
+        "nodes": per_node,
+        "missing": missing,
+    }
