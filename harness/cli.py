@@ -1,9 +1,10 @@
 """The ``nats-chaos`` command line (click).
 
-Commands: ``run`` a scenario, ``check`` a history, ``server install|list``
-binaries, ``clean`` leftovers of killed runs. Every :class:`HarnessError`
-becomes one line on stderr and its exit code (DESIGN §3.4): 2 for bad input,
-3 when the harness cannot run here. Anything else is a bug and keeps its
+Commands: ``run`` a scenario, ``check`` a history (``--report DIR`` writes
+its report), ``report`` a result folder again, ``show`` a run's summary,
+``server install|list`` binaries, ``clean`` leftovers of killed runs. Every
+:class:`HarnessError` becomes one line on stderr and its exit code (DESIGN
+§3.4): 2 for bad input, 3 when the harness cannot run here. Anything else is a bug and keeps its
 traceback.
 """
 
@@ -19,7 +20,7 @@ from typing import Any
 import click
 
 from harness import results, servers
-from harness.errors import HarnessError
+from harness.errors import BadInput, HarnessError
 
 
 def _one_line_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -59,7 +60,9 @@ def main() -> None:
     metavar="KEY=VALUE",
     help="Override a scenario field, e.g. --set server.sync_interval=always.",
 )
-@click.option("--backend", type=click.Choice(["local"]), default=None, help="Cluster backend.")
+@click.option(
+    "--backend", type=click.Choice(["local", "docker"]), default=None, help="Cluster backend."
+)
 @click.option(
     "--results-dir",
     type=click.Path(file_okay=False, path_type=Path),
@@ -123,18 +126,77 @@ def run(
 @click.option("--workload", type=click.Choice(["queue"]), default="queue", show_default=True)
 @click.option("--nodes", default=None, help="Comma-separated cluster nodes (default: as read).")
 @click.option("--json", "as_json", is_flag=True, help="Print the full result as JSON.")
+@click.option(
+    "--report",
+    "report_dir",
+    type=click.Path(path_type=Path),
+    default=None,
+    metavar="DIR",
+    help="Also write results.json, summary.md, report.html and plots/ into DIR.",
+)
 @_one_line_errors
-def check(history: str, workload: str, nodes: str | None, as_json: bool) -> None:
+def check(
+    history: str, workload: str, nodes: str | None, as_json: bool, report_dir: Path | None
+) -> None:
     """Check a history file (DESIGN §3.1) and print the verdict."""
+    from harness.history import load_history
+
     node_list = [n.strip() for n in nodes.split(",") if n.strip()] if nodes else None
-    result = results.check_file(Path(history), node_list, workload)
+    if report_dir is not None and report_dir.exists() and not report_dir.is_dir():
+        raise BadInput(f"{report_dir}: --report needs a directory, and this is a file")
+    loaded = load_history(Path(history))
+    result = results.check_loaded(loaded, node_list, workload)
     for w in result.get("history_warnings", []):
         click.echo(f"warning: {w}", err=True)
     if as_json:
         click.echo(json.dumps(result, indent=2, default=str))
     else:
         click.echo(results.verdict_line(result))
+    if report_dir is not None:
+        from checkers.report.folder import write_all
+
+        report_dir.mkdir(parents=True, exist_ok=True)
+        (report_dir / "results.json").write_text(json.dumps(result, indent=2, default=str) + "\n")
+        path = write_all(report_dir, result, loaded.ops, None, None, history=Path(history))
+        click.echo(f"report: {path}", err=as_json)
     sys.exit(results.exit_code_for(result))
+
+
+@main.command()
+@click.argument("run_dir", metavar="RUN_DIR", type=click.Path(path_type=Path))
+@_one_line_errors
+def report(run_dir: Path) -> None:
+    """Write report.html and summary.md of RUN_DIR again, from the files in it."""
+    from checkers.report.folder import regenerate, resolve
+
+    folder = resolve(str(run_dir), Path("results"))
+    result, path = regenerate(folder)
+    click.echo(results.verdict_line(result))
+    click.echo(f"report: {path}")
+
+
+@main.command()
+@click.argument("target", metavar="[RUN_DIR|latest]", required=False)
+@click.option(
+    "--results-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("results"),
+    show_default=True,
+    help="Where `latest` looks for runs.",
+)
+@_one_line_errors
+def show(target: str | None, results_dir: Path) -> None:
+    """Print a run's summary (default: the newest run under --results-dir)."""
+    from checkers.report import folder as rf
+    from checkers.report import terminal
+    from checkers.report.timeline import fault_windows
+
+    path = rf.resolve(target, results_dir)
+    run = rf.read(path)
+    if run.result is None:
+        raise BadInput(f"{path}: no results.json (write it with: nats-chaos report {path})")
+    windows = fault_windows(rf.nemesis_ops(run.history)) if run.history else None
+    terminal.show(run.result, run.scenario_data, windows, path)
 
 
 @main.group()

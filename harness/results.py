@@ -2,8 +2,9 @@
 
 ``write`` loads the run's ``history.jsonl``, runs the checkers (pure
 functions, ``checkers.compose``) and writes ``results.json`` (DESIGN §3.3:
-``valid``, ``anomalies``, ``checkers``, ``stats``, timings, versions) and a
-short ``summary.md``. ``verdict_line`` is the one line ``run`` and ``check``
+``valid``, ``anomalies``, ``checkers``, ``stats``, timings, versions), a
+``summary.md`` for CI job summaries and, through ``checkers.report``,
+``report.html`` with ``plots/``. ``verdict_line`` is the one line ``run`` and ``check``
 print. Nothing here talks to a cluster, so a crashed run's history can be
 re-checked the same way with ``nats-chaos check``.
 """
@@ -11,14 +12,17 @@ re-checked the same way with ``nats-chaos check``.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import platform
 from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from harness.history import load_history
+from harness.history import LoadedHistory, load_history
 from harness.scenario import Scenario
+
+log = logging.getLogger(__name__)
 
 
 def _version(dist: str) -> str | None:
@@ -40,7 +44,13 @@ def versions() -> dict[str, Any]:
 
 def check_file(history: Path, nodes: list[str] | None, workload: str = "queue") -> dict[str, Any]:
     """Load and check one history file; ``nodes`` defaults to every node the history names."""
-    loaded = load_history(history)
+    return check_loaded(load_history(history), nodes, workload)
+
+
+def check_loaded(
+    loaded: LoadedHistory, nodes: list[str] | None, workload: str = "queue"
+) -> dict[str, Any]:
+    """Check an already loaded history (see :func:`check_file`)."""
     from checkers.compose import check_history  # checkers import numpy/pandas: load on use
 
     ops = loaded.ops
@@ -65,11 +75,14 @@ def write(
     interrupted: str | None = None,
     error: str | None = None,
 ) -> dict[str, Any]:
-    """Check the run's history and write ``results.json`` and ``summary.md``; return the result."""
+    """Check the run's history; write results.json, summary.md, report.html; return the result."""
     history = run_dir / "history.jsonl"
+    ops = None
     if history.exists():
         nodes = extra.get("replica_nodes") or scenario.node_names
-        result = check_file(history, nodes, scenario.workload.name)
+        loaded = load_history(history)  # once: the checkers and the report's plots share it
+        ops = loaded.ops
+        result = check_loaded(loaded, nodes, scenario.workload.name)
     else:
         result = {"valid": "unknown", "anomalies": [], "checkers": {}}
     _add_logs_checker(result, run_dir / "nodes")
@@ -88,7 +101,21 @@ def write(
     result["stats"] = result.get("checkers", {}).get("stats", {})
     (run_dir / "results.json").write_text(json.dumps(result, indent=2, default=str) + "\n")
     (run_dir / "summary.md").write_text(summary_md(result, scenario))
+    _write_report(run_dir, result, ops, scenario)
     return result
+
+
+def _write_report(
+    run_dir: Path, result: dict[str, Any], ops: Any, scenario: Scenario | None
+) -> None:
+    """``report.html`` and ``plots/``; a failure is logged and never costs ``results.json``."""
+    try:
+        from checkers.report import write_report
+
+        data = scenario.model_dump(mode="json") if scenario is not None else None
+        write_report(run_dir, result, ops, data)
+    except Exception:
+        log.exception("report.html could not be written (results.json and summary.md are)")
 
 
 def _add_logs_checker(result: dict[str, Any], nodes_dir: Path) -> None:
@@ -136,49 +163,59 @@ def verdict_line(result: dict[str, Any]) -> str:
 
 
 def summary_md(result: dict[str, Any], scenario: Scenario | None = None) -> str:
-    """A short markdown summary: verdict, key counts and one row per node."""
-    q = result.get("checkers", {}).get("queue", {})
-    lines = [f"# {result.get('scenario', 'history check')}", "", f"**{verdict_line(result)}**", ""]
-    if scenario is not None:
-        lines += [
-            f"- nodes: {scenario.nodes}, stream replicas: {scenario.stream.replicas}, "
-            f"storage: {scenario.stream.storage}",
-            f"- nats-server: {(result.get('versions') or {}).get('nats_server')}, "
-            f"sync_interval: {scenario.server.sync_interval}",
-            f"- seed: {scenario.seed}, time limit: {scenario.time_limit:.0f}s, "
-            f"faults started: {result.get('faults_started', 0)}",
-            "",
-        ]
-    lines += ["| count | value |", "|---|---|"]
-    for key in (
-        "attempt_count",
-        "acknowledged_count",
-        "read_count",
-        "ok_count",
-        "lost_count",
-        "unexpected_count",
-        "recovered_count",
-        "duplicated_count",
-        "unknown_count",
-    ):
-        if key in q:
-            lines.append(f"| {key.removesuffix('_count')} | {q[key]:,} |")
-    per_node = q.get("per_node") or {}
-    if per_node:
-        lines += ["", "| node | status | read | lost |", "|---|---|---|---|"]
-        for node, d in per_node.items():
-            lines.append(
-                f"| {node} | {d.get('status')} | {_n(d.get('read_count'))} | "
-                f"{_n(d.get('lost_count'))} |"
-            )
-    when = q.get("lost_ack_time") or {}
-    if when.get("first") is not None:
+    """Markdown for a CI job summary: verdict, settings, key counts, nodes, where to look next."""
+    from checkers.report import summary  # the same rows as report.html and `show`
+
+    v = summary.verdict(result)
+    icon = {"valid": "✅", "invalid": "❌"}.get(v.status, "⚠️")
+    name = result.get("scenario") or "history check"
+    lines = [f"## {icon} {v.label} · {_md(name)}", "", f"**{_md(v.headline)}**", ""]
+    data = scenario.model_dump(mode="json") if scenario is not None else None
+    lines += ["| setting | value |", "|---|---|"]
+    lines += [f"| {_md(k)} | {_md(val)} |" for k, val in summary.settings(result, data)]
+    lines += [f"| {_md(k)} | {_md(val)} |" for k, val in summary.performance(result)]
+    counts = summary.key_counts(result)
+    if counts:
         lines += [
             "",
-            f"Lost writes were acknowledged between {when['first']:.1f}s and "
-            f"{when['last']:.1f}s after the run started.",
+            "| " + " | ".join(name for name, _, _ in counts) + " |",
+            "|" + "---:|" * len(counts),
+            "| " + " | ".join(_md_count(n, c) for n, c, _ in counts) + " |",
         ]
+    when = summary.lost_when(result)
+    if when:
+        lines += ["", when]
+    nodes = summary.node_rows(result)
+    if nodes:
+        lines += [
+            "",
+            "| node | status | read | lost | missing | note |",
+            "|---|---|---:|---:|---:|---|",
+        ]
+        for node, status, read, lost, missing, note in nodes:
+            cells = (_md(node), _md(status), _n(read), _n(lost), _n(missing), _md(note))
+            lines.append("| " + " | ".join(cells) + " |")
+    logs = (result.get("checkers") or {}).get("logs") or {}
+    found = {k: n for k, n in (logs.get("counts") or {}).items() if n}
+    if found:
+        listed = ", ".join(f"{k} ×{n:,}" for k, n in found.items())
+        lines += ["", f"Server logs: {_md(listed)}."]
+    if result.get("run_dir"):
+        lines += ["", f"Details: `report.html` in `{_md(result['run_dir'])}`."]
     return "\n".join(lines) + "\n"
+
+
+def _md(v: Any) -> str:
+    """A value for a markdown table cell: one line, no table pipes, no raw HTML."""
+    text = " ".join(str(v).split())
+    return text.replace("|", "\\|").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def _md_count(name: str, count: Any) -> str:
+    from checkers.report.summary import BAD
+
+    text = _n(count)
+    return f"**{text}**" if name in BAD and count else text
 
 
 def _n(v: Any) -> str:

@@ -1,0 +1,116 @@
+"""Reports a person reads: ``report.html`` with plots; the views behind ``summary.md``, ``show``.
+
+In: a result dict (``results.json``), the ops of the history it came from
+(or None), the resolved scenario as plain data, and the output folder. Out
+(:func:`write_report`): ``plots/latency.png``, ``plots/throughput.png``,
+``plots/lost.png`` and ``report.html`` in that folder — one self-contained
+page with the plots embedded, which links to the raw files next to it.
+
+Modules: :mod:`.timeline` (fault windows, publish pairs, losses from the
+ops), :mod:`.plots` (matplotlib → PNG), :mod:`.findings` (example ops, log
+findings), :mod:`.page` (the HTML), :mod:`.summary` (verdict, counts, node
+rows shared with ``summary.md`` and the terminal), :mod:`.terminal` (rich).
+"""
+
+from __future__ import annotations
+
+import datetime
+import logging
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from checkers.report import findings, page, plots, timeline
+from checkers.report.summary import queue
+
+log = logging.getLogger(__name__)
+RAW_FILES = ("history.jsonl", "results.json", "summary.md", "scenario.yaml", "harness.log")
+
+
+def _nodes(result: dict[str, Any], ops: pd.DataFrame) -> list[str]:
+    per_node = queue(result).get("per_node") or {}
+    if per_node:
+        return list(per_node)
+    reads = ops.loc[ops["f"].to_numpy(dtype=object) == "read", "node"].dropna()
+    return sorted(set(map(str, reads)))
+
+
+def _files(out_dir: Path, history: Path | None) -> list[tuple[str, int]]:
+    """Relative links to the raw files of the folder (and to an outside history)."""
+    found = [out_dir / name for name in RAW_FILES]
+    found += sorted(p for p in (out_dir / "nodes").glob("*/*") if p.is_file())
+    rows = [(p.relative_to(out_dir).as_posix(), p.stat().st_size) for p in found if p.is_file()]
+    if history is not None and history.resolve().parent != out_dir.resolve() and history.is_file():
+        try:
+            rel = Path(history.resolve()).relative_to(out_dir.resolve()).as_posix()
+        except ValueError:
+            rel = history.resolve().as_uri()
+        rows.insert(0, (rel, history.stat().st_size))
+    return rows
+
+
+def build_plots(result: dict[str, Any], ops: pd.DataFrame) -> tuple[dict, list, Any]:
+    """(plots by file name, fault windows, losses) for ``ops``."""
+    windows = timeline.fault_windows(ops)
+    pairs = timeline.publish_pairs(ops)
+    span = timeline.plot_span(pairs, windows)
+    lost = timeline.losses(ops, _nodes(result, ops))
+    n_pub = len(pairs)
+    out = {
+        "latency.png": (
+            f"Publish latency by invoke time, coloured by outcome ({n_pub:,} publishes; "
+            "overlapping points drawn once).",
+            plots.latency(pairs, windows, span),
+        ),
+        "throughput.png": (
+            "Publish completions per second by outcome.",
+            plots.throughput(pairs, windows, span),
+        ),
+        "lost.png": (
+            "Lost writes by when they were acknowledged: lost on every node (bars) and missing "
+            "on each node (lines).",
+            plots.lost(lost.overall, lost.per_node, windows, span),
+        ),
+    }
+    return out, windows, lost
+
+
+def write_report(
+    out_dir: Path,
+    result: dict[str, Any],
+    ops: pd.DataFrame | None,
+    scenario: dict[str, Any] | None = None,
+    scenario_yaml: str | None = None,
+    history: Path | None = None,
+) -> Path:
+    """Write ``plots/*.png`` and ``report.html`` into ``out_dir``; return the report's path."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    drawn: dict[str, tuple[str, bytes]] = {}
+    windows: list[timeline.FaultWindow] = []
+    reads = {}
+    if ops is not None and len(ops):
+        drawn, windows, lost = build_plots(result, ops)
+        reads = lost.reads
+        (out_dir / "plots").mkdir(exist_ok=True)
+        for name, (_, png) in drawn.items():
+            (out_dir / "plots" / name).write_bytes(png)
+    if scenario_yaml is None and (out_dir / "scenario.yaml").is_file():
+        scenario_yaml = (out_dir / "scenario.yaml").read_text(errors="replace")
+    created = datetime.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z")
+    p = page.Page(
+        result=result,
+        scenario=scenario,
+        scenario_yaml=scenario_yaml,
+        windows=windows,
+        plots=drawn,
+        examples=findings.examples(queue(result), ops, reads),
+        logs=findings.logs_section(result, out_dir),
+        files=_files(out_dir, history),
+        created=f"report written {created}",
+    )
+    path = out_dir / "report.html"
+    tmp = path.with_suffix(".html.tmp")
+    tmp.write_text(page.render(p), encoding="utf-8")
+    tmp.replace(path)
+    return path

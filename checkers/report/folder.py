@@ -1,0 +1,143 @@
+"""A result folder on disk: find it, read it, and write its report files again.
+
+In: a folder path (a run folder, a scenario folder with a ``latest`` link,
+or ``latest`` for the newest run under a results root) and its files —
+``results.json``, ``history.jsonl``, ``scenario.yaml``, ``nodes/``. Out:
+:class:`RunFolder` (result, scenario, history path), and
+:func:`regenerate`, which writes ``summary.md``, ``plots/`` and
+``report.html`` (and ``results.json`` when a crashed run left none, by
+checking its history). Unusable input raises :class:`BadInput` with one line.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pandas as pd
+import yaml
+
+from harness.errors import BadInput, HarnessError
+from harness.history import load_history
+from harness.scenario import Scenario, load_scenario
+
+
+@dataclass
+class RunFolder:
+    """What a result folder holds; ``scenario`` is None when its YAML no longer validates."""
+
+    path: Path
+    result: dict[str, Any] | None
+    scenario: Scenario | None
+    scenario_data: dict[str, Any] | None
+    history: Path | None
+
+
+def newest_run(root: Path) -> Path:
+    """The run the newest ``<root>/<scenario>/latest`` link points at (by the link's mtime)."""
+    links = [p for p in root.glob("*/latest") if p.is_symlink() and p.exists()]
+    if not links:
+        raise BadInput(f"{root}: no runs found (no <scenario>/latest link); run a scenario first")
+    newest = max(links, key=lambda p: p.lstat().st_mtime)
+    return newest.resolve()
+
+
+def resolve(target: str | None, root: Path) -> Path:
+    """A run folder from ``target``: None/"latest", a run folder, or a scenario folder."""
+    if target in (None, "latest"):
+        return newest_run(root)
+    path = Path(str(target))
+    if not path.is_dir():
+        raise BadInput(f"{path}: not a result folder (no such directory)")
+    if (path / "results.json").is_file() or (path / "history.jsonl").is_file():
+        return path
+    if (path / "latest").exists():
+        return (path / "latest").resolve()
+    raise BadInput(f"{path}: not a result folder (no results.json or history.jsonl)")
+
+
+def _scenario(path: Path) -> tuple[Scenario | None, dict[str, Any] | None]:
+    file = path / "scenario.yaml"
+    if not file.is_file():
+        return None, None
+    try:
+        sc = load_scenario(file)
+        return sc, sc.model_dump(mode="json")
+    except HarnessError:  # written by another version: show it as it is
+        try:
+            raw = yaml.safe_load(file.read_text())
+        except yaml.YAMLError:
+            return None, None
+        return None, raw if isinstance(raw, dict) else None
+
+
+def read(path: Path) -> RunFolder:
+    """Read a run folder's result (None if missing), scenario and history path."""
+    result = None
+    if (path / "results.json").is_file():
+        try:
+            result = json.loads((path / "results.json").read_text())
+        except (OSError, ValueError) as e:
+            raise BadInput(f"{path / 'results.json'}: not readable JSON ({e})") from None
+        if not isinstance(result, dict):
+            raise BadInput(f"{path / 'results.json'}: not a result object")
+    sc, data = _scenario(path)
+    history = path / "history.jsonl"
+    return RunFolder(path, result, sc, data, history if history.is_file() else None)
+
+
+def nemesis_ops(history: Path) -> pd.DataFrame:
+    """Only the nemesis ops of a history (fast: other lines are not parsed)."""
+    rows = []
+    with history.open("rb") as fh:
+        for line in fh:
+            if b'"nemesis"' in line:
+                try:
+                    op = orjson.loads(line)
+                except orjson.JSONDecodeError:
+                    continue
+                if op.get("process") == "nemesis":
+                    rows.append(op)
+    cols = ["time", "type", "process", "f", "value"]
+    return pd.DataFrame([{c: r.get(c) for c in cols} for r in rows], columns=cols)
+
+
+def write_all(
+    out_dir: Path,
+    result: dict[str, Any],
+    ops: pd.DataFrame | None,
+    scenario: Scenario | None,
+    scenario_data: dict[str, Any] | None,
+    history: Path | None = None,
+) -> Path:
+    """Write ``summary.md`` and ``report.html`` (with ``plots/``) into ``out_dir``."""
+    from checkers.report import write_report
+    from harness.results import summary_md
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / "summary.md").write_text(summary_md(result, scenario))
+    return write_report(out_dir, result, ops, scenario_data, history=history)
+
+
+def regenerate(path: Path) -> tuple[dict[str, Any], Path]:
+    """Write the report files of run folder ``path`` again; return (result, report path)."""
+    from harness.results import check_file
+
+    run = read(path)
+    if run.result is None and run.history is None:
+        raise BadInput(f"{path}: not a result folder (no results.json or history.jsonl)")
+    ops = load_history(run.history).ops if run.history is not None else None
+    result = run.result
+    if result is None:  # a crashed run: check its history now
+        assert run.history is not None
+        nodes = run.scenario.node_names if run.scenario else None
+        workload = run.scenario.workload.name if run.scenario else "queue"
+        result = check_file(run.history, nodes, workload)
+        sc = run.scenario_data or {}
+        result.update(scenario=sc.get("name"), seed=sc.get("seed"), run_dir=str(path))
+        (path / "results.json").write_text(json.dumps(result, indent=2, default=str) + "\n")
+    report = write_all(path, result, ops, run.scenario, run.scenario_data)
+    return result, report

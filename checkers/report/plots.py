@@ -1,0 +1,205 @@
+"""The report's plots as PNG bytes: latency, throughput and lost writes over time.
+
+In: publish pairs and fault windows from :mod:`checkers.report.timeline`,
+lost acknowledgement times, and the time span to show. Out: PNG bytes per
+plot. Fault windows are shaded on every plot, one colour per fault kind.
+
+Only what is drawn is thinned, never what is counted: the latency scatter
+keeps one real point per (time pixel, latency pixel, outcome) cell, which
+looks the same as drawing every point but stays a few tens of thousands of
+markers for a million publishes; throughput and losses are histograms over
+every op. Figures are built with matplotlib's object API on the Agg canvas,
+so nothing touches pyplot's global state or needs a display.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+from matplotlib.patches import Patch
+from matplotlib.ticker import FuncFormatter
+
+from checkers.report.timeline import FaultWindow
+
+WIDTH, HEIGHT, DPI = 10.0, 3.3, 144
+X_CELLS, Y_CELLS = 1400, 400  # finer than the plot's pixels: thinning is invisible
+OUTCOME_COLOURS = {"ok": "#4c72b0", "fail": "#dd8452", "info": "#c44e52"}
+OUTCOME_LABELS = {"ok": "ok", "fail": "fail (definitely not written)", "info": "info (unknown)"}
+FAULT_COLOURS = ("#8172b3", "#937860", "#da8bc3", "#55a868", "#ccb974", "#64b5cd")
+NODE_COLOURS = ("#4c72b0", "#55a868", "#8172b3", "#937860", "#da8bc3", "#64b5cd", "#ccb974")
+BUCKETS_S = (0.1, 0.2, 0.5, 1, 2, 5, 10, 15, 30, 60, 120, 300, 600)
+
+
+def bucket_seconds(span: tuple[float, float], target: int = 120) -> float:
+    """A round bucket width giving at most about ``target`` buckets over ``span``."""
+    width = span[1] - span[0]
+    return next((b for b in BUCKETS_S if width / b <= target), BUCKETS_S[-1])
+
+
+def thin_scatter(x: np.ndarray, y: np.ndarray, span: tuple[float, float]) -> np.ndarray:
+    """Indices of one point per occupied (x, log y) cell, so overplotted points are drawn once."""
+    if len(x) == 0:
+        return np.empty(0, dtype=np.int64)
+    lo, hi = span
+    xi = np.clip(((x - lo) / max(hi - lo, 1e-9) * X_CELLS).astype(np.int64), 0, X_CELLS - 1)
+    ly = np.log10(np.maximum(y, 1e-3))
+    ylo, yhi = float(ly.min()), float(ly.max())
+    yi = np.clip(((ly - ylo) / max(yhi - ylo, 1e-9) * Y_CELLS).astype(np.int64), 0, Y_CELLS - 1)
+    _, first = np.unique(xi * Y_CELLS + yi, return_index=True)
+    return np.sort(first)
+
+
+def _figure() -> tuple[Figure, object]:
+    fig = Figure(figsize=(WIDTH, HEIGHT), dpi=DPI)
+    FigureCanvasAgg(fig)
+    # fixed margins rather than a layout engine, so the plots' time axes line up on the page
+    fig.subplots_adjust(left=0.075, right=0.985, bottom=0.16, top=0.86)
+    ax = fig.add_subplot()
+    ax.grid(True, axis="y", color="#e5e5e5", linewidth=0.8)
+    ax.set_axisbelow(True)
+    for side in ("top", "right"):
+        ax.spines[side].set_visible(False)
+    ax.set_xlabel("seconds since the run started")
+    return fig, ax
+
+
+def _shade(ax, windows: Sequence[FaultWindow], span: tuple[float, float]) -> list[Patch]:
+    """Shade fault windows inside ``span``; return one legend handle per fault kind."""
+    colours: dict[str, str] = {}
+    for w in windows:
+        if w.stop < span[0] or w.start > span[1]:
+            continue
+        c = colours.setdefault(w.kind, FAULT_COLOURS[len(colours) % len(FAULT_COLOURS)])
+        if w.stop > w.start:
+            ax.axvspan(w.start, w.stop, color=c, alpha=0.14, linewidth=0, zorder=0)
+        else:
+            ax.axvline(w.start, color=c, alpha=0.6, linewidth=1, zorder=0)
+    return [Patch(color=c, alpha=0.3, label=f"{k} (fault)") for k, c in colours.items()]
+
+
+def _png(fig: Figure) -> bytes:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", facecolor="white")
+    return buf.getvalue()
+
+
+def _legend(ax, handles: list, **kw) -> None:
+    if handles:
+        ax.legend(
+            handles=handles,
+            loc="lower left",
+            bbox_to_anchor=(0, 1.0),
+            ncol=min(len(handles), 6),
+            frameon=False,
+            fontsize=8,
+            **kw,
+        )
+
+
+def _ms(v: float, _pos: int) -> str:
+    return f"{v:,.0f}" if v >= 1 else f"{v:g}"
+
+
+def _empty(ax, text: str) -> None:
+    ax.text(0.5, 0.5, text, transform=ax.transAxes, ha="center", va="center", color="#666")
+
+
+def latency(
+    pairs: pd.DataFrame, windows: Sequence[FaultWindow], span: tuple[float, float]
+) -> bytes:
+    """Publish latency (ms, log scale) by invoke time, one colour per outcome."""
+    fig, ax = _figure()
+    handles: list = []
+    x, y = pairs["invoke_s"].to_numpy(), np.maximum(pairs["latency_ms"].to_numpy(), 1e-3)
+    types = pairs["type"].to_numpy()
+    for outcome, colour in OUTCOME_COLOURS.items():
+        mine = np.flatnonzero(types == outcome)
+        if not len(mine):
+            continue
+        keep = mine[thin_scatter(x[mine], y[mine], span)]
+        size = 3 if outcome == "ok" else 6  # the rarer outcomes must not vanish under ok
+        ax.scatter(x[keep], y[keep], s=size, color=colour, linewidths=0, alpha=0.85, zorder=2)
+        label = f"{OUTCOME_LABELS[outcome]}: {len(mine):,}"
+        handles.append(Patch(color=colour, label=label))
+    if len(x):
+        ax.set_yscale("log")
+        ax.yaxis.set_major_formatter(FuncFormatter(_ms))
+    else:
+        _empty(ax, "no publishes")
+    ax.set_ylabel("publish latency (ms)")
+    ax.set_xlim(*span)
+    _legend(ax, handles + _shade(ax, windows, span))
+    return _png(fig)
+
+
+def _hist(t: np.ndarray, span: tuple[float, float], width: float) -> tuple[np.ndarray, np.ndarray]:
+    edges = np.arange(span[0], span[1] + width, width)
+    counts, _ = np.histogram(t, bins=edges)
+    return edges, counts
+
+
+def throughput(
+    pairs: pd.DataFrame, windows: Sequence[FaultWindow], span: tuple[float, float]
+) -> bytes:
+    """Publish completions per second, one line per outcome, by completion time."""
+    fig, ax = _figure()
+    width = bucket_seconds(span)
+    handles: list = []
+    t, types = pairs["complete_s"].to_numpy(), pairs["type"].to_numpy()
+    for outcome, colour in OUTCOME_COLOURS.items():
+        mine = t[types == outcome]
+        if not len(mine) and outcome != "ok":
+            continue
+        edges, counts = _hist(mine, span, width)
+        handles.append(
+            ax.stairs(
+                counts / width,
+                edges,
+                color=colour,
+                linewidth=1.2,
+                zorder=2,
+                label=OUTCOME_LABELS[outcome],
+            )
+        )
+    ax.set_ylabel(f"publishes/s ({width:g}s buckets)")
+    ax.set_xlim(*span)
+    ax.set_ylim(bottom=0)
+    _legend(ax, handles + _shade(ax, windows, span))
+    return _png(fig)
+
+
+def lost(
+    overall: np.ndarray,
+    per_node: dict[str, np.ndarray],
+    windows: Sequence[FaultWindow],
+    span: tuple[float, float],
+) -> bytes:
+    """Lost writes by when they were acknowledged: all nodes (bars) and each node (lines)."""
+    fig, ax = _figure()
+    width = bucket_seconds(span)
+    handles: list = []
+    edges, counts = _hist(overall, span, width)
+    if len(overall):
+        ax.bar(edges[:-1], counts, width=width, align="edge", color="#c44e52", alpha=0.85, zorder=2)
+        handles.append(Patch(color="#c44e52", label=f"lost everywhere: {len(overall):,}"))
+    for i, (node, t) in enumerate(sorted(per_node.items())):
+        if not len(t):
+            continue
+        _, c = _hist(t, span, width)
+        colour = NODE_COLOURS[i % len(NODE_COLOURS)]
+        label = f"missing on {node}: {len(t):,}"
+        handles.append(ax.stairs(c, edges, color=colour, linewidth=1.2, zorder=3, label=label))
+    if not handles:
+        _empty(ax, "no acknowledged write was lost on any node")
+        ax.set_yticks([])
+    else:
+        ax.set_ylim(bottom=0)
+    ax.set_ylabel(f"lost writes ({width:g}s buckets)")
+    ax.set_xlim(*span)
+    _legend(ax, handles + _shade(ax, windows, span))
+    return _png(fig)

@@ -1,0 +1,116 @@
+"""``nats-chaos show``: a result folder's summary as rich tables in the terminal.
+
+In: a result dict (``results.json``), the scenario as plain data, the fault
+windows of its history (or None when the history is not read) and the
+folder. Out: renderables printed on a :class:`rich.console.Console` — the
+verdict panel, settings, counts, per-node table, faults, and where the
+report is. Strings from results and histories are rendered as plain
+``Text``, so ``[`` or ``<`` in them is never taken as markup.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console, Group
+from rich.panel import Panel
+from rich.table import Table
+from rich.text import Text
+
+from checkers.report import summary
+from checkers.report.timeline import FaultWindow
+
+STYLES = {"valid": "bold green", "invalid": "bold red", "unknown": "bold yellow"}
+
+
+def _n(v: Any) -> str:
+    return "–" if v is None else f"{v:,}" if isinstance(v, int) else str(v)
+
+
+def _settings(result: dict[str, Any], scenario: dict[str, Any] | None) -> Table:
+    t = Table.grid(padding=(0, 2))
+    t.add_column(style="dim")
+    t.add_column()
+    for k, v in summary.settings(result, scenario) + summary.performance(result):
+        t.add_row(Text(k), Text(v))
+    return t
+
+
+def _counts(result: dict[str, Any]) -> Table:
+    t = Table(title="Counts", title_justify="left", show_edge=False)
+    t.add_column("")
+    t.add_column("count", justify="right")
+    t.add_column("meaning", style="dim")
+    for name, count, meaning in summary.key_counts(result):
+        style = "bold red" if name in summary.BAD and count else None
+        t.add_row(Text(name), Text(_n(count), style=style or ""), Text(meaning))
+    return t
+
+
+def _nodes(result: dict[str, Any]) -> Table | None:
+    rows = summary.node_rows(result)
+    if not rows:
+        return None
+    t = Table(title="Nodes", title_justify="left", show_edge=False)
+    for col, just in (("node", "left"), ("status", "left"), ("read", "right"), ("lost", "right")):
+        t.add_column(col, justify=just)
+    t.add_column("missing", justify="right")
+    t.add_column("note", style="dim")
+    for node, status, read, lost, missing, note in rows:
+        bad = bool(lost) or bool(missing)
+        t.add_row(
+            *(Text(x) for x in (node, status, _n(read), _n(lost), _n(missing), note)),
+            style="red" if bad else None,
+        )
+    return t
+
+
+def _faults(windows: list[FaultWindow]) -> Text:
+    if not windows:
+        return Text("faults: none injected", style="dim")
+    kinds = Counter(w.kind for w in windows)
+    span = f"{windows[0].start:.1f}s – {max(w.stop for w in windows):.1f}s"
+    parts = ", ".join(f"{k} ×{n}" for k, n in kinds.items())
+    return Text(f"faults: {parts} ({span})")
+
+
+def render(
+    result: dict[str, Any],
+    scenario: dict[str, Any] | None,
+    windows: list[FaultWindow] | None,
+    folder: Path | None,
+) -> Group:
+    """Everything ``show`` prints, as one renderable."""
+    v = summary.verdict(result)
+    parts: list[Any] = [
+        Panel(Text(v.headline), title=Text(v.label), title_align="left", style=STYLES[v.status]),
+        _settings(result, scenario),
+        Text(""),
+        _counts(result),
+    ]
+    when = summary.lost_when(result)
+    if when:
+        parts.append(Text(when))
+    nodes = _nodes(result)
+    if nodes is not None:
+        parts += [Text(""), nodes]
+    if windows is not None:
+        parts += [Text(""), _faults(windows)]
+    if folder is not None:
+        report = folder / "report.html"
+        where = f"report: {report}" if report.is_file() else f"folder: {folder}"
+        parts.append(Text(where, style="dim"))
+    return Group(*parts)
+
+
+def show(
+    result: dict[str, Any],
+    scenario: dict[str, Any] | None,
+    windows: list[FaultWindow] | None,
+    folder: Path | None,
+    console: Console | None = None,
+) -> None:
+    """Print the summary on ``console`` (stdout by default)."""
+    (console or Console()).print(render(result, scenario, windows, folder))

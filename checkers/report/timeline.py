@@ -1,0 +1,170 @@
+"""What the report draws and quotes, taken from the ops of a history.
+
+In: the ops DataFrame of a history (DESIGN §3.1) and the nodes the checkers
+read. Out: fault windows (nemesis start/stop ops paired up), the publish
+invoke/completion pairs, the acknowledgement times of lost values overall
+and per node, and the ops behind sample values (the publish of a lost value,
+the reads that returned an unexpected one). Everything is counted over the
+whole history; only the plots thin out what they draw.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from checkers.queue import NodeRead, client_mask, contains, node_reads, uniq
+from checkers.stats import paired_ops
+
+NS = 1e9
+OP_FIELDS = ("index", "time", "type", "process", "node", "value", "seq", "error")
+
+
+@dataclass(frozen=True)
+class FaultWindow:
+    """One fault from its start op to its stop op (seconds since the run started)."""
+
+    kind: str
+    start: float
+    stop: float
+    stopped: bool  # False: no stop op; ``stop`` is then the end of the history
+    nodes: tuple[str, ...] = ()
+    detail: dict[str, Any] = field(default_factory=dict)
+
+
+def _nodes(value: dict[str, Any]) -> tuple[str, ...]:
+    nodes = value.get("nodes") or ()
+    return tuple(str(n) for n in nodes) if isinstance(nodes, list | tuple) else (str(nodes),)
+
+
+def fault_windows(ops: pd.DataFrame) -> list[FaultWindow]:
+    """Nemesis start ops paired with their stop ops (same kind; same nodes if the stop names any).
+
+    A nemesis op that is neither a start nor a stop becomes a zero-length
+    window; a start without a stop lasts until the last op of the history.
+    """
+    nem = ops[~client_mask(ops)]
+    end = float(ops["time"].max()) / NS if len(ops) else 0.0
+    open_: list[tuple[float, str, tuple[str, ...], dict[str, Any]]] = []
+    done: list[FaultWindow] = []
+    for t, f, value in zip(nem["time"].to_numpy() / NS, nem["f"], nem["value"], strict=True):
+        v = value if isinstance(value, dict) else {"value": value}
+        if "start" in v:
+            rest = {k: x for k, x in v.items() if k not in ("start", "nodes")}
+            open_.append((float(t), str(v["start"]), _nodes(v), rest))
+        elif "stop" in v:
+            kind, nodes = str(v["stop"]), _nodes(v)
+            match = [
+                i for i, o in enumerate(open_) if o[1] == kind and (not nodes or o[2] == nodes)
+            ]
+            match = match or [i for i, o in enumerate(open_) if o[1] == kind]
+            if match:
+                t0, _, started_on, rest = open_.pop(match[0])
+                done.append(FaultWindow(kind, t0, float(t), True, started_on or nodes, rest))
+        else:
+            done.append(FaultWindow(str(f), float(t), float(t), True, _nodes(v), v))
+    done += [FaultWindow(k, t0, max(end, t0), False, n, r) for t0, k, n, r in open_]
+    return sorted(done, key=lambda w: (w.start, w.kind))
+
+
+def publish_pairs(ops: pd.DataFrame) -> pd.DataFrame:
+    """Publish invokes with their completions: ``invoke_s``, ``latency_ms``, ``type``, ``node``."""
+    pairs = paired_ops(ops)
+    pairs = pairs[pairs["f"].to_numpy() == "publish"]
+    return pd.DataFrame(
+        {
+            "invoke_s": pairs["invoke_time"].to_numpy() / NS,
+            "complete_s": pairs["complete_time"].to_numpy() / NS,
+            "latency_ms": (pairs["complete_time"] - pairs["invoke_time"]).to_numpy() / 1e6,
+            "type": pairs["type"].to_numpy(),
+            "node": pairs["node"].to_numpy(),
+        }
+    )
+
+
+@dataclass
+class Losses:
+    """Acknowledgement times (s) of lost values: ``overall`` and per readable node."""
+
+    overall: np.ndarray
+    per_node: dict[str, np.ndarray]
+    reads: dict[str, NodeRead]
+
+
+def _acks(ops: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """(values, ack times in s) of acknowledged publishes, sorted by value, first ack each."""
+    f, types = ops["f"].to_numpy(dtype=object), ops["type"].to_numpy(dtype=object)
+    rows = np.flatnonzero((f == "publish") & (types == "ok"))
+    values = ops["value"].to_numpy(dtype=object)[rows].astype(np.int64)
+    times = ops["time"].to_numpy()[rows] / NS
+    order = np.argsort(values, kind="stable")
+    values, times = values[order], times[order]
+    first = np.ones(len(values), dtype=bool)
+    first[1:] = values[1:] != values[:-1]
+    return values[first], times[first]
+
+
+def losses(ops: pd.DataFrame, nodes: list[str]) -> Losses:
+    """Which acknowledged values no node returned (overall) and which each node lacks."""
+    reads = node_reads(ops, nodes)
+    acked, at = _acks(ops)
+    readable = {n: nr for n, nr in reads.items() if nr.status != "unread"}
+    everywhere = [nr.values for nr in readable.values()]
+    read = uniq(np.concatenate(everywhere)) if everywhere else acked[:0]
+    per_node = {n: at[~contains(nr.values, acked)] for n, nr in readable.items()}
+    return Losses(at[~contains(read, acked)], per_node, reads)
+
+
+def _plain(v: Any) -> Any:
+    if isinstance(v, float) and np.isnan(v):
+        return None
+    if isinstance(v, np.integer | np.floating):
+        return v.item()
+    return v
+
+
+def publish_ops(ops: pd.DataFrame, values: list[int]) -> dict[int, list[dict[str, Any]]]:
+    """For each of ``values``: its publish ops (invoke and completion) as plain dicts."""
+    if not values:
+        return {}
+    f = ops["f"].to_numpy(dtype=object)
+    rows = np.flatnonzero(f == "publish")
+    vals = ops["value"].to_numpy(dtype=object)[rows].astype(np.int64)
+    hit = rows[np.isin(vals, np.asarray(values, dtype=np.int64))]
+    out: dict[int, list[dict[str, Any]]] = {int(v): [] for v in values}
+    cols = [c for c in OP_FIELDS if c in ops]
+    for rec in ops.iloc[hit][cols].to_dict("records"):
+        op = {k: _plain(v) for k, v in rec.items()}
+        op["time_s"] = op.pop("time") / NS
+        out.setdefault(int(op["value"]), []).append(op)
+    return out
+
+
+def read_positions(reads: dict[str, NodeRead], values: list[int]) -> dict[int, dict[str, list]]:
+    """For each of ``values``: ``{node: [stream seqs]}`` where a final read returned it."""
+    out: dict[int, dict[str, list]] = {int(v): {} for v in values}
+    if not values:
+        return out
+    wanted = np.asarray(values, dtype=np.int64)
+    for node, nr in reads.items():
+        if not len(nr.pairs):
+            continue
+        hit = nr.pairs[np.isin(nr.pairs[:, 1], wanted)]
+        for seq, v in hit.tolist():
+            out[int(v)].setdefault(node, []).append(int(seq))
+    return out
+
+
+def plot_span(pairs: pd.DataFrame, windows: list[FaultWindow]) -> tuple[float, float]:
+    """The time range (s) the plots show: the publishing, and faults that overlap it."""
+    if len(pairs):
+        lo, hi = float(pairs["invoke_s"].min()), float(pairs["complete_s"].max())
+    elif windows:
+        lo, hi = windows[0].start, max(w.stop for w in windows)
+    else:
+        return 0.0, 1.0
+    lo = min([lo, *(w.start for w in windows if w.start < hi)])
+    return max(0.0, lo - 0.02 * (hi - lo)), hi + 0.02 * (hi - lo) or 1.0
