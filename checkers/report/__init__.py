@@ -68,8 +68,8 @@ def build_plots(result: dict[str, Any], ops: pd.DataFrame) -> tuple[dict, list, 
             plots.throughput(pairs, windows, span),
         ),
         "lost.png": (
-            "Lost writes by when they were acknowledged: lost on every node (bars) and missing "
-            "on each node (lines).",
+            "Lost writes by when they were acknowledged: read back from no node (bars); a line "
+            "for each node that lacks more than those (divergence).",
             plots.lost(lost.overall, lost.per_node, windows, span),
         ),
     }

@@ -35,6 +35,10 @@ PUBLISH_HEAD = [
 ]
 
 
+def _values(n: int, noun: str = "value") -> str:
+    return f"{n:,} {noun}{'' if n == 1 else 's'}"
+
+
 def _s(t: Any) -> str:
     return "–" if t is None else f"{t:.3f}"
 
@@ -76,7 +80,7 @@ def examples(
     if lost:
         rows = [_publish_row(v, pubs.get(v, [])) for v in lost]
         note = (
-            f"{q.get('lost_count', len(lost)):,} acknowledged values no node returned; "
+            f"{_values(q.get('lost_count', len(lost)), 'acknowledged value')} no node returned; "
             f"the first {len(lost)} by value, with their publish ops."
         )
         out.append(("Lost writes", note, rows, PUBLISH_HEAD))
@@ -84,7 +88,7 @@ def examples(
     if unexpected:
         where = timeline.read_positions(reads, unexpected)
         rows = [(v, _where(where.get(v, {}))) for v in unexpected]
-        note = f"{q.get('unexpected_count', 0):,} values read back that no client ever published."
+        note = f"{_values(q.get('unexpected_count', 0))} read back that no client ever published."
         out.append(("Unexpected values", note, rows, ["value", "read on"]))
     dups = [int(v) for v in (q.get("duplicated") or [])[:PER_KIND]]
     if dups:
@@ -100,13 +104,15 @@ def examples(
             (num(e.get("seq")), "; ".join(f"{n}: {v}" for n, v in sorted(e["values"].items())))
             for e in conflicts["examples"]
         ]
-        note = f"{conflicts.get('count', 0):,} stream sequences hold different values on two nodes."
+        n = conflicts.get("count", 0)
+        verb = "s hold" if n != 1 else " holds"
+        note = f"{n:,} stream sequence{verb} different values on two nodes."
         out.append(("Replicas disagree", note, rows, ["stream seq", "value per node"]))
     for node, values in missing.items():
         where = timeline.read_positions(reads, values)
         rows = [(*_publish_row(v, pubs.get(v, [])), _where(where.get(v, {}))) for v in values]
         count = q["divergence"]["missing_on_node"][node]["count"]
-        note = f"{count:,} acknowledged values other nodes hold but {node} does not."
+        note = f"{_values(count, 'acknowledged value')} other nodes hold but {node} does not."
         out.append((f"Missing on {node}", note, rows, [*PUBLISH_HEAD, "held by"]))
     return out
 

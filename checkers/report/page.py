@@ -186,29 +186,26 @@ def _nodes(p: Page) -> Markup:
         body.append(el("p", "No per-node reads in the result.", class_="muted"))
         return el("section", body, id="nodes")
     recovery = (p.result.get("recovery") or {}).get("nodes") or {}
+    head = ["node", "status", "read", "lost", "missing (another node has it)"]
+    if recovery:
+        head.append("stream msgs after recovery")
+    head.append("note")
     trs = []
     for node, status, read, lost, missing, note in rows:
-        stream = recovery.get(node) or {}
-        msgs = stream.get("messages") if stream else None
-        bad = bool(lost) or bool(missing)
-        cells = [node, status, num(read), num(lost), num(missing), num(msgs), note]
-        trs.append(
-            el(
-                "tr",
-                [el("td", c, class_="num" if 2 <= i <= 5 else None) for i, c in enumerate(cells)],
-                class_="bad" if bad else None,
-            )
-        )
-    head = (
-        "node",
-        "status",
-        "read",
-        "lost",
-        "missing (another node has it)",
-        "stream msgs after recovery",
-        "note",
-    )
-    th = el("tr", [el("th", h, class_="num" if 2 <= i <= 5 else None) for i, h in enumerate(head)])
+        cells = [
+            el("td", node),
+            el("td", status),
+            el("td", num(read), class_="num"),
+            el("td", num(lost), class_="num bad" if lost else "num"),
+            el("td", num(missing), class_="num bad" if missing else "num"),
+        ]
+        if recovery:
+            msgs = (recovery.get(node) or {}).get("messages")
+            cells.append(el("td", num(msgs), class_="num"))
+        cells.append(el("td", note))
+        trs.append(el("tr", cells, class_="bad" if missing else None))
+    numeric = {"read", "lost", "missing (another node has it)", "stream msgs after recovery"}
+    th = el("tr", [el("th", h, class_="num" if h in numeric else None) for h in head])
     body.append(el("table", el("thead", th), el("tbody", trs)))
     body.append(
         el(

@@ -22,12 +22,12 @@ import pandas as pd
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch
-from matplotlib.ticker import FuncFormatter
+from matplotlib.ticker import FuncFormatter, NullFormatter
 
 from checkers.report.timeline import FaultWindow
 
 WIDTH, HEIGHT, DPI = 10.0, 3.3, 144
-X_CELLS, Y_CELLS = 1400, 400  # finer than the plot's pixels: thinning is invisible
+X_CELLS, Y_CELLS = 700, 200  # a cell is ~2x2 px, smaller than a marker: thinning is invisible
 OUTCOME_COLOURS = {"ok": "#4c72b0", "fail": "#dd8452", "info": "#c44e52"}
 OUTCOME_LABELS = {"ok": "ok", "fail": "fail (definitely not written)", "info": "info (unknown)"}
 FAULT_COLOURS = ("#8172b3", "#937860", "#da8bc3", "#55a868", "#ccb974", "#64b5cd")
@@ -77,6 +77,8 @@ def _shade(ax, windows: Sequence[FaultWindow], span: tuple[float, float]) -> lis
         c = colours.setdefault(w.kind, FAULT_COLOURS[len(colours) % len(FAULT_COLOURS)])
         if w.stop > w.start:
             ax.axvspan(w.start, w.stop, color=c, alpha=0.14, linewidth=0, zorder=0)
+            # a solid strip along the top stays visible where points or bars cover the band
+            ax.axvspan(w.start, w.stop, ymin=0.97, ymax=1.0, color=c, alpha=0.8, linewidth=0)
         else:
             ax.axvline(w.start, color=c, alpha=0.6, linewidth=1, zorder=0)
     return [Patch(color=c, alpha=0.3, label=f"{k} (fault)") for k, c in colours.items()]
@@ -126,15 +128,41 @@ def latency(
         ax.scatter(x[keep], y[keep], s=size, color=colour, linewidths=0, alpha=0.85, zorder=2)
         label = f"{OUTCOME_LABELS[outcome]}: {len(mine):,}"
         handles.append(Patch(color=colour, label=label))
+    ok = types == "ok"
+    if ok.sum() >= 2:
+        handles += _percentiles(ax, x[ok], y[ok], span)
     if len(x):
         ax.set_yscale("log")
+        # at least ~1.5 decades, so there are labelled major ticks however flat the latency is
+        top = float(y.max()) * 1.3
+        ax.set_ylim(min(float(y.min()) * 0.8, top / 30), top)
         ax.yaxis.set_major_formatter(FuncFormatter(_ms))
+        ax.yaxis.set_minor_formatter(NullFormatter())
     else:
         _empty(ax, "no publishes")
     ax.set_ylabel("publish latency (ms)")
     ax.set_xlim(*span)
     _legend(ax, handles + _shade(ax, windows, span))
     return _png(fig)
+
+
+def _percentiles(ax, x: np.ndarray, y: np.ndarray, span: tuple[float, float]) -> list:
+    """p50 and p99 of ok latency per time bucket, as lines over the scatter."""
+    width = bucket_seconds(span)
+    edges = np.arange(span[0], span[1] + width, width)
+    bucket = np.clip(np.searchsorted(edges, x, side="right") - 1, 0, len(edges) - 2)
+    by = pd.Series(y).groupby(bucket)
+    enough = by.size() >= 5
+    handles = []
+    for q, style in ((0.5, "-"), (0.99, "--")):
+        level = by.quantile(q)[enough].reindex(range(len(edges) - 1))
+        handles.append(
+            ax.stairs(
+                level.to_numpy(), edges, color="#222", linewidth=1.1, linestyle=style,
+                zorder=4, label=f"ok p{q * 100:g} per {width:g}s",
+            )
+        )  # fmt: skip
+    return handles
 
 
 def _hist(t: np.ndarray, span: tuple[float, float], width: float) -> tuple[np.ndarray, np.ndarray]:
@@ -179,20 +207,26 @@ def lost(
     windows: Sequence[FaultWindow],
     span: tuple[float, float],
 ) -> bytes:
-    """Lost writes by when they were acknowledged: all nodes (bars) and each node (lines)."""
+    """Lost writes by when they were acknowledged: on no node (bars), not on one node (lines).
+
+    A node line is drawn only where that node lacks more than the lost values.
+    """
     fig, ax = _figure()
     width = bucket_seconds(span)
     handles: list = []
     edges, counts = _hist(overall, span, width)
     if len(overall):
         ax.bar(edges[:-1], counts, width=width, align="edge", color="#c44e52", alpha=0.85, zorder=2)
-        handles.append(Patch(color="#c44e52", label=f"lost everywhere: {len(overall):,}"))
+        handles.append(Patch(color="#c44e52", label=f"lost (on no node): {len(overall):,}"))
+    same = [n for n, t in sorted(per_node.items()) if len(t) and len(t) == len(overall)]
+    if same and len(same) < len(per_node):
+        handles.append(Patch(color="none", label=f"{', '.join(same)}: lack only these"))
     for i, (node, t) in enumerate(sorted(per_node.items())):
-        if not len(t):
+        if len(t) == len(overall):  # each node lacks at least the lost values: nothing more
             continue
         _, c = _hist(t, span, width)
         colour = NODE_COLOURS[i % len(NODE_COLOURS)]
-        label = f"missing on {node}: {len(t):,}"
+        label = f"not on {node}: {len(t):,}"
         handles.append(ax.stairs(c, edges, color=colour, linewidth=1.2, zorder=3, label=label))
     if not handles:
         _empty(ax, "no acknowledged write was lost on any node")

@@ -1,0 +1,316 @@
+"""report.html, plots and summary.md on a fake run folder with planted anomalies.
+
+The folder is what a run leaves (history.jsonl, scenario.yaml, nodes/<n>/
+logs) and ``harness.results.write`` checks it and writes the report, exactly
+as after a real run. Planted: lost values, a node missing values the others
+have, an unexpected value, a kill window, and a node log line holding
+``<script>alert(1)</script>``.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+import shutil
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import orjson
+import pandas as pd
+import pytest
+
+from checkers.report import findings, plots, timeline, write_report
+from checkers.report.html import el, esc, table
+from harness import results
+from harness.history import load_history
+from harness.scenario import load_scenario
+
+ROOT = Path(__file__).resolve().parents[2]
+SEC = 1_000_000_000
+SCRIPT = "<script>alert(1)</script>"
+LOST = [5, 17, 42]
+MISSING_ON_N2 = list(range(100, 110))
+UNEXPECTED = 99_999
+PUBLISHES = 400
+
+
+def write_history(path: Path) -> dict[str, Any]:
+    """Four processes publish 0..399 over 40 s (every 13th fails); n1 is killed 10–15 s."""
+    ops: list[dict[str, Any]] = []
+
+    def op(**kw: Any) -> None:
+        ops.append({"index": len(ops), **kw})
+
+    acked: list[int] = []
+    seq = 0
+    for v in range(PUBLISHES):
+        t = int(v * 0.1 * SEC)
+        node = f"n{v % 3 + 1}"
+        op(time=t, type="invoke", process=v % 4, f="publish", value=v, node=node)
+        if v in (100, 150):
+            what = {"start": "kill", "targets": "one"} if v == 100 else {"stop": "kill"}
+            op(time=t + 1, type="info", process="nemesis", f="kill",
+               value={**what, "nodes": ["n1"]}, node=None)  # fmt: skip
+        if v % 13 == 7:
+            op(time=t + 5_000_000, type="fail", process=v % 4, f="publish", value=v, node=node,
+               error="no responders <b>")  # fmt: skip
+            continue
+        seq += 1
+        acked.append(v)
+        op(time=t + 2_000_000, type="ok", process=v % 4, f="publish", value=v, node=node, seq=seq)
+    stream = [[s + 1, v] for s, v in enumerate(v for v in acked if v not in LOST)]
+    for i, node in enumerate(("n1", "n2", "n3")):
+        pairs = [p for p in stream if not (node == "n2" and p[1] in MISSING_ON_N2)]
+        if node == "n3":
+            pairs.append([len(stream) + 1, UNEXPECTED])
+        t = (45 + i) * SEC
+        op(time=t, type="invoke", process=1000 + i, f="read", value=None, node=node)
+        note = {"note": "read <b>in two batches</b>"} if node == "n3" else {}
+        op(time=t + SEC, type="ok", process=1000 + i, f="read", value=pairs, node=node, **note)
+    path.write_bytes(b"".join(orjson.dumps(o) + b"\n" for o in ops))
+    return {"acked": len(acked)}
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A result folder as a run leaves it, checked and reported by ``results.write``.
+
+    Shared by the tests of this module: a test that changes it works on a copy.
+    """
+    d = tmp_path_factory.mktemp("fake") / "results" / "quick" / "20260101T000000"
+    d.mkdir(parents=True)
+    scenario = load_scenario(ROOT / "scenarios" / "quick.yaml", ["time_limit=40"])
+    (d / "scenario.yaml").write_text(scenario.to_yaml())
+    write_history(d / "history.jsonl")
+    for n in ("n1", "n2", "n3"):
+        (d / "nodes" / n).mkdir(parents=True)
+        (d / "nodes" / n / "nats-server.conf").write_text("port: 4222\n")
+        log = "[1] 2026/01/01 00:00:00.000000 [INF] Starting nats-server\n"
+        if n == "n2":
+            log += f"[1] 2026/01/01 00:00:01.000000 [ERR] corrupt block {SCRIPT}\n"
+        (d / "nodes" / n / "nats-server.log").write_text(log)
+    (d / "harness.log").write_text("log\n")
+    extra = {"nats_server": {"version": "2.14.0"}, "replica_nodes": ["n1", "n2", "n3"]}
+    results.write(d, scenario, extra, {"main phase": 40.0})
+    results.link_latest(d)
+    return d
+
+
+def test_write_produces_report_plots_and_summary(run_dir: Path) -> None:
+    for name in ("results.json", "summary.md", "report.html"):
+        assert (run_dir / name).is_file(), name
+    for name in ("latency.png", "throughput.png", "lost.png"):
+        png = (run_dir / "plots" / name).read_bytes()
+        assert png.startswith(b"\x89PNG"), name
+    html = (run_dir / "report.html").read_text()
+    acked = PUBLISHES - len([v for v in range(PUBLISHES) if v % 13 == 7])
+    banner = f"LOST 3 of {acked:,} acknowledged writes ({100 * 3 / acked:.2f}%)"
+    assert re.search(r'<h1 id="verdict">' + re.escape(banner), html)
+    assert 'class="banner invalid"' in html
+
+
+def test_node_log_line_is_escaped(run_dir: Path) -> None:
+    html = (run_dir / "report.html").read_text()
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+    assert SCRIPT not in html
+    assert "<script" not in html.lower()  # the page itself needs no script either
+    assert "read &lt;b&gt;in two batches&lt;/b&gt;" in html  # a read's note from the history
+
+
+def test_log_fallback_without_log_checker_is_escaped(run_dir: Path, tmp_path: Path) -> None:
+    copy = shutil.copytree(run_dir, tmp_path / "run")
+    result = json.loads((copy / "results.json").read_text())
+    result["checkers"].pop("logs", None)
+    out = write_report(copy, result, None)
+    html = out.read_text()
+    assert "No log checker result" in html
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html and SCRIPT not in html
+
+
+def _node_rows(html: str) -> dict[str, list[str]]:
+    section = html[html.index('<section id="nodes">') :]
+    section = section[: section.index("</section>")]
+    rows = {}
+    for tr in re.findall(r"<tr[^>]*>(.*?)</tr>", section):
+        cells = [re.sub(r"<[^>]+>", "", c) for c in re.findall(r"<td[^>]*>(.*?)</td>", tr)]
+        if cells:
+            rows[cells[0]] = cells
+    return rows
+
+
+def test_per_node_table(run_dir: Path) -> None:
+    rows = _node_rows((run_dir / "report.html").read_text())
+    assert set(rows) == {"n1", "n2", "n3"}
+    # node, status, read, lost, missing, stream msgs, note
+    assert rows["n1"][3] == "3" and rows["n1"][4] == "0"
+    assert rows["n2"][3] == str(3 + len(MISSING_ON_N2)) and rows["n2"][4] == "10"
+    assert rows["n3"][3] == "3"
+
+
+def test_examples_show_the_publish_ops_of_lost_values(run_dir: Path) -> None:
+    html = (run_dir / "report.html").read_text()
+    section = html[html.index('<section id="examples">') :]
+    section = section[: section.index("</section>")]
+    assert "Lost writes" in section and "Unexpected values" in section
+    assert "Missing on n2" in section
+    for v in LOST:  # value, process, node, invoked at, ok, completed at
+        t = v * 0.1
+        row = f"<td>{v}</td><td>{v % 4}</td><td>n{v % 3 + 1}</td><td>{t:.3f}</td><td>ok</td>"
+        assert row in section, v
+    assert f"<td>{UNEXPECTED}</td><td>n3 at seq" in section
+
+
+def test_fault_timeline_and_links(run_dir: Path) -> None:
+    html = (run_dir / "report.html").read_text()
+    faults = re.sub(r' class="[^"]*"', "", html[html.index('<section id="faults">') :])
+    assert "<td>kill</td><td>10.00</td><td>15.00</td><td>5.00</td><td>n1</td>" in faults
+    assert "<td>targets=one</td>" in faults
+    links = set(re.findall(r'href="([^"#]+)"', html))
+    raw = ("history.jsonl", "results.json", "scenario.yaml", "summary.md", "harness.log")
+    for rel in (*raw, "nodes/n2/nats-server.log", "nodes/n1/nats-server.conf", "plots/lost.png"):
+        assert rel in links, rel
+        assert (run_dir / rel).is_file(), rel
+    assert not [x for x in links if x.startswith(("/", "http"))]  # relative: the folder moves
+
+
+def test_plots_are_embedded_and_match_the_files(run_dir: Path) -> None:
+    html = (run_dir / "report.html").read_text()
+    embedded = re.findall(r'src="data:image/png;base64,([^"]+)"', html)
+    files = sorted((run_dir / "plots").glob("*.png"))
+    assert len(embedded) == len(files) == 3
+    assert {base64.b64decode(e) for e in embedded} == {f.read_bytes() for f in files}
+
+
+def test_summary_md_has_verdict_and_tables(run_dir: Path) -> None:
+    md = (run_dir / "summary.md").read_text()
+    lines = md.splitlines()
+    assert lines[0] == "## ❌ INVALID · quick"
+    assert lines[2].startswith("**LOST 3 of ") and "; 1 unexpected" in lines[2]
+    assert "| node | status | read | lost | missing | note |" in md
+    assert re.search(r"^\| n2 \| read \| [\d,]+ \| 13 \| 10 \|", md, re.M)
+    assert "| **3** |" in md  # lost is bold in the counts row
+    assert "| sync_interval | default |" in md
+
+
+def test_summary_md_escapes_table_breakers() -> None:
+    result = {
+        "valid": "unknown",
+        "scenario": "a|b",
+        "error": "boom <img src=x>\nsecond line",
+        "checkers": {},
+    }
+    md = results.summary_md(result)
+    assert "a\\|b" in md
+    assert "<img" not in md and "&lt;img src=x&gt;" in md
+    assert "boom &lt;img src=x&gt; second line" in md  # one line in the table cell
+
+
+def test_report_without_history_still_renders(tmp_path: Path) -> None:
+    result = {"valid": "unknown", "anomalies": [], "checkers": {}, "error": "cluster did not form"}
+    html = write_report(tmp_path, result, None).read_text()
+    assert "UNKNOWN" in html and "cluster did not form" in html
+    assert "No history to plot." in html
+    assert not (tmp_path / "plots").exists()
+
+
+def test_report_failure_keeps_results_json(
+    run_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import checkers.report
+
+    def broken(*args: Any, **kw: Any) -> None:
+        raise RuntimeError("plotting exploded")
+
+    monkeypatch.setattr(checkers.report, "write_report", broken)
+    copy = shutil.copytree(run_dir, tmp_path / "run")
+    for name in ("results.json", "report.html", "summary.md"):
+        (copy / name).unlink()
+    scenario = load_scenario(copy / "scenario.yaml")
+    result = results.write(copy, scenario, {"replica_nodes": ["n1", "n2", "n3"]}, {})
+    assert (copy / "results.json").is_file() and (copy / "summary.md").is_file()
+    assert not (copy / "report.html").exists()
+    assert result["checkers"]["queue"]["lost_count"] == 3
+
+
+# ---- building blocks ----------------------------------------------------------
+
+
+def test_el_escapes_text_and_attributes_but_not_markup() -> None:
+    inner = el("b", "<i>")
+    out = el("a", inner, " & ", SCRIPT, href='x" onclick="y')
+    assert out == (
+        '<a href="x&quot; onclick=&quot;y"><b>&lt;i&gt;</b> &amp; '
+        "&lt;script&gt;alert(1)&lt;/script&gt;</a>"
+    )
+    assert esc(None) == "" and table(["<h>"], [["<c>"]]).count("&lt;") == 2
+
+
+def test_fault_windows_pair_starts_with_stops() -> None:
+    ops = pd.DataFrame(
+        {
+            "time": [1 * SEC, 2 * SEC, 3 * SEC, 4 * SEC, 6 * SEC],
+            "process": ["nemesis"] * 5,
+            "f": ["kill", "partition", "kill", "partition", "pause"],
+            "type": ["info"] * 5,
+            "value": [
+                {"start": "kill", "nodes": ["n1"]},
+                {"start": "partition", "grudge": {"n1": ["n2"]}},
+                {"stop": "kill", "nodes": ["n1"]},
+                {"stop": "partition"},
+                {"start": "pause", "nodes": ["n3"]},
+            ],
+        }
+    )
+    ws = timeline.fault_windows(ops)
+    got = [(w.kind, w.start, w.stop, w.stopped, w.nodes) for w in ws]
+    assert got == [
+        ("kill", 1.0, 3.0, True, ("n1",)),
+        ("partition", 2.0, 4.0, True, ()),
+        ("pause", 6.0, 6.0, False, ("n3",)),
+    ]
+    assert ws[1].detail == {"grudge": {"n1": ["n2"]}}
+
+
+def test_thinning_keeps_every_occupied_cell_and_counts_nothing_away() -> None:
+    rng = np.random.default_rng(3)
+    x = rng.uniform(0, 100, 1_000_000)
+    y = np.exp(rng.normal(1, 1, 1_000_000))
+    y[123] = 50_000.0  # one outlier must survive
+    keep = plots.thin_scatter(x, y, (0, 100))
+    assert 123 in keep
+    # the contract: exactly one kept point per occupied (x, log y) cell of the grid
+    ly = np.log10(y)
+    xi = np.minimum((x / 100 * plots.X_CELLS).astype(int), plots.X_CELLS - 1)
+    yi = np.minimum(
+        ((ly - ly.min()) / (ly.max() - ly.min()) * plots.Y_CELLS).astype(int), plots.Y_CELLS - 1
+    )
+    cell = xi * plots.Y_CELLS + yi
+    assert set(cell[keep]) == set(cell) and len(keep) == len(set(cell))
+    assert len(keep) <= plots.X_CELLS * plots.Y_CELLS < len(x) // 4
+    assert len(plots.thin_scatter(x[:0], y[:0], (0, 1))) == 0
+
+
+def test_losses_per_node_from_the_history(run_dir: Path) -> None:
+    ops = load_history(run_dir / "history.jsonl").ops
+    lost = timeline.losses(ops, ["n1", "n2", "n3"])
+    assert len(lost.overall) == len(LOST)
+    assert np.allclose(np.sort(lost.overall), [v * 0.1 + 0.002 for v in LOST])
+    assert {n: len(t) for n, t in lost.per_node.items()} == {"n1": 3, "n2": 13, "n3": 3}
+
+
+def test_examples_of_replicas_that_disagree() -> None:
+    q = {
+        "divergence": {
+            "count": 1,
+            "same_seq_different_value": {
+                "count": 1,
+                "examples": [{"seq": 7, "values": {"n2": 9, "n1": 8}}],
+            },
+            "missing_on_node": {},
+        }
+    }
+    ((title, note, rows, head),) = findings.examples(q, None, {})
+    assert title == "Replicas disagree" and note.startswith("1 stream sequence holds different")
+    assert rows == [("7", "n1: 8; n2: 9")] and head == ["stream seq", "value per node"]
