@@ -77,12 +77,9 @@ def _faults(windows: list[FaultWindow]) -> Text:
 
 
 def render(
-    result: dict[str, Any],
-    scenario: dict[str, Any] | None,
-    windows: list[FaultWindow] | None,
-    folder: Path | None,
+    result: dict[str, Any], scenario: dict[str, Any] | None, windows: list[FaultWindow] | None
 ) -> Group:
-    """Everything ``show`` prints, as one renderable."""
+    """Everything ``show`` prints but the folder line, as one renderable."""
     v = summary.verdict(result)
     parts: list[Any] = [
         Panel(Text(v.headline), title=Text(v.label), title_align="left", style=STYLES[v.status]),
@@ -98,10 +95,6 @@ def render(
         parts += [Text(""), nodes]
     if windows is not None:
         parts += [Text(""), _faults(windows)]
-    if folder is not None:
-        report = folder / "report.html"
-        where = f"report: {report}" if report.is_file() else f"folder: {folder}"
-        parts.append(Text(where, style="dim"))
     return Group(*parts)
 
 
@@ -112,5 +105,11 @@ def show(
     folder: Path | None,
     console: Console | None = None,
 ) -> None:
-    """Print the summary on ``console`` (stdout by default)."""
-    (console or Console()).print(render(result, scenario, windows, folder))
+    """Print the summary on ``console`` (stdout by default), then where the report is."""
+    console = console or Console()
+    console.print(render(result, scenario, windows))
+    if folder is not None:
+        report = folder / "report.html"
+        where = f"report: {report}" if report.is_file() else f"folder: {folder}"
+        # one unwrapped line, so the path can be copied even from a narrow terminal
+        console.print(Text(where, style="dim"), no_wrap=True, overflow="ignore", crop=False)

@@ -73,13 +73,8 @@ def write_history(path: Path) -> dict[str, Any]:
     return {"acked": len(acked)}
 
 
-@pytest.fixture(scope="module")
-def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A result folder as a run leaves it, checked and reported by ``results.write``.
-
-    Shared by the tests of this module: a test that changes it works on a copy.
-    """
-    d = tmp_path_factory.mktemp("fake") / "results" / "quick" / "20260101T000000"
+def make_run(d: Path) -> Path:
+    """Fill ``d`` as a run leaves it, then check and report it with ``results.write``."""
     d.mkdir(parents=True)
     scenario = load_scenario(ROOT / "scenarios" / "quick.yaml", ["time_limit=40"])
     (d / "scenario.yaml").write_text(scenario.to_yaml())
@@ -96,6 +91,12 @@ def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     results.write(d, scenario, extra, {"main phase": 40.0})
     results.link_latest(d)
     return d
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The fake run, shared by this module's tests: a test that changes it works on a copy."""
+    return make_run(tmp_path_factory.mktemp("fake") / "results" / "quick" / "20260101T000000")
 
 
 def test_write_produces_report_plots_and_summary(run_dir: Path) -> None:

@@ -1,0 +1,151 @@
+"""``nats-chaos report``, ``show`` and ``check --report`` on a fake run folder (CliRunner)."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from test_report import LOST, SCRIPT, make_run
+
+from harness.cli import main
+
+
+@pytest.fixture(scope="module")
+def fake(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return make_run(tmp_path_factory.mktemp("cli") / "results" / "quick" / "20260101T000000")
+
+
+@pytest.fixture
+def run(fake: Path, tmp_path: Path) -> Path:
+    """A private copy of the fake run under tmp_path/results/quick/, with its latest link."""
+    d = tmp_path / "results" / "quick" / fake.name
+    shutil.copytree(fake, d)
+    (d.parent / "latest").symlink_to(d.name)
+    return d
+
+
+@pytest.fixture
+def cli() -> CliRunner:
+    return CliRunner()
+
+
+def test_report_regenerates_html_and_summary(cli: CliRunner, run: Path) -> None:
+    for name in ("report.html", "summary.md"):
+        (run / name).unlink()
+    shutil.rmtree(run / "plots")
+    res = cli.invoke(main, ["report", str(run)])
+    assert res.exit_code == 0, res.output
+    assert res.stdout.splitlines()[0].startswith("INVALID: LOST 3 of ")
+    assert res.stdout.splitlines()[1] == f"report: {run / 'report.html'}"
+    html = (run / "report.html").read_text()
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html and SCRIPT not in html
+    assert (run / "summary.md").read_text().startswith("## ❌ INVALID · quick")
+    assert len(list((run / "plots").glob("*.png"))) == 3
+
+
+def test_report_of_a_crashed_run_checks_its_history(cli: CliRunner, run: Path) -> None:
+    (run / "results.json").unlink()
+    res = cli.invoke(main, ["report", str(run)])
+    assert res.exit_code == 0, res.output
+    result = json.loads((run / "results.json").read_text())
+    assert result["checkers"]["queue"]["lost"] == LOST
+    assert result["scenario"] == "quick" and result["seed"] == 1
+
+
+def test_report_of_a_scenario_folder_uses_latest(cli: CliRunner, run: Path) -> None:
+    (run / "report.html").unlink()
+    res = cli.invoke(main, ["report", str(run.parent)])
+    assert res.exit_code == 0, res.output
+    assert (run / "report.html").is_file()
+
+
+@pytest.mark.parametrize("what", ["missing", "empty", "file"])
+def test_report_bad_folder_is_exit_2_one_line(cli: CliRunner, tmp_path: Path, what: str) -> None:
+    target = tmp_path / "x"
+    if what == "empty":
+        target.mkdir()
+    elif what == "file":
+        target.write_text("hi")
+    res = cli.invoke(main, ["report", str(target)])
+    assert res.exit_code == 2
+    assert res.stderr.count("\n") == 1 and "not a result folder" in res.stderr
+
+
+def test_report_with_broken_results_json_is_exit_2(cli: CliRunner, run: Path) -> None:
+    (run / "results.json").write_text("{oops")
+    res = cli.invoke(main, ["report", str(run)])
+    assert res.exit_code == 2 and "results.json: not readable JSON" in res.stderr
+
+
+def test_show_prints_verdict_counts_and_nodes(cli: CliRunner, run: Path) -> None:
+    res = cli.invoke(main, ["show", str(run)])
+    assert res.exit_code == 0, res.output
+    out = res.stdout
+    assert "INVALID" in out and "LOST 3 of 369 acknowledged writes" in out
+    assert "sync_interval" in out and "2.14.0" in out
+    rows = {line.split()[0]: line.split() for line in out.splitlines() if line.strip()[:2] == "n2"}
+    assert rows["n2"][:5] == ["n2", "│", "read", "│", "356"]
+    assert "faults: kill ×1 (10.0s – 15.0s)" in out
+    assert f"report: {run / 'report.html'}" in out
+
+
+def test_show_latest_picks_the_newest_latest_link(cli: CliRunner, run: Path) -> None:
+    results = run.parent.parent
+    other = results / "kill" / "20250101T000000"
+    shutil.copytree(run, other)
+    result = json.loads((other / "results.json").read_text())
+    result["scenario"] = "kill-older"
+    (other / "results.json").write_text(json.dumps(result))
+    (other.parent / "latest").symlink_to(other.name)
+    os.utime(other.parent / "latest", (1, 1), follow_symlinks=False)
+    res = cli.invoke(main, ["show", "latest", "--results-dir", str(results)])
+    assert res.exit_code == 0, res.output
+    assert "kill-older" not in res.stdout and "quick" in res.stdout
+    os.utime(other.parent / "latest", None, follow_symlinks=False)
+    os.utime(run.parent / "latest", (1, 1), follow_symlinks=False)
+    res = cli.invoke(main, ["show", "--results-dir", str(results)])
+    assert "kill-older" in res.stdout
+
+
+def test_show_scenario_folder(cli: CliRunner, run: Path) -> None:
+    res = cli.invoke(main, ["show", str(run.parent)])
+    assert res.exit_code == 0 and "LOST 3 of" in res.stdout
+
+
+def test_show_without_runs_is_exit_2(cli: CliRunner, tmp_path: Path) -> None:
+    res = cli.invoke(main, ["show", "--results-dir", str(tmp_path)])
+    assert res.exit_code == 2
+    assert res.stderr.count("\n") == 1 and "no runs found" in res.stderr
+
+
+def test_show_without_results_json_says_how_to_get_one(cli: CliRunner, run: Path) -> None:
+    (run / "results.json").unlink()
+    res = cli.invoke(main, ["show", str(run)])
+    assert res.exit_code == 2
+    assert f"nats-chaos report {run}" in res.stderr and res.stderr.count("\n") == 1
+
+
+def test_check_report_writes_a_report_for_any_history(
+    cli: CliRunner, fake: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "out"
+    res = cli.invoke(main, ["check", str(fake / "history.jsonl"), "--report", str(out)])
+    assert res.exit_code == 1  # the history loses writes
+    assert res.stdout.startswith("INVALID: LOST 3 of ")
+    assert f"report: {out / 'report.html'}" in res.stdout
+    for name in ("results.json", "summary.md", "report.html", "plots/latency.png"):
+        assert (out / name).is_file(), name
+    html = (out / "report.html").read_text()
+    assert (fake / "history.jsonl").resolve().as_uri() in html  # the history lives elsewhere
+    assert "history check" in html
+
+
+def test_check_report_into_a_file_is_exit_2(cli: CliRunner, fake: Path, tmp_path: Path) -> None:
+    f = tmp_path / "f"
+    f.write_text("")
+    res = cli.invoke(main, ["check", str(fake / "history.jsonl"), "--report", str(f)])
+    assert res.exit_code == 2 and "--report needs a directory" in res.stderr
