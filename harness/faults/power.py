@@ -12,36 +12,20 @@ from __future__ import annotations
 from typing import Any
 
 from harness.faults.base import FaultContext
-from harness.faults.targets import resolve
-from harness.scenario import PowerLossSpec
+from harness.faults.process import KillFault
 
 
-class PowerLossFault:
-    """Kill + drop un-fsynced data + remount; restart when the window ends."""
+class PowerLossFault(KillFault):
+    """Kill + drop un-fsynced data + remount; restart (KillFault's undo) when the window ends."""
 
     kind = "power-loss"
 
-    def __init__(self, spec: PowerLossSpec) -> None:
-        self.spec = spec
-        self.nodes: list[str] = []
-
     def start(self, ctx: FaultContext) -> dict[str, Any]:
-        self.nodes = resolve(self.spec.targets, ctx.cluster.nodes, ctx.rng, ctx.stream_leader)
+        done = self.choose(ctx)
         power_fail = ctx.cluster.power_fail  # type: ignore[attr-defined]
-        if self.spec.coordinated:
-            dropped = power_fail(self.nodes)
-        else:
-            dropped = {}
-            for node in self.nodes:
-                dropped.update(power_fail([node]))
-        return {
-            "targets": self.spec.targets,
-            "coordinated": self.spec.coordinated,
-            "nodes": self.nodes,
-            "dropped_bytes": dropped,
-        }
-
-    def stop(self, ctx: FaultContext) -> dict[str, Any]:
-        for node in self.nodes:
-            ctx.cluster.start_node(node)
-        return {"nodes": self.nodes}
+        coordinated = bool(getattr(self.spec, "coordinated", False))
+        groups = [self.nodes] if coordinated else [[n] for n in self.nodes]
+        dropped: dict[str, int] = {}
+        for group in groups:
+            dropped.update(power_fail(group))
+        return {**done, "coordinated": coordinated, "dropped_bytes": dropped}

@@ -11,21 +11,26 @@ from typing import Any
 
 from harness.faults.base import FaultContext
 from harness.faults.targets import resolve
-from harness.scenario import FaultSpec
+from harness.scenario import KillSpec, PauseSpec, PowerLossSpec
 
 
 class _NodeFault:
     kind = ""
 
-    def __init__(self, spec: FaultSpec) -> None:
+    def __init__(self, spec: KillSpec | PauseSpec | PowerLossSpec) -> None:
         self.spec = spec
         self.nodes: list[str] = []
 
-    def start(self, ctx: FaultContext) -> dict[str, Any]:
+    def choose(self, ctx: FaultContext) -> dict[str, Any]:
+        """Pick this window's targets (seeded) and describe them for the history."""
         self.nodes = resolve(self.spec.targets, ctx.cluster.nodes, ctx.rng, ctx.stream_leader)
+        return {"targets": self.spec.targets, "nodes": self.nodes}
+
+    def start(self, ctx: FaultContext) -> dict[str, Any]:
+        done = self.choose(ctx)
         for node in self.nodes:
             self.act(ctx, node)
-        return {"targets": self.spec.targets, "nodes": self.nodes}
+        return done
 
     def stop(self, ctx: FaultContext) -> dict[str, Any]:
         for node in self.nodes:
