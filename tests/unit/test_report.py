@@ -13,6 +13,7 @@ import base64
 import json
 import re
 import shutil
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -315,3 +316,40 @@ def test_examples_of_replicas_that_disagree() -> None:
     ((title, note, rows, head),) = findings.examples(q, None, {})
     assert title == "Replicas disagree" and note.startswith("1 stream sequence holds different")
     assert rows == [("7", "n1: 8; n2: 9")] and head == ["stream seq", "value per node"]
+
+
+# ---- in a real browser --------------------------------------------------------
+
+CHROMIUM = shutil.which("chromium")
+
+
+def open_in_chromium(page: Path, profile: Path) -> tuple[str, list[str]]:
+    """(DOM after load, console messages) of ``page`` in headless Chromium."""
+    cmd = [
+        str(CHROMIUM), "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
+        "--no-first-run", "--disable-background-networking", "--disable-component-update",
+        "--disable-sync", f"--user-data-dir={profile}", "--enable-logging=stderr", "--v=0",
+        "--dump-dom", page.resolve().as_uri(),
+    ]  # fmt: skip
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    console = [line for line in done.stderr.splitlines() if ":CONSOLE" in line]
+    return done.stdout, console
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="needs Debian's chromium (make test installs it)")
+def test_report_in_headless_chromium(run_dir: Path, tmp_path: Path) -> None:
+    dom, console = open_in_chromium(run_dir / "report.html", tmp_path / "profile")
+    assert console == []
+    assert re.search(r'<h1 id="verdict">LOST 3 of 369 acknowledged writes', dom)
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in dom  # parsed as text, not as an element
+    assert "<script" not in dom.lower()
+    assert dom.count('src="data:image/png;base64,') == 3
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="needs Debian's chromium (make test installs it)")
+def test_chromium_check_sees_console_errors(tmp_path: Path) -> None:
+    page = tmp_path / "bad.html"
+    page.write_text("<p>x</p><script>console.error('boom')</script>")
+    _, console = open_in_chromium(page, tmp_path / "profile")
+    assert any('"boom"' in line for line in console)
