@@ -7,7 +7,9 @@ is an ordinary fault object built from its spec through the registry and
 sharing the window's seeded context, so the whole is reproducible. ``stop``
 undoes exactly the steps that started, also after a step failed to start.
 
-History value: ``{"steps": [{"kind": …, <that step's value>}, …]}``.
+History value: ``{"steps": [{"kind": …, "at": s, <that step's value>}, …]}``,
+``at`` being when the step began, in seconds after the window's first step
+began (the op itself is recorded once every step has started).
 """
 
 from __future__ import annotations
@@ -32,11 +34,13 @@ class ComposeFault:
 
     def start(self, ctx: FaultContext) -> dict[str, Any]:
         values = []
+        t0 = time.monotonic()
         for i, step in enumerate(self.steps):
             if i and self.spec.gap:
                 time.sleep(self.spec.gap)
             self.started.append(step)
-            values.append({"kind": step.kind, **step.start(ctx)})
+            at = round(time.monotonic() - t0, 3)
+            values.append({"kind": step.kind, "at": at, **step.start(ctx)})
         return {"steps": values}
 
     def stop(self, ctx: FaultContext) -> dict[str, Any]:

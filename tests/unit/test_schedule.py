@@ -3,14 +3,21 @@
 from __future__ import annotations
 
 import random
+from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 
+from harness.cli import main
+from harness.errors import ScenarioError, Unsupported
+from harness.faults import netem
 from harness.faults.schedule import describe, plan
 from harness.faults.targets import resolve
+from harness.net import netns
 from harness.scenario import scenario_from_dict
 
 NODES5 = ["n1", "n2", "n3", "n4", "n5"]
+SCENARIOS = Path(__file__).resolve().parents[2] / "scenarios"
 
 
 def scenario(**kw: object):
@@ -70,3 +77,133 @@ def test_leader_target_uses_the_reported_leader_or_one_node() -> None:
     assert resolve("leader", NODES5, random.Random(1), lambda: "n4") == ["n4"]
     assert len(resolve("leader", NODES5, random.Random(1), lambda: None)) == 1
     assert resolve("minority", ["n1", "n2", "n3"], random.Random(0), lambda: None).__len__() == 1
+
+
+# -- stable periods, composed faults, new fault kinds, --plan, netem preflight ---------
+
+
+def mixed(**kw: object):
+    base = {
+        "name": "mixed",
+        "nodes": 5,
+        "time_limit": 120,
+        "faults": [
+            {"kind": "partition", "shape": "ring"},
+            {"kind": "step-down", "leader": "meta", "duration": 2},
+            {"kind": "corrupt", "mode": "truncate", "file_types": ["idx", "snap"]},
+            {
+                "kind": "compose",
+                "gap": 1,
+                "duration": 8,
+                "steps": [{"kind": "partition", "shape": "halves"}, {"kind": "kill"}],
+            },
+        ],
+        "schedule": {
+            "quiet": 5,
+            "interval": 10,
+            "duration": 4,
+            "stable_every": 2,
+            "stable_for": 20,
+        },
+    }
+    base.update(kw)
+    return scenario_from_dict(base, "t")
+
+
+def test_same_seed_same_plan_with_compose_and_stable_periods() -> None:
+    a, b = plan(mixed(seed=7)), plan(mixed(seed=7))
+    assert a == b
+    assert describe(a) == describe(b)
+    kinds = {tuple(w.fault.kind for w in plan(mixed(seed=s))) for s in range(10)}
+    assert len(kinds) > 1
+    assert any("compose" in k for k in kinds)
+
+
+def test_stable_period_after_every_n_windows() -> None:
+    windows = plan(mixed(faults=[{"kind": "kill"}], time_limit=100))
+    # 5-9, 15-19, then 20 s stable from 19: 39-43, 49-53, stable: 73-77, 83-87, stable: none fits
+    assert [(w.start, w.stop) for w in windows] == [
+        (5, 9), (15, 19), (39, 43), (49, 53), (73, 77), (83, 87),
+    ]  # fmt: skip
+    assert [w.stable_before for w in windows] == [0, 0, 20, 0, 20, 0]
+    lines = describe(windows)
+    assert lines[2] == "   19.0s –    39.0s  stable (no faults)"
+    assert len(lines) == len(windows) + 2
+
+
+def test_compose_window_uses_its_own_duration_and_is_described_step_by_step() -> None:
+    sc = mixed(faults=[mixed().faults[3]], seed=1)
+    windows = plan(sc)
+    assert windows[0].stop - windows[0].start == 8
+    assert describe(windows)[0] == (
+        "    5.0s –    13.0s  compose(partition shape=halves -> kill targets=one, gap=1s)"
+    )
+
+
+def test_ring_partition_needs_four_nodes() -> None:
+    with pytest.raises(ScenarioError, match=r"faults\.0: a ring partition needs at least 4 nodes"):
+        plan(mixed(nodes=3))
+
+
+def test_ring_has_no_one_way_variant() -> None:
+    with pytest.raises(ScenarioError, match="ring has no one-way variant"):
+        scenario_from_dict(
+            {"name": "x", "faults": [{"kind": "partition", "shape": "ring", "one_way": True}]}, "x"
+        )
+
+
+def test_compose_may_not_nest_or_hold_power_loss() -> None:
+    where = r"faults\.0\.compose\.steps\.1\.kind: unknown kind"
+    for step in ({"kind": "compose", "steps": []}, {"kind": "power-loss"}):
+        with pytest.raises(ScenarioError, match=where):
+            scenario_from_dict(
+                {"name": "x", "faults": [{"kind": "compose", "steps": [{"kind": "kill"}, step]}]},
+                "x",
+            )
+
+
+def test_plan_cli_prints_the_timeline(tmp_path: Path) -> None:
+    res = CliRunner().invoke(
+        main, ["run", str(SCENARIOS / "part-kill.yaml"), "--plan", "--set", "time_limit=40"]
+    )
+    assert res.exit_code == 0, res.output
+    assert res.stdout.splitlines() == [
+        "part-kill: 2 faults in 40s (seed 8)",
+        "    5.0s –    13.0s  compose(partition shape=stream-leader -> kill targets=one, gap=2s)",
+        "   19.0s –    27.0s  compose(pause targets=one -> kill targets=one, gap=1s)",
+    ]
+
+
+def test_plan_cli_shows_stable_periods_and_shapes() -> None:
+    res = CliRunner().invoke(main, ["run", str(SCENARIOS / "partition.yaml"), "--plan"])
+    assert res.exit_code == 0, res.output
+    lines = res.stdout.splitlines()
+    assert lines[0] == "partition: 6 faults in 90s (seed 1)"
+    assert "   36.0s –    46.0s  stable (no faults)" in lines
+    shapes = {line.split("shape=")[1].split()[0] for line in lines if "shape=" in line}
+    assert shapes == {"random-halves", "meta-leader", "halves", "ring", "bridge"}
+
+
+def test_netem_scenario_exits_3_before_anything_exists(monkeypatch, tmp_path: Path) -> None:
+    monkeypatch.setattr(netem, "probe", lambda: "tc: Specified qdisc kind is unknown; kernel k")
+    monkeypatch.setattr(netns, "require_root", lambda: None)
+    res = CliRunner().invoke(
+        main, ["run", str(SCENARIOS / "delay.yaml"), "--results-dir", str(tmp_path / "r")]
+    )
+    assert res.exit_code == 3
+    assert res.stderr == (
+        "nats-chaos: unsupported on this kernel: netem (tc: Specified qdisc kind is unknown; "
+        "kernel k; needed by delay, loss)\n"
+    )
+    assert res.stdout == ""
+    assert not (tmp_path / "r").exists()
+
+
+def test_netem_preflight_finds_composed_steps_and_ignores_other_scenarios(monkeypatch) -> None:
+    monkeypatch.setattr(netem, "probe", lambda: "no netem")
+    composed = scenario(faults=[{"kind": "compose", "steps": [{"kind": "kill"}, {"kind": "loss"}]}])
+    with pytest.raises(Unsupported, match=r"netem \(no netem; needed by loss\)"):
+        netem.preflight(composed)
+    netem.preflight(scenario())  # kill/pause only: never asks the kernel
+    monkeypatch.setattr(netem, "probe", lambda: None)
+    netem.preflight(composed)  # netem present: the run may go ahead

@@ -1,0 +1,281 @@
+"""Partition shapes: the exact grudge for 3, 5 and 7 nodes, one-way variants, cut-off nodes.
+
+Shapes that choose use one ``rng.sample`` of the nodes. ``InOrder`` returns
+the nodes as given, so each expected mapping below is worked out by hand
+from the shape's definition; ``test_seeded_shape_is_the_in_order_shape_relabelled``
+then ties the seeded case to the same definitions.
+"""
+
+from __future__ import annotations
+
+import random
+import subprocess
+
+import pytest
+
+from harness.faults.base import FaultContext
+from harness.faults.partition import PartitionFault
+from harness.net import grudges, iptables
+from harness.net.grudges import Partition, shape
+from harness.scenario import PartitionSpec
+
+N3 = ["n1", "n2", "n3"]
+N5 = ["n1", "n2", "n3", "n4", "n5"]
+N7 = ["n1", "n2", "n3", "n4", "n5", "n6", "n7"]
+
+
+class InOrder(random.Random):
+    """An RNG whose ``sample`` keeps the given order."""
+
+    def sample(self, population, k, **_kw):  # type: ignore[override]
+        return list(population)[:k]
+
+
+def g(mapping: dict[str, str]) -> dict[str, frozenset[str]]:
+    """``{"n1": "n2 n3"}`` -> ``{"n1": frozenset({"n2", "n3"})}``."""
+    return {k: frozenset(v.split()) for k, v in mapping.items()}
+
+
+EXPECTED: dict[tuple[str, int], dict[str, str]] = {
+    # one: the first node (in sample order) against all others
+    ("one", 3): {"n1": "n2 n3", "n2": "n1", "n3": "n1"},
+    ("one", 5): {"n1": "n2 n3 n4 n5", "n2": "n1", "n3": "n1", "n4": "n1", "n5": "n1"},
+    ("one", 7): {"n1": "n2 n3 n4 n5 n6 n7", **{f"n{i}": "n1" for i in range(2, 8)}},
+    # halves: the first n // 2 against the rest
+    ("halves", 3): {"n1": "n2 n3", "n2": "n1", "n3": "n1"},
+    ("halves", 5): {
+        "n1": "n3 n4 n5",
+        "n2": "n3 n4 n5",
+        "n3": "n1 n2",
+        "n4": "n1 n2",
+        "n5": "n1 n2",
+    },
+    ("halves", 7): {
+        **{n: "n4 n5 n6 n7" for n in ("n1", "n2", "n3")},
+        **{n: "n1 n2 n3" for n in ("n4", "n5", "n6", "n7")},
+    },
+    # ring: each node hears ring neighbours within majority // 2 (5: 1, 7: 2)
+    ("ring", 5): {
+        "n1": "n3 n4",
+        "n2": "n4 n5",
+        "n3": "n5 n1",
+        "n4": "n1 n2",
+        "n5": "n2 n3",
+    },
+    ("ring", 7): {
+        "n1": "n4 n5",
+        "n2": "n5 n6",
+        "n3": "n6 n7",
+        "n4": "n7 n1",
+        "n5": "n1 n2",
+        "n6": "n2 n3",
+        "n7": "n3 n4",
+    },
+    # bridge: first (n-1)//2 against the last n//2; the node between hears everyone
+    ("bridge", 3): {"n1": "n3", "n3": "n1"},
+    ("bridge", 5): {"n1": "n4 n5", "n2": "n4 n5", "n4": "n1 n2", "n5": "n1 n2"},
+    ("bridge", 7): {
+        **{n: "n5 n6 n7" for n in ("n1", "n2", "n3")},
+        **{n: "n1 n2 n3" for n in ("n5", "n6", "n7")},
+    },
+}
+EXPECTED.update({("random-halves", n): EXPECTED[("halves", n)] for n in (3, 5, 7)})
+
+NODES = {3: N3, 5: N5, 7: N7}
+
+
+@pytest.mark.parametrize(("name", "n"), sorted(EXPECTED))
+def test_exact_grudge_in_order(name: str, n: int) -> None:
+    part = shape(name, NODES[n], InOrder())
+    assert part.grudge == g(EXPECTED[(name, n)])
+
+
+@pytest.mark.parametrize("n", [3, 5, 7])
+@pytest.mark.parametrize("name", ["stream-leader", "meta-leader"])
+def test_leader_shapes_isolate_the_leader(name: str, n: int) -> None:
+    nodes = NODES[n]
+    part = shape(name, nodes, InOrder(), leader="n3")
+    others = [x for x in nodes if x != "n3"]
+    assert part.grudge == {"n3": frozenset(others), **{x: frozenset({"n3"}) for x in others}}
+    assert part.side == frozenset({"n3"})
+
+
+def test_leader_shape_without_a_leader_isolates_one_seeded_node() -> None:
+    a = shape("stream-leader", N5, random.Random(3), leader=None)
+    b = shape("one", N5, random.Random(3))
+    assert a == b
+    assert len(a.side or ()) == 1
+
+
+def test_ring_of_three_is_impossible() -> None:
+    with pytest.raises(ValueError, match="at least 4 nodes"):
+        shape("ring", N3, InOrder())
+
+
+@pytest.mark.parametrize("n", [4, 5, 6, 7, 9])
+def test_ring_every_node_hears_a_distinct_majority(n: int) -> None:
+    nodes = [f"n{i}" for i in range(1, n + 1)]
+    grudge = shape("ring", nodes, random.Random(n)).grudge
+    heard = [frozenset(nodes) - grudge.get(x, frozenset()) for x in nodes]
+    assert all(len(h) >= n // 2 + 1 for h in heard)
+    assert len(set(heard)) == n
+    assert grudges.symmetric(grudge) == grudge
+
+
+@pytest.mark.parametrize("name", ["one", "random-halves", "ring", "bridge"])
+def test_seeded_shape_is_the_in_order_shape_relabelled(name: str) -> None:
+    order = random.Random(11).sample(N7, 7)
+    relabel = dict(zip(N7, order, strict=True))  # position i in the order -> node
+    base = shape(name, N7, InOrder()).grudge
+    want = {relabel[a]: frozenset(relabel[b] for b in e) for a, e in base.items()}
+    assert shape(name, N7, random.Random(11)).grudge == want
+    assert shape(name, N7, random.Random(11)) == shape(name, N7, random.Random(11))
+
+
+def test_symmetric_is_the_union_of_both_directions() -> None:
+    assert grudges.symmetric(g({"n1": "n2", "n3": "n1"})) == g(
+        {"n1": "n2 n3", "n2": "n1", "n3": "n1"}
+    )
+
+
+def test_one_way_keeps_only_the_side() -> None:
+    part = shape("halves", N5, InOrder())
+    assert grudges.one_way(part) == g({"n1": "n3 n4 n5", "n2": "n3 n4 n5"})
+    assert grudges.one_way(shape("one", N3, InOrder())) == g({"n1": "n2 n3"})
+    assert grudges.one_way(shape("bridge", N5, InOrder())) == g({"n1": "n4 n5", "n2": "n4 n5"})
+    with pytest.raises(ValueError, match="no one-way"):
+        grudges.one_way(shape("ring", N5, InOrder()))
+
+
+@pytest.mark.parametrize(
+    ("name", "n", "cut"),
+    [
+        ("one", 3, {"n1"}),
+        ("halves", 5, {"n1", "n2"}),
+        ("halves", 7, {"n1", "n2", "n3"}),
+        ("bridge", 5, set()),  # everyone reaches a majority through the bridge node
+        ("ring", 5, set()),
+        ("ring", 7, set()),
+    ],
+)
+def test_cut_off_nodes(name: str, n: int, cut: set[str]) -> None:
+    part = shape(name, NODES[n], InOrder())
+    assert grudges.cut_off(part.grudge, NODES[n]) == frozenset(cut)
+
+
+def test_one_way_links_do_not_count_as_links() -> None:
+    one_way = grudges.one_way(shape("one", N3, InOrder()))  # n1 does not hear n2, n3
+    assert grudges.cut_off(one_way, N3) == frozenset({"n1"})
+    assert grudges.cut_off({}, N3) == frozenset()
+
+
+def test_unknown_shape() -> None:
+    with pytest.raises(ValueError, match="unknown partition shape"):
+        shape("star", N3, InOrder())
+
+
+def test_as_lists_for_the_history() -> None:
+    part = Partition(g({"n1": "n2"}), frozenset({"n1"}))
+    assert grudges.as_lists(part.grudge) == {"n1": ["n2"]}
+
+
+# -- how a grudge becomes rules, and what the partition fault hands the cluster ----------
+
+
+class Recorder:
+    """Stands in for ``netns.run``: records commands, and says no chain exists yet."""
+
+    def __init__(self) -> None:
+        self.cmds: list[list[str]] = []
+
+    def __call__(self, cmd: list[str], check: bool = True, timeout: float = 30):
+        self.cmds.append(cmd)
+        return subprocess.CompletedProcess(cmd, 1 if "-L" in cmd else 0, "", "")
+
+    def rules(self, ns: str) -> list[str]:
+        return [
+            " ".join(c[c.index("-w") + 2 :])
+            for c in self.cmds
+            if c[:5] == ["ip", "netns", "exec", ns, "iptables"] and "-L" not in c
+        ]
+
+
+def apply(grudge: dict[str, frozenset[str]], monkeypatch) -> Recorder:
+    rec = Recorder()
+    monkeypatch.setattr(iptables, "run", rec)
+    ips = {"n1": "10.0.0.11", "n2": "10.0.0.12", "n3": "10.0.0.13"}
+    iptables.apply_grudge(grudge, lambda n: ["ip", "netns", "exec", n], ips.__getitem__)
+    return rec
+
+
+def test_one_way_entry_only_drops_what_arrives(monkeypatch) -> None:
+    rec = apply(g({"n1": "n2"}), monkeypatch)
+    assert rec.rules("n1") == [
+        "-N NCHAOS",
+        "-I INPUT -j NCHAOS",
+        "-I OUTPUT -j NCHAOS",
+        "-A NCHAOS -s 10.0.0.12 -j DROP",
+    ]
+    assert rec.rules("n2") == []
+    assert not any("ss" in c for c in rec.cmds)
+
+
+def test_symmetric_pair_is_cut_both_ways_with_resets(monkeypatch) -> None:
+    rec = apply(g({"n1": "n2", "n2": "n1"}), monkeypatch)
+    assert rec.rules("n1")[3:] == [
+        "-A NCHAOS -s 10.0.0.12 -p tcp -j REJECT --reject-with tcp-reset",
+        "-A NCHAOS -s 10.0.0.12 -j DROP",
+        "-A NCHAOS -d 10.0.0.12 -p tcp -j REJECT --reject-with tcp-reset",
+        "-A NCHAOS -d 10.0.0.12 -j DROP",
+    ]
+    assert rec.rules("n2")[3:] == [r.replace(".12", ".11") for r in rec.rules("n1")[3:]]
+    assert ["ip", "netns", "exec", "n1", "ss", "-K", "dst", "10.0.0.12"] in rec.cmds
+
+
+class FakeTopo:
+    host_ip = "10.0.0.1"
+
+    def exec_prefix(self, node: str) -> list[str]:
+        return ["ip", "netns", "exec", node]
+
+
+class FakeCluster:
+    def __init__(self) -> None:
+        self.nodes = list(N3)
+        self.topo = FakeTopo()
+        self.isolated: list[dict[str, frozenset[str]]] = []
+        self.healed = 0
+
+    def isolate(self, grudge: dict[str, frozenset[str]]) -> None:
+        self.isolated.append(grudge)
+
+    def heal_network(self) -> None:
+        self.healed += 1
+
+
+def ctx_for(cluster: FakeCluster, leader: str | None = "n2") -> FaultContext:
+    return FaultContext(cluster, random.Random(0), "chaos", stream_leader=lambda: leader)  # type: ignore[arg-type]
+
+
+def test_partition_fault_isolates_the_leader_and_heals(monkeypatch) -> None:
+    cluster = FakeCluster()
+    fault = PartitionFault(PartitionSpec(kind="partition", shape="stream-leader"))
+    value = fault.start(ctx_for(cluster))
+    assert cluster.isolated == [g({"n2": "n1 n3", "n1": "n2", "n3": "n2"})]
+    assert value["leader"] == "n2"
+    assert value["cut_off"] == ["n2"]
+    assert value["clients_cut"] == []
+    assert fault.stop(ctx_for(cluster)) == {"healed": True}
+    assert cluster.healed == 1
+
+
+def test_partition_fault_one_way_with_clients_cut(monkeypatch) -> None:
+    rec = Recorder()
+    monkeypatch.setattr(iptables, "run", rec)
+    cluster = FakeCluster()
+    spec = PartitionSpec(kind="partition", shape="stream-leader", one_way=True, cut_clients=True)
+    value = PartitionFault(spec).start(ctx_for(cluster))
+    assert cluster.isolated == [g({"n2": "n1 n3"})]
+    assert value["clients_cut"] == ["n2"]
+    assert rec.rules("n2")[3:] == ["-A NCHAOS -s 10.0.0.1 -j DROP"]
+    assert rec.rules("n1") == []
