@@ -1,18 +1,21 @@
 """JetStream acknowledged-publish throughput: store_dir on a lazyfs mount vs a plain directory.
 
 In: a nats-server binary (``--nats-server PATH``, else ``harness.servers.resolve_binary``),
-how long each measurement runs and how many publishers. Out: one line per
-(sync mode, storage) with acked publishes/s, and the lazyfs/plain ratio per sync mode,
-printed to stdout (``--json`` adds a machine-readable line).
+how long each measurement runs, how many rounds and publishers, and which storages
+(``plain``; ``exact``: lazyfs with ``kernel_cache=False``; ``cache``: lazyfs with the
+kernel writeback cache). Out: one line per run with acked publishes/s, then per sync
+mode and storage the median, min and max over the rounds and the median of the
+per-round ratios to plain, printed to stdout (``--json`` adds a machine-readable line).
 
 Each measurement starts its own single-node nats-server on 127.0.0.1 (random free
 port, JetStream in a fresh directory), creates an R1 file-storage stream, and runs
 ``--publishers`` asyncio publishers, each with its own connection and up to
-``--window`` un-acked ``publish_async`` messages in flight. Plain and lazyfs runs
-alternate within each round so drift on the host hits both. Only processes this
+``--window`` un-acked ``publish_async`` messages in flight. The storages run one
+after the other within each round (plain first) so drift on the host hits all of
+them; a per-round ratio compares runs made seconds apart. Only processes this
 script started are ever signalled. Needs root and /dev/fuse for the lazyfs mount.
 
-    .venv/bin/python benchmarks/bench_lazyfs.py --seconds 5 --rounds 2
+    .venv/bin/python benchmarks/bench_lazyfs.py --seconds 5 --rounds 5
 """
 
 from __future__ import annotations
@@ -34,6 +37,8 @@ import nats
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from harness.lazyfs import LazyFSMount
+
+LAZYFS_MODES = {"exact": False, "cache": True}  # storage name -> LazyFSMount kernel_cache
 
 
 async def _quiet(_error: Exception) -> None:
@@ -120,15 +125,21 @@ async def wait_ready(url: str, proc: subprocess.Popen[bytes], timeout: float = 1
 
 
 def measure(binary: Path, base: Path, storage: str, sync: str, args: argparse.Namespace) -> dict:
-    """Run one server with its store on ``storage`` (plain|lazyfs) and return its figures."""
+    """Run one server with its store on ``storage`` (plain|exact|cache); return its figures."""
     work = Path(tempfile.mkdtemp(prefix=f"{storage}-{sync}-", dir=base))
     backing = work / "data"
     backing.mkdir()
     mount: AbstractContextManager[object] = nullcontext()
     store = backing
     lazy = None
-    if storage == "lazyfs":
-        lazy = LazyFSMount(work / "mnt", backing, work / "ctl.sock", log_path=work / "lazyfs.log")
+    if storage in LAZYFS_MODES:
+        lazy = LazyFSMount(
+            work / "mnt",
+            backing,
+            work / "ctl.sock",
+            log_path=work / "lazyfs.log",
+            kernel_cache=LAZYFS_MODES[storage],
+        )
         mount, store = lazy, work / "mnt"
     port = free_port()
     conf = write_config(work, store / "js", port, sync)
@@ -158,11 +169,37 @@ def measure(binary: Path, base: Path, storage: str, sync: str, args: argparse.Na
     return result
 
 
+def summary(results: list[dict], sync: str, storages: list[str]) -> list[str]:
+    """One line per storage: median, min and max acked/s, and the per-round ratio to plain."""
+    runs = [r for r in results if r["sync"] == sync]
+    plain = {r["round"]: r["acked_per_s"] for r in runs if r["storage"] == "plain"}
+    lines = []
+    for st in storages:
+        rates = [r["acked_per_s"] for r in runs if r["storage"] == st]
+        line = f"{st:6} {statistics.median(rates):8.0f} [{min(rates):.0f}-{max(rates):.0f}]"
+        ratios = [
+            r["acked_per_s"] / plain[r["round"]]
+            for r in runs
+            if r["storage"] == st and plain.get(r["round"])
+        ]
+        if st != "plain" and ratios:
+            line += f"  ratio {statistics.median(ratios):.2f} [{min(ratios):.2f}-{max(ratios):.2f}]"
+            of_medians = statistics.median(rates) / statistics.median(plain.values())
+            line += f", of medians {of_medians:.2f}"
+        lines.append(line)
+    return lines
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     p.add_argument("--nats-server", help="nats-server binary (default: harness.servers)")
     p.add_argument("--seconds", type=float, default=5.0, help="measured seconds per run")
-    p.add_argument("--rounds", type=int, default=1, help="plain/lazyfs pairs per sync mode")
+    p.add_argument("--rounds", type=int, default=1, help="runs of every storage per sync mode")
+    p.add_argument(
+        "--storages",
+        default="plain,exact,cache",
+        help="comma list, run in this order each round: plain, exact, cache",
+    )
     p.add_argument("--publishers", type=int, default=4)
     p.add_argument("--window", type=int, default=64, help="un-acked publishes per publisher")
     p.add_argument("--size", type=int, default=128, help="payload bytes")
@@ -171,36 +208,34 @@ def main() -> None:
     p.add_argument("--keep", action="store_true", help="keep store dirs and logs")
     p.add_argument("--json", action="store_true", help="also print results as one JSON line")
     args = p.parse_args()
+    unknown = set(args.storages.split(",")) - {"plain", *LAZYFS_MODES}
+    if unknown or "plain" not in args.storages.split(","):
+        p.error(f"--storages needs plain and only plain, exact, cache (got {args.storages})")
     binary = server_binary(args.nats_server)
     base = Path(tempfile.mkdtemp(prefix="bench-lazyfs-", dir=args.workdir))
     print(f"nats-server {binary}; {args.publishers} publishers x window {args.window}, ", end="")
     print(f"{args.size} B payload, {args.seconds:g} s per run, {args.rounds} round(s)")
+    storages = args.storages.split(",")
     results = []
     try:
         for sync in args.sync.split(","):
-            for _ in range(args.rounds):
-                for storage in ("plain", "lazyfs"):
+            for rnd in range(args.rounds):
+                for storage in storages:
                     r = measure(binary, base, storage, sync, args)
+                    r["round"] = rnd
                     results.append(r)
                     extra = ""
                     if "lazyfs" in r:
                         s = r["lazyfs"]
                         extra = f"  (lazyfs writes={s['writes']} fsyncs={s['fsyncs']})"
-                    print(f"  sync={sync:8} {storage:7} {r['acked_per_s']:10.0f} acked/s{extra}")
+                    print(f"  sync={sync:8} {storage:6} {r['acked_per_s']:10.0f} acked/s{extra}")
     finally:
         if not args.keep:
             shutil.rmtree(base, ignore_errors=True)
-    print("ratio lazyfs/plain (median acked/s):")
+    print("acked/s over rounds: median [min-max]; median of per-round ratios to plain:")
     for sync in args.sync.split(","):
-        med = {
-            st: statistics.median(
-                r["acked_per_s"] for r in results if r["sync"] == sync and r["storage"] == st
-            )
-            for st in ("plain", "lazyfs")
-        }
-        ratio = med["lazyfs"] / med["plain"] if med["plain"] else float("nan")
-        plain, lazy = med["plain"], med["lazyfs"]
-        print(f"  sync={sync:8} plain {plain:8.0f}  lazyfs {lazy:8.0f}  ratio {ratio:.2f}")
+        for line in summary(results, sync, storages):
+            print(f"  sync={sync:8} {line}")
     if args.json:
         print(json.dumps(results))
 

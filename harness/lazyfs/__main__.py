@@ -1,11 +1,12 @@
 """Run one lazyfs mount in the foreground: ``python -m harness.lazyfs MOUNTPOINT BACKING ...``.
 
 In: a mountpoint, a backing directory, a control socket path and optionally
-``--writeback-after SECONDS``. Out: a FUSE mount at MOUNTPOINT that lives as
-long as this process (SIGTERM or SIGINT unmounts cleanly; after SIGKILL the
-caller must unmount, see :class:`~harness.lazyfs.mount.LazyFSMount`), and a
-control socket. Exit status 0 after a clean unmount, 2 on bad arguments, 3 if
-the mount failed.
+``--writeback-after SECONDS`` and ``--no-kernel-cache`` (the exact mode, see
+:mod:`harness.lazyfs.fuse`; the default is the kernel-cache mode). Out: a FUSE
+mount at MOUNTPOINT that lives as long as this process (SIGTERM or SIGINT
+unmounts cleanly, persisting nothing; after SIGKILL the caller must unmount, see
+:class:`~harness.lazyfs.mount.LazyFSMount`), and a control socket. Exit status 0
+after a clean unmount, 2 on bad arguments, 3 if the mount failed.
 """
 
 from __future__ import annotations
@@ -19,7 +20,8 @@ import threading
 import warnings
 
 from harness.lazyfs.control import ControlServer
-from harness.lazyfs.fs import LazyFS, LazyFUSE
+from harness.lazyfs.fs import LazyFS
+from harness.lazyfs.fuse import LazyFUSE
 
 log = logging.getLogger("harness.lazyfs")
 
@@ -46,6 +48,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         metavar="S",
         help="persist pending data older than S seconds in the background (default: never)",
     )
+    p.add_argument(
+        "--kernel-cache",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="FUSE writeback cache + page cache (fast; a drop must be followed by a remount); "
+        "--no-kernel-cache: direct_io, every operation reaches lazyfs, drop is exact at once",
+    )
     p.add_argument("--single-thread", action="store_true", help="run the FUSE loop in one thread")
     p.add_argument("--debug", action="store_true", help="libfuse debug output on stderr")
     args = p.parse_args(argv)
@@ -60,7 +69,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="lazyfs: %(levelname)s %(message)s")
-    fs = LazyFS(args.backing)
+    fs = LazyFS(args.backing, kernel_cache=args.kernel_cache)
     control = ControlServer(args.control, fs)
     control.start()
     stop = threading.Event()

@@ -23,6 +23,7 @@ from typing import Any
 
 import mfusepy
 
+from harness.lazyfs.fuse import configure
 from harness.lazyfs.pending import PendingFile
 
 _STAT_KEYS = (
@@ -43,7 +44,6 @@ _STAT_KEYS = (
 # ignores offsets on O_APPEND descriptors, and O_DIRECT needs aligned buffers.
 _STRIP_FLAGS = os.O_CREAT | os.O_EXCL | os.O_TRUNC | os.O_APPEND | os.O_NOCTTY | os.O_DIRECT
 _SYNC_FLAGS = os.O_SYNC | os.O_DSYNC
-MAX_WRITE = 1 << 20
 
 
 def _attrs(st: os.stat_result, pending: PendingFile | None) -> dict[str, Any]:
@@ -67,41 +67,6 @@ def _attrs(st: os.stat_result, pending: PendingFile | None) -> dict[str, Any]:
     return d
 
 
-def _decode(path: bytes | None) -> str | None:
-    return None if path is None else path.decode("utf-8", "surrogateescape")
-
-
-def _fh(fip: Any) -> int | None:
-    return fip.contents.fh if fip else None
-
-
-class LazyFUSE(mfusepy.FUSE):
-    """mfusepy's FUSE, but setattr-style calls on an open file get its handle.
-
-    With ``nullpath_ok`` libfuse passes no path to truncate/chmod/chown/utimens
-    when the kernel names an open file (ftruncate, fchmod, ...); mfusepy 3.1
-    drops the handle, so these overrides pass it on as ``fh``.
-    """
-
-    def truncate_fuse_3(self, path: bytes | None, length: int, fip: Any) -> int:
-        return self.operations.truncate(_decode(path), length, _fh(fip))
-
-    def chmod_fuse_3(self, path: bytes | None, mode: int, fip: Any) -> int:
-        return self.operations.chmod(_decode(path), mode, _fh(fip))
-
-    def chown_fuse_3(self, path: bytes | None, uid: int, gid: int, fip: Any) -> int:
-        uid = -1 if uid == 0xFFFFFFFF else uid
-        gid = -1 if gid == 0xFFFFFFFF else gid
-        return self.operations.chown(_decode(path), uid, gid, _fh(fip))
-
-    def utimens_fuse_3(self, path: bytes | None, buf: Any, fip: Any) -> int:
-        times = None
-        if buf:
-            a, m = buf.contents.actime, buf.contents.modtime
-            times = (a.tv_sec * 10**9 + a.tv_nsec, m.tv_sec * 10**9 + m.tv_nsec)
-        return self.operations.utimens(_decode(path), times, _fh(fip))
-
-
 class LazyFS(mfusepy.Operations):
     """FUSE operations over ``backing`` with in-memory un-fsynced data (see package docs)."""
 
@@ -109,8 +74,10 @@ class LazyFS(mfusepy.Operations):
     flag_nopath = True
     flag_nullpath_ok = True
 
-    def __init__(self, backing: str) -> None:
+    def __init__(self, backing: str, kernel_cache: bool = False) -> None:
         self.root = os.path.realpath(backing)
+        self.kernel_cache = kernel_cache
+        self.closing = False  # set on unmount: the writeback model stops persisting
         self._mu = threading.Lock()
         self.pending: dict[int, PendingFile] = {}  # backing inode -> pending state
         self.handles: dict[int, tuple[int, bool]] = {}  # fd -> (inode, O_SYNC)
@@ -124,18 +91,11 @@ class LazyFS(mfusepy.Operations):
     # -- lifecycle -----------------------------------------------------------------------
 
     def init_with_config(self, conn_info: Any, config_3: Any) -> None:
-        if conn_info is not None:
-            conn_info.max_write = MAX_WRITE
-        if config_3 is not None:
-            config_3.use_ino = 1
-            config_3.hard_remove = 1  # no .fuse_hidden files in the node's data dir
-            config_3.nullpath_ok = 1
-            config_3.direct_io = 1  # no page cache: reads always see pending data, drop is exact
-            config_3.kernel_cache = 0
-            config_3.auto_cache = 0
-            config_3.attr_timeout = 0.0  # sizes change on drop behind the kernel's back
-            config_3.entry_timeout = 1.0
-            config_3.negative_timeout = 0.0
+        configure(conn_info, config_3, self.kernel_cache)
+
+    def destroy(self, path: str) -> None:
+        """Unmount persists nothing: pending data dies with the process, as in a power loss."""
+        self.closing = True
 
     # -- pending-state helpers (call with self._mu held) --------------------------------
 
@@ -387,9 +347,8 @@ class LazyFS(mfusepy.Operations):
     def stats(self) -> dict[str, int]:
         with self._mu:
             un_fsynced = sum(s.nbytes for s in self.pending.values())
-            return {"un_fsynced_bytes": un_fsynced, "pending_files": len(self.pending)} | dict(
-                self.counters
-            )
+            now = {"un_fsynced_bytes": un_fsynced, "pending_files": len(self.pending)}
+            return now | dict(self.counters) | {"kernel_cache": int(self.kernel_cache)}
 
     def drop(self) -> dict[str, int]:
         """Power loss: forget every pending change of every file."""
@@ -410,6 +369,8 @@ class LazyFS(mfusepy.Operations):
         """Persist files whose oldest pending change is older than ``older_than`` seconds."""
         cutoff = time.monotonic() - older_than
         with self._mu:
+            if self.closing:
+                return 0, 0
             due = [ino for ino, s in self.pending.items() if s.dirty_since <= cutoff]
             states, nbytes = self._persist_locked(due)
             self.counters["flushed_by_writeback"] += len(states)

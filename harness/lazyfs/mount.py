@@ -1,16 +1,22 @@
 """Start and stop a lazyfs process from the harness: :class:`LazyFSMount`.
 
-In: a mountpoint, a backing directory, a control socket path and an optional
-writeback delay. Out: a running ``python -m harness.lazyfs`` child (``pid``)
-whose mount is live and whose control socket answers (``client``), and on
-``stop()`` a mountpoint that is no longer in ``/proc/mounts``, also when the
+In: a mountpoint, a backing directory, a control socket path, an optional
+writeback delay and the cache mode (``kernel_cache``, see
+:mod:`harness.lazyfs.fuse`). Out: a running ``python -m harness.lazyfs`` child
+(``pid``) whose mount is live and whose control socket answers (``client``);
+on ``stop()`` a mountpoint that is no longer in ``/proc/mounts``, also when the
 lazyfs process was SIGKILLed (the kernel then leaves a dead mount behind that
-only an unmount removes). Only the child this object started is ever signalled.
+only an unmount removes); ``remount()`` for the power-loss fault (drop, stop,
+start: a fresh kernel view of what survived); ``flush()`` that persists the
+kernel's dirty pages too. Unmounting never persists pending data. Only the
+child this object started is ever signalled.
 """
 
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import errno
 import os
 import shutil
 import signal
@@ -22,6 +28,8 @@ from types import TracebackType
 
 from harness.errors import CannotRun, PrivilegeError
 from harness.lazyfs.control import ControlClient, LazyFSControlError
+
+_libc = ctypes.CDLL(None, use_errno=True)
 
 
 class LazyFSMountError(CannotRun):
@@ -66,6 +74,7 @@ class LazyFSMount:
         log_path: str | os.PathLike[str] | None = None,
         start_timeout: float = 15.0,
         extra_args: tuple[str, ...] = (),
+        kernel_cache: bool = True,
     ) -> None:
         self.mountpoint = Path(mountpoint).absolute()
         self.backing = Path(backing).absolute()
@@ -74,6 +83,7 @@ class LazyFSMount:
         self.log_path = Path(log_path) if log_path else None
         self.start_timeout = start_timeout
         self.extra_args = extra_args
+        self.kernel_cache = kernel_cache
         self.client = ControlClient(self.control)
         self.process: subprocess.Popen[bytes] | None = None
 
@@ -88,6 +98,7 @@ class LazyFSMount:
         cmd += ["--control", str(self.control)]
         if self.writeback_after is not None:
             cmd += ["--writeback-after", str(self.writeback_after)]
+        cmd.append("--kernel-cache" if self.kernel_cache else "--no-kernel-cache")
         return cmd + list(self.extra_args)
 
     def start(self) -> LazyFSMount:
@@ -159,6 +170,36 @@ class LazyFSMount:
                     proc.kill()
                     proc.wait(timeout=timeout)
         self._cleanup_mount()
+
+    def remount(self, drop: bool = True) -> dict[str, int]:
+        """Power loss of the mount: drop pending data, unmount, mount BACKING again.
+
+        Call it after the processes using the mount are gone (their files closed:
+        closing hands the kernel's dirty pages to lazyfs, where they are pending).
+        Returns the drop's figures (``dropped_bytes``, ``files``; zeros with
+        ``drop=False`` or a dead lazyfs). Nothing pending survives: the lazyfs
+        process persists nothing on unmount, and whatever the kernel still sends
+        it while unmounting dies with it. The new process has a new ``pid``.
+        """
+        dropped = {"dropped_bytes": 0, "files": 0}
+        if drop and self.alive():
+            dropped = self.client.drop()
+        self.stop()
+        self.start()
+        return dropped
+
+    def flush(self) -> dict[str, int]:
+        """Persist everything, like sync(1): the kernel's dirty pages first, then lazyfs's."""
+        fd = os.open(self.mountpoint, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        try:
+            # ESTALE: the kernel's writeback cache sets the mtime of a file unlinked
+            # after its last close by path, which libfuse cannot resolve any more.
+            # Data is written by handle and unaffected.
+            if _libc.syncfs(fd) != 0 and (err := ctypes.get_errno()) != errno.ESTALE:
+                raise LazyFSMountError(f"syncfs {self.mountpoint}: {os.strerror(err)}")
+        finally:
+            os.close(fd)
+        return self.client.flush()
 
     def _cleanup_mount(self) -> None:
         unmount(self.mountpoint)

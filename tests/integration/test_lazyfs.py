@@ -1,6 +1,8 @@
 """lazyfs through a real FUSE mount: a randomized differential test against a model, and the
-promises the power-loss fault relies on (close does not persist, fsync does, counters,
-timed writeback, no mount left after SIGKILL). Needs root and /dev/fuse.
+promises the power-loss fault relies on (close does not persist, fsync does, a SIGKILLed
+writer's un-fsynced data is lost, unmount persists nothing, counters, timed writeback, no
+mount left after SIGKILL), in both cache modes (exact; kernel cache, which needs a remount
+after a drop). Needs root and /dev/fuse.
 
 Reproduce a differential failure with ``LAZYFS_SEED=<seed> pytest -k differential``.
 """
@@ -10,6 +12,8 @@ from __future__ import annotations
 import os
 import random
 import signal
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -27,10 +31,17 @@ pytestmark = [
 ]
 
 
-@pytest.fixture
-def lazy(tmp_path: Path) -> Iterator[LazyFSMount]:
+MODES = [pytest.param(False, id="exact"), pytest.param(True, id="kernel-cache")]
+
+
+@pytest.fixture(params=MODES)
+def lazy(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[LazyFSMount]:
     m = LazyFSMount(
-        tmp_path / "mnt", tmp_path / "backing", tmp_path / "ctl.sock", log_path=tmp_path / "log"
+        tmp_path / "mnt",
+        tmp_path / "backing",
+        tmp_path / "ctl.sock",
+        log_path=tmp_path / "log",
+        kernel_cache=request.param,
     )
     m.start()
     try:
@@ -195,7 +206,7 @@ class Differential:
             self.close(ino)
             self.log.append(f"close {name}")
         elif op == "flush":
-            self.m.client.flush()
+            self.m.flush()
             for i in files.values():
                 i.durable = bytearray(i.current)
             self.log.append("control flush")
@@ -209,6 +220,9 @@ class Differential:
             ino.current = bytearray(ino.durable)
         stats = self.m.client.stats()
         assert stats["un_fsynced_bytes"] == 0 and stats["pending_files"] == 0, self.fail(str(stats))
+        if self.m.kernel_cache:  # the kernel still trusts its cached pages and sizes
+            self.m.remount(drop=False)
+            self.log.append("remount")
         self.check_names(self.m.mountpoint)
         self.check_names(self.m.backing)
         for name, ino in sorted(self.files.items()):
@@ -218,6 +232,7 @@ class Differential:
 
 
 def test_differential_random_ops_then_drop(lazy: LazyFSMount) -> None:
+    """Exact mode: compared right after each drop; kernel-cache mode: after drop + remount."""
     seed = int(os.environ.get("LAZYFS_SEED", random.randrange(1 << 32)))
     print(f"lazyfs differential seed={seed}")
     diff = Differential(lazy, seed)
@@ -231,12 +246,20 @@ def test_differential_random_ops_then_drop(lazy: LazyFSMount) -> None:
 # -- the promises the power-loss fault relies on ------------------------------------------
 
 
+def power_loss(m: LazyFSMount) -> dict[str, int]:
+    """Drop; in kernel-cache mode also remount, as the power-loss fault does."""
+    dropped = m.client.drop()
+    if m.kernel_cache:
+        m.remount(drop=False)
+    return dropped
+
+
 def test_close_without_fsync_then_drop_loses_data(lazy: LazyFSMount) -> None:
     p = lazy.mountpoint / "f.blk"
     p.write_bytes(b"x" * 10_000)  # open, write, close: no fsync
     assert p.read_bytes() == b"x" * 10_000
     assert (lazy.backing / "f.blk").stat().st_size == 0
-    assert lazy.client.drop() == {"dropped_bytes": 10_000, "files": 1}
+    assert power_loss(lazy) == {"dropped_bytes": 10_000, "files": 1}
     assert p.exists() and p.read_bytes() == b""
 
 
@@ -248,32 +271,128 @@ def test_fsync_then_drop_keeps_data(lazy: LazyFSMount) -> None:
         os.fsync(f.fileno())
         f.write(b"-lost")
     assert (lazy.backing / "meta.inf").read_bytes() == b"durable"
-    lazy.client.drop()
+    power_loss(lazy)
     assert p.read_bytes() == b"durable"
 
 
-def test_stats_count_what_was_done(lazy: LazyFSMount) -> None:
-    fd = os.open(lazy.mountpoint / "s", os.O_CREAT | os.O_RDWR, 0o644)
+WRITER = """
+import os, sys, time
+mnt = sys.argv[1]
+a = os.open(os.path.join(mnt, "a.blk"), os.O_CREAT | os.O_RDWR, 0o644)
+b = os.open(os.path.join(mnt, "b.blk"), os.O_CREAT | os.O_RDWR, 0o644)
+for i in range(2000):
+    os.write(a, b"%07d-durable-record\\n" % i)
+os.fsync(a)
+for i in range(2000):
+    os.write(a, b"%07d-lost-record\\n" % i)
+    os.write(b, b"%07d-lost-record\\n" % i)
+print("written", flush=True)
+time.sleep(60)
+"""
+
+
+def test_sigkilled_writer_loses_unfsynced_data(lazy: LazyFSMount) -> None:
+    """A writer killed mid-stream: its fsynced prefix survives kill + drop (+ remount), the rest
+    is gone, also what the kernel still held when it died (it reaches lazyfs on close)."""
+    writer = subprocess.Popen(
+        [sys.executable, "-c", WRITER, str(lazy.mountpoint)], stdout=subprocess.PIPE
+    )
     try:
-        for i in range(10):
-            os.pwrite(fd, b"a" * 1000, i * 1000)
-        os.fsync(fd)
-        for i in range(5):
-            os.pwrite(fd, b"b" * 100, i * 100)
-        other = lazy.mountpoint / "t"
-        other.write_bytes(b"c" * 42)
-        stats = lazy.client.stats()
+        assert writer.stdout is not None
+        assert writer.stdout.readline() == b"written\n"
     finally:
-        os.close(fd)
-    assert stats["writes"] == 16
-    assert stats["fsyncs"] == 1
-    assert stats["un_fsynced_bytes"] == 500 + 42
+        writer.kill()
+        writer.wait(timeout=10)
+    durable = b"".join(b"%07d-durable-record\n" % i for i in range(2000))
+    lost = 2000 * len(b"0000000-lost-record\n")
+    stats = lazy.client.stats()
+    # Closing the killed writer's files handed everything un-fsynced to lazyfs.
     assert stats["pending_files"] == 2
-    assert stats["drops"] == 0
-    assert lazy.client.drop() == {"dropped_bytes": 542, "files": 2}
-    after = lazy.client.stats()
-    assert after["drops"] == 1 and after["un_fsynced_bytes"] == 0 and after["pending_files"] == 0
-    assert (lazy.mountpoint / "s").read_bytes() == b"a" * 10_000
+    assert stats["un_fsynced_bytes"] >= 2 * lost
+    assert (lazy.mountpoint / "a.blk").stat().st_size == len(durable) + lost
+    assert (lazy.backing / "a.blk").read_bytes() == durable
+    power_loss(lazy)
+    assert (lazy.mountpoint / "a.blk").read_bytes() == durable
+    assert (lazy.mountpoint / "b.blk").read_bytes() == b""
+    assert lazy.client.stats()["un_fsynced_bytes"] == 0
+
+
+def test_unmount_persists_nothing(lazy: LazyFSMount) -> None:
+    (lazy.mountpoint / "kept").write_bytes(b"k")
+    with open(lazy.mountpoint / "kept", "rb+") as f:
+        os.fsync(f.fileno())
+    (lazy.mountpoint / "gone").write_bytes(b"g" * 5000)
+    assert lazy.client.stats()["un_fsynced_bytes"] == 5000
+    lazy.remount(drop=False)  # a clean unmount, no drop
+    assert (lazy.backing / "gone").read_bytes() == b""
+    assert (lazy.mountpoint / "gone").read_bytes() == b""
+    assert (lazy.mountpoint / "kept").read_bytes() == b"k"
+
+
+def test_remount_drops_first(lazy: LazyFSMount) -> None:
+    old_pid = lazy.pid
+    (lazy.mountpoint / "f").write_bytes(b"f" * 3000)
+    assert lazy.remount() == {"dropped_bytes": 3000, "files": 1}
+    assert lazy.pid != old_pid and lazy.alive()
+    assert lazy.client.stats()["drops"] == 0  # a fresh process
+    assert (lazy.mountpoint / "f").read_bytes() == b""
+
+
+def test_stats_count_what_was_done(tmp_path: Path) -> None:
+    """Exact mode: every write(2) reaches lazyfs, so its counters match the calls."""
+    with LazyFSMount(tmp_path / "m", tmp_path / "b", tmp_path / "c", kernel_cache=False) as lazy:
+        fd = os.open(lazy.mountpoint / "s", os.O_CREAT | os.O_RDWR, 0o644)
+        try:
+            for i in range(10):
+                os.pwrite(fd, b"a" * 1000, i * 1000)
+            os.fsync(fd)
+            for i in range(5):
+                os.pwrite(fd, b"b" * 100, i * 100)
+            other = lazy.mountpoint / "t"
+            other.write_bytes(b"c" * 42)
+            stats = lazy.client.stats()
+        finally:
+            os.close(fd)
+        assert stats["writes"] == 16
+        assert stats["fsyncs"] == 1
+        assert stats["un_fsynced_bytes"] == 500 + 42
+        assert stats["pending_files"] == 2
+        assert stats["drops"] == 0 and stats["kernel_cache"] == 0
+        assert lazy.client.drop() == {"dropped_bytes": 542, "files": 2}
+        after = lazy.client.stats()
+        assert after["drops"] == 1 and after["un_fsynced_bytes"] == 0
+        assert after["pending_files"] == 0
+        assert (lazy.mountpoint / "s").read_bytes() == b"a" * 10_000
+
+
+def test_kernel_cache_batches_writes_and_needs_remount(tmp_path: Path) -> None:
+    """Kernel-cache mode: small writes reach lazyfs in pages on fsync and close, and after a
+    drop the kernel keeps its cached size until the remount."""
+    with LazyFSMount(tmp_path / "m", tmp_path / "b", tmp_path / "c", kernel_cache=True) as lazy:
+        fd = os.open(lazy.mountpoint / "s", os.O_CREAT | os.O_RDWR, 0o644)
+        try:
+            for i in range(1000):
+                os.write(fd, b"%099d\n" % i)
+            os.fsync(fd)
+            synced = lazy.client.stats()
+            for i in range(5):
+                os.pwrite(fd, b"b" * 100, i * 100)
+        finally:
+            os.close(fd)
+        assert synced["writes"] <= 4 and synced["un_fsynced_bytes"] == 0
+        assert synced["kernel_cache"] == 1
+        closed = lazy.client.stats()
+        assert closed["un_fsynced_bytes"] == 4096  # the dirty page, whole
+        assert lazy.client.drop() == {"dropped_bytes": 4096, "files": 1}
+        durable = b"".join(b"%099d\n" % i for i in range(1000))
+        assert (lazy.backing / "s").read_bytes() == durable
+        with open(lazy.mountpoint / "s", "r+b") as f:
+            f.truncate(50)
+        (lazy.mountpoint / "s").write_bytes(b"new")  # O_TRUNC too
+        assert lazy.client.drop()["files"] == 1
+        assert os.stat(lazy.mountpoint / "s").st_size == 3  # stale: the kernel's size
+        lazy.remount(drop=False)
+        assert (lazy.mountpoint / "s").read_bytes() == durable
 
 
 def test_writeback_after_persists_old_data(tmp_path: Path) -> None:
