@@ -5,7 +5,7 @@ PY      ?= python3
 VENV    := .venv
 BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.installed
-APT_PKGS := iproute2 iptables fuse3 libfuse3-3 chromium
+APT_PKGS := iproute2 iptables fuse3 libfuse3-3 chromium docker.io
 SCENARIO ?= scenarios/quick.yaml
 
 .PHONY: demo test test-unit test-integration lint deps system clean-runs

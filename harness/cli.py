@@ -291,5 +291,62 @@ def compare(
     click.echo(f"comparison: {out}")
 
 
+@main.command()
+@click.argument("scenario_file", metavar="[SCENARIO]", required=False, type=click.Path())
+@click.option("--backend", type=click.Choice(["local", "docker"]), default=None)
+@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE")
+@_one_line_errors
+def doctor(scenario_file: str | None, backend: str | None, overrides: tuple[str, ...]) -> None:
+    """What this host supports; with SCENARIO, whether it can run here and what to do if not."""
+    from rich.console import Console
+
+    from harness import doctor as doc
+
+    console = Console()
+    checks = doc.host_checks()
+    console.print(doc.table(checks, "This host"))
+    if scenario_file is None:
+        return
+    from harness.scenario import load_scenario
+
+    extra = [*overrides, *([f"backend={backend}"] if backend else [])]
+    scenario = load_scenario(scenario_file, extra)
+    needs = doc.scenario_checks(scenario, checks)
+    console.print(doc.table(needs, f"{scenario.name} ({scenario.backend} backend) needs"))
+    if doc.can_run(needs):
+        click.echo(f"{scenario.name}: can run here")
+        return
+    fixes = "; ".join(f"{c.name}: {c.fix}" for c in needs if c.ok is False and c.fix)
+    click.echo(f"{scenario.name}: cannot run here ({fixes or 'see the table'})")
+    sys.exit(3)
+
+
+@main.group()
+def image() -> None:
+    """Build and list nats-server node images (Docker backend)."""
+
+
+@image.command("build")
+@click.argument("version", default=servers.DEFAULT_VERSION)
+@click.option("--nats-server", "nats_server", metavar="PATH", default=None,
+              help="Build from this binary instead of the cached VERSION.")  # fmt: skip
+@_one_line_errors
+def image_build(version: str, nats_server: str | None) -> None:
+    """Build nats-chaos/nats-server:VERSION from the cached static binary (no registry)."""
+    from harness import images
+
+    click.echo(images.build(version, nats_server))
+
+
+@image.command("list")
+@_one_line_errors
+def image_list() -> None:
+    """List node images on the local engine (nats-chaos/* and official nats:*)."""
+    from harness import images
+
+    for row in images.installed():
+        click.echo(f"{row.tag:<40} {row.version:<10} {row.size_mb:>6.1f} MB")
+
+
 if __name__ == "__main__":
     main()

@@ -22,13 +22,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from harness import monitor, results, servers
-from harness.backends.local import LocalCluster
+from harness import backends, monitor, results
+from harness.backends import RunCluster
 from harness.errors import HarnessError
 from harness.faults import netem, schedule
 from harness.faults.nemesis import Nemesis
 from harness.history import HistoryWriter
-from harness.net import netns
 from harness.progress import Progress, Status
 from harness.runstate import RunState, new_tag
 from harness.scenario import Scenario
@@ -110,7 +109,7 @@ def _log_to(run_dir: Path) -> logging.Handler:
     return handler
 
 
-async def wait_ready(cluster: LocalCluster, timeout: float = 60.0) -> None:
+async def wait_ready(cluster: RunCluster, timeout: float = 60.0) -> None:
     """Until every node reports a JetStream meta leader."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -124,7 +123,7 @@ async def wait_ready(cluster: LocalCluster, timeout: float = 60.0) -> None:
 
 
 async def wait_converged(
-    cluster: LocalCluster, nodes: list[str], stream: str, timeout: float
+    cluster: RunCluster, nodes: list[str], stream: str, timeout: float
 ) -> dict[str, Any]:
     """Until every replica node reports the same state for ``stream``, with a leader.
 
@@ -177,7 +176,7 @@ async def wait_converged(
     }
 
 
-async def isolate_for_reads(cluster: LocalCluster, timeout: float = 30.0) -> bool:
+async def isolate_for_reads(cluster: RunCluster, timeout: float = 30.0) -> bool:
     """Cut every route (each node against all others) and wait until no node has a route."""
     nodes = cluster.nodes
     grudge = {n: frozenset(m for m in nodes if m != n) for n in nodes}
@@ -196,7 +195,7 @@ async def isolate_for_reads(cluster: LocalCluster, timeout: float = 30.0) -> boo
 class Run:
     """State shared by the phases of one run."""
 
-    def __init__(self, scenario: Scenario, options: RunOptions, binary: Path) -> None:
+    def __init__(self, scenario: Scenario, options: RunOptions, binary: Path | None) -> None:
         self.scenario = scenario
         self.binary = binary
         self.options = options
@@ -204,18 +203,16 @@ class Run:
         self.run_dir = new_run_dir(options.results_dir, scenario.name)
         self.state = RunState(new_tag())
         self.workdir = WORK_ROOT / self.state.tag
-        self.cluster: LocalCluster | None = None
+        self.cluster: RunCluster | None = None
         self.history: HistoryWriter | None = None
         self.extra: dict[str, Any] = {"tag": self.state.tag}
 
     async def main(self) -> None:
         sc = self.scenario
         binary = self.binary
-        self.extra["nats_server"] = {
-            "binary": str(binary),
-            "version": servers.binary_version(binary),
-        }
-        self.cluster = cluster = LocalCluster(sc, binary, self.workdir, self.state)
+        self.cluster = cluster = backends.make_cluster(sc, binary, self.workdir, self.state)
+        info = await asyncio.to_thread(backends.server_info, cluster, binary)
+        self.extra["nats_server"] = self.extra["server"] = info  # backend, binary or image
         self.history = history = HistoryWriter(self.run_dir / "history.jsonl")
         workload = QueueWorkload(sc, cluster, history)
         nemesis = Nemesis(cluster, history, sc.stream.name)
@@ -296,12 +293,10 @@ class Run:
 
 def execute(scenario: Scenario, options: RunOptions) -> RunOutcome:
     """Run ``scenario`` end to end; the result folder is written even when interrupted."""
-    netns.require_root()
+    backends.preflight(scenario)  # root, and for docker an engine that answers
     netem.preflight(scenario)  # a fault this kernel cannot provide: stop before anything exists
     schedule.plan(scenario)  # and so does a plan the node count makes impossible
-    binary = servers.resolve_binary(
-        scenario.server.version, options.nats_server or scenario.server.binary
-    )
+    binary = backends.binary_for(scenario, options.nats_server)
     run = Run(scenario, options, binary)
     (run.run_dir / "scenario.yaml").write_text(scenario.to_yaml())
     handler = _log_to(run.run_dir)

@@ -3,10 +3,11 @@
 Every run gets a tag (``nc`` + 8 hex digits) and a state file
 ``/run/nats-chaos/<tag>.json`` (or ``$NATS_CHAOS_STATE/<tag>.json``) that lists
 its harness pid, the pids it started (with the executable each must be),
-its namespaces and its mounts. The file is rewritten after every change, so
-a harness killed with SIGKILL still leaves an exact list. ``clean`` only acts
-on what such a file names — never on a broad name pattern — and only kills a
-pid whose executable still matches, so a recycled pid is left alone.
+its namespaces, its mounts and (Docker backend) its containers and
+networks. The file is rewritten after every change, so a harness killed
+with SIGKILL still leaves an exact list. ``clean`` only acts on what such a
+file names — never on a broad name pattern — and only kills a pid whose
+executable still matches, so a recycled pid is left alone.
 """
 
 from __future__ import annotations
@@ -41,6 +42,8 @@ class RunState:
     pids: dict[str, str] = field(default_factory=dict)  # pid -> executable basename
     namespaces: list[str] = field(default_factory=list)
     mounts: list[str] = field(default_factory=list)
+    containers: list[str] = field(default_factory=list)
+    networks: list[str] = field(default_factory=list)
     started: float = field(default_factory=time.time)
 
     @property
@@ -77,6 +80,24 @@ class RunState:
             self.mounts.remove(path)
             self.save()
 
+    def add_container(self, name: str) -> None:
+        _add(self.containers, name)
+        self.save()
+
+    def drop_container(self, name: str) -> None:
+        if name in self.containers:
+            self.containers.remove(name)
+            self.save()
+
+    def add_network(self, name: str) -> None:
+        _add(self.networks, name)
+        self.save()
+
+    def drop_network(self, name: str) -> None:
+        if name in self.networks:
+            self.networks.remove(name)
+            self.save()
+
     def remove(self) -> None:
         """Forget the run: everything it created is gone."""
         self.path.unlink(missing_ok=True)
@@ -85,6 +106,11 @@ class RunState:
     def load(cls, path: Path) -> RunState:
         data = json.loads(path.read_text())
         return cls(**data)
+
+
+def _add(names: list[str], name: str) -> None:
+    if name not in names:
+        names.append(name)
 
 
 def all_states() -> list[RunState]:

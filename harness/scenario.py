@@ -64,6 +64,9 @@ class ServerSpec(_Model):
 
     version: str = "2.14.0"
     binary: str | None = None
+    image: str | None = Field(
+        default=None, description="docker backend: a node image on the local engine"
+    )
     sync_interval: str = "default"
     config: dict[str, Any] = Field(default_factory=dict)
 
@@ -271,7 +274,7 @@ class Scenario(_Model):
     name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
     description: str = ""
     nodes: int = Field(default=3, ge=1, le=9)
-    backend: Literal["local"] = "local"
+    backend: Literal["local", "docker"] = "local"
     seed: int = 0
     time_limit: Seconds = 30.0
     server: ServerSpec = Field(default_factory=ServerSpec)
@@ -290,6 +293,8 @@ class Scenario(_Model):
             )
         if self.storage.lazyfs is False and any(f.kind == "power-loss" for f in self.faults):
             raise ValueError("power-loss faults need storage.lazyfs (it is false)")
+        if self.server.image and self.backend != "docker":
+            raise ValueError("server.image needs backend: docker (the local backend runs binaries)")
         return self
 
     @property

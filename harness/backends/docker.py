@@ -1,0 +1,444 @@
+"""Docker backend: each node a nats-server container on a network made for the run.
+
+``DockerCluster`` is the local backend's twin behind the same protocol
+(``harness.backends.base.Cluster``):
+
+- one bridge network per run, ``<tag>-net`` (host interface ``<tag>-d``),
+  with an explicit /24 under ``10.214.0.0/16`` that no host interface or
+  Docker network uses; the host is the gateway ``.1``, node ``nK`` is
+  ``.1K``, so clients and monitor requests go straight from the host to a
+  node's own address;
+- one container per node, ``<tag>-<node>``, labelled ``nats-chaos.run=<tag>``
+  and ``nats-chaos.node=<node>``, from the node image
+  (:func:`harness.images.for_scenario`), started as ``/nats-server -c
+  /etc/nats-chaos/nats-server.conf`` with the config rendered on the host
+  (``harness.config``) and ``<workdir>/<node>/data`` bind-mounted at
+  ``/data`` — that directory is the node's lazyfs mount when power loss is
+  planned, so :meth:`power_fail` works as on the local backend (the engine
+  binds the source again at every container start, so a restarted node sees
+  the remounted lazyfs, not the dead one);
+- kill / pause / resume / terminate through the engine (``kill``,
+  ``pause``/``unpause``, ``stop``), restart with ``start``;
+- partitions are ``harness.net.iptables`` rules in each container's network
+  namespace, applied from the host with ``nsenter -t <pid> -n``; a container
+  restart gets a fresh namespace, so the grudge in force is applied again;
+- ``collect`` writes each container's log (``docker logs``) to
+  ``nodes/<n>/nats-server.log`` next to its config.
+
+Names of containers and the network are written to the run state before
+they are created, so ``nats-chaos clean`` can remove them (by name and by
+label) after a harness crash; ``stop`` removes them after any run.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ipaddress
+import shutil
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from docker.errors import APIError, DockerException, NotFound
+from docker.models.containers import Container
+
+import docker
+from harness import config, images
+from harness.backends.base import Grudge
+from harness.errors import CannotRun
+from harness.lazyfs import LazyFSMount
+from harness.net import iptables, netns
+from harness.runstate import RunState, pid_alive
+from harness.scenario import Scenario
+
+RUN_LABEL = "nats-chaos.run"
+NODE_LABEL = "nats-chaos.node"
+SUBNET_BASE = "10.214.0.0/16"
+CONF_IN_CONTAINER = "/etc/nats-chaos/nats-server.conf"
+DATA_IN_CONTAINER = "/data"
+
+
+def network_name(tag: str) -> str:
+    return f"{tag}-net"
+
+
+def container_name(tag: str, node: str) -> str:
+    return f"{tag}-{node}"
+
+
+def used_subnets(dc: docker.DockerClient) -> list[ipaddress.IPv4Network]:
+    """Subnets of host interfaces and of every Docker network (IPv4)."""
+    used = []
+    for line in netns.run(["ip", "-4", "-o", "addr", "show"], check=False).stdout.splitlines():
+        parts = line.split()
+        if "inet" in parts:
+            used.append(ipaddress.ip_interface(parts[parts.index("inet") + 1]).network)
+    for net in dc.networks.list():
+        for pool in (net.attrs.get("IPAM") or {}).get("Config") or []:
+            with contextlib.suppress(KeyError, ValueError):
+                used.append(ipaddress.ip_network(pool["Subnet"]))
+    return [u for u in used if isinstance(u, ipaddress.IPv4Network)]
+
+
+def free_subnets(tag: str, dc: docker.DockerClient) -> list[ipaddress.IPv4Network]:
+    """Free /24s under ``SUBNET_BASE``, starting at one chosen from the tag."""
+    used = used_subnets(dc)
+    subnets = list(ipaddress.ip_network(SUBNET_BASE).subnets(new_prefix=24))[1:-1]
+    start = sum(tag.encode()) * 7919 % len(subnets)
+    ordered = subnets[start:] + subnets[:start]
+    return [s for s in ordered if not any(s.overlaps(u) for u in used)]
+
+
+@dataclass
+class _Node:
+    name: str
+    ip: str
+    conf: Path
+    data: Path
+    container: Container | None = None
+    mount: LazyFSMount | None = None
+
+
+class DockerTopology:
+    """Addresses and namespace access, shaped like ``netns.Topology`` for faults that use it."""
+
+    def __init__(self, cluster: DockerCluster, subnet: ipaddress.IPv4Network) -> None:
+        self.cluster = cluster
+        self.subnet = subnet
+
+    @property
+    def host_ip(self) -> str:
+        """The gateway: where clients and the harness reach the nodes from."""
+        return str(self.subnet.network_address + 1)
+
+    def ip(self, node: str) -> str:
+        return str(self.subnet.network_address + 10 + self.cluster.nodes.index(node) + 1)
+
+    def exec_prefix(self, node: str) -> list[str]:
+        """Prefix a host command with this to run it in ``node``'s network namespace."""
+        pid = self.cluster.pid(node)
+        if not pid:
+            raise CannotRun(f"{node} is not running: its network namespace is gone")
+        return ["nsenter", "-t", str(pid), "-n"]
+
+
+class DockerCluster:
+    """A cluster of nats-server containers on a per-run Docker network."""
+
+    def __init__(
+        self,
+        scenario: Scenario,
+        binary: Path | None,
+        workdir: Path,
+        state: RunState,
+        dc: docker.DockerClient | None = None,
+    ) -> None:
+        self.scenario = scenario
+        self.binary = binary
+        self.workdir = workdir
+        self.state = state
+        self.nodes = scenario.node_names
+        self.dc = dc or images.engine_client()
+        self.network_name = network_name(state.tag)
+        self.topo: DockerTopology | None = None
+        self.image: str | None = None
+        self._nodes: dict[str, _Node] = {}
+        self._grudge: dict[str, frozenset[str]] = {}
+
+    # -- addressing -------------------------------------------------------
+    def address(self, node: str) -> config.NodeAddress:
+        assert self.topo is not None, "start() first"
+        return config.NodeAddress(node, self.topo.ip(node))
+
+    def client_url(self, node: str) -> str:
+        return self.address(node).client_url
+
+    def monitor_url(self, node: str) -> str:
+        return self.address(node).monitor_url
+
+    def data_dir(self, node: str) -> Path:
+        """Host path of ``node``'s JetStream store (bind-mounted at /data)."""
+        return self._nodes[node].data
+
+    def server_info(self) -> dict[str, Any]:
+        """Which image runs and the nats-server version in it (for results.json)."""
+        if self.image is None:
+            self.image = images.for_scenario(self.scenario, self.binary, self.dc)
+        return {
+            "backend": "docker",
+            "image": self.image,
+            "binary": str(self.binary) if self.binary and not self.scenario.server.image else None,
+            "version": images.image_version(self.dc, self.image),
+        }
+
+    # -- lifecycle --------------------------------------------------------
+    def start(self) -> None:
+        netns.require_root()
+        if self.image is None:
+            self.image = images.for_scenario(self.scenario, self.binary, self.dc)
+        self._create_network()
+        peers = [self.address(n) for n in self.nodes]
+        for node in self.nodes:
+            d = self.workdir / node
+            (d / "data").mkdir(parents=True, exist_ok=True)
+            conf = config.render(self.scenario, self.address(node), peers, Path(DATA_IN_CONTAINER))
+            path = config.write_config(conf, d / "nats-server.conf")
+            n = _Node(node, self.address(node).host, path, d / "data")
+            self._nodes[node] = n
+            if self.scenario.uses_lazyfs:
+                n.mount = LazyFSMount(
+                    d / "data",
+                    d / "backing",
+                    d / "lazyfs.sock",
+                    self.scenario.storage.writeback_after,
+                    log_path=d / "lazyfs.log",
+                )
+                self._mount(n)
+        for node in self.nodes:
+            self.state.add_container(container_name(self.state.tag, node))
+        # The engine's API calls dominate start-up time: create and start nodes in parallel.
+        with ThreadPoolExecutor(len(self.nodes)) as pool:
+            created = pool.map(self._create_container, self._nodes.values())
+            for n, container in zip(self._nodes.values(), created, strict=True):
+                n.container = container
+            list(pool.map(self.start_node, self.nodes))
+
+    def _create_network(self) -> None:
+        from docker.types import IPAMConfig, IPAMPool
+
+        self.state.add_network(self.network_name)
+        last: Exception | None = None
+        for subnet in free_subnets(self.state.tag, self.dc)[:8]:
+            gateway = str(subnet.network_address + 1)
+            ipam = IPAMConfig(pool_configs=[IPAMPool(subnet=str(subnet), gateway=gateway)])
+            try:
+                self.dc.networks.create(
+                    self.network_name,
+                    driver="bridge",
+                    ipam=ipam,
+                    labels={RUN_LABEL: self.state.tag},
+                    options={"com.docker.network.bridge.name": f"{self.state.tag}-d"},
+                    check_duplicate=True,
+                )
+            except APIError as e:  # another run took this subnet meanwhile: next one
+                last = e
+                continue
+            self.topo = DockerTopology(self, subnet)
+            return
+        raise CannotRun(f"cannot create the run's Docker network: {last or 'no free /24'}")
+
+    def _create_container(self, n: _Node) -> Container:
+        name = container_name(self.state.tag, n.name)
+        endpoint = self.dc.api.create_endpoint_config(ipv4_address=n.ip)
+        return self.dc.containers.create(
+            self.image,
+            ["-c", CONF_IN_CONTAINER],
+            name=name,
+            hostname=n.name,
+            labels={RUN_LABEL: self.state.tag, NODE_LABEL: n.name},
+            volumes={
+                str(n.conf): {"bind": CONF_IN_CONTAINER, "mode": "ro"},
+                str(n.data): {"bind": DATA_IN_CONTAINER, "mode": "rw"},
+            },
+            network=self.network_name,
+            networking_config={self.network_name: endpoint},
+            detach=True,
+        )
+
+    def _mount(self, n: _Node) -> None:
+        assert n.mount is not None
+        self.state.add_mount(str(n.mount.mountpoint))
+        n.mount.start()
+        assert n.mount.pid is not None
+        self.state.add_pid(n.mount.pid, "harness.lazyfs")
+
+    def _unmount(self, n: _Node) -> None:
+        if n.mount is None:
+            return
+        pid = n.mount.pid
+        n.mount.stop()
+        if pid is not None and not pid_alive(pid):
+            self.state.drop_pid(pid)
+        self.state.drop_mount(str(n.mount.mountpoint))
+
+    def _status(self, node: str) -> str:
+        n = self._nodes.get(node)
+        if n is None or n.container is None:
+            return "absent"
+        try:
+            n.container.reload()
+        except NotFound:
+            return "absent"
+        return str(n.container.status)
+
+    def pid(self, node: str) -> int | None:
+        """Host pid of ``node``'s nats-server (the container's init), or None."""
+        if self._status(node) not in ("running", "paused"):
+            return None
+        c = self._nodes[node].container
+        assert c is not None
+        return int(c.attrs["State"]["Pid"]) or None
+
+    def running(self, node: str) -> bool:
+        return self._status(node) in ("running", "paused", "restarting")
+
+    def start_node(self, node: str) -> None:
+        if self.running(node):
+            return
+        c = self._nodes[node].container
+        assert c is not None
+        c.start()
+        enemies = self._grudge.get(node)
+        if enemies:  # a fresh container start means a fresh namespace: apply the grudge again
+            self._apply({node: enemies})
+
+    def kill(self, node: str) -> None:
+        self._unpause(node)
+        c = self._nodes[node].container
+        if c is None or not self.running(node):
+            return
+        with contextlib.suppress(APIError):  # it may exit by itself meanwhile
+            c.kill()
+        c.wait(timeout=30)
+
+    def terminate(self, node: str, timeout: float = 10.0) -> None:
+        """Graceful stop (SIGTERM), SIGKILL after ``timeout``."""
+        self._unpause(node)
+        c = self._nodes[node].container
+        if c is not None and self.running(node):
+            c.stop(timeout=int(timeout))
+
+    def _unpause(self, node: str) -> None:
+        if self._status(node) == "paused":
+            c = self._nodes[node].container
+            assert c is not None
+            c.unpause()
+
+    def pause(self, node: str) -> None:
+        if self._status(node) == "running":
+            c = self._nodes[node].container
+            assert c is not None
+            c.pause()
+
+    def resume(self, node: str) -> None:
+        self._unpause(node)
+
+    def power_fail(self, nodes: list[str]) -> dict[str, int]:
+        """Power loss on ``nodes`` at one instant: kill all, drop un-fsynced data, remount.
+
+        Returns the bytes dropped per node; the containers stay down until ``start_node``.
+        """
+        missing = [n for n in nodes if self._nodes[n].mount is None]
+        if missing:
+            raise RuntimeError(f"power loss needs lazyfs storage ({', '.join(missing)} has none)")
+        for node in nodes:
+            self.kill(node)
+        dropped = {}
+        for node in nodes:
+            mount = self._nodes[node].mount
+            assert mount is not None
+            dropped[node] = int(mount.client.drop().get("dropped_bytes", 0))
+        for node in nodes:
+            n = self._nodes[node]
+            self._unmount(n)
+            self._mount(n)
+        return dropped
+
+    def lazyfs_stats(self) -> dict[str, dict[str, int]]:
+        """Each mounted node's lazyfs counters (un-fsynced bytes, fsyncs, drops…)."""
+        out = {}
+        for node, n in self._nodes.items():
+            if n.mount is not None and n.mount.alive():
+                try:
+                    out[node] = n.mount.client.stats()
+                except Exception as e:  # a stats failure must not fail the run
+                    out[node] = {"error": str(e)}  # type: ignore[dict-item]
+        return out
+
+    # -- network ----------------------------------------------------------
+    def isolate(self, grudge: Grudge) -> None:
+        for node, enemies in grudge.items():
+            self._grudge[node] = self._grudge.get(node, frozenset()) | enemies
+        self._apply(grudge)
+
+    def _apply(self, grudge: Grudge) -> None:
+        # A stopped node has no namespace: its rules go in when it starts (start_node).
+        live = {n: e for n, e in grudge.items() if self.pid(n)}
+        assert self.topo is not None
+        iptables.apply_grudge(live, self.topo.exec_prefix, self.topo.ip)
+
+    def heal_network(self) -> None:
+        self._grudge.clear()
+        assert self.topo is not None or not self._nodes
+        for node in self._nodes:
+            if self.pid(node) and self.topo is not None:
+                iptables.flush(self.topo.exec_prefix(node))
+
+    def rules(self, node: str) -> list[str]:
+        assert self.topo is not None
+        return iptables.rules(self.topo.exec_prefix(node))
+
+    # -- evidence and teardown --------------------------------------------
+    def collect(self, dest: Path) -> None:
+        for node, n in self._nodes.items():
+            out = dest / node
+            out.mkdir(parents=True, exist_ok=True)
+            for src in (n.conf, n.data.parent / "lazyfs.log"):
+                if src.exists():
+                    shutil.copy2(src, out / src.name)
+            if n.container is not None:
+                with contextlib.suppress(DockerException):
+                    (out / "nats-server.log").write_bytes(
+                        n.container.logs(stdout=True, stderr=True)
+                    )
+
+    def stop(self) -> None:
+        """Remove every container, unmount, remove the network. Safe to repeat."""
+        errors = remove_run_resources(self.dc, self.state)
+        for n in self._nodes.values():
+            n.container = None
+            try:
+                self._unmount(n)
+            except Exception as e:  # keep releasing the rest; clean can finish this one
+                errors.append(f"{n.name}: {e}")
+        errors += remove_run_network(self.dc, self.state)
+        if errors:
+            raise RuntimeError("; ".join(errors) + " (run `nats-chaos clean`)")
+
+
+def run_containers(dc: docker.DockerClient, tag: str) -> list[Container]:
+    """Every container of run ``tag`` (by label), running or not."""
+    return dc.containers.list(all=True, filters={"label": f"{RUN_LABEL}={tag}"})
+
+
+def remove_run_resources(dc: docker.DockerClient, state: RunState) -> list[str]:
+    """Force-remove run ``state.tag``'s containers (recorded or labelled); return errors."""
+    errors = []
+    names = set(state.containers) | {c.name for c in run_containers(dc, state.tag)}
+    for name in sorted(names):
+        try:
+            dc.containers.get(name).remove(force=True)
+        except NotFound:
+            pass
+        except DockerException as e:
+            errors.append(f"remove container {name}: {e}")
+            continue
+        state.drop_container(name)
+    return errors
+
+
+def remove_run_network(dc: docker.DockerClient, state: RunState) -> list[str]:
+    """Remove run ``state.tag``'s networks (recorded or labelled); return errors."""
+    errors = []
+    labelled = dc.networks.list(filters={"label": f"{RUN_LABEL}={state.tag}"})
+    for name in sorted(set(state.networks) | {n.name for n in labelled}):
+        try:
+            dc.networks.get(name).remove()
+        except NotFound:
+            pass
+        except DockerException as e:
+            errors.append(f"remove network {name}: {e}")
+            continue
+        state.drop_network(name)
+    return errors

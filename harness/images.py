@@ -1,0 +1,169 @@
+"""Node images for the Docker backend, built locally from a cached nats-server binary.
+
+No registry is reachable, so the image a run uses is either built here or
+already present on the engine:
+
+- ``build(version)`` makes ``nats-chaos/nats-server:<version>`` from
+  ``docker/Dockerfile`` (``FROM scratch`` + the static binary) in a temporary
+  build context; a binary given by path is tagged ``<version>-<sha8>`` so it
+  never replaces the cached version's image. Images carry labels
+  ``nats-chaos.image``, ``nats-chaos.version`` and ``nats-chaos.binary-sha256``.
+- ``for_scenario(scenario, binary)`` is what a run uses: ``server.image`` if
+  the scenario names one (it must exist locally, e.g. an official
+  ``nats:2.10.22``), else the built image, rebuilt when the binary changed.
+- ``installed()`` lists nats-chaos images and official ``nats:*`` images.
+
+Every engine failure becomes :class:`~harness.errors.CannotRun` with one line.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from harness import servers
+from harness.engine import HOW_TO_START
+from harness.errors import CannotRun
+
+if TYPE_CHECKING:
+    from docker.models.images import Image
+
+    import docker
+    from harness.scenario import Scenario
+
+REPOSITORY = "nats-chaos/nats-server"
+LABEL = "nats-chaos.image"
+SHA_LABEL = "nats-chaos.binary-sha256"
+VERSION_LABEL = "nats-chaos.version"
+DOCKERFILE = Path(__file__).resolve().parents[1] / "docker" / "Dockerfile"
+
+
+@dataclass(frozen=True)
+class ImageRow:
+    """One node image on the engine: its tag, nats-server version and size."""
+
+    tag: str
+    version: str
+    size_mb: float
+    ours: bool
+
+
+def engine_client(timeout: int = 120) -> docker.DockerClient:
+    """A client for the local engine, or CannotRun saying how to start one."""
+    from docker.errors import DockerException
+
+    import docker
+
+    try:
+        dc = docker.from_env(timeout=timeout)
+        dc.ping()
+    except DockerException as e:
+        raise CannotRun(f"no Docker engine answers ({_short(e)}); {HOW_TO_START}") from None
+    return dc
+
+
+def _short(e: Exception) -> str:
+    return str(e).splitlines()[0][:160]
+
+
+def sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(1 << 20):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def tag_for(version: str, digest: str | None = None) -> str:
+    """``nats-chaos/nats-server:<version>`` (``-<sha8>`` appended for a binary given by path)."""
+    return f"{REPOSITORY}:{version}" + (f"-{digest[:8]}" if digest else "")
+
+
+def _get(dc: docker.DockerClient, tag: str) -> Image | None:
+    from docker.errors import ImageNotFound
+
+    try:
+        return dc.images.get(tag)
+    except ImageNotFound:
+        return None
+
+
+def build(
+    version: str | None = None,
+    binary: Path | str | None = None,
+    dc: docker.DockerClient | None = None,
+    force: bool = True,
+) -> str:
+    """Build the node image for ``version`` (or for ``binary``); return its tag.
+
+    With ``force=False`` an existing image built from the same binary is reused.
+    """
+    from docker.errors import APIError, BuildError
+
+    path = servers.resolve_binary(version, binary)
+    actual = servers.binary_version(path)
+    digest = sha256(path)
+    tag = tag_for(actual, digest if binary else None)
+    dc = dc or engine_client()
+    have = _get(dc, tag)
+    if have is not None and not force and have.labels.get(SHA_LABEL) == digest:
+        return tag
+    if not DOCKERFILE.is_file():
+        raise CannotRun(f"{DOCKERFILE} is missing (the node image's Dockerfile)")
+    labels = {LABEL: "nats-server", VERSION_LABEL: actual, SHA_LABEL: digest}
+    with tempfile.TemporaryDirectory(prefix="nats-chaos-image-") as tmp:
+        shutil.copy2(DOCKERFILE, Path(tmp) / "Dockerfile")
+        shutil.copy2(path, Path(tmp) / "nats-server")
+        try:
+            dc.images.build(path=tmp, tag=tag, labels=labels, rm=True, forcerm=True)
+        except (BuildError, APIError) as e:
+            raise CannotRun(f"building {tag} failed: {_short(e)}") from None
+    return tag
+
+
+def for_scenario(
+    scenario: Scenario, binary: Path | None, dc: docker.DockerClient | None = None
+) -> str:
+    """The image a run of ``scenario`` uses; builds the default one if needed."""
+    dc = dc or engine_client()
+    if scenario.server.image:
+        if _get(dc, scenario.server.image) is None:
+            raise CannotRun(
+                f"image {scenario.server.image} is not on the local engine and no registry is "
+                "reachable; build one with `nats-chaos image build VERSION` "
+                "or load it with `docker load`"
+            )
+        return scenario.server.image
+    explicit = scenario.server.binary is not None or (
+        binary is not None and binary != servers.cached_path(scenario.server.version)
+    )
+    return build(scenario.server.version, binary if explicit else None, dc, force=False)
+
+
+def image_version(dc: docker.DockerClient, image: str) -> str:
+    """The nats-server version inside ``image`` (its label, else ``--version`` in a container)."""
+    img = _get(dc, image)
+    if img is not None and img.labels.get(VERSION_LABEL):
+        return img.labels[VERSION_LABEL]
+    out = dc.containers.run(image, ["--version"], remove=True, stdout=True, stderr=True)
+    m = re.search(rb"v?(\d+\.\d+\.\d+\S*)", out or b"")
+    return m.group(1).decode() if m else "unknown"
+
+
+def installed(dc: docker.DockerClient | None = None) -> list[ImageRow]:
+    """nats-chaos node images and official ``nats:*`` images present on the engine."""
+    dc = dc or engine_client()
+    rows = []
+    for img in dc.images.list():
+        ours = img.labels.get(LABEL) == "nats-server" if img.labels else False
+        for tag in img.tags:
+            if ours or tag.startswith("nats:"):
+                version = (img.labels or {}).get(VERSION_LABEL) or tag.split(":", 1)[1]
+                size = round(img.attrs.get("Size", 0) / 1e6, 1)
+                rows.append(ImageRow(tag, version, size, ours))
+    return sorted(rows, key=lambda r: r.tag)
