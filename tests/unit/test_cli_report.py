@@ -1,17 +1,22 @@
-"""``nats-chaos report``, ``show`` and ``check --report`` on a fake run folder (CliRunner)."""
+"""``report``, ``show`` and ``check --report`` on a fake run folder (CliRunner); run progress."""
 
 from __future__ import annotations
 
+import io
 import json
 import os
+import re
 import shutil
+import time
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from rich.console import Console
 from test_report import LOST, SCRIPT, make_run
 
 from harness.cli import main
+from harness.progress import Progress, Status
 
 
 @pytest.fixture(scope="module")
@@ -149,3 +154,33 @@ def test_check_report_into_a_file_is_exit_2(cli: CliRunner, fake: Path, tmp_path
     f.write_text("")
     res = cli.invoke(main, ["check", str(fake / "history.jsonl"), "--report", str(f)])
     assert res.exit_code == 2 and "--report needs a directory" in res.stderr
+
+
+# ---- progress during `run` -------------------------------------------------------
+
+
+def test_progress_off_a_terminal_prints_plain_lines() -> None:
+    lines: list[str] = []
+    p = Progress(lines.append, live=False)
+    assert p.interval == 5.0
+    with p.phase("main phase (12s, 1 faults planned)", 1.25):
+        p.update(Status(5.2, 12, 1200, 199, 0, ["kill"]))
+    assert lines == [
+        "[   1.2s] main phase (12s, 1 faults planned)",
+        "             5/12s  ok=1,200 fail=199 info=0  active faults: kill",
+    ]
+
+
+def test_progress_on_a_terminal_draws_a_live_line() -> None:
+    lines: list[str] = []
+    screen = io.StringIO()
+    console = Console(file=screen, force_terminal=True, width=120)
+    p = Progress(lines.append, live=True, console=console)
+    assert p.interval < 1
+    with p.phase("main phase (12s, 1 faults planned)", 0.0):
+        p.update(Status(7.5, 12, 2048, 3, 1, ["pause"]))
+        time.sleep(0.3)  # the live display refreshes 8 times a second
+    assert lines == ["[   0.0s] main phase (12s, 1 faults planned)"]  # no plain status line
+    drawn = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", screen.getvalue())
+    assert "main phase" in drawn and "7.5/12s" in drawn
+    assert "acknowledged 2,048" in drawn and "3 fail · 1 info" in drawn and "faults: pause" in drawn
