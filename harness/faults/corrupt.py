@@ -9,9 +9,11 @@ snapshots (files in ``snapshots/`` or named ``snap.*``). Modes:
 
 - ``bitflip``: ``count`` random bits, each at a random offset (length 1);
 - ``truncate``: the file is cut at a random offset (length = bytes removed);
-- ``stale-chunk``: ``count`` 4 KiB-aligned chunks are copied when the window
-  starts and written back when it ends — over the same offset (a lost
-  write) or, with ``misdirect``, another aligned offset (a misdirected one).
+- ``stale-chunk``: up to ``count`` distinct 4 KiB-aligned chunks are copied
+  when the window starts and written back when it ends — over the same
+  offset (a lost write) or, with ``misdirect``, another aligned offset (a
+  misdirected one); a write-back never grows the file (it is clipped at the
+  file's current end, and the op's length says what was written).
 
 ``while_down``: the node is SIGKILLed before its files are touched (for a
 stale chunk: before the write-back) and restarted when the window ends.
@@ -100,8 +102,10 @@ def truncate(path: Path, rng: random.Random) -> list[dict[str, Any]]:
     return [{"mode": "truncate", "offset": offset, "length": size - offset}]
 
 
-def _chunk_offset(size: int, rng: random.Random) -> int:
-    return rng.randrange(max(1, (size + CHUNK - 1) // CHUNK)) * CHUNK
+def _chunk_offsets(size: int, rng: random.Random, count: int) -> list[int]:
+    """Up to ``count`` distinct 4 KiB-aligned offsets inside a file of ``size`` bytes."""
+    chunks = max(1, (size + CHUNK - 1) // CHUNK)
+    return [i * CHUNK for i in rng.sample(range(chunks), min(count, chunks))]
 
 
 class CorruptFault:
@@ -158,8 +162,7 @@ class CorruptFault:
         size = path.stat().st_size
         ops = []
         with path.open("rb") as fh:
-            for _ in range(self.spec.count):
-                offset = _chunk_offset(size, self.rng)
+            for offset in _chunk_offsets(size, self.rng, self.spec.count):
                 fh.seek(offset)
                 data = fh.read(CHUNK)
                 self.saved.append(_Saved(node, path, offset, data))
@@ -172,13 +175,11 @@ class CorruptFault:
             root = ctx.cluster.data_dir(s.node)  # type: ignore[attr-defined]
             op: dict[str, Any] = {"node": s.node, "file": str(s.path.relative_to(root))}
             try:
-                offset = s.offset
-                if self.spec.misdirect:
-                    offset = _chunk_offset(s.path.stat().st_size, self.rng)
-                _pwrite(s.path, offset, s.data)
-                op.update(
-                    mode="stale-chunk", offset=offset, length=len(s.data), copied_from=s.offset
-                )
+                size = s.path.stat().st_size
+                offset = _chunk_offsets(size, self.rng, 1)[0] if self.spec.misdirect else s.offset
+                data = s.data[: max(0, size - offset)]  # never grow the file
+                _pwrite(s.path, offset, data)
+                op.update(mode="stale-chunk", offset=offset, length=len(data), copied_from=s.offset)
             except OSError as e:
                 op.update(mode="stale-chunk", error=f"{type(e).__name__}: {e}"[:160])
             ops.append(op)
