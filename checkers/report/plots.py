@@ -58,7 +58,7 @@ def _figure() -> tuple[Figure, object]:
     fig = Figure(figsize=(WIDTH, HEIGHT), dpi=DPI)
     FigureCanvasAgg(fig)
     # fixed margins rather than a layout engine, so the plots' time axes line up on the page
-    fig.subplots_adjust(left=0.075, right=0.985, bottom=0.16, top=0.86)
+    fig.subplots_adjust(left=0.08, right=0.985, bottom=0.16, top=0.86)
     ax = fig.add_subplot()
     ax.grid(True, axis="y", color="#e5e5e5", linewidth=0.8)
     ax.set_axisbelow(True)
@@ -103,8 +103,14 @@ def _legend(ax, handles: list, **kw) -> None:
         )
 
 
+def _headroom(ax) -> float:
+    """A y-axis top 12 % above the data, so the fault strip along the top hides nothing."""
+    return max(ax.dataLim.y1, 1.0) * 1.12
+
+
 def _ms(v: float, _pos: int) -> str:
-    return f"{v:,.0f}" if v >= 1 else f"{v:g}"
+    """Latency tick labels: 0.1 ms … 100 ms, then 1 s, 10 s."""
+    return f"{v:g} ms" if v < 1000 else f"{v / 1000:g} s"
 
 
 def _empty(ax, text: str) -> None:
@@ -134,13 +140,13 @@ def latency(
     if len(x):
         ax.set_yscale("log")
         # at least ~1.5 decades, so there are labelled major ticks however flat the latency is
-        top = float(y.max()) * 1.3
+        top = float(y.max()) * 2  # headroom: the fault strip along the top must not hide points
         ax.set_ylim(min(float(y.min()) * 0.8, top / 30), top)
         ax.yaxis.set_major_formatter(FuncFormatter(_ms))
         ax.yaxis.set_minor_formatter(NullFormatter())
     else:
         _empty(ax, "no publishes")
-    ax.set_ylabel("publish latency (ms)")
+    ax.set_ylabel("publish latency")
     ax.set_xlim(*span)
     _legend(ax, handles + _shade(ax, windows, span))
     return _png(fig)
@@ -158,8 +164,8 @@ def _percentiles(ax, x: np.ndarray, y: np.ndarray, span: tuple[float, float]) ->
         level = by.quantile(q)[enough].reindex(range(len(edges) - 1))
         handles.append(
             ax.stairs(
-                level.to_numpy(), edges, color="#222", linewidth=1.1, linestyle=style,
-                zorder=4, label=f"ok p{q * 100:g} per {width:g}s",
+                level.to_numpy(), edges, baseline=None, color="#222", linewidth=1.1,
+                linestyle=style, zorder=4, label=f"ok p{q * 100:g} per {width:g}s",
             )
         )  # fmt: skip
     return handles
@@ -196,7 +202,7 @@ def throughput(
         )
     ax.set_ylabel(f"publishes/s ({width:g}s buckets)")
     ax.set_xlim(*span)
-    ax.set_ylim(bottom=0)
+    ax.set_ylim(0, _headroom(ax))
     _legend(ax, handles + _shade(ax, windows, span))
     return _png(fig)
 
@@ -232,7 +238,7 @@ def lost(
         _empty(ax, "no acknowledged write was lost on any node")
         ax.set_yticks([])
     else:
-        ax.set_ylim(bottom=0)
+        ax.set_ylim(0, _headroom(ax))
     ax.set_ylabel(f"lost writes ({width:g}s buckets)")
     ax.set_xlim(*span)
     _legend(ax, handles + _shade(ax, windows, span))
