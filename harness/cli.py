@@ -302,7 +302,7 @@ def doctor(scenario_file: str | None, backend: str | None, overrides: tuple[str,
 
     from harness import doctor as doc
 
-    console = Console()
+    console = Console(width=None if sys.stdout.isatty() else 160)  # pipes: no wrapped cells
     checks = doc.host_checks()
     console.print(doc.table(checks, "This host"))
     if scenario_file is None:

@@ -288,7 +288,10 @@ class DockerCluster:
             return
         c = self._nodes[node].container
         assert c is not None
-        c.start()
+        try:
+            c.start()
+        except NotFound:
+            raise CannotRun(f"{node}: its container {c.name} is gone from the engine") from None
         enemies = self._grudge.get(node)
         if enemies:  # a fresh container start means a fresh namespace: apply the grudge again
             self._apply({node: enemies})
