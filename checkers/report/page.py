@@ -66,10 +66,10 @@ class Page:
 
 def _banner(p: Page) -> Markup:
     v = summary.verdict(p.result)
-    sub = [
-        f"scenario {p.result.get('scenario') or 'history check'}",
-        f"nats-server {(p.result.get('versions') or {}).get('nats_server') or '–'}",
-    ]
+    sub = [f"scenario {p.result.get('scenario') or 'history check'}"]
+    server = (p.result.get("versions") or {}).get("nats_server")
+    if server:
+        sub.append(f"nats-server {server}")
     if p.result.get("seed") is not None:
         sub.append(f"seed {p.result['seed']}")
     if p.created:
