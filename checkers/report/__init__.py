@@ -8,8 +8,10 @@ page with the plots embedded, which links to the raw files next to it.
 
 Modules: :mod:`.timeline` (fault windows, publish pairs, losses from the
 ops), :mod:`.plots` (matplotlib → PNG), :mod:`.findings` (example ops, log
-findings), :mod:`.page` (the HTML), :mod:`.summary` (verdict, counts, node
-rows shared with ``summary.md`` and the terminal), :mod:`.terminal` (rich).
+findings), :mod:`.page` and :mod:`.html` (the page, escaped), :mod:`.summary`
+(verdict, counts, node rows shared with ``summary.md`` and the terminal),
+:mod:`.terminal` (``show``, rich) and :mod:`.folder` (find, read and
+regenerate a result folder).
 """
 
 from __future__ import annotations
