@@ -8,8 +8,11 @@ unique integer; final ``read`` completions carry, per node, the stream as
 
 Out: a result dict (DESIGN §3.2). With A = attempted, K = acknowledged and
 R = read on any node: lost = K − R, unexpected = R − A, recovered =
-R ∩ (A − K), unknown = A − K − R. A value at two stream sequences on one node
-is duplicated. Divergence is a stream sequence holding different values on
+R ∩ (A − K), failed = definitely failed publishes not read, unknown =
+A − K − R − failed. A publish that definitely failed yet was read is
+"failed-but-read" (an anomaly: either the server or the harness's error
+mapping is wrong). A value at two stream sequences on one node is
+duplicated. Divergence is a stream sequence holding different values on
 two nodes, or a node missing acknowledged values that another node has.
 ``valid`` is False for any of these, "unknown" when no node could be read,
 else True. Everything is set algebra over sorted numpy arrays; the only
@@ -146,13 +149,15 @@ def _by_value(rows: np.ndarray, ops: pd.DataFrame, extra: str) -> pd.DataFrame:
     return frame[first].reset_index(drop=True)
 
 
-def _publishes(ops: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(invokes, acks): publish invokes (value, process) and ok completions (value, time)."""
+def _publishes(ops: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame, np.ndarray]:
+    """(invokes, acks, failed): publish invokes (value, process), ok completions
+    (value, time) and the sorted values whose publish definitely failed."""
     pub = _col(ops, "f") == "publish"
     types = _col(ops, "type")
     invokes = _by_value(np.flatnonzero(pub & (types == "invoke")), ops, "process")
     acks = _by_value(np.flatnonzero(pub & (types == "ok")), ops, "time")
-    return invokes, acks
+    failed = _by_value(np.flatnonzero(pub & (types == "fail")), ops, "time")["value"].to_numpy()
+    return invokes, acks, failed
 
 
 def lost_breakdown(invokes: pd.DataFrame, read: np.ndarray, lost: np.ndarray) -> dict[str, int]:
@@ -255,7 +260,7 @@ def _verdict(counts: dict[str, int], any_read: bool) -> tuple[bool | str, list[s
 def check_queue(ops: pd.DataFrame, context: dict[str, Any]) -> dict[str, Any]:
     """Check a queue-workload history; see the module docstring for the result's meaning."""
     reads = node_reads(ops, list(context.get("nodes") or []))
-    invokes, acks = _publishes(ops)
+    invokes, acks, failed = _publishes(ops)
     attempted = invokes["value"].to_numpy()
     acked = acks["value"].to_numpy()
     read_vals = [nr.values for nr in reads.values()]
@@ -264,6 +269,7 @@ def check_queue(ops: pd.DataFrame, context: dict[str, Any]) -> dict[str, Any]:
     unexpected = read[~contains(attempted, read)]
     not_acked = attempted[~contains(acked, attempted)]
     recovered = not_acked[contains(read, not_acked)]
+    failed_read = failed[contains(read, failed)]  # "certainly not written", yet read
     duplicated = duplicated_values(reads)
     conflicts = same_seq_conflicts(reads)
     has = holdings(reads, acked)
@@ -276,6 +282,7 @@ def check_queue(ops: pd.DataFrame, context: dict[str, Any]) -> dict[str, Any]:
         "unexpected": len(unexpected),
         "duplicated": len(duplicated),
         "divergence": divergence,
+        "failed-but-read": len(failed_read),
     }
     valid, anomalies = _verdict(counts, any_read)
     return {
@@ -293,7 +300,10 @@ def check_queue(ops: pd.DataFrame, context: dict[str, Any]) -> dict[str, Any]:
         "recovered": _sample(recovered),
         "duplicated_count": len(duplicated),
         "duplicated": _sample(duplicated),
-        "unknown_count": len(not_acked) - len(recovered),
+        "failed_count": len(failed) - len(failed_read),
+        "failed_but_read_count": len(failed_read),
+        "failed_but_read": _sample(failed_read),
+        "unknown_count": len(not_acked) - len(recovered) - (len(failed) - len(failed_read)),
         "lost_breakdown": lost_breakdown(invokes, read, lost),
         "lost_ack_time": ack_span,
         "lost_ack_histogram": ack_hist,

@@ -139,6 +139,9 @@ def verdict_line(result: dict[str, Any]) -> str:
     if result.get("error"):
         why += f" (run failed: {result['error']})"
     if valid is True:
+        unread = q.get("unread_nodes") or []
+        if unread:
+            why = f" (not read: {', '.join(unread)})" + why
         return f"VALID: no anomalies in {acked:,} acknowledged writes{why}"
     if valid is False:
         parts = []
@@ -149,6 +152,7 @@ def verdict_line(result: dict[str, Any]) -> str:
         for key, label in (
             ("unexpected_count", "unexpected"),
             ("duplicated_count", "duplicated"),
+            ("failed_but_read_count", "failed publishes read back"),
         ):
             if q.get(key):
                 parts.append(f"{q[key]:,} {label}")

@@ -209,7 +209,14 @@ class LossSpec(_FaultBase):
 # What a composed fault may chain (power loss is left out: lazyfs is decided from
 # the top-level faults, and composing composes is not needed).
 StepSpec = Annotated[
-    KillSpec | PauseSpec | PartitionSpec | StepDownSpec | CorruptSpec | DelaySpec | LossSpec,
+    KillSpec
+    | PauseSpec
+    | PowerLossSpec
+    | PartitionSpec
+    | StepDownSpec
+    | CorruptSpec
+    | DelaySpec
+    | LossSpec,
     Field(discriminator="kind"),
 ]
 
@@ -291,7 +298,7 @@ class Scenario(_Model):
             raise ValueError(
                 f"stream.replicas ({self.stream.replicas}) exceeds nodes ({self.nodes})"
             )
-        if self.storage.lazyfs is False and any(f.kind == "power-loss" for f in self.faults):
+        if self.storage.lazyfs is False and "power-loss" in self.fault_kinds:
             raise ValueError("power-loss faults need storage.lazyfs (it is false)")
         if self.server.image and self.backend != "docker":
             raise ValueError("server.image needs backend: docker (the local backend runs binaries)")
@@ -302,7 +309,18 @@ class Scenario(_Model):
         """Node data on lazyfs: asked for, or implied by a power-loss fault."""
         if self.storage.lazyfs is not None:
             return self.storage.lazyfs
-        return any(f.kind == "power-loss" for f in self.faults)
+        return "power-loss" in self.fault_kinds
+
+    @property
+    def fault_kinds(self) -> set[str]:
+        """Every fault kind the scenario may start, composed steps included."""
+        kinds: set[str] = set()
+        todo: list[Any] = list(self.faults)
+        while todo:
+            f = todo.pop()
+            kinds.add(f.kind)
+            todo.extend(getattr(f, "steps", ()))
+        return kinds
 
     @property
     def concurrency(self) -> int:

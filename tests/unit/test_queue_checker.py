@@ -123,7 +123,7 @@ def test_unexpected_recovered_unknown(tmp_path: Path) -> None:
     h.publish(0, 2, "fail")
     h.publish(0, 3, "info")  # read back: recovered
     h.publish(1, 4, "info")  # never read: unknown
-    h.publish(2, 5, "fail")  # never read: unknown too (attempted, not acked, not read)
+    h.publish(2, 5, "fail")  # never read: failed, as the client was told
     for n in NODES:
         h.read(n, stream([1, 3, 99, 100]))  # 99 and 100 were never attempted
     r = run(h, tmp_path)
@@ -133,10 +133,29 @@ def test_unexpected_recovered_unknown(tmp_path: Path) -> None:
     assert r["ok_count"] == 2
     assert (r["unexpected_count"], r["unexpected"]) == (2, [99, 100])
     assert (r["recovered_count"], r["recovered"]) == (1, [3])
-    assert r["unknown_count"] == 3
+    assert r["failed_count"] == 2
+    assert r["unknown_count"] == 1
+    assert r["failed_but_read_count"] == 0
     assert r["lost_count"] == 0
     assert r["valid"] is False
     assert r["anomalies"] == ["unexpected"]
+
+
+def test_a_definitely_failed_publish_that_was_read_is_an_anomaly(tmp_path: Path) -> None:
+    h = H()
+    h.publish(0, 1)
+    h.publish(0, 2, "fail")  # the client was told "not written"...
+    h.publish(0, 3, "fail")
+    h.publish(1, 4, "info")
+    for n in NODES:
+        h.read(n, stream([1, 2, 4]))  # ...yet 2 is in the stream
+    r = run(h, tmp_path)
+    assert (r["failed_but_read_count"], r["failed_but_read"]) == (1, [2])
+    assert r["failed_count"] == 1
+    assert r["recovered_count"] == 2  # 2 and 4: not acknowledged, read
+    assert r["unknown_count"] == 0
+    assert r["valid"] is False
+    assert r["anomalies"] == ["failed-but-read"]
 
 
 def test_duplicated_counted_once_per_value(tmp_path: Path) -> None:

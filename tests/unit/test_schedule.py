@@ -152,14 +152,18 @@ def test_ring_has_no_one_way_variant() -> None:
         )
 
 
-def test_compose_may_not_nest_or_hold_power_loss() -> None:
+def test_compose_may_not_nest() -> None:
     where = r"faults\.0\.compose\.steps\.1\.kind: unknown kind"
-    for step in ({"kind": "compose", "steps": []}, {"kind": "power-loss"}):
-        with pytest.raises(ScenarioError, match=where):
-            scenario_from_dict(
-                {"name": "x", "faults": [{"kind": "compose", "steps": [{"kind": "kill"}, step]}]},
-                "x",
-            )
+    with pytest.raises(ScenarioError, match=where):
+        steps = [{"kind": "kill"}, {"kind": "compose", "steps": []}]
+        scenario_from_dict({"name": "x", "faults": [{"kind": "compose", "steps": steps}]}, "x")
+
+
+def test_power_loss_inside_compose_puts_nodes_on_lazyfs() -> None:
+    steps = [{"kind": "partition"}, {"kind": "power-loss", "targets": "all"}]
+    sc = scenario_from_dict({"name": "x", "faults": [{"kind": "compose", "steps": steps}]}, "x")
+    assert sc.fault_kinds == {"compose", "partition", "power-loss"}
+    assert sc.uses_lazyfs
 
 
 def test_plan_cli_prints_the_timeline(tmp_path: Path) -> None:
