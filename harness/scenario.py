@@ -206,8 +206,8 @@ class LossSpec(_FaultBase):
     percent: float = Field(default=10.0, gt=0, le=100)
 
 
-# What a composed fault may chain (power loss is left out: lazyfs is decided from
-# the top-level faults, and composing composes is not needed).
+# What a composed fault may chain (composing composes is not needed; a power-loss
+# step puts the nodes on lazyfs like a top-level one, see Scenario.fault_kinds).
 StepSpec = Annotated[
     KillSpec
     | PauseSpec
