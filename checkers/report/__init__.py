@@ -91,12 +91,24 @@ def write_report(
     drawn: dict[str, tuple[str, bytes]] = {}
     windows: list[timeline.FaultWindow] = []
     reads = {}
+    notes = []
     if ops is not None and len(ops):
-        drawn, windows, lost = build_plots(result, ops)
-        reads = lost.reads
-        (out_dir / "plots").mkdir(exist_ok=True)
+        try:
+            drawn, windows, lost = build_plots(result, ops)
+            reads = lost.reads
+        except Exception as e:  # a history the checkers marked "unknown" may not plot either
+            log.warning("report: plots failed: %s: %s", type(e).__name__, e)
+            notes.append(f"The plots could not be drawn: {type(e).__name__}: {e}")
+        if drawn:
+            (out_dir / "plots").mkdir(exist_ok=True)
         for name, (_, png) in drawn.items():
             (out_dir / "plots" / name).write_bytes(png)
+    try:
+        examples = findings.examples(queue(result), ops, reads)
+    except Exception as e:
+        log.warning("report: examples failed: %s: %s", type(e).__name__, e)
+        notes.append(f"The examples could not be collected: {type(e).__name__}: {e}")
+        examples = []
     if scenario_yaml is None and (out_dir / "scenario.yaml").is_file():
         scenario_yaml = (out_dir / "scenario.yaml").read_text(errors="replace")
     created = datetime.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z")
@@ -106,10 +118,11 @@ def write_report(
         scenario_yaml=scenario_yaml,
         windows=windows,
         plots=drawn,
-        examples=findings.examples(queue(result), ops, reads),
+        examples=examples,
         logs=findings.logs_section(result, out_dir),
         files=_files(out_dir, history),
         created=f"report written {created}",
+        notes=notes,
     )
     path = out_dir / "report.html"
     tmp = path.with_suffix(".html.tmp")

@@ -174,7 +174,8 @@ def _plots(p: Page) -> Markup:
         src = "data:image/png;base64," + base64.b64encode(png).decode("ascii")
         img = el("img", src=src, alt=caption)
         body.append(el("figure", el("a", img, href=f"plots/{name}"), el("figcaption", caption)))
-    if not p.plots:
+    body += [el("p", note, class_="muted") for note in p.notes]
+    if not p.plots and not p.notes:
         body.append(el("p", "No history to plot.", class_="muted"))
     return el("section", body, id="plots")
 

@@ -167,4 +167,6 @@ def plot_span(pairs: pd.DataFrame, windows: list[FaultWindow]) -> tuple[float, f
     else:
         return 0.0, 1.0
     lo = min([lo, *(w.start for w in windows if w.start < hi)])
-    return max(0.0, lo - 0.02 * (hi - lo)), hi + 0.02 * (hi - lo) or 1.0
+    if hi - lo < 1e-6:  # one instant: give the axis some width
+        return max(0.0, lo - 0.5), lo + 0.5
+    return max(0.0, lo - 0.02 * (hi - lo)), hi + 0.02 * (hi - lo)

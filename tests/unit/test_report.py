@@ -353,3 +353,22 @@ def test_chromium_check_sees_console_errors(tmp_path: Path) -> None:
     page.write_text("<p>x</p><script>console.error('boom')</script>")
     _, console = open_in_chromium(page, tmp_path / "profile")
     assert any('"boom"' in line for line in console)
+
+
+def test_history_that_cannot_be_plotted_still_gets_a_report(tmp_path: Path) -> None:
+    ops = [
+        {"index": 0, "time": 5, "type": "invoke", "process": 0, "f": "publish", "value": "a"},
+        {"index": 1, "time": 9, "type": "ok", "process": 0, "f": "publish", "value": "a"},
+    ]
+    (tmp_path / "history.jsonl").write_bytes(b"".join(orjson.dumps(o) + b"\n" for o in ops))
+    loaded = load_history(tmp_path / "history.jsonl")
+    result = results.check_loaded(loaded, None)
+    html = write_report(tmp_path, result, loaded.ops).read_text()
+    assert "The plots could not be drawn: ValueError" in html
+    assert '<h1 id="verdict">' in html and "UNKNOWN" in html
+
+
+def test_a_single_instant_still_has_a_time_axis() -> None:
+    w = timeline.FaultWindow("kill", 3.0, 3.0, False, ("n1",))
+    lo, hi = timeline.plot_span(pd.DataFrame({"invoke_s": [], "complete_s": []}), [w])
+    assert lo < 3.0 < hi
