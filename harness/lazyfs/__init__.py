@@ -28,14 +28,28 @@ The model (what ``tests/integration/test_lazyfs.py`` checks byte for byte):
   ``dirtied_when`` expired (``dirty_expire_centisecs``, 30 s by default).
   Off by default: the worst case, as in Jepsen's LazyFS.
 
-The mount uses ``direct_io`` (no kernel page cache) and a zero attribute
-timeout, so reads and sizes through the mount always reflect pending state
-and a drop needs no cache invalidation.
+Two cache modes (:mod:`.fuse`), same outcome after a power loss:
+
+- **kernel cache** (default, ``kernel_cache=True``): the FUSE writeback cache.
+  Small writes stay in the kernel page cache and reach lazyfs in pages on
+  fsync (then they are persisted), on close (also when the kernel closes a
+  killed process's files) and on the kernel's own writeback: they become
+  pending there, exactly as above. The kernel trusts its cached pages and
+  sizes, so a drop must be followed by a remount
+  (:meth:`LazyFSMount.remount`: drop, unmount, mount). About 100x fewer FUSE
+  round trips under JetStream's default sync (``benchmarks/README.md``).
+- **exact** (``kernel_cache=False``): ``direct_io`` and a zero attribute
+  timeout, so every operation reaches lazyfs, reads and sizes always reflect
+  pending state and a drop needs no remount.
+
+Unmounting persists nothing in either mode: pending state lives in the lazyfs
+process and dies with it.
 
 Parts: :mod:`.pending` (one file's pending extents), :mod:`.fs` (the FUSE
-operations), :mod:`.control` (control socket protocol, server, client),
-:mod:`.mount` (:class:`LazyFSMount`, which runs ``python -m harness.lazyfs``
-as its own process). Control protocol: see :mod:`.control`.
+operations), :mod:`.fuse` (mfusepy glue and the kernel settings of each mode),
+:mod:`.control` (control socket protocol, server, client), :mod:`.mount`
+(:class:`LazyFSMount`, which runs ``python -m harness.lazyfs`` as its own
+process). Control protocol: see :mod:`.control`.
 """
 
 from __future__ import annotations

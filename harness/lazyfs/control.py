@@ -4,12 +4,14 @@ Requests (``{"op": ...}``) and what they answer:
 
 - ``ping``  -> ``{"ok": true, "pid": <lazyfs pid>}``
 - ``stats`` -> ``{"ok": true, "un_fsynced_bytes", "pending_files", "fsyncs", "drops",
-  "writes", "flushed_by_writeback", "flushed_by_writeback_bytes"}``: pending bytes and
-  files now; file fsyncs, drops and FUSE writes so far; files (and bytes) the writeback
-  model persisted so far
+  "writes", "flushed_by_writeback", "flushed_by_writeback_bytes", "kernel_cache"}``:
+  pending bytes and files now; file fsyncs, drops and FUSE writes so far; files (and
+  bytes) the writeback model persisted so far; 1 in kernel-cache mode (then data the
+  kernel still holds dirty is not counted yet), else 0
 - ``drop``  -> ``{"ok": true, "dropped_bytes", "files"}``: power loss, every un-fsynced byte
-  of every file is forgotten
-- ``flush`` -> ``{"ok": true, "files", "bytes"}``: persist everything, like ``sync(1)``
+  of every file is forgotten (in kernel-cache mode, remount before using the mount again)
+- ``flush`` -> ``{"ok": true, "files", "bytes"}``: persist everything lazyfs holds, like
+  ``sync(1)`` (``LazyFSMount.flush`` first has the kernel write its dirty pages)
 
 A bad request gets ``{"ok": false, "error": "..."}``. :class:`ControlServer` runs in the
 lazyfs process over a :class:`~harness.lazyfs.fs.LazyFS`; :class:`ControlClient` is what

@@ -10,7 +10,9 @@ socket and the writeback thread call. The file handle given to the kernel is
 the backing file descriptor; pending state is keyed by backing inode number so
 it follows renames and hard links. One lock serialises every change to
 pending state (Python runs one thread at a time anyway); the slow part of an
-fsync, the backing ``fsync(2)``, runs outside it.
+fsync, the backing ``fsync(2)``, runs outside it. ``kernel_cache`` picks the
+kernel settings made at mount time (:func:`~harness.lazyfs.fuse.configure`);
+the operations are the same in both modes.
 """
 
 from __future__ import annotations
