@@ -75,7 +75,8 @@ def examples(
         for n, m in ((q.get("divergence") or {}).get("missing_on_node") or {}).items()
         if m.get("count")
     }
-    wanted = lost + [v for vs in missing.values() for v in vs]
+    failed_read = [int(v) for v in (q.get("failed_but_read") or [])[:PER_KIND]]
+    wanted = lost + failed_read + [v for vs in missing.values() for v in vs]
     pubs = timeline.publish_ops(ops, wanted) if ops is not None else {}
     if lost:
         rows = [_publish_row(v, pubs.get(v, [])) for v in lost]
@@ -84,6 +85,12 @@ def examples(
             f"the first {len(lost)} by value, with their publish ops."
         )
         out.append(("Lost writes", note, rows, PUBLISH_HEAD))
+    if failed_read:
+        where = timeline.read_positions(reads, failed_read)
+        rows = [(*_publish_row(v, pubs.get(v, [])), _where(where.get(v, {}))) for v in failed_read]
+        n = q.get("failed_but_read_count", len(failed_read))
+        note = f"{n:,} publish{'es' if n != 1 else ''} failed definitely, yet were read back."
+        out.append(("Failed publishes read back", note, rows, [*PUBLISH_HEAD, "read on"]))
     unexpected = [int(v) for v in (q.get("unexpected") or [])[:PER_KIND]]
     if unexpected:
         where = timeline.read_positions(reads, unexpected)

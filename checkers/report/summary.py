@@ -47,10 +47,12 @@ COUNTS = (
     ("lost", "lost_count", "acknowledged, but read back from no node"),
     ("unexpected", "unexpected_count", "read back, but never published"),
     ("duplicated", "duplicated_count", "at two stream sequences on one node"),
+    ("failed but read", "failed_but_read_count", "publish definitely failed, yet read back"),
+    ("failed", "failed_count", "publish definitely failed and was not read (allowed)"),
     ("recovered", "recovered_count", "not acknowledged, yet read back (allowed)"),
     ("unknown", "unknown_count", "not acknowledged and not read (allowed)"),
 )
-BAD = frozenset({"lost", "unexpected", "duplicated", "divergent"})
+BAD = frozenset({"lost", "unexpected", "duplicated", "failed but read", "divergent"})
 
 
 def key_counts(result: dict[str, Any]) -> list[tuple[str, int | None, str]]:

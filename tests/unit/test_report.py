@@ -34,6 +34,7 @@ SCRIPT = "<script>alert(1)</script>"
 LOST = [5, 17, 42]
 MISSING_ON_N2 = list(range(100, 110))
 UNEXPECTED = 99_999
+FAILED_BUT_READ = 7  # its publish failed definitely (every 13th from 7 fails)
 PUBLISHES = 400
 
 
@@ -66,6 +67,8 @@ def write_history(path: Path) -> dict[str, Any]:
         pairs = [p for p in stream if not (node == "n2" and p[1] in MISSING_ON_N2)]
         if node == "n3":
             pairs.append([len(stream) + 1, UNEXPECTED])
+        if node == "n1":
+            pairs.append([len(stream) + 2, FAILED_BUT_READ])
         t = (45 + i) * SEC
         op(time=t, type="invoke", process=1000 + i, f="read", value=None, node=node)
         note = {"note": "read <b>in two batches</b>"} if node == "n3" else {}
@@ -162,6 +165,9 @@ def test_examples_show_the_publish_ops_of_lost_values(run_dir: Path) -> None:
         row = f"<td>{v}</td><td>{v % 4}</td><td>n{v % 3 + 1}</td><td>{t:.3f}</td><td>ok</td>"
         assert row in section, v
     assert f"<td>{UNEXPECTED}</td><td>n3 at seq" in section
+    failed = section[section.index("Failed publishes read back") :]
+    row = "<td>7</td><td>3</td><td>n2</td><td>0.700</td><td>fail</td><td>0.705</td><td>–</td>"
+    assert row + "<td>no responders &lt;b&gt;</td><td>n1 at seq 368</td>" in failed
 
 
 def test_fault_timeline_and_links(run_dir: Path) -> None:
