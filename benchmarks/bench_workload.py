@@ -70,7 +70,9 @@ async def main_async(args: argparse.Namespace, cluster: LocalCluster, tmp: Path)
         b = await bare(workload, args.seconds)
         rec = await recorded(workload, args.seconds)
         rows.append((b / args.seconds, rec / args.seconds))
-        print(f"round {r + 1}: bare {b / args.seconds:8.0f}/s  recorded {rec / args.seconds:8.0f}/s")
+        print(
+            f"round {r + 1}: bare {b / args.seconds:8.0f}/s  recorded {rec / args.seconds:8.0f}/s"
+        )
     await workload.close()
     history.close()
     bare_rate = sum(b for b, _ in rows) / len(rows)

@@ -284,7 +284,7 @@ def compare(
         list(vary),
         repeat,
         results_dir,
-        echo=lambda m: click.echo(m, err=True),
+        echo=_say,
         nats_server=nats_server,
     )
     click.echo(cmp.markdown(rows, out.name), nl=False)
