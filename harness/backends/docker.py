@@ -373,9 +373,8 @@ class DockerCluster:
 
     def heal_network(self) -> None:
         self._grudge.clear()
-        assert self.topo is not None or not self._nodes
         for node in self._nodes:
-            if self.pid(node) and self.topo is not None:
+            if self.topo is not None and self.pid(node):
                 iptables.flush(self.topo.exec_prefix(node))
 
     def rules(self, node: str) -> list[str]:
