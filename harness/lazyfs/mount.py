@@ -8,18 +8,18 @@ on ``stop()`` a mountpoint that is no longer in ``/proc/mounts``, also when the
 lazyfs process was SIGKILLed (the kernel then leaves a dead mount behind that
 only an unmount removes); ``remount()`` for the power-loss fault (drop, stop,
 start: a fresh kernel view of what survived); ``flush()`` that persists the
-kernel's dirty pages too. Unmounting never persists pending data. Only the
-child this object started is ever signalled.
+kernel's dirty pages too (fsync of every file through the mount). Unmounting
+never persists pending data. Only the child this object started is ever
+signalled.
 """
 
 from __future__ import annotations
 
 import contextlib
-import ctypes
-import errno
 import os
 import shutil
 import signal
+import stat
 import subprocess
 import sys
 import time
@@ -28,8 +28,6 @@ from types import TracebackType
 
 from harness.errors import CannotRun, PrivilegeError
 from harness.lazyfs.control import ControlClient, LazyFSControlError
-
-_libc = ctypes.CDLL(None, use_errno=True)
 
 
 class LazyFSMountError(CannotRun):
@@ -189,16 +187,24 @@ class LazyFSMount:
         return dropped
 
     def flush(self) -> dict[str, int]:
-        """Persist everything, like sync(1): the kernel's dirty pages first, then lazyfs's."""
-        fd = os.open(self.mountpoint, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-        try:
-            # ESTALE: the kernel's writeback cache sets the mtime of a file unlinked
-            # after its last close by path, which libfuse cannot resolve any more.
-            # Data is written by handle and unaffected.
-            if _libc.syncfs(fd) != 0 and (err := ctypes.get_errno()) != errno.ESTALE:
-                raise LazyFSMountError(f"syncfs {self.mountpoint}: {os.strerror(err)}")
-        finally:
-            os.close(fd)
+        """Persist everything, like sync(1): fsync every file through the mount, then the rest.
+
+        fsync through the mount makes the kernel write a file's dirty pages and wait for
+        them before lazyfs persists it. syncfs(2) would not do: on recent kernels it does
+        not wait for FUSE writeback, so pages could still be in flight. Returns what the
+        final control ``flush`` persisted (files only lazyfs holds, e.g. unlinked ones).
+        """
+        for top, _dirs, names in os.walk(self.mountpoint):
+            for name in names:
+                path = os.path.join(top, name)
+                with contextlib.suppress(FileNotFoundError):
+                    if not stat.S_ISREG(os.lstat(path).st_mode):
+                        continue
+                    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+                    try:
+                        os.fsync(fd)
+                    finally:
+                        os.close(fd)
         return self.client.flush()
 
     def _cleanup_mount(self) -> None:
