@@ -31,9 +31,9 @@ from harness.engine import HOW_TO_START
 from harness.errors import CannotRun
 
 if TYPE_CHECKING:
+    import docker
     from docker.models.images import Image
 
-    import docker
     from harness.scenario import Scenario
 
 REPOSITORY = "nats-chaos/nats-server"
@@ -55,9 +55,8 @@ class ImageRow:
 
 def engine_client(timeout: int = 120) -> docker.DockerClient:
     """A client for the local engine, or CannotRun saying how to start one."""
-    from docker.errors import DockerException
-
     import docker
+    from docker.errors import DockerException
 
     try:
         dc = docker.from_env(timeout=timeout)

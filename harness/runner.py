@@ -276,9 +276,10 @@ class Run:
                 log.warning("collecting evidence failed: %s", e)
             try:
                 self.cluster.stop()
-            except Exception as e:
+            except Exception as e:  # keep the state file: `nats-chaos clean` finishes the job
                 log.error("releasing the cluster failed: %s", e)
                 self.options.echo(f"warning: {e}")
+                return
         shutil.rmtree(self.workdir, ignore_errors=True)
         self.state.remove()
 
@@ -303,10 +304,14 @@ def execute(scenario: Scenario, options: RunOptions) -> RunOutcome:
     run.state.save()
     interrupted: str | None = None
     error: str | None = None
+    refused: HarnessError | None = None  # bad input or a host limit met mid-run: exit 2/3
     try:
         interrupted = _run_with_signals(run)
+    except HarnessError as e:
+        refused, error = e, str(e)
+        log.error("run stopped: %s", e)
     except Exception as e:
-        error = str(e) if isinstance(e, HarnessError) else f"{type(e).__name__}: {e}"
+        error = f"{type(e).__name__}: {e}"
         log.exception("run failed")
         options.echo(f"run failed: {error}")
     finally:
@@ -323,6 +328,8 @@ def execute(scenario: Scenario, options: RunOptions) -> RunOutcome:
     logging.getLogger().removeHandler(handler)
     handler.close()
     results.link_latest(run.run_dir)
+    if refused is not None:  # the folder (history, logs) is written; now say why, in one line
+        raise refused
     return RunOutcome(run.run_dir, result, interrupted, run.phases.timings)
 
 

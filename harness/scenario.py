@@ -52,7 +52,7 @@ def parse_seconds(v: Any) -> Any:
 
 Seconds = Annotated[float, BeforeValidator(parse_seconds), Field(ge=0)]
 
-TargetName = Literal["one", "minority", "majority", "all", "leader"]
+TargetName = Literal["one", "minority", "majority", "all", "leader", "follower"]
 
 
 class _Model(BaseModel):
@@ -262,6 +262,9 @@ class ScheduleSpec(_Model):
     interval: Seconds = 10.0
     duration: Seconds = 5.0
     final_heal: bool = True
+    order: Literal["random", "cycle"] = Field(
+        default="random", description="draw fault kinds at random (seeded) or in listed order"
+    )
     stable_every: int | None = Field(
         default=None, ge=1, description="after every N fault windows, a stable period"
     )

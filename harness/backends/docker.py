@@ -40,16 +40,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import docker
 from docker.errors import APIError, DockerException, NotFound
 from docker.models.containers import Container
 
-import docker
 from harness import config, images
 from harness.backends.base import Grudge
+from harness.backends.lazystore import LazyStores
 from harness.errors import CannotRun
-from harness.lazyfs import LazyFSMount
 from harness.net import iptables, netns
-from harness.runstate import RunState, pid_alive
+from harness.runstate import RunState
 from harness.scenario import Scenario
 
 RUN_LABEL = "nats-chaos.run"
@@ -97,7 +97,6 @@ class _Node:
     conf: Path
     data: Path
     container: Container | None = None
-    mount: LazyFSMount | None = None
 
 
 class DockerTopology:
@@ -144,6 +143,7 @@ class DockerCluster:
         self.topo: DockerTopology | None = None
         self.image: str | None = None
         self._nodes: dict[str, _Node] = {}
+        self.stores = LazyStores(state, scenario.storage.writeback_after)
         self._grudge: dict[str, frozenset[str]] = {}
 
     # -- addressing -------------------------------------------------------
@@ -187,14 +187,7 @@ class DockerCluster:
             n = _Node(node, self.address(node).host, path, d / "data")
             self._nodes[node] = n
             if self.scenario.uses_lazyfs:
-                n.mount = LazyFSMount(
-                    d / "data",
-                    d / "backing",
-                    d / "lazyfs.sock",
-                    self.scenario.storage.writeback_after,
-                    log_path=d / "lazyfs.log",
-                )
-                self._mount(n)
+                self.stores.add(node, d)
         for node in self.nodes:
             self.state.add_container(container_name(self.state.tag, node))
         # The engine's API calls dominate start-up time: create and start nodes in parallel.
@@ -245,22 +238,6 @@ class DockerCluster:
             networking_config={self.network_name: endpoint},
             detach=True,
         )
-
-    def _mount(self, n: _Node) -> None:
-        assert n.mount is not None
-        self.state.add_mount(str(n.mount.mountpoint))
-        n.mount.start()
-        assert n.mount.pid is not None
-        self.state.add_pid(n.mount.pid, "harness.lazyfs")
-
-    def _unmount(self, n: _Node) -> None:
-        if n.mount is None:
-            return
-        pid = n.mount.pid
-        n.mount.stop()
-        if pid is not None and not pid_alive(pid):
-            self.state.drop_pid(pid)
-        self.state.drop_mount(str(n.mount.mountpoint))
 
     def _status(self, node: str) -> str:
         n = self._nodes.get(node)
@@ -332,32 +309,13 @@ class DockerCluster:
 
         Returns the bytes dropped per node; the containers stay down until ``start_node``.
         """
-        missing = [n for n in nodes if self._nodes[n].mount is None]
-        if missing:
-            raise RuntimeError(f"power loss needs lazyfs storage ({', '.join(missing)} has none)")
         for node in nodes:
             self.kill(node)
-        dropped = {}
-        for node in nodes:
-            mount = self._nodes[node].mount
-            assert mount is not None
-            dropped[node] = int(mount.client.drop().get("dropped_bytes", 0))
-        for node in nodes:
-            n = self._nodes[node]
-            self._unmount(n)
-            self._mount(n)
-        return dropped
+        return self.stores.power_fail(nodes)
 
     def lazyfs_stats(self) -> dict[str, dict[str, int]]:
         """Each mounted node's lazyfs counters (un-fsynced bytes, fsyncs, drops…)."""
-        out = {}
-        for node, n in self._nodes.items():
-            if n.mount is not None and n.mount.alive():
-                try:
-                    out[node] = n.mount.client.stats()
-                except Exception as e:  # a stats failure must not fail the run
-                    out[node] = {"error": str(e)}  # type: ignore[dict-item]
-        return out
+        return self.stores.stats()
 
     # -- network ----------------------------------------------------------
     def isolate(self, grudge: Grudge) -> None:
@@ -400,10 +358,7 @@ class DockerCluster:
         errors = remove_run_resources(self.dc, self.state)
         for n in self._nodes.values():
             n.container = None
-            try:
-                self._unmount(n)
-            except Exception as e:  # keep releasing the rest; clean can finish this one
-                errors.append(f"{n.name}: {e}")
+        errors += self.stores.release()
         errors += remove_run_network(self.dc, self.state)
         if errors:
             raise RuntimeError("; ".join(errors) + " (run `nats-chaos clean`)")

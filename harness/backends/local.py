@@ -26,7 +26,7 @@ from typing import IO
 
 from harness import config
 from harness.backends.base import Grudge
-from harness.lazyfs import LazyFSMount
+from harness.backends.lazystore import LazyStores
 from harness.net import iptables, netns
 from harness.runstate import RunState, kill_pid, pid_alive
 from harness.scenario import Scenario
@@ -40,7 +40,6 @@ class _Node:
     log: Path
     proc: subprocess.Popen[bytes] | None = None
     log_fh: IO[bytes] | None = None
-    mount: LazyFSMount | None = None
 
 
 class LocalCluster:
@@ -54,6 +53,7 @@ class LocalCluster:
         self.nodes = scenario.node_names
         self.topo = netns.Topology(state.tag, self.nodes, netns.pick_subnet(state.tag))
         self._nodes: dict[str, _Node] = {}
+        self.stores = LazyStores(state, scenario.storage.writeback_after)
         self._stopped = False
 
     # -- addressing -------------------------------------------------------
@@ -82,34 +82,11 @@ class LocalCluster:
             (d / "data").mkdir(parents=True, exist_ok=True)
             conf = config.render(self.scenario, self.address(node), peers, d / "data")
             path = config.write_config(conf, d / "nats-server.conf")
-            self._nodes[node] = n = _Node(node, path, d / "data", d / "nats-server.log")
+            self._nodes[node] = _Node(node, path, d / "data", d / "nats-server.log")
             if self.scenario.uses_lazyfs:
-                n.mount = LazyFSMount(
-                    d / "data",
-                    d / "backing",
-                    d / "lazyfs.sock",
-                    self.scenario.storage.writeback_after,
-                    log_path=d / "lazyfs.log",
-                )
-                self._mount(n)
+                self.stores.add(node, d)
         for node in self.nodes:
             self.start_node(node)
-
-    def _mount(self, n: _Node) -> None:
-        assert n.mount is not None
-        self.state.add_mount(str(n.mount.mountpoint))
-        n.mount.start()
-        assert n.mount.pid is not None
-        self.state.add_pid(n.mount.pid, "harness.lazyfs")
-
-    def _unmount(self, n: _Node) -> None:
-        if n.mount is None:
-            return
-        pid = n.mount.pid
-        n.mount.stop()
-        if pid is not None and not pid_alive(pid):
-            self.state.drop_pid(pid)
-        self.state.drop_mount(str(n.mount.mountpoint))
 
     def power_fail(self, nodes: list[str]) -> dict[str, int]:
         """Power loss on ``nodes`` at one instant: kill all, drop un-fsynced data, remount.
@@ -117,32 +94,13 @@ class LocalCluster:
         Returns the bytes dropped per node. The servers stay down; ``start_node``
         brings them back.
         """
-        missing = [n for n in nodes if self._nodes[n].mount is None]
-        if missing:
-            raise RuntimeError(f"power loss needs lazyfs storage ({', '.join(missing)} has none)")
         for node in nodes:
             self.kill(node)
-        dropped = {}
-        for node in nodes:
-            mount = self._nodes[node].mount
-            assert mount is not None
-            dropped[node] = int(mount.client.drop().get("dropped_bytes", 0))
-        for node in nodes:
-            n = self._nodes[node]
-            self._unmount(n)
-            self._mount(n)
-        return dropped
+        return self.stores.power_fail(nodes)
 
     def lazyfs_stats(self) -> dict[str, dict[str, int]]:
         """Each mounted node's lazyfs counters (un-fsynced bytes, fsyncs, drops…)."""
-        out = {}
-        for node, n in self._nodes.items():
-            if n.mount is not None and n.mount.alive():
-                try:
-                    out[node] = n.mount.client.stats()
-                except Exception as e:  # a stats failure must not fail the run
-                    out[node] = {"error": str(e)}  # type: ignore[dict-item]
-        return out
+        return self.stores.stats()
 
     def start_node(self, node: str) -> None:
         n = self._nodes[node]
@@ -237,10 +195,7 @@ class LocalCluster:
             if n.log_fh is not None:
                 n.log_fh.close()
                 n.log_fh = None
-            try:
-                self._unmount(n)
-            except Exception as e:  # keep releasing the rest; clean can finish this one
-                errors.append(f"{n.name}: {e}")
+        errors += self.stores.release()
         errors += netns.destroy_tagged(self.state.tag, self.topo.created)
         self._stopped = True
         if errors:

@@ -61,7 +61,10 @@ def plan(scenario: Scenario) -> list[Window]:
     t = sched.quiet
     stable = 0.0
     while True:
-        fault = faults[rng.randrange(len(faults))] if len(faults) > 1 else faults[0]
+        if sched.order == "cycle":
+            fault = faults[len(windows) % len(faults)]
+        else:
+            fault = faults[rng.randrange(len(faults))] if len(faults) > 1 else faults[0]
         duration = fault.duration if fault.duration is not None else sched.duration
         stop = t + duration
         if stop >= scenario.time_limit:

@@ -1,4 +1,5 @@
-"""Which nodes a fault hits: ``one``, ``minority``, ``majority``, ``all`` or ``leader``.
+"""Which nodes a fault hits: ``one``, ``minority``, ``majority``, ``all``, ``leader``
+(the stream leader) or ``follower`` (one node that is not the stream leader).
 
 Resolution is a pure function of the node list, a seeded RNG and (for
 ``leader``) the stream leader as the cluster reports it at fault time, so a
@@ -25,7 +26,9 @@ def resolve(
         return sorted(shuffled[: n // 2 + 1])
     if spec == "all":
         return sorted(nodes)
-    if spec == "leader":
+    if spec in ("leader", "follower"):
         who = leader()
-        return [who] if who in nodes else sorted(shuffled[:1])
+        if spec == "leader":
+            return [who] if who in nodes else sorted(shuffled[:1])
+        return [next(n for n in shuffled if n != who)] if n > 1 else sorted(shuffled[:1])
     raise ValueError(f"unknown target {spec!r}")

@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from harness.errors import CannotRun, PrivilegeError
 
 SUBNET_BASE = "10.213.0.0/16"
+NETNS_DIR = "/run/netns"  # where `ip netns add` pins named namespaces
 
 
 def run(cmd: list[str], check: bool = True, timeout: float = 30) -> subprocess.CompletedProcess:
@@ -108,8 +109,14 @@ class Topology:
         return str(self.subnet.network_address + 1)
 
     def exec_prefix(self, node: str) -> list[str]:
-        """Prefix a command with this to run it inside ``node``'s namespace."""
-        return ["ip", "netns", "exec", self.ns(node)]
+        """Prefix a command with this to run it inside ``node``'s network namespace.
+
+        ``nsenter --net`` rather than ``ip netns exec``: the latter also makes a
+        private copy of the mount table for the process, and a long-lived copy
+        would keep every lazyfs mount of the run alive after the harness
+        unmounts it (the FUSE process then never sees its unmount).
+        """
+        return ["nsenter", f"--net={NETNS_DIR}/{self.ns(node)}", "--"]
 
     def _add_ns(self, name: str) -> None:
         run(["ip", "netns", "add", name])

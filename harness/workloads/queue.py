@@ -40,10 +40,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from nats.aio.client import Client
+from nats.errors import MaxPayloadError
 from nats.js.api import StorageType, StreamConfig
+from nats.js.errors import APIError
 
 from harness import clients, monitor
 from harness.backends.base import Cluster
+from harness.errors import BadInput
 from harness.history import HistoryWriter
 from harness.scenario import Scenario
 
@@ -103,6 +106,12 @@ class QueueWorkload:
             try:
                 await js.add_stream(cfg)
                 break
+            except (APIError, MaxPayloadError) as e:
+                if isinstance(e, MaxPayloadError) or e.code == 400:  # retrying won't help
+                    raise BadInput(f"cannot create stream {self.stream}: {e}") from None
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"could not create stream {self.stream}: {e}") from e
+                await asyncio.sleep(0.5)
             except Exception as e:  # settling cluster: retry until the bound
                 if time.monotonic() > deadline:
                     raise RuntimeError(f"could not create stream {self.stream}: {e}") from e

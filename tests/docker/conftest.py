@@ -14,9 +14,9 @@ import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import docker
 import pytest
 
-import docker
 from harness import engine, images, servers
 from harness.backends.docker import RUN_LABEL
 

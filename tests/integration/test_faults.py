@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import assert_nothing_left, results_json, run_dir_of
+from chaosrun import assert_nothing_left, results_json, run_dir_of
 from nats.js.api import StreamConfig
 
 from harness import clients, monitor, servers

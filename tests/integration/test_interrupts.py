@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import assert_nothing_left, results_json, run_dir_of, server_pids_under
+from chaosrun import assert_nothing_left, results_json, run_dir_of, server_pids_under
 
 from harness.history import load_history
 

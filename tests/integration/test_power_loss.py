@@ -12,7 +12,7 @@ import json
 from pathlib import Path
 
 import pytest
-from conftest import assert_nothing_left, results_json, run_dir_of
+from chaosrun import assert_nothing_left, results_json, run_dir_of
 
 from harness.history import load_history
 
@@ -70,7 +70,7 @@ def test_single_node_power_loss_runs_and_reports(nats_chaos, tmp_path: Path) -> 
     assert out.splitlines()[0].split(":")[0] in ("VALID", "INVALID")
     ops = load_history(run_dir / "history.jsonl").ops
     starts = [v for v in ops.loc[ops["f"] == "power-loss", "value"] if "start" in v]
-    assert len(starts) == 2 and {s["targets"] for s in starts} == {"leader", "one"}
+    assert len(starts) == 2 and [s["targets"] for s in starts] == ["leader", "follower"]
     assert all(len(s["nodes"]) == 1 and s["coordinated"] is False for s in starts)
     assert set(q["per_node"]) == {"n1", "n2", "n3"}
     assert json.loads((run_dir / "results.json").read_text())["lazyfs"]

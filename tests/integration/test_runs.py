@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from conftest import assert_nothing_left, results_json, run_dir_of
+from chaosrun import assert_nothing_left, results_json, run_dir_of
 
 from harness.history import load_history
 

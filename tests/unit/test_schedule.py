@@ -211,3 +211,15 @@ def test_netem_preflight_finds_composed_steps_and_ignores_other_scenarios(monkey
     netem.preflight(scenario())  # kill/pause only: never asks the kernel
     monkeypatch.setattr(netem, "probe", lambda: None)
     netem.preflight(composed)  # netem present: the run may go ahead
+
+
+def test_cycle_order_takes_faults_in_listed_order() -> None:
+    sc = scenario(seed=5, schedule={"quiet": 5, "interval": 10, "duration": 2, "order": "cycle"})
+    assert [w.fault.kind for w in plan(sc)] == ["kill", "pause"] * 3
+
+
+def test_follower_is_never_the_leader() -> None:
+    for seed in range(20):
+        got = resolve("follower", NODES5, random.Random(seed), lambda: "n3")
+        assert len(got) == 1 and got != ["n3"]
+    assert resolve("follower", ["n1"], random.Random(0), lambda: "n1") == ["n1"]

@@ -19,7 +19,7 @@ from html import escape
 from pathlib import Path
 
 import pytest
-from conftest import ROOT, results_json, run_dir_of
+from chaosrun import ROOT, results_json, run_dir_of
 
 from checkers.report.summary import verdict
 from harness.history import load_history
