@@ -23,6 +23,7 @@ import pytest
 import yaml
 from chaosrun import assert_nothing_left, results_json, run_dir_of
 from nats.js.api import StreamConfig
+from nats.js.errors import ServiceUnavailableError
 
 from harness import clients, monitor, servers
 from harness.backends.local import LocalCluster
@@ -63,6 +64,18 @@ async def until_ok(js, value: int, within: float) -> int:
             return seq
         await asyncio.sleep(0.2)
     raise AssertionError(f"value {value} not acknowledged within {within}s")
+
+
+async def get_msg(js, seq: int, within: float = 15.0):
+    """A stream message by sequence, retrying while the leader settles (503 right after heal)."""
+    deadline = time.monotonic() + within
+    while True:
+        try:
+            return await js.get_msg(STREAM, seq)
+        except ServiceUnavailableError:
+            if time.monotonic() > deadline:
+                raise
+            await asyncio.sleep(0.3)
 
 
 def test_stream_leader_partition_rules_publishes_and_heal(tmp_path: Path, monkeypatch) -> None:
@@ -129,7 +142,7 @@ async def _partition_the_leader(cluster: LocalCluster) -> None:
         agreed = await wait_converged(cluster, cluster.nodes, STREAM, 30)
         assert agreed["converged"], agreed
         for v, seq in acked.items():
-            msg = await js[others[1]].get_msg(STREAM, seq)
+            msg = await get_msg(js[others[1]], seq)
             assert int(msg.data) == v
     finally:
         for c in conns.values():
