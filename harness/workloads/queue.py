@@ -106,11 +106,12 @@ class QueueWorkload:
             try:
                 await js.add_stream(cfg)
                 break
-            except (APIError, MaxPayloadError) as e:
-                if isinstance(e, MaxPayloadError) or e.code == 400:  # retrying won't help
-                    raise BadInput(f"cannot create stream {self.stream}: {e}") from None
+            except MaxPayloadError as e:  # the request itself is too big: retrying won't help
+                raise BadInput(f"cannot create stream {self.stream}: {e}") from None
+            except APIError as e:  # 400s too: "no suitable peers" is one while nodes settle
                 if time.monotonic() > deadline:
-                    raise RuntimeError(f"could not create stream {self.stream}: {e}") from e
+                    cls = BadInput if e.code == 400 else RuntimeError
+                    raise cls(f"cannot create stream {self.stream}: {e}") from None
                 await asyncio.sleep(0.5)
             except Exception as e:  # settling cluster: retry until the bound
                 if time.monotonic() > deadline:
