@@ -5,13 +5,15 @@ PY      ?= python3
 VENV    := .venv
 BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.installed
-APT_PKGS := iproute2 iptables fuse3 libfuse3-3 chromium docker.io
+RUN_PKGS  := iproute2 iptables fuse3 libfuse3-3
+TEST_PKGS := $(RUN_PKGS) chromium docker.io
 SCENARIO ?= scenarios/quick.yaml
 
-.PHONY: demo test test-unit test-integration lint deps system clean-runs
+.PHONY: demo test test-unit clean-runs
 
-system:
-	@missing=""; for p in $(APT_PKGS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+# apt packages: what a run needs (demo), plus a browser and Docker for the tests.
+system-%:
+	@missing=""; for p in $($*); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing:$$missing"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
@@ -23,21 +25,19 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install -q --disable-pip-version-check -e '.[dev]'
 	touch $(STAMP)
 
-deps: system $(STAMP)
-
-demo: deps
+demo: system-RUN_PKGS $(STAMP)
 	$(BIN)/nats-chaos server install
 	$(BIN)/nats-chaos run $(SCENARIO)
 
-test: deps
+test: system-TEST_PKGS $(STAMP)
 	$(BIN)/nats-chaos server install
 	$(BIN)/nats-chaos server install 2.15.0
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/pytest -q tests
 
-test-unit: deps
+test-unit: $(STAMP)
 	$(BIN)/pytest -q tests/unit
 
-clean-runs: deps
+clean-runs: $(STAMP)
 	$(BIN)/nats-chaos clean
