@@ -151,8 +151,10 @@ async def _partition_the_leader(cluster: LocalCluster) -> None:
 
 def test_partition_leader_scenario_loses_nothing(nats_chaos, tmp_path: Path) -> None:
     proc = nats_chaos(
-        "run", "scenarios/partition-leader.yaml", "--set", "time_limit=22", "--set",
-        "schedule.quiet=3", "--set", "schedule.interval=10", "--set", "schedule.duration=5",
+        # 9 s between a heal and the next cut: more than the 5 s publish timeout, so
+        # the old leader's clients finish their stuck publishes and then succeed
+        "run", "scenarios/partition-leader.yaml", "--set", "time_limit=30", "--set",
+        "schedule.quiet=3", "--set", "schedule.interval=14", "--set", "schedule.duration=5",
     )  # fmt: skip
     out, err = proc.communicate(timeout=180)
     run_dir = run_dir_of(tmp_path, "partition-leader")
