@@ -1,7 +1,7 @@
 """Recorded client throughput vs bare nats-py publishing, same cluster, same run.
 
 Starts one local 3-node cluster (root needed), creates the R3 stream, then
-alternates two phases of ``--seconds`` each, ``--rounds`` times:
+runs two phases of ``--seconds`` each, ``--rounds`` times, in alternating order:
 
 - bare: ``concurrency`` asyncio tasks doing acknowledged ``js.publish`` as fast
   as they can on the same per-node connections, recording nothing;
@@ -67,8 +67,12 @@ async def main_async(args: argparse.Namespace, cluster: LocalCluster, tmp: Path)
     await workload.setup()
     rows = []
     for r in range(args.rounds):
-        b = await bare(workload, args.seconds)
-        rec = await recorded(workload, args.seconds)
+        if r % 2 == 0:  # alternate the order: the stream grows, so later phases run on more data
+            b = await bare(workload, args.seconds)
+            rec = await recorded(workload, args.seconds)
+        else:
+            rec = await recorded(workload, args.seconds)
+            b = await bare(workload, args.seconds)
         rows.append((b / args.seconds, rec / args.seconds))
         print(
             f"round {r + 1}: bare {b / args.seconds:8.0f}/s  recorded {rec / args.seconds:8.0f}/s"
