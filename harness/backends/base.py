@@ -16,7 +16,9 @@ another backend (Docker) can provide them:
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
+
+from harness import config
 
 Grudge = dict[str, frozenset[str]]
 
@@ -61,3 +63,29 @@ class Cluster(Protocol):
 
     def collect(self, dest: Path) -> None:
         """Copy each node's config and log into ``dest/<node>/``."""
+
+
+class NodeAddressing:
+    """Addresses and data dirs from ``self.topo.ip(node)`` and ``self._nodes[node].data``.
+
+    Shared by the backends: each node listens on its own address with the
+    standard ports (harness.config), and keeps its store in ``<node dir>/data``.
+    """
+
+    topo: Any
+    _nodes: dict[str, Any]
+
+    def address(self, node: str) -> config.NodeAddress:
+        """Where ``node`` listens (``start()`` must have chosen the addresses)."""
+        assert self.topo is not None, "start() first"
+        return config.NodeAddress(node, self.topo.ip(node))
+
+    def client_url(self, node: str) -> str:
+        return self.address(node).client_url
+
+    def monitor_url(self, node: str) -> str:
+        return self.address(node).monitor_url
+
+    def data_dir(self, node: str) -> Path:
+        """Host path of ``node``'s JetStream store (faults such as corruption act on it)."""
+        return Path(self._nodes[node].data)

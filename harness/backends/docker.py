@@ -45,7 +45,7 @@ from docker.errors import APIError, DockerException, NotFound
 from docker.models.containers import Container
 
 from harness import config, images
-from harness.backends.base import Grudge
+from harness.backends.base import Grudge, NodeAddressing
 from harness.backends.lazystore import LazyStores
 from harness.errors import CannotRun
 from harness.net import iptables, netns
@@ -122,7 +122,7 @@ class DockerTopology:
         return ["nsenter", "-t", str(pid), "-n"]
 
 
-class DockerCluster:
+class DockerCluster(NodeAddressing):
     """A cluster of nats-server containers on a per-run Docker network."""
 
     def __init__(
@@ -147,20 +147,6 @@ class DockerCluster:
         self._grudge: dict[str, frozenset[str]] = {}
 
     # -- addressing -------------------------------------------------------
-    def address(self, node: str) -> config.NodeAddress:
-        assert self.topo is not None, "start() first"
-        return config.NodeAddress(node, self.topo.ip(node))
-
-    def client_url(self, node: str) -> str:
-        return self.address(node).client_url
-
-    def monitor_url(self, node: str) -> str:
-        return self.address(node).monitor_url
-
-    def data_dir(self, node: str) -> Path:
-        """Host path of ``node``'s JetStream store (bind-mounted at /data)."""
-        return self._nodes[node].data
-
     def server_info(self) -> dict[str, Any]:
         """Which image runs and the nats-server version in it (for results.json)."""
         if self.image is None:

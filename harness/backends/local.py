@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import IO
 
 from harness import config
-from harness.backends.base import Grudge
+from harness.backends.base import Grudge, NodeAddressing
 from harness.backends.lazystore import LazyStores
 from harness.net import iptables, netns
 from harness.runstate import RunState, kill_pid, pid_alive
@@ -42,7 +42,7 @@ class _Node:
     log_fh: IO[bytes] | None = None
 
 
-class LocalCluster:
+class LocalCluster(NodeAddressing):
     """A cluster of local nats-server processes in per-node network namespaces."""
 
     def __init__(self, scenario: Scenario, binary: Path, workdir: Path, state: RunState) -> None:
@@ -55,20 +55,6 @@ class LocalCluster:
         self._nodes: dict[str, _Node] = {}
         self.stores = LazyStores(state, scenario.storage.writeback_after)
         self._stopped = False
-
-    # -- addressing -------------------------------------------------------
-    def address(self, node: str) -> config.NodeAddress:
-        return config.NodeAddress(node, self.topo.ip(node))
-
-    def client_url(self, node: str) -> str:
-        return self.address(node).client_url
-
-    def monitor_url(self, node: str) -> str:
-        return self.address(node).monitor_url
-
-    def data_dir(self, node: str) -> Path:
-        """Where ``node``'s JetStream store lives (faults such as power loss act on it)."""
-        return self._nodes[node].data
 
     # -- lifecycle --------------------------------------------------------
     def start(self) -> None:

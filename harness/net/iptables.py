@@ -50,34 +50,10 @@ def drop_from(prefix: list[str], peer_ip: str) -> None:
 def block(prefix: list[str], peer_ip: str) -> None:
     """In the namespace behind ``prefix``, stop hearing and talking to ``peer_ip``."""
     ensure_chain(prefix)
-    _ipt(
-        prefix,
-        "-A",
-        CHAIN,
-        "-s",
-        peer_ip,
-        "-p",
-        "tcp",
-        "-j",
-        "REJECT",
-        "--reject-with",
-        "tcp-reset",
-    )
-    _ipt(prefix, "-A", CHAIN, "-s", peer_ip, "-j", "DROP")
-    _ipt(
-        prefix,
-        "-A",
-        CHAIN,
-        "-d",
-        peer_ip,
-        "-p",
-        "tcp",
-        "-j",
-        "REJECT",
-        "--reject-with",
-        "tcp-reset",
-    )
-    _ipt(prefix, "-A", CHAIN, "-d", peer_ip, "-j", "DROP")
+    for way in ("-s", "-d"):  # what comes from the peer, then what goes to it
+        reset = ("-p", "tcp", "-j", "REJECT", "--reject-with", "tcp-reset")
+        _ipt(prefix, "-A", CHAIN, way, peer_ip, *reset)
+        _ipt(prefix, "-A", CHAIN, way, peer_ip, "-j", "DROP")
 
 
 def kill_connections(prefix: list[str], peer_ip: str) -> None:
