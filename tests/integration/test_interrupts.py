@@ -78,3 +78,23 @@ def test_sigkilled_harness_keeps_history_and_clean_removes_leftovers(
     assert_nothing_left(tag, tmp_path / "state")
     again = nats_chaos("clean")
     assert again.communicate(timeout=60)[0].strip() == "nothing to clean"
+
+
+def test_sigkilled_harness_with_lazyfs_mounts_is_cleaned(nats_chaos, tmp_path: Path) -> None:
+    proc = nats_chaos("run", "scenarios/power-loss-single.yaml", "--set", "time_limit=120")
+    run_dir = wait_for_main_phase(tmp_path, "power-loss-single")
+    [tag] = state_tags(tmp_path / "state")
+    state = json.loads((tmp_path / "state" / f"{tag}.json").read_text())
+    assert len(state["mounts"]) == 3
+    assert sorted(state["pids"].values()).count("harness.lazyfs") == 3
+    proc.kill()
+    proc.wait(30)
+    mounts = Path("/proc/mounts").read_text()
+    assert all(m in mounts for m in state["mounts"])  # left behind by the killed harness
+    cleaner = nats_chaos("clean")
+    out, err = cleaner.communicate(timeout=120)
+    assert cleaner.returncode == 0, err
+    for m in state["mounts"]:
+        assert f"{tag}: unmount {m}" in out
+    assert len(load_history(run_dir / "history.jsonl").ops) > 100
+    assert_nothing_left(tag, tmp_path / "state")
