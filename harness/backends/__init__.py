@@ -36,10 +36,27 @@ else:
     RunCluster = Any
 
 
+# tool -> the Debian package that brings it (the Makefile installs them)
+TOOLS = {"ip": "iproute2", "iptables": "iptables", "nsenter": "util-linux", "ss": "iproute2"}
+
+
+def _require_tools(tools: list[str]) -> None:
+    missing = [t for t in tools if shutil.which(t) is None]
+    if missing:
+        pkgs = " ".join(sorted({TOOLS.get(t, t) for t in missing}))
+        raise CannotRun(f"missing {', '.join(missing)}: apt-get install {pkgs}")
+
+
 def preflight(scenario: Scenario) -> None:
     """Raise CannotRun (one line, with the fix) if ``scenario.backend`` cannot run here."""
+    if scenario.uses_lazyfs:
+        if not os.path.exists("/dev/fuse"):
+            raise CannotRun("power loss needs FUSE and there is no /dev/fuse (modprobe fuse)")
+        if shutil.which("fusermount3") is None:
+            raise CannotRun("power loss needs FUSE: apt-get install fuse3 libfuse3-3")
     if scenario.backend == "local":
         netns.require_root()
+        _require_tools(["ip", "iptables", "nsenter", "ss"])
         return
     if os.geteuid() != 0:
         raise PrivilegeError(

@@ -83,3 +83,18 @@ def test_unknown_server_version_is_exit_3(cli: CliRunner) -> None:
     res = cli.invoke(main, ["server", "install", "0.0.1"])
     assert res.exit_code == 3
     assert "no known source for nats-server 0.0.1" in res.stderr
+
+
+def test_missing_host_tool_is_exit_3_naming_the_package(
+    cli: CliRunner, tmp_path: Path, monkeypatch
+) -> None:
+    import shutil
+
+    real = shutil.which
+    monkeypatch.setattr(shutil, "which", lambda t: None if t == "iptables" else real(t))
+    res = cli.invoke(
+        main, ["run", str(SCENARIOS / "quick.yaml"), "--results-dir", str(tmp_path / "r")]
+    )
+    assert res.exit_code == 3
+    assert res.stderr.strip() == "nats-chaos: missing iptables: apt-get install iptables"
+    assert not (tmp_path / "r").exists()
