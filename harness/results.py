@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.history import LoadedHistory, load_history
-from harness.scenario import Scenario
+from harness.scenario import ExpectSpec, Scenario
 
 log = logging.getLogger(__name__)
 
@@ -235,6 +235,8 @@ def link_latest(run_dir: Path) -> None:
     os.replace(tmp, link)
 
 
-def exit_code_for(result: dict[str, Any]) -> int:
-    """0 valid, 1 otherwise (DESIGN §3.4; ``expect:`` arrives with the suite work)."""
-    return 0 if result.get("valid") is True else 1
+def exit_code_for(result: dict[str, Any], expect: ExpectSpec | None = None) -> int:
+    """0 when the outcome matches ``expect`` (None: the run is valid), else 1 (DESIGN §3.4)."""
+    from harness.expect import match
+
+    return 0 if match(result, expect).matched else 1

@@ -278,6 +278,33 @@ class RecoverySpec(_Model):
     read_timeout: Seconds = 60.0
 
 
+# Every anomaly name a checker can report (checkers/queue.py, checkers/logs.py ``INVALID``).
+AnomalyName = Literal["lost", "unexpected", "duplicated", "divergence", "failed-but-read", "panic"]
+
+
+class ExpectSpec(_Model):
+    """The outcome a run is known to have; ``harness.expect`` matches a result against it.
+
+    ``valid: true``: valid and no anomaly at all. ``anomalies: [lost, …]``:
+    invalid with exactly these anomalies (all of them, no others); an empty
+    list means the same as ``valid: true``. ``valid: false`` alone: invalid
+    with any anomalies. An ``unknown`` verdict never matches.
+    """
+
+    valid: bool | None = None
+    anomalies: tuple[AnomalyName, ...] | None = None
+
+    @model_validator(mode="after")
+    def _says_something(self) -> ExpectSpec:
+        if self.valid is None and self.anomalies is None:
+            raise ValueError("give valid: true|false or anomalies: [...]")
+        if self.valid is True and self.anomalies:
+            raise ValueError("valid: true cannot list anomalies")
+        if self.valid is False and self.anomalies == ():
+            raise ValueError("valid: false needs at least one anomaly (or leave anomalies out)")
+        return self
+
+
 class Scenario(_Model):
     """One run: cluster shape, server settings, workload, faults and limits."""
 
@@ -294,6 +321,9 @@ class Scenario(_Model):
     schedule: ScheduleSpec = Field(default_factory=ScheduleSpec)
     recovery: RecoverySpec = Field(default_factory=RecoverySpec)
     storage: StorageSpec = Field(default_factory=StorageSpec)
+    expect: ExpectSpec | None = Field(
+        default=None, description="the known outcome: exit 0 when the run matches it"
+    )
 
     @model_validator(mode="after")
     def _consistent(self) -> Scenario:

@@ -1,0 +1,101 @@
+# ruff: noqa: E501  (the case table reads best one case per line)
+"""``expect:``: the scenario field, the matching rules and the exit codes they give."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from harness.errors import ScenarioError
+from harness.expect import describe, match
+from harness.results import exit_code_for
+from harness.scenario import ExpectSpec, scenario_from_dict
+
+
+def res(valid: Any, *anomalies: str) -> dict[str, Any]:
+    return {"valid": valid, "anomalies": list(anomalies)}
+
+
+VALID = ExpectSpec(valid=True)
+LOST = ExpectSpec(anomalies=("lost",))
+LOST_DIV = ExpectSpec(anomalies=("lost", "divergence"))
+INVALID = ExpectSpec(valid=False)
+EMPTY = ExpectSpec(anomalies=())
+
+
+@pytest.mark.parametrize(
+    ("expect", "result", "matched", "why"),
+    [
+        # no expectation: valid or nothing (the behaviour before expect:)
+        (None, res(True), True, "valid, as expected"),
+        (None, res(False, "lost"), False, "expected valid, got invalid (lost)"),
+        (None, res("unknown"), False, "expected valid, but the verdict is unknown"),
+        # valid: true and anomalies: [] mean the same
+        (VALID, res(True), True, "valid, as expected"),
+        (EMPTY, res(True), True, "valid, as expected"),
+        (VALID, res(False, "lost", "panic"), False, "expected valid, got invalid (lost, panic)"),
+        (VALID, res(False), False, "expected valid, got invalid (no anomaly named)"),
+        (VALID, res(True, "lost"), False, "expected valid, got invalid (lost)"),
+        (EMPTY, res(False, "lost"), False, "expected valid, got invalid (lost)"),
+        # declared anomalies: all of them and no others
+        (LOST, res(False, "lost"), True, "anomalies lost, as expected"),
+        (LOST_DIV, res(False, "divergence", "lost"), True, "anomalies divergence, lost, as expected"),
+        (LOST, res(True), False, "expected anomalies lost, but the run was valid (fixed?)"),
+        (LOST, res(False, "lost", "duplicated"), False, "expected anomalies lost: unexpected duplicated"),
+        (LOST_DIV, res(False, "lost"), False, "expected anomalies lost, divergence: divergence did not appear"),
+        (LOST, res(False, "panic"), False, "expected anomalies lost: unexpected panic; lost did not appear"),
+        (LOST, res(False), False, "expected anomalies lost: lost did not appear"),
+        # valid: false alone: invalid with any anomalies
+        (INVALID, res(False, "unexpected"), True, "invalid (unexpected), as expected"),
+        (INVALID, res(True), False, "expected invalid (any anomalies), but the run was valid (fixed?)"),
+        # unknown never matches
+        (LOST, res("unknown", "lost"), False, "expected anomalies lost, but the verdict is unknown"),
+        (VALID, res("unknown"), False, "expected valid, but the verdict is unknown"),
+        (INVALID, res(None), False, "expected invalid (any anomalies), but the verdict is unknown"),
+    ],
+)  # fmt: skip
+def test_match(expect: ExpectSpec | None, result: dict[str, Any], matched: bool, why: str) -> None:
+    m = match(result, expect)
+    assert (m.matched, m.why) == (matched, why)
+    assert exit_code_for(result, expect) == (0 if matched else 1)
+
+
+def test_exit_code_without_expect_is_unchanged() -> None:
+    assert exit_code_for(res(True)) == 0
+    assert exit_code_for(res(False, "lost")) == 1
+    assert exit_code_for(res("unknown")) == 1
+
+
+def test_describe() -> None:
+    assert describe(None) == "valid"
+    assert describe(VALID) == "valid"
+    assert describe(EMPTY) == "valid"
+    assert describe(LOST_DIV) == "anomalies lost, divergence"
+    assert describe(INVALID) == "invalid (any anomalies)"
+
+
+def test_scenario_field_parses() -> None:
+    sc = scenario_from_dict({"name": "x", "expect": {"anomalies": ["lost"]}}, "x.yaml")
+    assert sc.expect == LOST
+    assert scenario_from_dict({"name": "x"}, "x.yaml").expect is None
+    over = scenario_from_dict({"name": "x"}, "x.yaml", ["expect={valid: true}"])
+    assert over.expect == VALID
+    assert "expect:" in over.to_yaml()
+
+
+@pytest.mark.parametrize(
+    ("expect", "message"),
+    [
+        ({}, "x.yaml: expect: give valid: true|false or anomalies: [...]"),
+        ({"valid": True, "anomalies": ["lost"]}, "x.yaml: expect: valid: true cannot list anomalies"),
+        ({"valid": False, "anomalies": []}, "x.yaml: expect: valid: false needs at least one"),
+        ({"anomalies": ["lots"]}, "x.yaml: expect.anomalies.0: Input should be 'lost'"),
+        ({"valid": True, "why": 1}, "x.yaml: expect.why: unknown field"),
+    ],
+)  # fmt: skip
+def test_bad_expect_is_one_line(expect: dict[str, Any], message: str) -> None:
+    with pytest.raises(ScenarioError) as err:
+        scenario_from_dict({"name": "x", "expect": expect}, "x.yaml")
+    assert str(err.value).startswith(message)
+    assert "\n" not in str(err.value)
