@@ -1,7 +1,8 @@
 """The ``nats-chaos`` command line (click).
 
-Commands: ``run`` a scenario, ``check`` a history (``--report DIR`` writes
-its report), ``report`` a result folder again, ``show`` a run's summary,
+Commands: ``run`` a scenario, ``suite`` runs many (``harness.suite``),
+``check`` a history (``--report DIR`` writes its report), ``report`` a result
+folder again, ``show`` a run's summary,
 ``server install|list`` binaries, ``clean`` leftovers of killed runs. Every
 :class:`HarnessError` becomes one line on stderr and its exit code (DESIGN
 §3.4): 2 for bad input, 3 when the harness cannot run here. Anything else is a bug and keeps its
@@ -115,10 +116,16 @@ def run(
         RunOptions(results_dir=results_dir, nats_server=nats_server, echo=_say),
     )
     click.echo(results.verdict_line(outcome.result))
+    if scenario.expect is not None:
+        from harness.expect import describe, match
+
+        m = match(outcome.result, scenario.expect)
+        status = "matched" if m.matched else "NOT MATCHED"
+        click.echo(f"expected: {describe(scenario.expect)} — {status}: {m.why}")
     click.echo(f"results: {outcome.run_dir}")
     if outcome.interrupted:
         sys.exit(130 if outcome.interrupted == "SIGINT" else 143)
-    sys.exit(results.exit_code_for(outcome.result))
+    sys.exit(results.exit_code_for(outcome.result, scenario.expect))
 
 
 @main.command()
@@ -289,6 +296,53 @@ def compare(
     )
     click.echo(cmp.markdown(rows, out.name), nl=False)
     click.echo(f"comparison: {out}")
+
+
+@main.command()
+@click.argument("paths", metavar="PATH...", nargs=-1, required=True, type=click.Path())
+@click.option("--junit", "junit_file", type=click.Path(dir_okay=False, path_type=Path),
+              default=None, metavar="FILE", help="Also write the JUnit XML here.")  # fmt: skip
+@click.option("--repeat", type=int, default=1, show_default=True, help="Runs per scenario.")
+@click.option("--time-limit", type=float, default=None, metavar="S",
+              help="Override every scenario's time_limit (seconds).")  # fmt: skip
+@click.option("--backend", type=click.Choice(["local", "docker"]), default=None)
+@click.option(
+    "--results-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("results"),
+    show_default=True,
+    help="The suite folder goes to DIR/suites/<stamp>.",
+)
+@click.option("--nats-server", "nats_server", metavar="PATH", default=None)
+@_one_line_errors
+def suite(
+    paths: tuple[str, ...],
+    junit_file: Path | None,
+    repeat: int,
+    time_limit: float | None,
+    backend: str | None,
+    results_dir: Path,
+    nats_server: str | None,
+) -> None:
+    """Run scenarios, suite files or directories of them in sequence; exit 0 if all matched."""
+    import shutil
+
+    from harness import suite as st
+
+    cli = [f"time_limit={time_limit}"] if time_limit is not None else []
+    cli += [f"backend={backend}"] if backend else []
+    name, cases = st.load_cases(list(paths), cli)
+    outcome = st.run_suite(
+        name, cases, repeat, results_dir, st.real_runner(nats_server, _say), echo=_say
+    )
+    if junit_file is not None:
+        junit_file.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(outcome.out / "junit.xml", junit_file)
+    click.echo((outcome.out / "summary.md").read_text(), nl=False)
+    click.echo(f"suite: {outcome.out}")
+    if outcome.interrupted:
+        sys.exit(130 if outcome.interrupted == "SIGINT" else 143)
+    sys.exit(outcome.exit_code)
 
 
 @main.command()

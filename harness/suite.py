@@ -1,0 +1,378 @@
+"""``nats-chaos suite``: many scenarios, and matrices of their settings, run in sequence.
+
+In: PATHs — a scenario file; a suite file (a YAML mapping with
+``scenarios:``); or a directory (its ``suite.yaml`` if it has one, else
+every ``*.yaml`` in it, in name order). Out: ``<results>/suites/<stamp>/``
+with ``runs/`` (each run's normal result folder), ``summary.md``,
+``summary.json`` and ``junit.xml`` (one test case per run), rewritten after
+every run so a killed suite still leaves its table. A suite matches when
+every run matches its expectation (``harness.expect``).
+
+A suite file::
+
+    name: nightly
+    scenarios:
+      - ../kill.yaml                       # a bare path: the scenario as it is
+      - file: ../pause.yaml                # paths are relative to the suite file
+        set: {time_limit: 25}              # overrides, as with --set
+        expect: {valid: true}              # replaces the scenario's own expect:
+      - file: ../power-loss-coordinated.yaml
+        matrix:                            # one run per combination (Jepsen's test-all)
+          server.sync_interval: [default, always]
+          faults:                          # a mapping names its values
+            all: [{kind: power-loss, targets: all, coordinated: true}]
+        expect_by:                         # the first entry whose conditions all hold
+          server.sync_interval=default: {anomalies: [lost]}
+          "server.sync_interval=always, faults=all": {valid: true}
+
+Overrides apply in this order: the entry's ``set``, the matrix combination,
+its expectation (``expect_by`` match, else ``expect``, else the scenario's),
+the command line (``--time-limit``, ``--backend``), and for repeat k (from 0)
+``seed`` + k. A list value of a matrix axis is labelled by itself when it is
+a scalar, else ``#1``, ``#2`` … Every case is validated before anything runs.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from harness.errors import BadInput, HarnessError
+from harness.expect import describe, match
+from harness.junit import write_junit
+from harness.results import verdict_line
+from harness.runner import RunOutcome
+from harness.scenario import Scenario, load_scenario
+
+SUITE_FILE = "suite.yaml"
+
+RunOne = Callable[[Scenario, Path], RunOutcome]
+"""Run one scenario with its result folder under the given directory (``runner.execute``)."""
+
+
+class _Entry(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    file: str
+    overrides: dict[str, Any] = Field(default_factory=dict, alias="set")
+    expect: dict[str, Any] | None = None
+    matrix: dict[str, list[Any] | dict[str, Any]] = Field(default_factory=dict)
+    expect_by: dict[str, dict[str, Any]] = Field(default_factory=dict)
+
+
+class _SuiteFile(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str | None = None
+    description: str = ""
+    scenarios: list[_Entry | str] = Field(min_length=1)
+
+
+@dataclass(frozen=True)
+class Case:
+    """One run of the suite, before its repeats: a scenario file, overrides and a variant label."""
+
+    file: Path
+    overrides: tuple[str, ...]
+    variant: str
+    scenario: Scenario  # validated, with every override (the seed of repeat 1)
+
+    def label(self, repeat: int) -> str:
+        """``scenario[variant]#k``: the JUnit test case name."""
+        variant = f"[{self.variant}]" if self.variant else ""
+        return f"{self.scenario.name}{variant}#{repeat}"
+
+    def for_repeat(self, k: int) -> Scenario:
+        """The scenario of repeat ``k`` (from 0): seed + k."""
+        if k == 0:
+            return self.scenario
+        return load_scenario(self.file, [*self.overrides, f"seed={self.scenario.seed + k}"])
+
+
+@dataclass
+class SuiteOutcome:
+    """What ``suite`` prints and exits with."""
+
+    out: Path
+    name: str
+    rows: list[dict[str, Any]]
+    interrupted: str | None = None
+
+    @property
+    def exit_code(self) -> int:
+        """0 all matched, 1 a mismatch, else the highest exit code of a run's error (2, 3)."""
+        errors = [r["error_code"] for r in self.rows if r.get("error_code")]
+        if errors:
+            return max(errors)
+        return 0 if self.rows and all(r["matched"] for r in self.rows) else 1
+
+
+def _override(key: str, value: Any) -> str:
+    """A ``--set`` string for any YAML value: JSON is YAML, so lists and mappings survive."""
+    return f"{key}={json.dumps(value)}"
+
+
+def _axis(key: str, values: list[Any] | dict[str, Any], where: str) -> list[tuple[str, Any]]:
+    """``(label, value)`` pairs of one matrix axis."""
+    if isinstance(values, dict):
+        pairs = [(str(k), v) for k, v in values.items()]
+    else:
+        pairs = [
+            (json.dumps(v) if isinstance(v, bool) or v is None else str(v), v)
+            if not isinstance(v, list | dict)
+            else (f"#{i + 1}", v)
+            for i, v in enumerate(values)
+        ]
+    if not pairs:
+        raise BadInput(f"{where}: matrix.{key}: needs at least one value")
+    return pairs
+
+
+def _conditions(key: str, axes: dict[str, list[str]], where: str) -> dict[str, str]:
+    """``"a=x, b=y"`` -> ``{"a": "x", "b": "y"}``, every axis and label checked."""
+    out: dict[str, str] = {}
+    for part in key.split(","):
+        axis, sep, label = (s.strip() for s in part.partition("="))
+        if not sep or axis not in axes or label not in axes[axis]:
+            known = "; ".join(f"{a}: {', '.join(ls)}" for a, ls in axes.items())
+            bad = part.strip()
+            raise BadInput(f"{where}: expect_by {key!r}: {bad!r} is no matrix value ({known})")
+        out[axis] = label
+    return out
+
+
+def _entry_cases(entry: _Entry, base: Path, where: str, cli: list[str]) -> list[Case]:
+    file = (base / entry.file).resolve() if not Path(entry.file).is_absolute() else Path(entry.file)
+    fixed = [_override(k, v) for k, v in entry.overrides.items()]
+    axes = {k: _axis(k, v, where) for k, v in entry.matrix.items()}
+    if entry.expect_by and not axes:
+        raise BadInput(f"{where}: {entry.file}: expect_by needs a matrix")
+    labels = {k: [label for label, _ in pairs] for k, pairs in axes.items()}
+    rules = [(_conditions(k, labels, where), v) for k, v in entry.expect_by.items()]
+    cases = []
+    for combo in itertools.product(*axes.values()) if axes else [()]:
+        chosen = {k: label for k, (label, _) in zip(axes, combo, strict=True)}
+        overrides = fixed + [_override(k, v) for k, (_, v) in zip(axes, combo, strict=True)]
+        expect = next(
+            (e for cond, e in rules if all(chosen[a] == lb for a, lb in cond.items())),
+            entry.expect,
+        )
+        if expect is not None:
+            overrides.append(_override("expect", expect))
+        overrides += cli
+        variant = ", ".join(f"{k}={label}" for k, label in chosen.items())
+        cases.append(Case(file, tuple(overrides), variant, load_scenario(file, overrides)))
+    return cases
+
+
+def _read_yaml(path: Path) -> Any:
+    try:
+        return yaml.safe_load(path.read_text())
+    except OSError as e:
+        raise BadInput(f"{path}: cannot read ({e.strerror})") from None
+    except yaml.YAMLError as e:
+        raise BadInput(f"{path}: not valid YAML ({getattr(e, 'problem', e)})") from None
+
+
+def _suite_file(path: Path, raw: dict[str, Any], cli: list[str]) -> tuple[str | None, list[Case]]:
+    try:
+        spec = _SuiteFile.model_validate(raw)
+    except ValidationError as err:
+        e = err.errors()[0]
+        loc = ".".join(str(p) for p in e["loc"] if p not in ("_Entry", "str")) or "(top level)"
+        msg = "unknown field" if e["type"] == "extra_forbidden" else e["msg"]
+        raise BadInput(f"{path}: {loc}: {msg}") from None
+    cases: list[Case] = []
+    for entry in spec.scenarios:
+        entry = _Entry(file=entry) if isinstance(entry, str) else entry
+        cases += _entry_cases(entry, path.parent, str(path), cli)
+    return spec.name, cases
+
+
+def load_cases(paths: list[str], cli: list[str]) -> tuple[str, list[Case]]:
+    """The suite's name and every case of ``paths``, validated (bad input: BadInput, exit 2)."""
+    names: list[str] = []
+    cases: list[Case] = []
+    for text in paths:
+        path = Path(text)
+        if path.is_dir():
+            suite = path / SUITE_FILE
+            files = [suite] if suite.is_file() else sorted(path.glob("*.yaml"))
+            if not files:
+                raise BadInput(f"{path}: no {SUITE_FILE} and no *.yaml scenarios in it")
+            names.append(path.resolve().name)
+        elif path.is_file():
+            files = [path]
+            names.append(path.stem)
+        else:
+            raise BadInput(f"{path}: no such scenario, suite file or directory")
+        for f in files:
+            raw = _read_yaml(f)
+            if isinstance(raw, dict) and "scenarios" in raw:
+                name, more = _suite_file(f, raw, cli)
+                if name and len(files) == 1:  # else: the directory's or the file's name
+                    names[-1] = name
+                cases += more
+            else:
+                cases.append(Case(f.resolve(), tuple(cli), "", load_scenario(f, cli)))
+    return "+".join(names), cases
+
+
+def row(
+    case: Case, k: int, sc: Scenario, outcome: RunOutcome, out: Path, wall: float
+) -> dict[str, Any]:
+    """The summary row of one finished run (``k`` from 1)."""
+    result = outcome.result
+    q = (result.get("checkers") or {}).get("queue") or {}
+    m = match(result, sc.expect)
+    try:
+        report = str((outcome.run_dir / "report.html").relative_to(out))
+    except ValueError:
+        report = str(outcome.run_dir / "report.html")
+    return {
+        "case": case.label(k),
+        "scenario": sc.name,
+        "variant": case.variant,
+        "repeat": k,
+        "seed": sc.seed,
+        "verdict": verdict_line(result),
+        "valid": result.get("valid"),
+        "anomalies": list(result.get("anomalies") or []),
+        "expected": describe(sc.expect),
+        "matched": m.matched,
+        "why": m.why,
+        "acknowledged": q.get("acknowledged_count"),
+        "lost": q.get("lost_count"),
+        "wall_s": round(wall, 1),
+        "report": report,
+    }
+
+
+def error_row(case: Case, k: int, sc: Scenario, err: HarnessError, wall: float) -> dict[str, Any]:
+    """The row of a run that could not happen (``err``: its one-line reason and exit code)."""
+    return {
+        "case": case.label(k),
+        "scenario": sc.name,
+        "variant": case.variant,
+        "repeat": k,
+        "seed": sc.seed,
+        "verdict": f"ERROR: {err}",
+        "valid": "unknown",
+        "anomalies": [],
+        "expected": describe(sc.expect),
+        "matched": False,
+        "why": f"the run could not happen (exit {err.exit_code})",
+        "acknowledged": None,
+        "lost": None,
+        "wall_s": round(wall, 1),
+        "report": None,
+        "error_code": err.exit_code,
+    }
+
+
+def markdown(name: str, rows: list[dict[str, Any]], wall: float) -> str:
+    """``summary.md``: a headline and one table row per run."""
+    ok = sum(1 for r in rows if r["matched"])
+    icon = "✅" if rows and ok == len(rows) else "❌"
+    lines = [
+        f"## {icon} suite {_md(name)}: {ok}/{len(rows)} matched their expectation",
+        "",
+        f"Wall time {wall / 60:.1f} min.",
+        "",
+        "| scenario | variant | # | verdict | expected | matched | acknowledged | lost | wall s"
+        " | report |",
+        "|---|---|---:|---|---|---|---:|---:|---:|---|",
+    ]
+    for r in rows:
+        matched = "yes" if r["matched"] else f"**NO** — {_md(r['why'])}"
+        report = f"[report]({r['report']})" if r["report"] else "–"
+        cells = [
+            _md(r["scenario"]), _md(r["variant"] or "–"), str(r["repeat"]), _md(r["verdict"]),
+            _md(r["expected"]), matched, _n(r["acknowledged"]), _n(r["lost"]),
+            f"{r['wall_s']:.0f}", report,
+        ]  # fmt: skip
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def _md(v: Any) -> str:
+    return " ".join(str(v).split()).replace("|", "\\|").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def _n(v: Any) -> str:
+    return "–" if v is None else f"{v:,}"
+
+
+def write(out: Path, name: str, rows: list[dict[str, Any]], started: float, wall: float) -> None:
+    """Write ``summary.md``, ``summary.json`` and ``junit.xml`` into ``out``."""
+    (out / "summary.md").write_text(markdown(name, rows, wall))
+    data = {
+        "suite": name,
+        "started": time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(started)),
+        "wall_s": round(wall, 1),
+        "runs": len(rows),
+        "matched": sum(1 for r in rows if r["matched"]),
+        "all_matched": bool(rows) and all(r["matched"] for r in rows),
+        "rows": rows,
+    }
+    (out / "summary.json").write_text(json.dumps(data, indent=2, default=str) + "\n")
+    write_junit(out / "junit.xml", name, rows, started)
+
+
+def run_suite(
+    name: str,
+    cases: list[Case],
+    repeat: int,
+    results_dir: Path,
+    run_one: RunOne,
+    echo: Callable[[str], Any] = print,
+) -> SuiteOutcome:
+    """Run every case ``repeat`` times in sequence; write the suite folder after every run."""
+    if repeat < 1:
+        raise BadInput("--repeat must be at least 1")
+    if not cases:
+        raise BadInput("the suite has no scenarios")
+    todo = [(case, k) for k in range(repeat) for case in cases]
+    scenarios = [case.for_repeat(k) for case, k in todo]  # validate every repeat first
+    out = results_dir / "suites" / time.strftime("%Y%m%dT%H%M%S")
+    out.mkdir(parents=True, exist_ok=False)
+    outcome = SuiteOutcome(out, name, [])
+    started, t0 = time.time(), time.monotonic()
+    for i, ((case, k), sc) in enumerate(zip(todo, scenarios, strict=True), 1):
+        echo(f"== [{i}/{len(todo)}] {case.label(k + 1)} (seed {sc.seed})")
+        t = time.monotonic()
+        try:
+            run = run_one(sc, out / "runs")
+        except HarnessError as err:
+            outcome.rows.append(error_row(case, k + 1, sc, err, time.monotonic() - t))
+            echo(f"nats-chaos: {err}")
+        else:
+            r = row(case, k + 1, sc, run, out, time.monotonic() - t)
+            outcome.rows.append(r)
+            echo(r["verdict"])
+            status = "matched" if r["matched"] else "NOT MATCHED"
+            echo(f"expected: {r['expected']} — {status}: {r['why']}")
+            outcome.interrupted = run.interrupted
+        write(out, name, outcome.rows, started, time.monotonic() - t0)
+        if outcome.interrupted:
+            break
+    return outcome
+
+
+def real_runner(nats_server: str | None, echo: Callable[[str], Any]) -> RunOne:
+    """A :data:`RunOne` that makes real runs with ``runner.execute``."""
+    from harness.runner import RunOptions, execute
+
+    def run_one(scenario: Scenario, runs_dir: Path) -> RunOutcome:
+        opts = RunOptions(results_dir=runs_dir, nats_server=nats_server, echo=echo)
+        return execute(scenario, opts)
+
+    return run_one
