@@ -53,8 +53,10 @@ def fault_windows(ops: pd.DataFrame) -> list[FaultWindow]:
     for t, f, value in zip(nem["time"].to_numpy() / NS, nem["f"], nem["value"], strict=True):
         v = value if isinstance(value, dict) else {"value": value}
         if "start" in v:
-            rest = {k: x for k, x in v.items() if k not in ("start", "nodes")}
-            open_.append((float(t), str(v["start"]), _nodes(v), rest))
+            rest = {k: x for k, x in v.items() if k not in ("start", "nodes", "began")}
+            began = v.get("began")  # when the fault began to act (the op comes once in effect)
+            t0 = float(began) / NS if isinstance(began, int | float) else float(t)
+            open_.append((t0, str(v["start"]), _nodes(v), rest))
         elif "stop" in v:
             kind, nodes = str(v["stop"]), _nodes(v)
             match = [

@@ -6,7 +6,9 @@ is killed or restarted. Each window gets a fresh fault object built from its
 spec and a ``random.Random`` seeded for that window, so targets are
 reproducible. Every start and stop is a history op with ``process:
 "nemesis"``, ``type: "info"``, ``f`` = the fault kind and a ``value`` that
-says what was done (``{"start": "kill", "nodes": [...]}``). ``heal_all``
+says what was done (``{"start": "kill", "nodes": [...], "began": ns}``; ``began``
+is when the fault started acting — the op itself is written once it is in
+effect, which for a power loss is seconds later). ``heal_all``
 stops whatever is still active and makes sure every node runs and the
 network is whole — called at the end of the main phase and on any error.
 """
@@ -91,8 +93,10 @@ class Nemesis:
         """Start one fault now and record it."""
         self.active.append((fault, ctx))
         self.started += 1
+        began = self.history.now()  # the fault acts from here; the op is written when it is done
         done = await asyncio.to_thread(fault.start, ctx)
-        self.history.append("info", NEMESIS, fault.kind, {"start": fault.kind, **done})
+        value = {"start": fault.kind, **done, "began": began}
+        self.history.append("info", NEMESIS, fault.kind, value)
         log.info("nemesis: start %s %s", fault.kind, done)
 
     async def stop(self, fault: Fault, ctx: FaultContext) -> None:

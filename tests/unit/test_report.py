@@ -281,6 +281,24 @@ def test_fault_windows_pair_starts_with_stops() -> None:
     assert ws[1].detail == {"grudge": {"n1": ["n2"]}}
 
 
+def test_a_fault_window_starts_when_the_fault_began_acting() -> None:
+    ops = pd.DataFrame(
+        {
+            "time": [3 * SEC, 5 * SEC],  # the start op is written once the power loss is done
+            "process": ["nemesis"] * 2,
+            "f": ["power-loss"] * 2,
+            "type": ["info"] * 2,
+            "value": [
+                {"start": "power-loss", "nodes": ["n1"], "began": int(1.5 * SEC)},
+                {"stop": "power-loss", "nodes": ["n1"]},
+            ],
+        }
+    )
+    [w] = timeline.fault_windows(ops)
+    assert (w.start, w.stop) == (1.5, 5.0)
+    assert "began" not in w.detail
+
+
 def test_thinning_keeps_every_occupied_cell_and_counts_nothing_away() -> None:
     rng = np.random.default_rng(3)
     x = rng.uniform(0, 100, 1_000_000)
