@@ -223,6 +223,13 @@ def load_cases(paths: list[str], cli: list[str]) -> tuple[str, list[Case]]:
                 cases += more
             else:
                 cases.append(Case(f.resolve(), tuple(cli), "", load_scenario(f, cli)))
+    labels = [c.label(1) for c in cases]
+    twice = sorted({x for x in labels if labels.count(x) > 1})
+    if twice:
+        raise BadInput(
+            f"{', '.join(twice)}: more than one case with this name; "
+            "give one its own with set: {name: …}"
+        )
     return "+".join(names), cases
 
 

@@ -3,10 +3,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
+from click.testing import CliRunner
 
+from harness.cli import main
 from harness.errors import ScenarioError
 from harness.expect import describe, match
 from harness.results import exit_code_for
@@ -99,3 +102,34 @@ def test_bad_expect_is_one_line(expect: dict[str, Any], message: str) -> None:
         scenario_from_dict({"name": "x", "expect": expect}, "x.yaml")
     assert str(err.value).startswith(message)
     assert "\n" not in str(err.value)
+
+
+@pytest.mark.parametrize(
+    ("expect", "code", "line"),
+    [
+        ("", 1, None),
+        ("expect: {anomalies: [lost]}\n", 0, "expected: anomalies lost — matched: anomalies lost, as expected"),
+        ("expect: {valid: true}\n", 1, "expected: valid — NOT MATCHED: expected valid, got invalid (lost)"),
+    ],
+)  # fmt: skip
+def test_run_prints_the_expectation_and_exits_by_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, expect: str, code: int, line: str | None
+) -> None:
+    from harness import runner
+
+    def fake_execute(scenario: Any, options: Any) -> runner.RunOutcome:
+        result = {
+            "valid": False,
+            "anomalies": ["lost"],
+            "checkers": {"queue": {"acknowledged_count": 10, "lost_count": 3}},
+        }
+        return runner.RunOutcome(tmp_path / "run", result)
+
+    monkeypatch.setattr(runner, "execute", fake_execute)
+    scenario = tmp_path / "s.yaml"
+    scenario.write_text("name: s\n" + expect)
+    out = CliRunner().invoke(main, ["run", str(scenario)])
+    assert out.exit_code == code, out.output
+    lines = out.output.splitlines()
+    assert lines[0] == "INVALID: LOST 3 of 10 acknowledged writes (30.00%)"
+    assert lines[1] == (line or f"results: {tmp_path / 'run'}")

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from click.testing import CliRunner
 
 from harness import suite as st
@@ -279,3 +280,59 @@ def test_cli_suite(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     bad = CliRunner().invoke(main, ["suite", str(tmp_path / "missing")])
     assert bad.exit_code == 2
     assert "no such scenario, suite file or directory" in bad.output
+
+
+def test_two_cases_with_one_name_are_refused(tmp_path: Path) -> None:
+    suite = "scenarios: [{file: b.yaml}, {file: b.yaml, set: {seed: 9}}]"
+    with pytest.raises(BadInput, match=r"b#1: more than one case with this name"):
+        st.load_cases([str(layout(tmp_path, suite))], [])
+    renamed = "scenarios: [{file: b.yaml}, {file: b.yaml, set: {name: b2}}]"
+    _, cases = st.load_cases([str(layout(tmp_path / "x", renamed))], [])
+    assert [c.label(1) for c in cases] == ["b#1", "b2#1"]
+
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_nightly_suite_covers_every_fault_family_with_expectations() -> None:
+    name, cases = st.load_cases([str(ROOT / "scenarios" / "nightly")], [])
+    assert name == "nightly"
+    assert all(c.scenario.expect is not None for c in cases)
+    assert all(20 <= c.scenario.time_limit <= 30 for c in cases)
+    kinds = set().union(*(c.scenario.fault_kinds for c in cases))
+    assert {"kill", "pause", "partition", "power-loss", "corrupt"} <= kinds
+    power = {
+        c.scenario.server.sync_interval: c.scenario.expect
+        for c in cases
+        if "power-loss" in c.scenario.fault_kinds
+    }
+    assert set(power) == {"default", "always"}
+    assert power["default"] is not None and power["default"].anomalies == ("lost",)
+    assert power["always"] is not None and power["always"].valid is True
+
+
+def test_nightly_workflow_steps() -> None:
+    wf = yaml.safe_load((ROOT / ".github" / "workflows" / "nightly.yml").read_text())
+    triggers = wf.get("on", wf.get(True))  # YAML 1.1 reads a bare `on` as true
+    assert "schedule" in triggers and "workflow_dispatch" in triggers
+    (job,) = wf["jobs"].values()
+    steps = job["steps"]
+    uses = [s.get("uses", "") for s in steps]
+    assert uses[0].startswith("actions/checkout@")
+    py = next(s for s in steps if s.get("uses", "").startswith("actions/setup-python@"))
+    assert str(py["with"]["python-version"]) == "3.11"
+    runs = [s.get("run", "") for s in steps]
+    pkgs = next(r for r in runs if "system-" in r or "apt-get" in r)
+    assert "sudo make system-RUN_PKGS" in pkgs  # the Makefile's package list, installed as root
+    install = next(r for r in runs if "pip install" in r)
+    assert "-e ." in install and "nats-chaos server install" in install
+    suite = next(s for s in steps if "nats-chaos suite" in s.get("run", ""))
+    assert suite["run"].startswith("sudo ")
+    assert "scenarios/nightly" in suite["run"] and "--junit" in suite["run"]
+    assert "--results-dir results" in suite["run"]
+    after = steps[steps.index(suite) + 1 :]
+    assert all(s.get("if") == "always()" for s in after)
+    summary = next(s for s in after if "GITHUB_STEP_SUMMARY" in s.get("run", ""))
+    assert "summary.md" in summary["run"]
+    upload = next(s for s in after if s.get("uses", "").startswith("actions/upload-artifact@"))
+    assert upload["with"]["path"].rstrip("/") == "results"
