@@ -301,14 +301,14 @@ def test_nightly_suite_covers_every_fault_family_with_expectations() -> None:
     assert all(20 <= c.scenario.time_limit <= 30 for c in cases)
     kinds = set().union(*(c.scenario.fault_kinds for c in cases))
     assert {"kill", "pause", "partition", "power-loss", "corrupt"} <= kinds
-    power = {
+    coordinated = {
         c.scenario.server.sync_interval: c.scenario.expect
         for c in cases
-        if "power-loss" in c.scenario.fault_kinds
+        if any(getattr(f, "coordinated", False) for f in c.scenario.faults)
     }
-    assert set(power) == {"default", "always"}
-    assert power["default"] is not None and power["default"].anomalies == ("lost",)
-    assert power["always"] is not None and power["always"].valid is True
+    assert set(coordinated) == {"default", "always"}
+    assert coordinated["default"] is not None and coordinated["default"].anomalies == ("lost",)
+    assert coordinated["always"] is not None and coordinated["always"].valid is True
 
 
 def test_nightly_workflow_steps() -> None:
