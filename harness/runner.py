@@ -17,7 +17,7 @@ import shutil
 import signal
 import tarfile
 import time
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -35,6 +35,7 @@ from harness.workloads.queue import QueueWorkload
 
 log = logging.getLogger("nats-chaos")
 WORK_ROOT = Path("/var/tmp/nats-chaos")
+NUDGE_EVERY = 5.0  # seconds a replica may lag in joining the direct-get group before a nudge
 GONE_AFTER = 10.0  # every node answers without the stream this long: it is gone, stop waiting
 
 
@@ -123,16 +124,26 @@ async def wait_ready(cluster: RunCluster, timeout: float = 60.0) -> None:
 
 
 async def wait_converged(
-    cluster: RunCluster, nodes: list[str], stream: str, timeout: float
+    cluster: RunCluster,
+    nodes: list[str],
+    stream: str,
+    timeout: float,
+    nudge: Callable[[str], Awaitable[Any]] | None = None,
 ) -> dict[str, Any]:
     """Until every replica node reports the same state for ``stream``, with a leader.
 
     Gives up after ``timeout``, or after ``GONE_AFTER`` seconds in which every
     node answered without the stream (a power loss can delete it everywhere).
+    A replica can agree on the state yet never rejoin the direct-get group
+    (seen after a power loss corrupted its ``meta.inf``); then ``nudge(node)``
+    (a step-down in its favour: leaders always serve direct gets) is tried,
+    at most every ``NUDGE_EVERY`` seconds.
     """
     start = time.monotonic()
     views: list[monitor.StreamView | None] = []
     absent_since: float | None = None
+    nudges = 0
+    last_nudge = start
     while True:
         views = await asyncio.gather(
             *(asyncio.to_thread(monitor.stream_view, cluster.monitor_url(n), stream) for n in nodes)
@@ -147,6 +158,10 @@ async def wait_converged(
                 )
             )
             agreed = all(direct)
+            now = time.monotonic()
+            if not agreed and nudge is not None and now - last_nudge >= NUDGE_EVERY:
+                await nudge(next(n for n, d in zip(nodes, direct, strict=True) if not d))
+                nudges, last_nudge = nudges + 1, now
         elapsed = time.monotonic() - start
         if all(v is not None and not v.present for v in views):
             absent_since = absent_since if absent_since is not None else elapsed
@@ -159,6 +174,7 @@ async def wait_converged(
     return {
         "converged": agreed,
         "seconds": round(time.monotonic() - start, 3),
+        "nudges": nudges,
         "nodes": {
             n: (
                 None
@@ -237,7 +253,11 @@ class Run:
                 await nemesis.heal_all()
             with self.phases("recovery wait"):
                 self.extra["recovery"] = await wait_converged(
-                    cluster, workload.replica_nodes, sc.stream.name, sc.recovery.timeout
+                    cluster,
+                    workload.replica_nodes,
+                    sc.stream.name,
+                    sc.recovery.timeout,
+                    nudge=workload.lead_from,
                 )
             with self.phases("final reads"):
                 self.extra["isolated_for_reads"] = await isolate_for_reads(cluster)

@@ -38,6 +38,7 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from nats.aio.client import Client
 from nats.errors import MaxPayloadError
@@ -47,7 +48,7 @@ from nats.js.errors import APIError
 from harness import clients, monitor
 from harness.backends.base import Cluster
 from harness.errors import BadInput
-from harness.history import HistoryWriter
+from harness.history import NEMESIS, HistoryWriter
 from harness.scenario import Scenario
 
 log = logging.getLogger(__name__)
@@ -172,6 +173,24 @@ class QueueWorkload:
                 continue
             append("ok", process, "publish", value, node, seq=ack.seq)
             counters.ok += 1
+
+    async def lead_from(self, node: str) -> dict[str, Any]:
+        """Ask the stream leader to step down in favour of ``node`` (recorded as a nemesis op).
+
+        A stream leader always serves direct gets, so this is how the recovery
+        wait gets a replica that never rejoined the direct-get group (seen after
+        a power loss corrupted its ``meta.inf``) to answer the final read itself.
+        """
+        nc = await self._conn(node)
+        req = json.dumps({"placement": {"preferred": node}}).encode()
+        try:
+            msg = await nc.request(f"$JS.API.STREAM.LEADER.STEPDOWN.{self.stream}", req, timeout=5)
+            reply = json.loads(msg.data)
+        except Exception as e:
+            reply = {"error": clients.classify(e)[1]}
+        value = {"settle": "step-down", "preferred": node, "reply": reply}
+        self.history.append("info", NEMESIS, "step-down", value)
+        return reply
 
     # -- final reads ----------------------------------------------------------
     async def final_reads(self, timeout: float) -> None:

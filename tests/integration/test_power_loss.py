@@ -73,5 +73,9 @@ def test_single_node_power_loss_runs_and_reports(nats_chaos, tmp_path: Path) -> 
     assert len(starts) == 2 and [s["targets"] for s in starts] == ["leader", "follower"]
     assert all(len(s["nodes"]) == 1 and s["coordinated"] is False for s in starts)
     assert set(q["per_node"]) == {"n1", "n2", "n3"}
+    # every replica is read, also one whose meta.inf the power loss corrupted (the
+    # recovery wait hands it the leadership so that it serves direct gets)
+    assert all(d["status"] == "read" for d in q["per_node"].values()), q["per_node"]
+    assert result["recovery"]["converged"] is True
     assert json.loads((run_dir / "results.json").read_text())["lazyfs"]
     assert_nothing_left(result["tag"], tmp_path / "state")
