@@ -1,6 +1,6 @@
 """Power loss on lazyfs-backed nodes: default sync loses acknowledged writes, always does not.
 
-One ``compare`` over ``server.sync_interval={default, always}`` covers both
+One ``compare`` over ``server.sync_interval={2m (the default), always}`` covers both
 verdicts and checks the comparison files; a single-node run (leader, then a
 random node) checks that one node losing power is run and reported.
 """
@@ -21,10 +21,10 @@ pytestmark = pytest.mark.integration
 SHORT = ["--set", "time_limit=16", "--set", "schedule.quiet=6"]
 
 
-def test_compare_sync_interval_default_vs_always(nats_chaos, tmp_path: Path) -> None:
+def test_compare_sync_interval_2m_vs_always(nats_chaos, tmp_path: Path) -> None:
     proc = nats_chaos(
         "compare", "scenarios/power-loss-coordinated.yaml",
-        "--vary", "server.sync_interval=default,always", *SHORT,
+        "--vary", "server.sync_interval=2m,always", *SHORT,
         "--results-dir", str(tmp_path / "results"),
     )  # fmt: skip
     out, err = proc.communicate(timeout=400)
@@ -35,13 +35,13 @@ def test_compare_sync_interval_default_vs_always(nats_chaos, tmp_path: Path) -> 
         assert (cmp_dir / name).stat().st_size > 0
     with open(cmp_dir / "compare.csv") as fh:
         rows = {r["variant"]: r for r in csv.DictReader(fh)}
-    default = rows["server.sync_interval=default"]
+    default = rows["server.sync_interval=2m"]
     always = rows["server.sync_interval=always"]
     assert int(default["acknowledged"]) > 0 and int(always["acknowledged"]) > 0
     assert int(default["lost"]) > 0 and default["verdict"] == "INVALID"
     assert "lost" in default["anomalies"]
     assert int(always["lost"]) == 0 and always["verdict"] == "valid"
-    assert "| server.sync_interval=default | 1 |" in out  # the table is printed
+    assert "| server.sync_interval=2m | 1 |" in out  # the table is printed
 
     lossy = Path(default["run_dir"])
     result = results_json(lossy)
