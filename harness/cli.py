@@ -46,6 +46,33 @@ def _say(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
+# Options several commands share, defined once.
+def _overrides_option(help: str) -> Callable[[Any], Any]:
+    return click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help=help)
+
+
+def _results_dir_option(help: str = "Where result folders go.") -> Callable[[Any], Any]:
+    return click.option(
+        "--results-dir",
+        type=click.Path(file_okay=False, path_type=Path),
+        default=Path("results"),
+        show_default=True,
+        help=help,
+    )
+
+
+_backend_option = click.option(
+    "--backend", type=click.Choice(["local", "docker"]), default=None, help="Cluster backend."
+)
+_nats_server_option = click.option(
+    "--nats-server",
+    "nats_server",
+    metavar="PATH",
+    default=None,
+    help="Use this nats-server binary instead of the scenario's version.",
+)
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="nats-chaos")
 def main() -> None:
@@ -54,31 +81,11 @@ def main() -> None:
 
 @main.command()
 @click.argument("scenario_file", metavar="SCENARIO", type=click.Path(dir_okay=False))
-@click.option(
-    "--set",
-    "overrides",
-    multiple=True,
-    metavar="KEY=VALUE",
-    help="Override a scenario field, e.g. --set server.sync_interval=always.",
-)
-@click.option(
-    "--backend", type=click.Choice(["local", "docker"]), default=None, help="Cluster backend."
-)
-@click.option(
-    "--results-dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=Path("results"),
-    show_default=True,
-    help="Where result folders go.",
-)
+@_overrides_option("Override a scenario field, e.g. --set server.sync_interval=always.")
+@_backend_option
+@_results_dir_option()
 @click.option("--seed", type=int, default=None, help="Override the scenario's seed.")
-@click.option(
-    "--nats-server",
-    "nats_server",
-    metavar="PATH",
-    default=None,
-    help="Use this nats-server binary instead of the scenario's version.",
-)
+@_nats_server_option
 @click.option("--plan", "plan_only", is_flag=True, help="Print the fault timeline and exit.")
 @_one_line_errors
 def run(
@@ -184,13 +191,7 @@ def report(run_dir: Path) -> None:
 
 @main.command()
 @click.argument("target", metavar="[RUN_DIR|latest]", required=False)
-@click.option(
-    "--results-dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=Path("results"),
-    show_default=True,
-    help="Where `latest` looks for runs.",
-)
+@_results_dir_option("Where `latest` looks for runs.")
 @_one_line_errors
 def show(target: str | None, results_dir: Path) -> None:
     """Print a run's summary (default: the newest run under --results-dir)."""
@@ -258,21 +259,10 @@ def clean(tags: tuple[str, ...], dry_run: bool) -> None:
     metavar="KEY=V1,V2,...",
     help="Run one variant per value (repeat for a product of several keys).",
 )
-@click.option(
-    "--set",
-    "overrides",
-    multiple=True,
-    metavar="KEY=VALUE",
-    help="Override a scenario field in every variant.",
-)
+@_overrides_option("Override a scenario field in every variant.")
 @click.option("--repeat", type=int, default=1, show_default=True, help="Runs per variant.")
-@click.option(
-    "--results-dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=Path("results"),
-    show_default=True,
-)
-@click.option("--nats-server", "nats_server", metavar="PATH", default=None)
+@_results_dir_option("The comparison goes to DIR/compare/<stamp>.")
+@_nats_server_option
 @_one_line_errors
 def compare(
     scenario_file: str,
@@ -305,15 +295,9 @@ def compare(
 @click.option("--repeat", type=int, default=1, show_default=True, help="Runs per scenario.")
 @click.option("--time-limit", type=float, default=None, metavar="S",
               help="Override every scenario's time_limit (seconds).")  # fmt: skip
-@click.option("--backend", type=click.Choice(["local", "docker"]), default=None)
-@click.option(
-    "--results-dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=Path("results"),
-    show_default=True,
-    help="The suite folder goes to DIR/suites/<stamp>.",
-)
-@click.option("--nats-server", "nats_server", metavar="PATH", default=None)
+@_backend_option
+@_results_dir_option("The suite folder goes to DIR/suites/<stamp>.")
+@_nats_server_option
 @_one_line_errors
 def suite(
     paths: tuple[str, ...],
@@ -347,8 +331,8 @@ def suite(
 
 @main.command()
 @click.argument("scenario_file", metavar="[SCENARIO]", required=False, type=click.Path())
-@click.option("--backend", type=click.Choice(["local", "docker"]), default=None)
-@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE")
+@_backend_option
+@_overrides_option("Override a scenario field before checking it.")
 @_one_line_errors
 def doctor(scenario_file: str | None, backend: str | None, overrides: tuple[str, ...]) -> None:
     """What this host supports; with SCENARIO, whether it can run here and what to do if not."""
