@@ -206,19 +206,16 @@ class LossSpec(_FaultBase):
     percent: float = Field(default=10.0, gt=0, le=100)
 
 
+# Every single fault; a new fault kind adds its spec here (and its class to the
+# registry in harness.faults).
+SingleFault = (
+    KillSpec | PauseSpec | PowerLossSpec | PartitionSpec | StepDownSpec | CorruptSpec
+    | DelaySpec | LossSpec
+)  # fmt: skip
+
 # What a composed fault may chain (composing composes is not needed; a power-loss
 # step puts the nodes on lazyfs like a top-level one, see Scenario.fault_kinds).
-StepSpec = Annotated[
-    KillSpec
-    | PauseSpec
-    | PowerLossSpec
-    | PartitionSpec
-    | StepDownSpec
-    | CorruptSpec
-    | DelaySpec
-    | LossSpec,
-    Field(discriminator="kind"),
-]
+StepSpec = Annotated[SingleFault, Field(discriminator="kind")]
 
 
 class ComposeSpec(_Timed):
@@ -229,19 +226,8 @@ class ComposeSpec(_Timed):
     gap: Seconds = 0.0
 
 
-# One entry per fault kind; the ``kind`` field picks the model (a new fault adds one here).
-FaultSpec = Annotated[
-    KillSpec
-    | PauseSpec
-    | PowerLossSpec
-    | PartitionSpec
-    | StepDownSpec
-    | CorruptSpec
-    | DelaySpec
-    | LossSpec
-    | ComposeSpec,
-    Field(discriminator="kind"),
-]
+# The ``kind`` field picks the model.
+FaultSpec = Annotated[SingleFault | ComposeSpec, Field(discriminator="kind")]
 
 
 class StorageSpec(_Model):
