@@ -340,14 +340,15 @@ class DockerCluster(NodeAddressing):
                     )
 
     def stop(self) -> None:
-        """Remove every container, unmount, remove the network. Safe to repeat."""
+        """Remove every container, unmount, remove the network and work dir. Safe to repeat."""
         errors = remove_run_resources(self.dc, self.state)
         for n in self._nodes.values():
             n.container = None
         errors += self.stores.release()
         errors += remove_run_network(self.dc, self.state)
-        if errors:
+        if errors:  # keep the work dir: `clean` finds what is left through the state file
             raise RuntimeError("; ".join(errors) + " (run `nats-chaos clean`)")
+        shutil.rmtree(self.workdir, ignore_errors=True)  # configs, data: collected by now
 
 
 def run_containers(dc: docker.DockerClient, tag: str) -> list[Container]:

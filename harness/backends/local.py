@@ -169,7 +169,7 @@ class LocalCluster(NodeAddressing):
                     shutil.copy2(src, out / src.name)
 
     def stop(self) -> None:
-        """Kill every server, unmount, delete the namespaces, forget the pids. Safe to repeat."""
+        """Kill every server, unmount, delete the namespaces and the work dir. Safe to repeat."""
         errors: list[str] = []
         for n in self._nodes.values():
             if n.proc is not None and n.proc.poll() is None:
@@ -184,5 +184,6 @@ class LocalCluster(NodeAddressing):
         errors += self.stores.release()
         errors += netns.destroy_tagged(self.state.tag, self.topo.created)
         self._stopped = True
-        if errors:
+        if errors:  # keep the work dir: `clean` finds what is left through the state file
             raise RuntimeError("; ".join(errors) + " (run `nats-chaos clean`)")
+        shutil.rmtree(self.workdir, ignore_errors=True)  # configs, data: collected by now
