@@ -36,6 +36,7 @@ from pathlib import Path
 from typing import Any
 
 import nats
+from loadgen import acked_within, quiet
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from harness import backends, monitor
@@ -46,13 +47,9 @@ from harness.scenario import scenario_from_dict
 STREAM = "BENCH"
 
 
-async def _quiet(_error: Exception) -> None:
-    """nats-py prints every connection error by default; the benchmark counts acks instead."""
-
-
 async def create_stream(urls: list[str], monitor_urls: list[str], replicas: int) -> None:
     deadline = time.monotonic() + 30
-    nc = await nats.connect(urls[0], error_cb=_quiet)
+    nc = await nats.connect(urls[0], error_cb=quiet)
     try:
         js = nc.jetstream(timeout=5)
         while True:  # right after the meta leader appears, peers may not all be known yet
@@ -78,30 +75,10 @@ async def create_stream(urls: list[str], monitor_urls: list[str], replicas: int)
 async def publish_load(urls: list[str], seconds: float, publishers: int, window: int) -> int:
     """Acks received within ``seconds`` (after a 0.5 s warm-up) by all publishers together."""
     conns = [
-        await nats.connect(urls[i % len(urls)], max_reconnect_attempts=0, error_cb=_quiet)
+        await nats.connect(urls[i % len(urls)], max_reconnect_attempts=0, error_cb=quiet)
         for i in range(publishers)
     ]
-    payload = b"x" * 128
-    acked = 0
-    t_start = time.monotonic() + 0.5
-    t_end = t_start + seconds
-
-    def on_done(fut: asyncio.Future) -> None:
-        nonlocal acked
-        if not fut.cancelled() and fut.exception() is None and t_start <= time.monotonic() <= t_end:
-            acked += 1
-
-    async def publisher(i: int, nc: nats.NATS) -> None:
-        js = nc.jetstream(publish_async_max_pending=window)
-        while time.monotonic() < t_end:
-            fut = await js.publish_async(f"bench.{i}", payload)
-            fut.add_done_callback(on_done)
-        await asyncio.wait_for(js.publish_async_completed(), timeout=30)
-
-    await asyncio.gather(*(publisher(i, nc) for i, nc in enumerate(conns)))
-    for nc in conns:
-        await nc.close()
-    return acked
+    return await acked_within(conns, seconds, window, b"x" * 128)
 
 
 def measure(backend: str, args: argparse.Namespace) -> dict[str, Any]:

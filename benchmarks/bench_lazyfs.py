@@ -34,15 +34,12 @@ from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 
 import nats
+from loadgen import acked_within, quiet
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from harness.lazyfs import LazyFSMount
 
 LAZYFS_MODES = {"exact": False, "cache": True}  # storage name -> LazyFSMount kernel_cache
-
-
-async def _quiet(_error: Exception) -> None:
-    """nats-py prints every connection error by default; the benchmark checks results instead."""
 
 
 def free_port() -> int:
@@ -74,32 +71,12 @@ def write_config(workdir: Path, store_dir: Path, port: int, sync: str) -> Path:
 async def publish_load(url: str, seconds: float, publishers: int, window: int, size: int) -> int:
     """Acks received within ``seconds`` (after a short warm-up) by all publishers together."""
     conns = [
-        await nats.connect(url, max_reconnect_attempts=0, error_cb=_quiet)
-        for _ in range(publishers)
+        await nats.connect(url, max_reconnect_attempts=0, error_cb=quiet) for _ in range(publishers)
     ]
     js0 = conns[0].jetstream()
     await js0.add_stream(name="BENCH", subjects=["bench.>"], storage="file", num_replicas=1)
     payload = b"x" * size
-    acked = 0
-    t_start = time.monotonic() + 0.5  # warm-up not counted
-    t_end = t_start + seconds
-
-    def on_done(fut: asyncio.Future) -> None:
-        nonlocal acked
-        if not fut.cancelled() and fut.exception() is None and t_start <= time.monotonic() <= t_end:
-            acked += 1
-
-    async def publisher(i: int, nc: nats.NATS) -> None:
-        js = nc.jetstream(publish_async_max_pending=window)
-        while time.monotonic() < t_end:
-            fut = await js.publish_async(f"bench.{i}", payload)
-            fut.add_done_callback(on_done)
-        await asyncio.wait_for(js.publish_async_completed(), timeout=30)
-
-    await asyncio.gather(*(publisher(i, nc) for i, nc in enumerate(conns)))
-    for nc in conns:
-        await nc.close()
-    return acked
+    return await acked_within(conns, seconds, window, payload)
 
 
 async def wait_ready(url: str, proc: subprocess.Popen[bytes], timeout: float = 15) -> None:
@@ -109,7 +86,7 @@ async def wait_ready(url: str, proc: subprocess.Popen[bytes], timeout: float = 1
             raise RuntimeError(f"nats-server exited with {proc.returncode}")
         try:
             nc = await nats.connect(
-                url, max_reconnect_attempts=0, connect_timeout=1, error_cb=_quiet
+                url, max_reconnect_attempts=0, connect_timeout=1, error_cb=quiet
             )
         except Exception:
             await asyncio.sleep(0.05)
