@@ -39,14 +39,6 @@ NUDGE_EVERY = 5.0  # seconds a replica may lag in joining the direct-get group b
 GONE_AFTER = 10.0  # every node answers without the stream this long: it is gone, stop waiting
 
 
-class Interrupted(Exception):
-    """The run was stopped by a signal; ``signame`` says which."""
-
-    def __init__(self, signame: str) -> None:
-        super().__init__(f"interrupted by {signame}")
-        self.signame = signame
-
-
 @dataclass
 class RunOptions:
     """How to run a scenario (everything that is not the scenario itself)."""

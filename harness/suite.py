@@ -233,6 +233,17 @@ def load_cases(paths: list[str], cli: list[str]) -> tuple[str, list[Case]]:
     return "+".join(names), cases
 
 
+def _identity(case: Case, k: int, sc: Scenario) -> dict[str, Any]:
+    """The columns that name a run: case, scenario, variant, repeat, seed."""
+    return {
+        "case": case.label(k),
+        "scenario": sc.name,
+        "variant": case.variant,
+        "repeat": k,
+        "seed": sc.seed,
+    }
+
+
 def row(
     case: Case, k: int, sc: Scenario, outcome: RunOutcome, out: Path, wall: float
 ) -> dict[str, Any]:
@@ -245,11 +256,7 @@ def row(
     except ValueError:
         report = str(outcome.run_dir / "report.html")
     return {
-        "case": case.label(k),
-        "scenario": sc.name,
-        "variant": case.variant,
-        "repeat": k,
-        "seed": sc.seed,
+        **_identity(case, k, sc),
         "verdict": verdict_line(result),
         "valid": result.get("valid"),
         "anomalies": list(result.get("anomalies") or []),
@@ -266,11 +273,7 @@ def row(
 def error_row(case: Case, k: int, sc: Scenario, err: HarnessError, wall: float) -> dict[str, Any]:
     """The row of a run that could not happen (``err``: its one-line reason and exit code)."""
     return {
-        "case": case.label(k),
-        "scenario": sc.name,
-        "variant": case.variant,
-        "repeat": k,
-        "seed": sc.seed,
+        **_identity(case, k, sc),
         "verdict": f"ERROR: {err}",
         "valid": "unknown",
         "anomalies": [],

@@ -54,7 +54,6 @@ class LocalCluster(NodeAddressing):
         self.topo = netns.Topology(state.tag, self.nodes, netns.pick_subnet(state.tag))
         self._nodes: dict[str, _Node] = {}
         self.stores = LazyStores(state, scenario.storage.writeback_after)
-        self._stopped = False
 
     # -- lifecycle --------------------------------------------------------
     def start(self) -> None:
@@ -183,7 +182,6 @@ class LocalCluster(NodeAddressing):
                 n.log_fh = None
         errors += self.stores.release()
         errors += netns.destroy_tagged(self.state.tag, self.topo.created)
-        self._stopped = True
         if errors:  # keep the work dir: `clean` finds what is left through the state file
             raise RuntimeError("; ".join(errors) + " (run `nats-chaos clean`)")
         shutil.rmtree(self.workdir, ignore_errors=True)  # configs, data: collected by now
