@@ -14,7 +14,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 
 def get_json(url: str, timeout: float = 2.0) -> dict[str, Any] | None:
@@ -36,7 +36,6 @@ class StreamView:
     first_seq: int = 0
     last_seq: int = 0
     leader: str | None = None
-    current: bool | None = None
 
     @property
     def state(self) -> tuple[int, int, int]:
@@ -75,7 +74,6 @@ def stream_view(monitor_url: str, stream: str) -> StreamView | None:
                 first_seq=int(st.get("first_seq", 0)),
                 last_seq=int(st.get("last_seq", 0)),
                 leader=cl.get("leader") or None,
-                current=None,
             )
     return StreamView(present=False)
 
@@ -106,3 +104,38 @@ def serves_direct_get(monitor_url: str, stream: str) -> bool | None:
     if data is None:
         return None
     return any(s.get("subject") == subject for s in data.get("subscriptions_list") or [])
+
+
+class NodeMonitor(Protocol):
+    """One node's own view of the cluster; every method answers None when the node is silent."""
+
+    def meta_leader(self) -> str | None:
+        """The JetStream meta leader as this node sees it."""
+
+    def stream_view(self, stream: str) -> StreamView | None:
+        """This node's replica of ``stream``."""
+
+    def route_count(self) -> int | None:
+        """Route connections the node has right now."""
+
+    def serves_direct_get(self, stream: str) -> bool | None:
+        """Does the node's own replica answer direct gets for ``stream``?"""
+
+
+@dataclass(frozen=True)
+class HttpMonitor:
+    """:class:`NodeMonitor` over a node's HTTP monitoring port (the real backends)."""
+
+    url: str
+
+    def meta_leader(self) -> str | None:
+        return meta_leader(self.url)
+
+    def stream_view(self, stream: str) -> StreamView | None:
+        return stream_view(self.url, stream)
+
+    def route_count(self) -> int | None:
+        return route_count(self.url)
+
+    def serves_direct_get(self, stream: str) -> bool | None:
+        return serves_direct_get(self.url, stream)

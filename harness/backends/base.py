@@ -1,44 +1,78 @@
-"""The cluster protocol every backend implements, with one-line contracts.
+"""What a backend is: a narrow core, optional abilities, and a Remote per node.
 
-The runner, workloads and faults see a cluster only through
-:class:`Cluster`. Abilities are kept small so a fake cluster (tests) or
-another backend (Docker) can provide them:
+The runner, workloads and faults see a cluster only through these protocols
+(STYLE §2, §10; Jepsen's ``db.clj`` and ``control.clj``):
 
-- lifecycle: ``start()`` brings every node up; ``stop()`` releases every
-  resource of the run and is safe to call twice or after a failed start;
-- addressing: ``client_url(node)`` and ``monitor_url(node)``;
-- process faults: ``kill``, ``start_node``, ``pause``, ``resume``, ``running``;
-- network: ``isolate(grudge)`` applies a grudge (node -> nodes it must not
-  hear), ``heal_network()`` removes every rule the run added;
-- evidence: ``collect(dest)`` copies configs and logs into the result folder.
+- :class:`Cluster` — the core every backend has: ``nodes``, ``start()``,
+  ``stop()`` (releases every resource of the run; safe to call twice or after
+  a failed start), ``client_url(node)``, ``monitor_url(node)``,
+  ``monitor(node)`` (that node's own view, :class:`harness.monitor.NodeMonitor`),
+  ``collect(dest)`` (configs, logs and data of each node into the result
+  folder) and ``abilities`` (the names of the ability protocols it offers);
+- abilities, each a small protocol a backend may or may not offer, named in
+  :data:`ABILITIES`: ``process`` (:class:`ProcessControl`: kill, pause,
+  resume, restart, terminate), ``network`` (:class:`NetworkControl`:
+  grudges, client cuts, heal), ``power`` (:class:`PowerControl`: power loss
+  on lazyfs storage), ``files`` (:class:`FileAccess`: a :class:`Remote` per
+  node, and where its store lives on it), ``netem`` (packet delay and loss,
+  when the node's kernel has the qdisc);
+- :class:`Remote` — how the harness acts ON a node's host: run an argv in the
+  node's network namespace, read, write and list files, fetch a directory.
+  iptables, netem, corruption and data collection go through it, so a
+  backend whose nodes live on other hosts changes one module, not the faults.
+
+A fault declares the abilities it ``needs``; preflight compares them with
+``cluster.abilities`` (see :func:`harness.faults.missing_abilities`).
 """
 
 from __future__ import annotations
 
+import subprocess
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Protocol, runtime_checkable
 
 from harness import config
+from harness.monitor import HttpMonitor, NodeMonitor
 
 Grudge = dict[str, frozenset[str]]
 
+PROCESS = "process"
+NETWORK = "network"
+POWER = "power"
+FILES = "files"
+NETEM = "netem"
+ABILITIES = (PROCESS, NETWORK, POWER, FILES, NETEM)
+
 
 class Cluster(Protocol):
-    """A running set of nats-server nodes that faults can act on."""
+    """A set of nats-server nodes: the core every backend implements."""
 
     nodes: list[str]
+    abilities: frozenset[str]
 
     def start(self) -> None:
-        """Bring every node up (not necessarily ready: see harness.ready)."""
+        """Bring every node up (not necessarily ready: the runner waits for that)."""
 
     def stop(self) -> None:
         """Stop every node and release every resource; idempotent."""
 
     def client_url(self, node: str) -> str:
-        """Where a client connects to reach ``node``."""
+        """Where a client connects to reach ``node`` (and only ``node``)."""
 
     def monitor_url(self, node: str) -> str:
         """``node``'s HTTP monitoring endpoint."""
+
+    def monitor(self, node: str) -> NodeMonitor:
+        """``node``'s own view of the cluster (leaders, stream state, routes)."""
+
+    def collect(self, dest: Path) -> None:
+        """Copy each node's config, log and (when kept) data into ``dest/<node>/``."""
+
+
+@runtime_checkable
+class ProcessControl(Protocol):
+    """Ability ``process``: signal and restart a node's nats-server."""
 
     def kill(self, node: str) -> None:
         """SIGKILL ``node``'s server (no-op if it is not running)."""
@@ -55,30 +89,84 @@ class Cluster(Protocol):
     def running(self, node: str) -> bool:
         """Is ``node``'s server process alive (paused counts as alive)?"""
 
+    def terminate(self, node: str, timeout: float = 10.0) -> None:
+        """Graceful stop (SIGTERM), SIGKILL after ``timeout``."""
+
+
+@runtime_checkable
+class NetworkControl(Protocol):
+    """Ability ``network``: partitions as grudges, and cutting nodes off from clients."""
+
     def isolate(self, grudge: Grudge) -> None:
         """Drop traffic so each node in ``grudge`` no longer hears the nodes it names."""
+
+    def cut_clients(self, nodes: Sequence[str], both_ways: bool) -> None:
+        """Cut ``nodes`` off from the harness's clients and monitor requests."""
 
     def heal_network(self) -> None:
         """Remove every network rule this run added."""
 
-    def collect(self, dest: Path) -> None:
-        """Copy each node's config and log into ``dest/<node>/``."""
+
+@runtime_checkable
+class PowerControl(Protocol):
+    """Ability ``power``: node stores on lazyfs, so un-fsynced writes can be dropped."""
+
+    def power_fail(self, nodes: list[str]) -> dict[str, int]:
+        """Kill ``nodes`` at one instant, drop their un-fsynced data, remount; bytes dropped."""
+
+    def lazyfs_stats(self) -> dict[str, dict[str, int]]:
+        """Each mounted node's lazyfs counters."""
+
+
+class Remote(Protocol):
+    """How the harness acts on one node's host (Jepsen's ``Remote``)."""
+
+    def run(
+        self, argv: Sequence[str], check: bool = True, timeout: float = 30.0
+    ) -> subprocess.CompletedProcess[str]:
+        """Run ``argv`` in the node's network namespace; a failure with ``check`` raises."""
+
+    def read(self, path: str, offset: int = 0, length: int = -1) -> bytes:
+        """``length`` bytes of ``path`` from ``offset`` (all with -1)."""
+
+    def write(self, path: str, offset: int, data: bytes) -> None:
+        """Write ``data`` at ``offset`` of the existing file ``path`` and fsync it."""
+
+    def truncate(self, path: str, size: int) -> None:
+        """Cut ``path`` to ``size`` bytes."""
+
+    def files(self, root: str) -> list[tuple[str, int]]:
+        """Every regular file under ``root``: (path relative to root, size), sorted."""
+
+    def fetch(self, root: str, dest: Path) -> None:
+        """Copy the directory ``root`` to ``dest`` on the harness's host."""
+
+
+@runtime_checkable
+class FileAccess(Protocol):
+    """Ability ``files``: a Remote per node and where that node keeps its store."""
+
+    def remote(self, node: str) -> Remote:
+        """The Remote for ``node``'s host."""
+
+    def store_dir(self, node: str) -> str:
+        """``node``'s JetStream store directory, as a path on its Remote."""
 
 
 class NodeAddressing:
-    """Addresses and data dirs from ``self.topo.ip(node)`` and ``self._nodes[node].data``.
+    """Addresses from ``self.topo.ip(node)``, shared by the backends.
 
-    Shared by the backends: each node listens on its own address with the
-    standard ports (harness.config), and keeps its store in ``<node dir>/data``.
+    Each node listens on its own address with the standard ports
+    (harness.config); its monitor is read over HTTP.
     """
 
-    topo: Any
-    _nodes: dict[str, Any]
+    topo: object
+    _nodes: dict[str, object]
 
     def address(self, node: str) -> config.NodeAddress:
         """Where ``node`` listens (``start()`` must have chosen the addresses)."""
         assert self.topo is not None, "start() first"
-        return config.NodeAddress(node, self.topo.ip(node))
+        return config.NodeAddress(node, self.topo.ip(node))  # type: ignore[attr-defined]
 
     def client_url(self, node: str) -> str:
         return self.address(node).client_url
@@ -86,6 +174,9 @@ class NodeAddressing:
     def monitor_url(self, node: str) -> str:
         return self.address(node).monitor_url
 
+    def monitor(self, node: str) -> NodeMonitor:
+        return HttpMonitor(self.monitor_url(node))
+
     def data_dir(self, node: str) -> Path:
-        """Host path of ``node``'s JetStream store (faults such as corruption act on it)."""
-        return Path(self._nodes[node].data)
+        """Host path of ``node``'s store (until faults reach it through ``FileAccess``)."""
+        return Path(self._nodes[node].data)  # type: ignore[attr-defined]
