@@ -1,0 +1,21 @@
+"""Workloads, and the registry that maps a scenario's ``workload.name`` to one.
+
+Each workload class declares, as class attributes, what the rest of the
+harness needs to know without running it:
+
+- ``name``: the registry key and the scenario's ``workload.name``;
+- ``checkers``: names in :data:`checkers.compose.REGISTRY` its histories are
+  checked with (every run adds the well-formedness and server-log checkers);
+- ``headline_checker``: the checker whose ``summary`` is the run's headline;
+- ``anomalies``: every anomaly name those checkers can report;
+- ``pairs_fs``: op names whose ``ok`` value is a list of ``[int, int]`` pairs,
+  which the history loader turns into an int64 array of shape (n, 2).
+"""
+
+from __future__ import annotations
+
+from harness.workloads.queue import QueueWorkload
+
+REGISTRY: dict[str, type[QueueWorkload]] = {"queue": QueueWorkload}
+
+__all__ = ["REGISTRY"]

@@ -69,6 +69,10 @@ class QueueWorkload:
     """Publishes unique integers to one stream and reads every node back."""
 
     name = "queue"
+    checkers = ("stats", "queue")
+    headline_checker = "queue"
+    anomalies = ("lost", "unexpected", "duplicated", "divergence", "failed-but-read")
+    pairs_fs = frozenset({"read"})
 
     def __init__(self, scenario: Scenario, cluster: Cluster, history: HistoryWriter) -> None:
         self.scenario = scenario
