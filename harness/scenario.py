@@ -15,48 +15,14 @@ default (2 minutes).
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import (
-    BaseModel,
-    BeforeValidator,
-    ConfigDict,
-    Field,
-    ValidationError,
-    field_validator,
-    model_validator,
-)
+from pydantic import Field, ValidationError, field_validator, model_validator
 
 from harness.errors import ScenarioError
-
-_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$")
-
-
-def parse_seconds(v: Any) -> Any:
-    """``10`` / ``"10s"`` / ``"2m"`` / ``"500ms"`` -> seconds as float; other input unchanged."""
-    if isinstance(v, bool):
-        return v
-    if isinstance(v, int | float):
-        return float(v)
-    if isinstance(v, str):
-        m = _DURATION.match(v)
-        if not m:
-            raise ValueError(f"{v!r} is not a duration (e.g. 10, 10s, 2m, 500ms)")
-        return float(m.group(1)) * _UNITS[m.group(2) or "s"]
-    return v
-
-
-Seconds = Annotated[float, BeforeValidator(parse_seconds), Field(ge=0)]
-
-TargetName = Literal["one", "minority", "majority", "all", "leader", "follower"]
-
-
-class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+from harness.spec import Seconds, TargetName, _Model, parse_seconds
 
 
 class ServerSpec(_Model):
