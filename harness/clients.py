@@ -24,6 +24,7 @@ never silently moves to another node.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -139,18 +140,25 @@ class NatsPyClient:
 
     def __init__(self, nc: Client) -> None:
         self.nc = nc
+        self._js: dict[float, Any] = {}  # one JetStream context per timeout, not one per publish
+
+    def _jetstream(self, timeout: float) -> Any:
+        js = self._js.get(timeout)
+        if js is None:
+            js = self._js[timeout] = self.nc.jetstream(timeout=timeout)
+        return js
 
     @classmethod
     async def open(cls, url: str, name: str) -> NatsPyClient:
         return cls(await connect(url, name))
 
     async def add_stream(self, config: dict[str, Any], timeout: float) -> None:
-        await self.nc.jetstream(timeout=timeout).add_stream(StreamConfig(**config))
+        await self._jetstream(timeout).add_stream(StreamConfig(**config))
 
     async def publish(
         self, subject: str, payload: bytes, timeout: float, headers: dict[str, str] | None = None
     ) -> Ack:
-        ack = await self.nc.jetstream(timeout=timeout).publish(subject, payload, headers=headers)
+        ack = await self._jetstream(timeout).publish(subject, payload, headers=headers)
         return Ack(ack.stream, ack.seq, bool(ack.duplicate))
 
     async def request(self, subject: str, payload: bytes, timeout: float) -> bytes:
@@ -194,16 +202,12 @@ class NatsPyClient:
                     )
                 )
         finally:
-            try:
+            with contextlib.suppress(Exception):  # the connection may be gone already
                 await sub.unsubscribe()
-            except Exception:  # the connection may be gone; nothing is left to release
-                pass
 
     async def close(self) -> None:
-        try:
+        with contextlib.suppress(Exception):  # closing a connection to a dead node may fail
             await asyncio.wait_for(self.nc.close(), 5)
-        except Exception:  # closing a connection to a dead node may fail
-            pass
 
 
 def connect_real(urls: Callable[[str], str]) -> Connect:
@@ -213,3 +217,28 @@ def connect_real(urls: Callable[[str], str]) -> Connect:
         return await NatsPyClient.open(urls(node), name)
 
     return _connect
+
+
+class ClientPool:
+    """One client per node, opened on first use and shared by every worker on that node."""
+
+    def __init__(self, connect: Connect, name: str = "nats-chaos") -> None:
+        self._connect = connect
+        self._name = name
+        self._clients: dict[str, NatsClient] = {}
+        self._locks: dict[str, asyncio.Lock] = {}
+
+    async def get(self, node: str) -> NatsClient:
+        """The client bound to ``node`` (connecting it the first time)."""
+        client = self._clients.get(node)
+        if client is not None:
+            return client
+        async with self._locks.setdefault(node, asyncio.Lock()):
+            if node not in self._clients:
+                self._clients[node] = await self._connect(node, f"{self._name}-{node}")
+            return self._clients[node]
+
+    async def close(self) -> None:
+        """Close every client (never raises)."""
+        clients, self._clients = list(self._clients.values()), {}
+        await asyncio.gather(*(c.close() for c in clients), return_exceptions=True)

@@ -108,13 +108,20 @@ class Interpreter:
         process: int,
         op: Operation,
         invoke: Callable[[NatsClient, Operation], Awaitable[Completion]],
+        client: NatsClient | None = None,
     ) -> str:
-        """Record ``op`` under ``process``, perform it, record its completion; the type."""
+        """Record ``op`` under ``process``, perform it, record its completion; the type.
+
+        ``client`` is the one bound to ``op.node`` when the caller has it already.
+        """
         append = self.history.append
         append("invoke", process, op.f, op.value, op.node)
         try:
-            client = await self.client_for(op.node) if op.node else None
-            done = await invoke(client, op)  # type: ignore[arg-type]  # node-less ops need none
+            if client is None:
+                if op.node is None:
+                    raise ValueError(f"operation {op.f!r} names no node to send it to")
+                client = await self.client_for(op.node)
+            done = await invoke(client, op)
         except asyncio.CancelledError:
             append("info", process, op.f, op.value, op.node, INTERRUPTED)
             self.counters.add("info")
@@ -151,6 +158,7 @@ class Interpreter:
         clock = self.clock
         process = self.new_process()
         ops = workload.operations(w, node)
+        client = await self.client_for(node)
         next_at = clock() + period * (w / max(1, workers))
         while clock() < deadline:
             if period:
@@ -163,7 +171,7 @@ class Interpreter:
             op = next(ops, None)
             if op is None:
                 break
-            if await self.perform(process, op, workload.invoke) == "info":
+            if await self.perform(process, op, workload.invoke, client) == "info":
                 process = self.new_process()
 
     async def execute(

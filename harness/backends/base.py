@@ -30,7 +30,7 @@ from __future__ import annotations
 import subprocess
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 from harness import config
 from harness.monitor import HttpMonitor, NodeMonitor
@@ -161,7 +161,7 @@ class NodeAddressing:
     """
 
     topo: object
-    _nodes: dict[str, object]
+    _nodes: Any
 
     def address(self, node: str) -> config.NodeAddress:
         """Where ``node`` listens (``start()`` must have chosen the addresses)."""
