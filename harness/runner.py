@@ -18,7 +18,8 @@ import signal
 import tarfile
 import threading
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Coroutine, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -444,10 +445,41 @@ def _run_with_signals(run: Run) -> str | None:
                 loop.remove_signal_handler(sig)
 
     try:
-        asyncio.run(guarded())
+        _run_loop(guarded())
     except asyncio.CancelledError:
         if not caught:
             raise
     except KeyboardInterrupt:
         caught.append("SIGINT")
     return caught[0] if caught else None
+
+
+async def _cancel_the_rest() -> None:
+    """Cancel every task still pending on the running loop and let each finish."""
+    pending = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+    for task in pending:
+        task.cancel()
+    await asyncio.gather(*pending, return_exceptions=True)
+
+
+def _run_loop(main: Coroutine[Any, Any, None]) -> None:
+    """``asyncio.run``, except that it never waits for worker threads still running.
+
+    A phase past its deadline leaves its blocking call (a host command, a
+    monitor request) running in a thread; ``asyncio.run`` would wait for it
+    when it shuts down the loop, and the deadline would mean nothing. Here the
+    executor is shut down without waiting: teardown goes ahead, and a late
+    thread finishes (or is ended with the process) on its own.
+    """
+    loop = asyncio.new_event_loop()
+    executor = ThreadPoolExecutor(thread_name_prefix="nats-chaos")
+    loop.set_default_executor(executor)
+    try:
+        loop.run_until_complete(main)
+    finally:
+        try:
+            loop.run_until_complete(_cancel_the_rest())
+            loop.run_until_complete(loop.shutdown_asyncgens())
+        finally:
+            executor.shutdown(wait=False, cancel_futures=True)
+            loop.close()

@@ -244,7 +244,8 @@ class RecoverySpec(_Model):
     ``timeout`` bounds the recovery wait (replicas not agreeing by then is
     data, not an error) and ``read_timeout`` each node's final read. Every
     phase also has a hard deadline: the fields below, or for the recovery
-    wait and the reads their bound plus ``grace``. A phase past its deadline
+    wait, the reads, the cluster coming up, the workload setup and the
+    isolation for reads their bound (the field) plus ``grace``. A phase past its deadline
     is recorded in results.json, the run tears down and checks what it has,
     and exits 4 (DESIGN §3.4).
     """
@@ -255,17 +256,18 @@ class RecoverySpec(_Model):
     cluster_up: Seconds = Field(default=60.0, gt=0)
     setup: Seconds = Field(default=60.0, gt=0)
     heal: Seconds = Field(default=90.0, gt=0)
-    isolation: Seconds = Field(default=45.0, gt=0)
+    isolation: Seconds = Field(default=30.0, gt=0)
     collect: Seconds = Field(default=120.0, gt=0)
     teardown: Seconds = Field(default=120.0, gt=0)
 
     def deadline(self, phase: str) -> float:
         """The hard deadline of ``phase`` in seconds."""
-        if phase == "recovery":
-            return self.timeout + self.grace
-        if phase == "reads":
-            return self.read_timeout + self.grace
-        return float(getattr(self, phase))
+        bound = {"recovery": self.timeout, "reads": self.read_timeout}.get(phase)
+        if bound is None:
+            bound = float(getattr(self, phase))
+            if phase not in ("cluster_up", "setup", "isolation"):
+                return bound
+        return bound + self.grace
 
 
 # Every anomaly name a checker can report: the workloads' and the server logs' (checkers/logs.py).

@@ -44,8 +44,6 @@ from harness.workloads import streams
 from harness.workloads.base import WorkloadContext, WorkloadSpecBase
 
 READ_BATCH = 1000
-SETUP_TIMEOUT = 60.0
-ISOLATE_TIMEOUT = 30.0
 
 
 class QueueSpec(WorkloadSpecBase):
@@ -94,11 +92,10 @@ class QueueWorkload:
             "allow_direct": True,
         }
         first = await self.ctx.client_for(self.cluster.nodes[0])
-        deadline = time.monotonic() + SETUP_TIMEOUT
-        await streams.create_stream(
-            lambda: first.add_stream(config, timeout=5), self.stream, SETUP_TIMEOUT
-        )
-        left = max(1.0, deadline - time.monotonic())
+        bound = sc.recovery.setup
+        deadline = time.monotonic() + bound
+        await streams.create_stream(lambda: first.add_stream(config, timeout=5), self.stream, bound)
+        left = max(0.0, deadline - time.monotonic())
         self.replica_nodes = await streams.wait_replicas(
             self.cluster, self.stream, sc.stream.replicas, left
         )

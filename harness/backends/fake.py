@@ -1,0 +1,441 @@
+"""A fake cluster in memory, with a fake NATS client, for unit tests of everything above backends.
+
+:class:`FakeCluster` implements the core protocol and the ``process``,
+``network``, ``power`` and ``files`` abilities (``harness.backends.base``)
+with no process, namespace or socket: the runner, interpreter, nemesis,
+faults and workloads run against it in milliseconds (STYLE §10). It models
+just enough of JetStream to give a history meaning:
+
+- streams with replicas on the first ``num_replicas`` nodes; each replica is
+  a list of ``(seq, subject, data)``; a leader among the replicas that can
+  reach a majority of them (elected with the longest log, as Raft would);
+- an acknowledged publish is appended to the leader and copied to every
+  follower it can reach, and acknowledged only with a majority; a node that is
+  down, paused or cut from clients times out (``info``), a stream with no
+  reachable leader answers "no responders" (``fail``);
+- followers catch up from the leader whenever they can reach it;
+- ``power_fail`` keeps only what was synced: everything with
+  ``sync_always``, nothing otherwise (like the 2-minute default);
+- each node's monitor (:class:`FakeMonitor`) reports its own view; direct
+  gets are answered from the node's own replica.
+
+Knobs for tests: ``sync_always``; ``misbehave`` — calls that never return
+(``"start"``, ``"meta_leader"``, ``"direct_get"``, ``"publish"``), to
+exercise phase deadlines, and answers that break a run: ``"no_leader"`` (no
+node ever sees a stream leader), ``"refuse_stream"`` (stream creation is
+refused with a 400, as a config the server rejects). Files (for
+corruption) live under ``root/<node>/`` on the host, behind a
+:class:`DirRemote`. :func:`backend` hands the runner a
+:class:`~harness.runner.Backend` that builds them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import shutil
+import subprocess
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from nats.errors import NoRespondersError
+from nats.errors import TimeoutError as NatsTimeout
+from nats.js.errors import APIError
+
+from harness.backends.base import FILES, NETWORK, POWER, PROCESS, Grudge
+from harness.clients import Ack, NatsClient, StoredMsg
+from harness.monitor import NodeMonitor, StreamView
+
+if TYPE_CHECKING:
+    from harness.runner import Backend
+    from harness.runstate import RunState
+    from harness.scenario import Scenario
+
+Msg = tuple[int, str, bytes]
+
+
+@dataclass
+class _Stream:
+    name: str
+    subjects: list[str]
+    replicas: list[str]
+    leader: str | None = None
+    logs: dict[str, list[Msg]] = field(default_factory=dict)
+    synced: dict[str, int] = field(default_factory=dict)
+
+
+class FakeCluster:
+    """An in-memory cluster (see the module docstring)."""
+
+    def __init__(
+        self,
+        nodes: list[str],
+        root: Path,
+        sync_always: bool = False,
+        misbehave: Sequence[str] = (),
+    ) -> None:
+        self.nodes = list(nodes)
+        self.abilities = frozenset({PROCESS, NETWORK, POWER, FILES})
+        self.root = root
+        self.sync_always = sync_always
+        self.misbehave = frozenset(misbehave)
+        self.up: dict[str, bool] = dict.fromkeys(nodes, False)
+        self.paused: dict[str, bool] = dict.fromkeys(nodes, False)
+        self.grudge: dict[str, frozenset[str]] = {}
+        self.clients_cut: set[str] = set()
+        self.streams: dict[str, _Stream] = {}
+        self.events: list[str] = []  # what happened, written to each node's log by collect
+        self.dropped: dict[str, int] = {}
+        self.stopped = False
+        self._lock = threading.RLock()
+
+    # -- core -----------------------------------------------------------------
+    def start(self) -> None:
+        self._maybe_hang_sync("start")
+        for n in self.nodes:
+            (self.root / n / "data").mkdir(parents=True, exist_ok=True)
+            self.start_node(n)
+
+    def stop(self) -> None:
+        with self._lock:
+            self.up = dict.fromkeys(self.nodes, False)
+            self.stopped = True
+
+    def client_url(self, node: str) -> str:
+        return f"fake://{node}"
+
+    def monitor_url(self, node: str) -> str:
+        return f"fake://{node}/monitor"
+
+    def monitor(self, node: str) -> NodeMonitor:
+        return FakeMonitor(self, node)
+
+    def collect(self, dest: Path) -> None:
+        for n in self.nodes:
+            out = dest / n
+            out.mkdir(parents=True, exist_ok=True)
+            (out / "nats-server.conf").write_text(f"server_name: {n}\n")
+            (out / "nats-server.log").write_text("".join(f"{e}\n" for e in self.events))
+
+    async def connect(self, node: str, name: str) -> NatsClient:
+        """The fake's :data:`~harness.clients.Connect`: a client bound to ``node``."""
+        return FakeClient(self, node)
+
+    # -- process --------------------------------------------------------------
+    def kill(self, node: str) -> None:
+        with self._lock:
+            self.up[node] = self.paused[node] = False
+            self.events.append(f"[KIL] {node} killed")
+
+    def start_node(self, node: str) -> None:
+        with self._lock:
+            self.up[node] = True
+            self.paused[node] = False
+            self.events.append(f"[INF] {node} started")
+
+    def pause(self, node: str) -> None:
+        with self._lock:
+            if self.up[node]:
+                self.paused[node] = True
+
+    def resume(self, node: str) -> None:
+        with self._lock:
+            self.paused[node] = False
+
+    def running(self, node: str) -> bool:
+        return self.up[node]
+
+    def terminate(self, node: str, timeout: float = 10.0) -> None:
+        self.kill(node)
+
+    # -- network --------------------------------------------------------------
+    def isolate(self, grudge: Grudge) -> None:
+        with self._lock:
+            for n, enemies in grudge.items():
+                self.grudge[n] = self.grudge.get(n, frozenset()) | enemies
+
+    def cut_clients(self, nodes: Sequence[str], both_ways: bool) -> None:
+        with self._lock:
+            self.clients_cut |= set(nodes)
+
+    def heal_network(self) -> None:
+        with self._lock:
+            self.grudge = {}
+            self.clients_cut = set()
+
+    # -- power ----------------------------------------------------------------
+    def power_fail(self, nodes: list[str]) -> dict[str, int]:
+        with self._lock:
+            dropped: dict[str, int] = {}
+            for n in nodes:
+                self.kill(n)
+                lost = 0
+                for st in self.streams.values():
+                    if n in st.logs:
+                        keep = len(st.logs[n]) if self.sync_always else st.synced.get(n, 0)
+                        lost += sum(len(d) for _, _, d in st.logs[n][keep:])
+                        st.logs[n] = st.logs[n][:keep]
+                dropped[n] = lost
+                self.dropped[n] = self.dropped.get(n, 0) + lost
+            return dropped
+
+    def lazyfs_stats(self) -> dict[str, dict[str, int]]:
+        return {n: {"dropped_bytes": self.dropped.get(n, 0)} for n in self.nodes}
+
+    # -- files ----------------------------------------------------------------
+    def remote(self, node: str) -> DirRemote:
+        return DirRemote(self.root / node)
+
+    def store_dir(self, node: str) -> str:
+        return "data"
+
+    # -- the model ------------------------------------------------------------
+    def alive(self, node: str) -> bool:
+        return self.up[node] and not self.paused[node]
+
+    def hears(self, a: str, b: str) -> bool:
+        """Can ``a`` and ``b`` talk (both up, neither holds a grudge against the other)?"""
+        if not (self.alive(a) and self.alive(b)):
+            return False
+        return b not in self.grudge.get(a, ()) and a not in self.grudge.get(b, ())
+
+    def settle(self, st: _Stream) -> str | None:
+        """Elect a leader if needed and let followers catch up; the leader."""
+        with self._lock:
+            quorum = len(st.replicas) // 2 + 1
+
+            def can_lead(n: str) -> bool:
+                return (
+                    self.alive(n) and sum(self.hears(n, m) or m == n for m in st.replicas) >= quorum
+                )
+
+            if st.leader is None or not can_lead(st.leader):
+                candidates = [n for n in st.replicas if can_lead(n)]
+                st.leader = max(candidates, key=lambda n: len(st.logs[n]), default=None)
+            leader = st.leader
+            if leader is not None:
+                for n in st.replicas:
+                    if n != leader and self.hears(leader, n):
+                        st.logs[n] = list(st.logs[leader])
+                        if self.sync_always:
+                            st.synced[n] = len(st.logs[n])
+            return leader
+
+    def add_stream(self, config: dict[str, Any]) -> None:
+        with self._lock:
+            name = config["name"]
+            if name in self.streams:
+                return
+            replicas = self.nodes[: int(config.get("num_replicas", 1))]
+            st = _Stream(name, list(config.get("subjects") or [name]), replicas)
+            st.logs = {n: [] for n in replicas}
+            self.streams[name] = st
+            self.settle(st)
+
+    def stream_for(self, subject: str) -> _Stream | None:
+        for st in self.streams.values():
+            for pattern in st.subjects:
+                prefix = pattern.removesuffix(">")
+                if subject == pattern or (pattern.endswith(">") and subject.startswith(prefix)):
+                    return st
+        return None
+
+    def publish(self, node: str, subject: str, data: bytes) -> Ack:
+        with self._lock:
+            if not self.alive(node) or node in self.clients_cut:
+                raise NatsTimeout
+            st = self.stream_for(subject)
+            leader = self.settle(st) if st else None
+            if st is None or leader is None or not (leader == node or self.hears(node, leader)):
+                raise NoRespondersError
+            log = st.logs[leader]
+            seq = (log[-1][0] if log else 0) + 1
+            log.append((seq, subject, data))
+            if self.sync_always:
+                st.synced[leader] = len(log)
+            self.settle(st)
+            return Ack(st.name, seq)
+
+    def _maybe_hang_sync(self, what: str) -> None:
+        if what in self.misbehave:
+            while not self.stopped:
+                time.sleep(0.05)
+
+
+class FakeMonitor:
+    """One fake node's own view (:class:`~harness.monitor.NodeMonitor`)."""
+
+    def __init__(self, cluster: FakeCluster, node: str) -> None:
+        self.c = cluster
+        self.node = node
+
+    def meta_leader(self) -> str | None:
+        c = self.c
+        c._maybe_hang_sync("meta_leader")
+        if not c.alive(self.node):
+            return None
+        peers = [n for n in c.nodes if n == self.node or c.hears(self.node, n)]
+        return min(peers) if len(peers) >= len(c.nodes) // 2 + 1 else None
+
+    def stream_view(self, stream: str) -> StreamView | None:
+        c = self.c
+        if not c.alive(self.node):
+            return None
+        st = c.streams.get(stream)
+        if st is None or self.node not in st.replicas:
+            return StreamView(present=False)
+        leader = c.settle(st)
+        log = st.logs[self.node]
+        seen = leader if leader == self.node or (leader and c.hears(self.node, leader)) else None
+        if "no_leader" in c.misbehave:
+            seen = None
+        return StreamView(
+            present=True,
+            messages=len(log),
+            first_seq=log[0][0] if log else 0,
+            last_seq=log[-1][0] if log else 0,
+            leader=seen,
+        )
+
+    def route_count(self) -> int | None:
+        c = self.c
+        if not c.alive(self.node):
+            return None
+        return sum(c.hears(self.node, n) for n in c.nodes if n != self.node)
+
+    def serves_direct_get(self, stream: str) -> bool | None:
+        view = self.stream_view(stream)
+        return None if view is None else view.present
+
+
+class FakeClient:
+    """:class:`~harness.clients.NatsClient` of one fake node."""
+
+    def __init__(self, cluster: FakeCluster, node: str) -> None:
+        self.c = cluster
+        self.node = node
+
+    async def _hang(self, what: str) -> None:
+        if what in self.c.misbehave:
+            await asyncio.Event().wait()
+
+    async def add_stream(self, config: dict[str, Any], timeout: float) -> None:
+        if not self.c.alive(self.node):
+            raise NatsTimeout
+        if "refuse_stream" in self.c.misbehave:
+            raise APIError(code=400, err_code=10052, description="stream configuration invalid")
+        self.c.add_stream(config)
+
+    async def publish(
+        self, subject: str, payload: bytes, timeout: float, headers: dict[str, str] | None = None
+    ) -> Ack:
+        await self._hang("publish")
+        await asyncio.sleep(0)  # let the other workers and the nemesis run, as real I/O would
+        return self.c.publish(self.node, subject, payload)
+
+    async def request(self, subject: str, payload: bytes, timeout: float) -> bytes:
+        c = self.c
+        prefix = "$JS.API.STREAM.LEADER.STEPDOWN."
+        if not c.alive(self.node) or not subject.startswith(prefix):
+            raise NoRespondersError
+        st = c.streams.get(subject.removeprefix(prefix))
+        if st is None:
+            raise APIError(code=404, description="stream not found")
+        preferred = (json.loads(payload or b"{}").get("placement") or {}).get("preferred")
+        with c._lock:
+            if preferred in st.replicas and c.alive(preferred):
+                st.leader = preferred
+        return json.dumps({"success": True}).encode()
+
+    async def direct_get(
+        self, stream: str, seq: int, batch: int, timeout: float
+    ) -> list[StoredMsg] | None:
+        await self._hang("direct_get")
+        c = self.c
+        if not c.alive(self.node):
+            raise NatsTimeout
+        st = c.streams.get(stream)
+        if st is None or self.node not in st.replicas:
+            raise NoRespondersError
+        msgs = [StoredMsg(s, d, subj) for s, subj, d in st.logs[self.node] if s >= seq][:batch]
+        return msgs or None
+
+    async def close(self) -> None:
+        return None
+
+
+class DirRemote:
+    """A :class:`~harness.backends.base.Remote` over a directory of this host."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.commands: list[list[str]] = []
+
+    def _path(self, path: str) -> Path:
+        return self.root / path
+
+    def run(
+        self, argv: Sequence[str], check: bool = True, timeout: float = 30.0
+    ) -> subprocess.CompletedProcess[str]:
+        self.commands.append(list(argv))
+        return subprocess.CompletedProcess(list(argv), 0, "", "")
+
+    def read(self, path: str, offset: int = 0, length: int = -1) -> bytes:
+        with self._path(path).open("rb") as fh:
+            fh.seek(offset)
+            return fh.read(length)
+
+    def write(self, path: str, offset: int, data: bytes) -> None:
+        fd = os.open(self._path(path), os.O_WRONLY)
+        try:
+            os.pwrite(fd, data, offset)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+    def truncate(self, path: str, size: int) -> None:
+        os.truncate(self._path(path), size)
+
+    def files(self, root: str) -> list[tuple[str, int]]:
+        base = self._path(root)
+        found = [
+            (str(p.relative_to(base)), p.stat().st_size) for p in base.rglob("*") if p.is_file()
+        ]
+        return sorted(found)
+
+    def fetch(self, root: str, dest: Path) -> None:
+        shutil.copytree(self._path(root), dest, dirs_exist_ok=True)
+
+
+def backend(
+    sync_always: bool = False, misbehave: Sequence[str] = ()
+) -> tuple[Backend, list[FakeCluster]]:
+    """A runner :class:`~harness.runner.Backend` that builds :class:`FakeCluster`s, and the
+    list every cluster it builds is appended to (so a test can look at it after the run)."""
+    from harness.runner import Backend
+
+    made: list[FakeCluster] = []
+
+    def make(scenario: Scenario, binary: Path | None, workdir: Path, state: RunState) -> Any:
+        cluster = FakeCluster(
+            scenario.node_names, workdir, sync_always=sync_always, misbehave=misbehave
+        )
+        made.append(cluster)
+        return cluster
+
+    def connect(cluster: Any) -> Any:
+        return cluster.connect  # a FakeCluster's
+
+    fake = Backend(
+        preflight=lambda scenario: None,
+        binary=lambda scenario, explicit: None,
+        make_cluster=make,
+        server_info=lambda cluster, binary: {"backend": "fake", "version": "fake"},
+        connect=connect,
+    )
+    return fake, made

@@ -1,0 +1,160 @@
+"""The real runner on the fake cluster: phases, faults, verdicts, deadlines and the error tree."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import threading
+from pathlib import Path
+
+import pytest
+from fakerun import assert_well_formed, history, run, scenario
+
+from harness import results
+from harness.errors import EXIT_RUN_BROKEN, BadInput
+from harness.runner import RunOptions, execute
+
+
+def test_a_run_with_a_kill_is_valid_and_leaves_a_result_folder(tmp_path: Path) -> None:
+    sc = scenario(faults=[{"kind": "kill", "targets": "one"}])
+    out, made = run(tmp_path, sc)
+    assert out.broken is None and out.interrupted is None
+    assert out.result["valid"] is True, results.verdict_line(out.result)
+    for name in ("scenario.yaml", "history.jsonl", "results.json", "summary.md", "harness.log"):
+        assert (out.run_dir / name).is_file(), name
+    assert (out.run_dir / "nodes" / "n1" / "nats-server.log").is_file()
+    ops = history(out.run_dir)
+    assert_well_formed(ops)
+    kills = [op for op in ops if op["process"] == "nemesis" and op["f"] == "kill"]
+    assert [("start" in k["value"], "stop" in k["value"]) for k in kills][:2] == [
+        (True, False),
+        (False, True),
+    ]
+    reads = [op for op in ops if op["f"] == "read" and op["type"] == "ok"]
+    assert sorted(r["node"] for r in reads) == ["n1", "n2", "n3"]
+    acked = {op["value"] for op in ops if op["f"] == "publish" and op["type"] == "ok"}
+    assert acked and all({v for _, v in r["value"]} == acked for r in reads)
+    saved = json.loads((out.run_dir / "results.json").read_text())
+    assert saved["replica_nodes"] == ["n1", "n2", "n3"]
+    assert saved["recovery"]["converged"] is True and saved["isolated_for_reads"] is True
+    assert saved["deadlines_passed"] == []
+    assert (made[0].stopped and not (tmp_path / "work").exists()) or not any(
+        (tmp_path / "work").iterdir()
+    )
+
+
+def test_coordinated_power_loss_without_fsync_loses_every_acknowledged_write(
+    tmp_path: Path,
+) -> None:
+    sc = scenario(
+        faults=[{"kind": "power-loss", "targets": "all", "coordinated": True}],
+        schedule={"quiet": 0.6, "interval": 5, "duration": 0.3},
+    )
+    out, _ = run(tmp_path, sc)
+    q = out.result["checkers"]["queue"]
+    ops = history(out.run_dir)
+    acked_before = {
+        op["value"]
+        for op in ops
+        if op["f"] == "publish"
+        and op["type"] == "ok"
+        and op["time"] < next(o["time"] for o in ops if o["process"] == "nemesis")
+    }
+    assert out.result["valid"] is False
+    assert "lost" in out.result["anomalies"]
+    assert q["lost_count"] == len(acked_before) > 0
+
+
+def test_power_loss_with_sync_always_loses_nothing(tmp_path: Path) -> None:
+    sc = scenario(faults=[{"kind": "power-loss", "targets": "all", "coordinated": True}])
+    out, _ = run(tmp_path, sc, sync_always=True)
+    assert out.result["valid"] is True, results.verdict_line(out.result)
+
+
+def test_reads_past_their_deadline_are_recorded_and_the_run_broke(tmp_path: Path) -> None:
+    sc = scenario(recovery={"read_timeout": 0.3, "grace": 0.3})
+    out, made = run(tmp_path, sc, misbehave=("direct_get",))
+    assert out.broken == "phase 'reads' passed its deadline of 0.6s"
+    ops = history(out.run_dir)
+    assert_well_formed(ops)
+    reads = [op for op in ops if op["f"] == "read" and op["type"] != "invoke"]
+    assert [(r["type"], r["error"]) for r in reads] == [("info", "interrupted")] * 3
+    saved = json.loads((out.run_dir / "results.json").read_text())
+    assert saved["deadlines_passed"] == [{"phase": "reads", "deadline": 0.6}]
+    assert saved["valid"] == "unknown"
+    assert made[0].stopped  # torn down all the same
+
+
+def test_a_cluster_that_never_comes_up_breaks_the_run_with_exit_4(tmp_path: Path) -> None:
+    sc = scenario(recovery={"cluster_up": 0.2, "grace": 0.2})
+    out, made = run(tmp_path, sc, misbehave=("start",))
+    assert out.broken == "phase 'cluster_up' passed its deadline of 0.4s"
+    assert "cluster up" in out.result["timings"]
+    assert made[0].stopped
+    assert results.exit_code_for(out.result) == 1  # the CLI gives 4 (see test_cli_run_exit_4)
+
+
+def test_cli_run_exits_4_when_the_run_broke(tmp_path: Path, monkeypatch) -> None:
+    from click.testing import CliRunner
+
+    from harness import cli, runner
+    from harness.backends import fake
+
+    backend, _ = fake.backend(misbehave=("start",))
+    monkeypatch.setattr(runner, "REAL_BACKEND", backend)
+    monkeypatch.setattr(runner.RunOptions, "__init__", _options_with(backend, tmp_path))
+    path = tmp_path / "s.yaml"
+    path.write_text("name: s\ntime_limit: 1\nrecovery: {cluster_up: 0.2, grace: 0.1}\n")
+    res = CliRunner().invoke(cli.main, ["run", str(path), "--results-dir", str(tmp_path / "r")])
+    assert res.exit_code == EXIT_RUN_BROKEN, res.output
+    assert "UNKNOWN" in res.output
+
+
+def _options_with(backend, tmp_path):
+    original = RunOptions.__init__
+
+    def init(self, *a, **kw):
+        original(self, *a, **kw)
+        self.backend = backend
+        self.work_root = tmp_path / "work"
+
+    return init
+
+
+def test_setup_that_never_gets_a_stream_leader_is_run_broken(tmp_path: Path) -> None:
+    sc = scenario(recovery={"setup": 0.3, "grace": 0.3})
+    out, _ = run(tmp_path, sc, misbehave=("no_leader",))
+    assert out.broken is not None and out.broken.startswith("stream chaos has no leader")
+
+
+def test_bad_input_met_mid_run_raises_after_the_folder_is_written(tmp_path: Path) -> None:
+    sc = scenario(recovery={"setup": 0.2, "grace": 0.5})
+    out_dir = tmp_path / "results"
+    from harness.backends import fake
+
+    backend, made = fake.backend(misbehave=("refuse_stream",))
+    opts = RunOptions(results_dir=out_dir, echo=lambda _m: None, backend=backend,
+                      work_root=tmp_path / "work")  # fmt: skip
+    with pytest.raises(BadInput, match="cannot create stream chaos"):
+        execute(sc, opts)
+    (run_dir,) = (out_dir / "fake").glob("2*")
+    assert (run_dir / "results.json").is_file()
+    assert made[0].stopped
+
+
+def test_sigint_in_the_main_phase_interrupts_and_every_invoke_is_completed(
+    tmp_path: Path,
+) -> None:
+    sc = scenario(time_limit=30)
+    timer = threading.Timer(0.8, os.kill, (os.getpid(), signal.SIGINT))
+    timer.start()
+    try:
+        out, made = run(tmp_path, sc)
+    finally:
+        timer.cancel()
+    assert out.interrupted == "SIGINT"
+    ops = history(out.run_dir)
+    assert_well_formed(ops)
+    assert out.result["valid"] == "unknown"
+    assert made[0].stopped
