@@ -39,15 +39,15 @@ import pandas as pd
 from checkers.schema import client_mask, column, line_numbers
 
 LINES = 5
-RULES: dict[str, str] = {
-    "completion-without-invoke": "completions without an invoke in flight",
-    "invoke-in-flight": "invokes while the process had an op in flight",
-    "f-mismatch": "completions whose f differs from their invoke's",
-    "missing-completion": "invokes without a completion",
-    "process-reused-after-info": "ops of a process after its info completion",
-    "time-decreasing": "ops whose time goes backwards",
-    "index-not-increasing": "ops whose index does not increase",
-    "nemesis-not-info": "nemesis ops whose type is not info",
+RULES: dict[str, str] = {  # rule -> what one op that breaks it is
+    "completion-without-invoke": "completion without an invoke in flight",
+    "invoke-in-flight": "invoke while the process had an op in flight",
+    "f-mismatch": "completion whose f differs from its invoke's",
+    "missing-completion": "invoke without a completion",
+    "process-reused-after-info": "op of a process after its info completion",
+    "time-decreasing": "op whose time goes backwards",
+    "index-not-increasing": "op whose index does not increase",
+    "nemesis-not-info": "nemesis op whose type is not info",
 }
 
 
@@ -126,7 +126,8 @@ def _headline(counts: dict[str, int], lines: dict[str, list[int]], n: int) -> st
     parts = []
     for r in broken:
         shown = ", ".join(map(str, lines[r])) + (", …" if counts[r] > len(lines[r]) else "")
-        parts.append(f"{counts[r]:,} {RULES[r]} (line{'s' if counts[r] > 1 else ''} {shown})")
+        lines_word = "lines" if counts[r] > 1 else "line"
+        parts.append(f"{RULES[r]} ×{counts[r]:,} ({lines_word} {shown})")
     return "the history is not well-formed: " + "; ".join(parts)
 
 

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+import pandas as pd
 import pytest
 
 from checkers.compose import REGISTRY, check_history, check_safe, merge_valid
@@ -333,9 +334,9 @@ def test_check_history_composes_and_merges(tmp_path: Path) -> None:
 
 def test_check_history_refuses_unknown_names() -> None:
     with pytest.raises(ValueError, match="no checker named nope"):
-        check_history(None, {}, ["stats", "nope"])  # type: ignore[arg-type]
+        check_history(pd.DataFrame(), {}, ["stats", "nope"])
     with pytest.raises(ValueError, match="headline checker 'queue' is not among stats"):
-        check_history(None, {}, ["stats"], headline="queue")  # type: ignore[arg-type]
+        check_history(pd.DataFrame(), {}, ["stats"], headline="queue")
     assert set(REGISTRY) == {"wellformed", "stats", "queue", "logs"}
 
 

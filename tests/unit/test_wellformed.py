@@ -64,8 +64,10 @@ def test_planted_violations_are_counted_exactly(tmp_path: Path) -> None:
     assert r["warnings"] == {}
     assert r["op_count"] == len(PLANTED)
     headline = r["summary"]["headline"]
-    assert headline.startswith("the history is not well-formed: 1 completions without an invoke")
-    assert "2 invokes without a completion (lines 13, 14)" in headline
+    assert headline.startswith(
+        "the history is not well-formed: completion without an invoke in flight ×1 (line 8); "
+    )
+    assert "; invoke without a completion ×2 (lines 13, 14); " in headline
 
 
 def test_a_cut_off_history_may_end_with_invokes_in_flight(tmp_path: Path) -> None:
