@@ -112,15 +112,20 @@ def test_a_history_of_the_writer_is_well_formed(tmp_path: Path) -> None:
     assert r["summary"]["headline"] == "the history is well-formed (9 ops)"
 
 
-def test_a_synthetic_million_op_style_history_is_well_formed(tmp_path: Path) -> None:
+def synth(tmp_path: Path, publishes: int, faults: int = 0) -> Any:
+    """The ops of a ``benchmarks/synth_history.py`` history (what the benchmarks check)."""
     sys.path.insert(0, str(ROOT / "benchmarks"))
     try:
         from synth_history import write_history
     finally:
         sys.path.remove(str(ROOT / "benchmarks"))
     path = tmp_path / "synth.jsonl"
-    write_history(path, 20_000)
-    r = check_wellformed(load_history(path, pairs_fs=frozenset({"read"})).ops, {})
+    write_history(path, publishes, faults=faults)
+    return load_history(path, pairs_fs=frozenset({"read"})).ops
+
+
+def test_a_synthetic_million_op_style_history_is_well_formed(tmp_path: Path) -> None:
+    r = check_wellformed(synth(tmp_path, 20_000), {})
     assert r["valid"] is True, r["summary"]
 
 
@@ -131,3 +136,9 @@ def test_equal_times_are_fine_equal_indexes_are_not(tmp_path: Path, rule: str) -
         recs[1]["index"] = 0
     r = check_wellformed(load(tmp_path, recs), {})
     assert r["valid"] is (True if rule == "time" else "unknown")
+
+
+def test_a_synthetic_history_with_kill_windows_is_well_formed(tmp_path: Path) -> None:
+    ops = synth(tmp_path, 5_000, faults=3)
+    assert (ops["process"] == "nemesis").sum() == 3 * 2 + 2  # the windows and one kill/restart
+    assert check_wellformed(ops, {})["valid"] is True
