@@ -1,7 +1,9 @@
 """Benchmark the history loader and the queue checkers on a synthetic history.
 
 In: ``--publishes N`` (and optionally ``--history PATH`` to reuse a file).
-Out: a table with the time of (a) ``load_history`` and (b) ``check_history``,
+Out: a table with the time of (a) ``load_history`` (the queue workload's
+``pairs_fs``, so final reads parse straight to numpy), (b) ``wellformed``
+alone and (c) ``check_history`` with every checker a run composes but logs,
 the process's peak RSS after each (``ru_maxrss``), and the peak Python
 allocation of each phase (``tracemalloc``, measured in a second pass because
 tracing slows the code it watches). Also checks the verdict found the
@@ -28,7 +30,11 @@ sys.path[:0] = [str(Path(__file__).resolve().parent.parent), str(Path(__file__).
 from synth_history import NODES, write_history  # noqa: E402
 
 from checkers.compose import check_history  # noqa: E402
+from checkers.wellformed import check_wellformed  # noqa: E402
 from harness.history import load_history  # noqa: E402
+
+PAIRS_FS = frozenset({"read"})  # harness.workloads.REGISTRY["queue"].pairs_fs
+NAMES = ("wellformed", "stats", "queue")  # what a run composes, minus the server logs
 
 MIB = 1024 * 1024
 
@@ -73,25 +79,30 @@ def main() -> None:
         )
     context = {"nodes": list(NODES)}
     rss0 = peak_rss_mib()
-    loaded, t_load = timed(lambda: load_history(path))
+    loaded, t_load = timed(lambda: load_history(path, pairs_fs=PAIRS_FS))
     rss_load = peak_rss_mib()
-    result, t_check = timed(lambda: check_history(loaded.ops, context))
+    wellformed, t_wf = timed(lambda: check_wellformed(loaded.ops, context))
+    rss_wf = peak_rss_mib()
+    result, t_check = timed(lambda: check_history(loaded.ops, context, NAMES, "queue"))
     rss_check = peak_rss_mib()
     queue = result["checkers"]["queue"]
     print(
         f"rows={len(loaded.ops)} valid={result['valid']} anomalies={result['anomalies']} "
         f"lost={queue.get('lost_count')} recovered={queue.get('recovered_count')} "
-        f"error={queue.get('error')}"
+        f"error={queue.get('error')} wellformed={wellformed['valid']}"
     )
     rows = [
         ("load_history", t_load, rss_load),
+        ("wellformed", t_wf, rss_wf),
         ("check_history", t_check, rss_check),
         ("total", t_load + t_check, rss_check),
     ]
     traced = {}
     if not args.no_tracemalloc:
-        traced["load_history"] = traced_peak(lambda: load_history(path))
-        traced["check_history"] = traced_peak(lambda: check_history(loaded.ops, context))
+        traced["load_history"] = traced_peak(lambda: load_history(path, pairs_fs=PAIRS_FS))
+        traced["check_history"] = traced_peak(
+            lambda: check_history(loaded.ops, context, NAMES, "queue")
+        )
     print(f"\nbaseline RSS before loading: {rss0:.0f} MiB")
     print(f"{'phase':<15}{'seconds':>9}{'peak RSS MiB':>14}{'traced peak MiB':>17}")
     for name, secs, rss in rows:

@@ -1,12 +1,15 @@
 """Write a synthetic queue-workload ``history.jsonl`` for checker benchmarks.
 
-In: the number of publishes ``N``, client processes ``P``, a seed, and how many
-acknowledged values to "lose". Out: a history following DESIGN §3.1 — ``N``
-publish invoke/completion pairs from ``P`` concurrent processes (about 1 %
-``fail``, 0.5 % ``info``; a process whose op ended ``info`` is replaced by a
-new process id), a few nemesis ops, then one full final read per node
-(``n1``..``n3``) holding every acknowledged value except the planted lost
-ones, plus half of the ``info`` values (they become "recovered").
+In: the number of publishes ``N``, client processes ``P``, a seed, how many
+acknowledged values to "lose" and how many kill windows to add. Out: a
+well-formed history following DESIGN §3.1 (``checkers.wellformed`` holds)
+— ``N`` publish invoke/completion pairs from ``P`` concurrent processes
+(about 1 % ``fail``, 0.5 % ``info``; a process whose op ended ``info`` is
+replaced by a new process id), ``faults`` kill windows (nemesis start/stop
+ops in time order among the publishes), a few nemesis ops, then one full
+final read per node (``n1``..``n3``) holding every acknowledged value
+except the planted lost ones, plus half of the ``info`` values (they
+become "recovered").
 
 Run: ``python benchmarks/synth_history.py --publishes 1000000 --out /tmp/h.jsonl``
 """
@@ -40,8 +43,23 @@ def _outcomes(n: int, rng: np.random.Generator) -> np.ndarray:
     return np.where(draw < 0.985, 0, np.where(draw < 0.995, 1, 2)).astype(np.int8)
 
 
-def _write_publishes(fh, n: int, procs: int, outcomes: np.ndarray, rng) -> np.ndarray:
-    """Write publish ops in rounds of ``procs`` clients; return stream seqs (0 = none)."""
+def _fault_rounds(rounds: int, faults: int) -> dict[int, list[dict]]:
+    """Nemesis values by the publish round before which they happen: ``faults`` kill windows,
+    evenly spread, each lasting a twentieth of the run."""
+    out: dict[int, list[dict]] = {}
+    for i in range(faults):
+        start = rounds * (2 * i + 1) // (2 * faults + 1)
+        nodes = [NODES[i % 3]]
+        out.setdefault(start, []).append({"start": "kill", "nodes": nodes})
+        out.setdefault(start + max(1, rounds // 20), []).append({"stop": "kill", "nodes": nodes})
+    return out
+
+
+def _write_publishes(
+    fh, n: int, procs: int, outcomes: np.ndarray, rng, faults: int = 0
+) -> tuple[np.ndarray, int, int]:
+    """Write publish ops in rounds of ``procs`` clients (kill windows between rounds);
+    return stream seqs (0 = none), the next index and the last time."""
     kinds = ("ok", "fail", "info")
     proc_ids = list(range(procs))
     next_proc = procs
@@ -49,9 +67,15 @@ def _write_publishes(fh, n: int, procs: int, outcomes: np.ndarray, rng) -> np.nd
     seq = 0
     t = 0
     idx = 0
-    for start in range(0, n, procs):
+    nemesis = _fault_rounds(-(-n // procs), faults)
+    for r, start in enumerate(range(0, n, procs)):
         batch = range(start, min(start + procs, n))
-        lines = []
+        lines: list[tuple | dict] = []
+        for value in nemesis.get(r, []):
+            t += 1000
+            lines.append({"index": idx, "time": t, "type": "info", "process": "nemesis",
+                          "f": "kill", "value": value})  # fmt: skip
+            idx += 1
         for slot, value in enumerate(batch):
             t += 1000
             lines.append((idx, t, "invoke", proc_ids[slot], value))
@@ -74,7 +98,7 @@ def _write_publishes(fh, n: int, procs: int, outcomes: np.ndarray, rng) -> np.nd
                 proc_ids[slot] = next_proc
                 next_proc += 1
         fh.write(b"".join(_line(x) for x in lines))
-    return seqs
+    return seqs, idx, t
 
 
 def _line(x: tuple | dict) -> bytes:
@@ -88,12 +112,14 @@ def _line(x: tuple | dict) -> bytes:
     ).encode()
 
 
-def write_history(path: Path, publishes: int, procs: int = 10, lost: int = 5, seed: int = 1):
+def write_history(
+    path: Path, publishes: int, procs: int = 10, lost: int = 5, seed: int = 1, faults: int = 0
+):
     """Write the history to ``path``; return what was planted."""
     rng = np.random.default_rng(seed)
     outcomes = _outcomes(publishes, rng)
     with path.open("wb") as fh:
-        seqs = _write_publishes(fh, publishes, procs, outcomes, rng)
+        seqs, index, last = _write_publishes(fh, publishes, procs, outcomes, rng, faults)
         acked = np.flatnonzero(outcomes == 0)
         infos = np.flatnonzero(outcomes == 2)
         lost_values = rng.choice(acked, size=min(lost, len(acked)), replace=False)
@@ -105,13 +131,13 @@ def write_history(path: Path, publishes: int, procs: int = 10, lost: int = 5, se
         keep = ~np.isin(in_stream, lost_values)
         pairs = np.column_stack([stream_seq[keep], in_stream[keep]])
         pairs = pairs[np.argsort(pairs[:, 0])]  # a read returns the stream in order
-        _write_reads(fh, pairs, start_index=2 * publishes)
+        _write_reads(fh, pairs, start_index=index, start_time=max(last, 10**13))
     return Planted(publishes, len(acked), len(lost_values), len(recovered))
 
 
-def _write_reads(fh, pairs: np.ndarray, start_index: int) -> None:
+def _write_reads(fh, pairs: np.ndarray, start_index: int, start_time: int) -> None:
     """A nemesis kill/restart, then one invoke + ok read of ``pairs`` per node."""
-    t = 10**13
+    t = start_time
     idx = start_index
     body = ("[" + ",".join(f"[{s},{v}]" for s, v in pairs.tolist()) + "]").encode()
     for f, val in (("kill", {"start": "kill", "nodes": ["n1"]}), ("kill", {"stop": "kill"})):
@@ -134,9 +160,12 @@ def main() -> None:
     ap.add_argument("--processes", type=int, default=10)
     ap.add_argument("--lost", type=int, default=5)
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--faults", type=int, default=0, help="kill windows among the publishes")
     ap.add_argument("--out", type=Path, required=True)
     args = ap.parse_args()
-    planted = write_history(args.out, args.publishes, args.processes, args.lost, args.seed)
+    planted = write_history(
+        args.out, args.publishes, args.processes, args.lost, args.seed, args.faults
+    )
     print(planted)
 
 

@@ -1,29 +1,65 @@
-"""Composing checkers: run several by name, crash-safe, and merge their verdicts.
+"""Composing checkers by name: run several, crash-safe, and merge their verdicts.
 
-In: the ops DataFrame of a history, a context dict (``nodes``, …) and a
-workload name. Out (:func:`check_history`): ``{"valid", "anomalies",
-"checkers": {name: result}}`` where ``valid`` is the worst of the checkers'
-(False > "unknown" > True, DESIGN §3.2) and ``anomalies`` the union of their
-anomaly names. A checker that raises yields ``{"valid": "unknown", "error":
-...}`` instead of crashing the run. A new workload adds one line to
-:data:`WORKLOAD_CHECKERS`.
+A checker is a pure function ``(ops, context) -> dict`` (DESIGN §3.2);
+:data:`REGISTRY` names every one. Whoever composes chooses the names (the
+harness takes them from the workload: ``wellformed``, the workload's
+``checkers``, and ``logs`` when there is a ``nodes/`` folder); nothing here
+knows any workload.
+
+In (:func:`check_history`): the ops DataFrame of a history
+(:mod:`checkers.schema`), a context dict and the checker names, optionally
+the name of the headline checker. The context keys the checkers read:
+``nodes`` (every cluster node, queue), ``nodes_dir`` (the run's ``nodes/``
+folder, logs), ``cut_off`` (the history was cut short, wellformed).
+
+Out: ``{"valid", "anomalies", "checkers": {name: result}, "headline_checker"}``
+where ``valid`` is the worst of the checkers' (False > "unknown" > True) and
+``anomalies`` the union of their anomaly names in order. A checker that
+raises yields ``{"valid": "unknown", "error": ...}`` instead of crashing
+the run.
+
+The headline checker's result carries a ``summary`` block, which
+:func:`checkers.verdict.headline` turns into the verdict line and every
+view's counts and rows (another checker may carry one too; the verdict uses
+its ``headline`` to explain an "unknown")::
+
+    "summary": {
+      "headline": str,        # the checker's finding as a phrase, e.g.
+                              # "LOST 12 of 5,432 acknowledged writes (0.22%)"
+      "counts": [{"name": str, "value": int | None, "bad": bool, "meaning": str}, ...],
+      "row": {name: number},  # the few figures a one-line row (compare, suite) shows
+      "rate": {"name": str, "label": str},   # the row figure a comparison charts
+      "unread_nodes": [node, ...],           # nodes the checker could not read
+      "nodes": [{"node", "status", "note", "counts": [count, ...]}, ...],
+      "notes": [sentence, ...],
+      "over_time": {"label", "ylabel", "caption", "overall": HIST, "per_node": {node: HIST}},
+    }
+
+Every key but ``headline`` is optional; ``bad`` marks a count that shows
+something wrong; HIST is ``{"bucket_s", "start_s", "counts"}``
+(:func:`checkers.queue.ack_histogram`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import pandas as pd
 
+from checkers.logs import check_logs
 from checkers.queue import check_queue
 from checkers.stats import check_stats
+from checkers.wellformed import check_wellformed
 
 Checker = Callable[[pd.DataFrame, dict[str, Any]], dict[str, Any]]
 Valid = bool | str
 
-WORKLOAD_CHECKERS: dict[str, dict[str, Checker]] = {
-    "queue": {"stats": check_stats, "queue": check_queue},
+REGISTRY: dict[str, Checker] = {
+    "wellformed": check_wellformed,
+    "stats": check_stats,
+    "queue": check_queue,
+    "logs": check_logs,
 }
 
 _RANK = {True: 0, "unknown": 1, False: 2}
@@ -37,32 +73,49 @@ def merge_valid(*vs: Valid) -> Valid:
     return max(vs, key=lambda v: _RANK[v], default=True)
 
 
-def check_safe(name: str, fn: Checker, ops: pd.DataFrame, context: dict[str, Any]) -> dict:
+def check_safe(name: str, fn: Checker, ops: Any, context: dict[str, Any]) -> dict[str, Any]:
     """Run one checker; an exception becomes ``{"valid": "unknown", "error": ...}``."""
     try:
         result = fn(ops, context)
     except Exception as e:
         return {"valid": "unknown", "error": f"checker {name} raised {type(e).__name__}: {e}"}
-    if not isinstance(result, dict) or "valid" not in result:
-        return {"valid": "unknown", "error": f"checker {name} returned no 'valid' verdict"}
+    if not isinstance(result, dict) or result.get("valid") not in (True, False, "unknown"):
+        return {"valid": "unknown", "error": f"checker {name} returned no valid verdict"}
     return result
 
 
-def check_history(
-    ops: pd.DataFrame, context: dict[str, Any], workload: str = "queue"
-) -> dict[str, Any]:
-    """Run every checker the workload registers and merge their verdicts and anomalies."""
-    if workload not in WORKLOAD_CHECKERS:
-        known = ", ".join(sorted(WORKLOAD_CHECKERS))
-        raise ValueError(f"no checkers for workload {workload!r} (known: {known})")
-    results = {
-        name: check_safe(name, fn, ops, context) for name, fn in WORKLOAD_CHECKERS[workload].items()
-    }
+def checkers_named(names: Iterable[str]) -> dict[str, Checker]:
+    """The registered checkers of ``names``, in order; an unknown name is a ValueError."""
+    names = list(dict.fromkeys(names))
+    unknown = [n for n in names if n not in REGISTRY]
+    if unknown:
+        known = ", ".join(sorted(REGISTRY))
+        raise ValueError(f"no checker named {', '.join(unknown)} (known: {known})")
+    return {n: REGISTRY[n] for n in names}
+
+
+def merge(results: dict[str, dict[str, Any]], headline: str | None = None) -> dict[str, Any]:
+    """Composed form of per-checker ``results``: worst verdict, anomalies in order."""
     anomalies: list[str] = []
     for r in results.values():
-        anomalies += [a for a in r.get("anomalies", []) if a not in anomalies]
+        anomalies += [a for a in r.get("anomalies") or [] if a not in anomalies]
     return {
         "valid": merge_valid(*(r["valid"] for r in results.values())),
         "anomalies": anomalies,
         "checkers": results,
+        "headline_checker": headline,
     }
+
+
+def check_history(
+    ops: pd.DataFrame,
+    context: dict[str, Any],
+    names: Iterable[str],
+    headline: str | None = None,
+) -> dict[str, Any]:
+    """Run the checkers ``names`` on ``ops`` and merge them; see the module docstring."""
+    chosen = checkers_named(names)
+    if headline is not None and headline not in chosen:
+        raise ValueError(f"headline checker {headline!r} is not among {', '.join(chosen)}")
+    results = {name: check_safe(name, fn, ops, context) for name, fn in chosen.items()}
+    return merge(results, headline)

@@ -1,7 +1,10 @@
 """Log checker: what the servers themselves said went wrong.
 
-In: a run's ``nodes/`` folder (``nodes/<n>/nats-server.log``, stdout and
-stderr of every start of that node). Out: ``{"valid", "anomalies",
+In (:func:`check_logs`, composed by name as ``logs``): the ops of a history
+(unused) and a context whose ``nodes_dir`` is a run's ``nodes/`` folder
+(``nodes/<n>/nats-server.log``, stdout and stderr of every start of that
+node); without ``nodes_dir`` it raises ValueError (composed, that is an
+"unknown" result that says so). Out: ``{"valid", "anomalies",
 "counts": {category: total}, "nodes": {node: {"lines", "counts", "first":
 {category: [first lines]}}}, "missing": [nodes without a log]}``.
 
@@ -55,7 +58,15 @@ def scan_log(path: Path) -> dict[str, Any]:
     return {"lines": lines, "counts": counts, "first": first}
 
 
-def check_logs(nodes_dir: Path) -> dict[str, Any]:
+def check_logs(ops: Any, context: dict[str, Any]) -> dict[str, Any]:
+    """The logs checker: :func:`scan_nodes` of ``context["nodes_dir"]``."""
+    nodes_dir = context.get("nodes_dir")
+    if nodes_dir is None:
+        raise ValueError("no nodes_dir in the context: no server logs to read")
+    return scan_nodes(Path(nodes_dir))
+
+
+def scan_nodes(nodes_dir: Path) -> dict[str, Any]:
     """Scan every ``<node>/nats-server.log`` under ``nodes_dir``."""
     node_dirs = sorted(p for p in nodes_dir.iterdir() if p.is_dir()) if nodes_dir.is_dir() else []
     per_node: dict[str, Any] = {}

@@ -1,9 +1,9 @@
 """The queue checker: were acknowledged publishes kept, and do the replicas agree?
 
-In: the ops DataFrame of a queue-workload history (DESIGN §3.1, as returned by
-:func:`harness.history.load_history`) and a context with ``nodes`` (every
-cluster node). Publishes are invoke/completion pairs whose ``value`` is a
-unique integer; final ``read`` completions carry, per node, the stream as
+In: the ops DataFrame of a queue-workload history (DESIGN §3.1, see
+:mod:`checkers.schema`) and a context with ``nodes`` (every cluster node).
+Publishes are invoke/completion pairs whose ``value`` is a unique integer;
+final ``read`` completions carry, per node, the stream as
 ``[stream_seq, value]`` pairs (a list, or an int64 array of shape (n, 2)).
 
 Out: a result dict (DESIGN §3.2). With A = attempted, K = acknowledged and
@@ -17,6 +17,27 @@ two nodes, or a node missing acknowledged values that another node has.
 ``valid`` is False for any of these, "unknown" when no node could be read,
 else True. Everything is set algebra over sorted numpy arrays; the only
 Python loops are over nodes and read ops, never over publishes or values.
+
+Besides the counts and samples (DESIGN §3.2), the result carries what the
+report shows, so no view re-derives anything from the history:
+``sample_reads`` (``{value: {node: [stream seqs]}}`` for the sampled
+unexpected, duplicated, failed-but-read and missing values) and
+``summary``, the headline block every view reads through
+:func:`checkers.verdict.headline` (shape in :mod:`checkers.compose`)::
+
+    {"headline": "LOST 12 of 5,432 acknowledged writes (0.22%); 3 unexpected",
+     "counts": [{"name": "acknowledged", "value": 5432, "bad": False, "meaning": ...}, ...],
+     "row": {"acknowledged": 5432, "lost": 12, "lost_pct": 0.22},
+     "rate": {"name": "lost_pct", "label": "lost acknowledged writes (%)"},
+     "unread_nodes": ["n3"],
+     "nodes": [{"node": "n1", "status": "read", "note": "", "counts": [...]}, ...],
+     "notes": ["Lost writes were acknowledged between 3.1s and 9.8s after the run started."],
+     "over_time": {"label": "lost", "ylabel": "lost writes", "caption": ...,
+                   "overall": HIST, "per_node": {"n1": HIST, ...}}}
+
+where HIST (:func:`ack_histogram`) counts acknowledgement times of the lost
+values (``overall``) or of the acknowledged values one node lacks, in at
+most :data:`HIST_BUCKETS` buckets of a round width aligned to time zero.
 """
 
 from __future__ import annotations
@@ -27,9 +48,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from checkers.schema import client_mask, column
+
 SAMPLE = 20
 EXAMPLES = 5
-NEMESIS = "nemesis"
+HIST_BUCKETS = 2000  # at most this many buckets in a histogram over the acknowledged span
+HIST_WIDTHS_MS = (1, 10, 100, 1_000, 10_000, 60_000, 600_000, 3_600_000)
 
 
 @dataclass
@@ -122,20 +146,7 @@ def node_reads(ops: pd.DataFrame, nodes: list[str]) -> dict[str, NodeRead]:
     return found
 
 
-def _col(ops: pd.DataFrame, name: str) -> np.ndarray:
-    """A column as a numpy array (objects for strings; all None when absent)."""
-    if name not in ops:
-        return np.full(len(ops), None, dtype=object)
-    col = ops[name]
-    return col.to_numpy(dtype=object) if col.dtype != np.int64 else col.to_numpy()
-
-
-def client_mask(ops: pd.DataFrame) -> np.ndarray:
-    """True for client ops (every op whose process is not "nemesis")."""
-    procs = ops["process"]
-    if pd.api.types.is_integer_dtype(procs.dtype):
-        return np.ones(len(ops), dtype=bool)
-    return procs.to_numpy(dtype=object) != NEMESIS
+_col = column
 
 
 def _by_value(rows: np.ndarray, ops: pd.DataFrame, extra: str) -> pd.DataFrame:
@@ -183,15 +194,75 @@ def lost_breakdown(invokes: pd.DataFrame, read: np.ndarray, lost: np.ndarray) ->
     }
 
 
-def lost_ack_times(acks: pd.DataFrame, lost: np.ndarray) -> tuple[dict, dict]:
-    """First/last acknowledgement time (s) of lost values, and lost acks per 1-second bucket."""
+def hist_width_ms(times_ns: np.ndarray) -> int:
+    """The bucket width (ms) for histograms over ``times_ns``: at most HIST_BUCKETS buckets."""
+    span = int(times_ns.max() - times_ns.min()) if len(times_ns) else 0
+    return next((w for w in HIST_WIDTHS_MS if span / (w * 1e6) <= HIST_BUCKETS), HIST_WIDTHS_MS[-1])
+
+
+def ack_histogram(times_ns: np.ndarray, width_ms: int) -> dict[str, Any]:
+    """Counts of ``times_ns`` per bucket of ``width_ms``, buckets aligned to time zero.
+
+    ``{"bucket_s", "start_s", "counts"}``: ``counts[i]`` is the number of
+    times in ``[start_s + i * bucket_s, start_s + (i + 1) * bucket_s)``;
+    ``start_s`` is None when there are none.
+    """
+    if len(times_ns) == 0:
+        return {"bucket_s": width_ms / 1000, "start_s": None, "counts": []}
+    bucket = times_ns // (width_ms * 1_000_000)
+    start = int(bucket.min())
+    counts = np.bincount(bucket - start)
+    return {
+        "bucket_s": width_ms / 1000,
+        "start_s": start * width_ms / 1000,
+        "counts": counts.tolist(),
+    }
+
+
+def lost_ack_span(acks: pd.DataFrame, lost: np.ndarray) -> dict[str, float | None]:
+    """First and last acknowledgement time (s) of the lost values."""
     t = acks["time"].to_numpy()[contains(lost, acks["value"].to_numpy())] / 1e9
     if len(t) == 0:
-        return {"first": None, "last": None}, {"bucket_s": 1, "start_s": None, "counts": []}
-    start = int(np.floor(t.min()))
-    counts = np.bincount((np.floor(t) - start).astype(np.int64))
-    span = {"first": float(t.min()), "last": float(t.max())}
-    return span, {"bucket_s": 1, "start_s": start, "counts": counts.tolist()}
+        return {"first": None, "last": None}
+    return {"first": float(t.min()), "last": float(t.max())}
+
+
+def lost_over_time(
+    acks: pd.DataFrame, lost: np.ndarray, has: dict[str, np.ndarray]
+) -> dict[str, Any]:
+    """The lost-writes plot's data: acknowledgement-time histograms of the values lost
+    everywhere (``overall``) and of those each readable node lacks (``per_node``)."""
+    times = acks["time"].to_numpy()
+    width = hist_width_ms(times)
+    # acks and ``has`` are both ordered by acknowledged value: masks line up
+    return {
+        "label": "lost",
+        "ylabel": "lost writes",
+        "caption": (
+            "Lost writes by when they were acknowledged: read back from no node (bars); a line "
+            "for each node that lacks more than those (divergence)."
+        ),
+        "overall": ack_histogram(times[contains(lost, acks["value"].to_numpy())], width),
+        "per_node": {n: ack_histogram(times[~mine], width) for n, mine in has.items()},
+    }
+
+
+def sample_reads(reads: dict[str, NodeRead], values: np.ndarray) -> dict[str, dict[str, list]]:
+    """For each of ``values`` (samples): ``{node: [stream seqs]}`` where a final read held it.
+
+    Keys are the values as strings (JSON object keys); a value no node held is absent.
+    """
+    out: dict[str, dict[str, list]] = {}
+    wanted = uniq(np.asarray(values, dtype=np.int64))
+    if not len(wanted):
+        return out
+    for node, nr in reads.items():
+        if not len(nr.pairs):
+            continue
+        hit = nr.pairs[contains(wanted, nr.pairs[:, 1])]
+        for seq, v in hit.tolist():
+            out.setdefault(str(v), {}).setdefault(node, []).append(int(seq))
+    return out
 
 
 def duplicated_values(reads: dict[str, NodeRead]) -> np.ndarray:
@@ -275,7 +346,6 @@ def check_queue(ops: pd.DataFrame, context: dict[str, Any]) -> dict[str, Any]:
     has = holdings(reads, acked)
     missing = missing_on_nodes(has, acked)
     divergence = conflicts["count"] + sum(m["count"] for m in missing.values())
-    ack_span, ack_hist = lost_ack_times(acks, lost)
     any_read = any(nr.status != "unread" for nr in reads.values())
     counts = {
         "lost": len(lost),
@@ -285,7 +355,7 @@ def check_queue(ops: pd.DataFrame, context: dict[str, Any]) -> dict[str, Any]:
         "failed-but-read": len(failed_read),
     }
     valid, anomalies = _verdict(counts, any_read)
-    return {
+    result: dict[str, Any] = {
         "valid": valid,
         "anomalies": anomalies,
         "attempt_count": len(attempted),
@@ -305,8 +375,7 @@ def check_queue(ops: pd.DataFrame, context: dict[str, Any]) -> dict[str, Any]:
         "failed_but_read": _sample(failed_read),
         "unknown_count": len(not_acked) - len(recovered) - (len(failed) - len(failed_read)),
         "lost_breakdown": lost_breakdown(invokes, read, lost),
-        "lost_ack_time": ack_span,
-        "lost_ack_histogram": ack_hist,
+        "lost_ack_time": lost_ack_span(acks, lost),
         "per_node": _per_node(reads, has, acked),
         "unread_nodes": sorted(n for n, nr in reads.items() if nr.status == "unread"),
         "divergence": {
@@ -314,4 +383,122 @@ def check_queue(ops: pd.DataFrame, context: dict[str, Any]) -> dict[str, Any]:
             "same_seq_different_value": conflicts,
             "missing_on_node": missing,
         },
+    }
+    sampled = [v for k in ("unexpected", "duplicated", "failed_but_read") for v in result[k]]
+    sampled += [v for m in missing.values() for v in m["sample"]]
+    result["sample_reads"] = sample_reads(reads, np.asarray(sampled, dtype=np.int64))
+    result["summary"] = summarize(result)
+    result["summary"]["over_time"] = lost_over_time(acks, lost, has)
+    return result
+
+
+# ---- the headline block (checkers.verdict reads it; see checkers.compose) ----
+
+COUNTS = (
+    ("attempted", "attempt_count", "publishes invoked", False),
+    ("acknowledged", "acknowledged_count", "publishes the server acknowledged", False),
+    ("read", "read_count", "distinct values read back from any node", False),
+    ("lost", "lost_count", "acknowledged, but read back from no node", True),
+    ("unexpected", "unexpected_count", "read back, but never published", True),
+    ("duplicated", "duplicated_count", "at two stream sequences on one node", True),
+    ("failed but read", "failed_but_read_count", "publish definitely failed, yet read back", True),
+    ("failed", "failed_count", "publish definitely failed and was not read (allowed)", False),
+    ("recovered", "recovered_count", "not acknowledged, yet read back (allowed)", False),
+    ("unknown", "unknown_count", "not acknowledged and not read (allowed)", False),
+)
+PROBLEMS = (
+    ("unexpected_count", "unexpected"),
+    ("duplicated_count", "duplicated"),
+    ("failed_but_read_count", "failed publishes read back"),
+)
+
+
+def _count(name: str, value: Any, meaning: str, bad: bool) -> dict[str, Any]:
+    return {"name": name, "value": value, "bad": bool(bad and value), "meaning": meaning}
+
+
+def _problems(q: dict[str, Any]) -> list[str]:
+    """``LOST 12 of 5,432 acknowledged writes (0.22%)``, ``3 unexpected``, … (none: [])."""
+    acked = q.get("acknowledged_count") or 0
+    parts = []
+    lost = q.get("lost_count") or 0
+    if lost:
+        pct = 100.0 * lost / acked if acked else 0.0
+        parts.append(f"LOST {lost:,} of {acked:,} acknowledged writes ({pct:.2f}%)")
+    parts += [f"{q[key]:,} {label}" for key, label in PROBLEMS if q.get(key)]
+    div = (q.get("divergence") or {}).get("count") or 0
+    if div:
+        parts.append(f"{div:,} divergent between replicas")
+    return parts
+
+
+def _node_rows(q: dict[str, Any]) -> list[dict[str, Any]]:
+    missing = (q.get("divergence") or {}).get("missing_on_node") or {}
+    rows = []
+    for node, d in (q.get("per_node") or {}).items():
+        miss = (missing.get(node) or {}).get("count")
+        counts = [
+            _count("read", d.get("read_count"), "distinct values read from this node", False),
+            _count(
+                "lost", d.get("lost_count"), "acknowledged values this node does not hold", True
+            ),
+            _count(
+                "missing", miss, "values this node lacks that another node has (divergence)", True
+            ),
+        ]
+        status, note = str(d.get("status", "")), str(d.get("note") or "")
+        rows.append({"node": str(node), "status": status, "note": note, "counts": counts})
+    return rows
+
+
+def _notes(q: dict[str, Any]) -> list[str]:
+    notes = []
+    br = q.get("lost_breakdown") or {}
+    if q.get("lost_count"):
+        notes.append(
+            f"Lost writes relative to each process's reads: {br.get('prefix', 0):,} prefix, "
+            f"{br.get('middle', 0):,} middle, {br.get('postfix', 0):,} postfix."
+        )
+    when = q.get("lost_ack_time") or {}
+    if when.get("first") is not None:
+        notes.append(
+            f"Lost writes were acknowledged between {when['first']:.1f}s and "
+            f"{when['last']:.1f}s after the run started."
+        )
+    return notes
+
+
+def summarize(q: dict[str, Any]) -> dict[str, Any]:
+    """The headline block of a queue result (any subset of its keys; see ``checkers.compose``).
+
+    ``headline`` reads, by the result's ``valid``: True ``no anomalies in
+    7,195 acknowledged writes``; False ``LOST 12 of 5,432 acknowledged writes
+    (0.22%); 3 unexpected``; "unknown" ``unread nodes: n1, n2``.
+    """
+    acked = q.get("acknowledged_count") or 0
+    lost = q.get("lost_count") or 0
+    unread = list(q.get("unread_nodes") or [])
+    valid = q.get("valid")
+    if valid is True:
+        headline = f"no anomalies in {acked:,} acknowledged writes"
+    elif valid is False:
+        headline = "; ".join(_problems(q)) or ", ".join(q.get("anomalies") or [])
+    else:
+        headline = f"unread nodes: {', '.join(unread)}" if unread else "no node was read"
+    counts = [_count(n, q[k], m, bad) for n, k, m, bad in COUNTS if k in q]
+    div = q.get("divergence")
+    if isinstance(div, dict):
+        counts.append(_count("divergent", div.get("count"), "replicas disagree on a value", True))
+    return {
+        "headline": headline,
+        "counts": counts,
+        "row": {
+            "acknowledged": acked,
+            "lost": lost,
+            "lost_pct": round(100.0 * lost / acked, 2) if acked else 0.0,
+        },
+        "rate": {"name": "lost_pct", "label": "lost acknowledged writes (%)"},
+        "unread_nodes": unread,
+        "nodes": _node_rows(q),
+        "notes": _notes(q),
     }

@@ -19,9 +19,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from checkers.queue import client_mask
+from checkers.schema import OP_TYPES, client_mask
 
-OP_TYPES = ("invoke", "ok", "fail", "info")
 PAIR_COLUMNS = ("invoke_time", "complete_time", "type", "f", "process", "node", "value")
 
 

@@ -20,6 +20,7 @@ from typing import Any
 
 import click
 
+from checkers.verdict import verdict_line
 from harness import results, servers
 from harness.errors import (
     EXIT_CODES,
@@ -29,6 +30,7 @@ from harness.errors import (
     BadInput,
     HarnessError,
 )
+from harness.workloads import REGISTRY as WORKLOADS
 
 
 def _one_line_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -156,8 +158,26 @@ def run(
 
 @main.command()
 @click.argument("history", type=click.Path(dir_okay=False))
-@click.option("--workload", type=click.Choice(["queue"]), default="queue", show_default=True)
+@click.option(
+    "--workload",
+    type=click.Choice(sorted(WORKLOADS)),
+    default="queue",
+    show_default=True,
+    help="The workload that wrote the history: it names the checkers and the pair-valued ops.",
+)
 @click.option("--nodes", default=None, help="Comma-separated cluster nodes (default: as read).")
+@click.option(
+    "--nodes-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    metavar="DIR",
+    help="A run's nodes/ folder: also check the server logs in it.",
+)
+@click.option(
+    "--cut-off",
+    is_flag=True,
+    help="The history was cut short (a crashed run): invokes still in flight are warnings.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the full result as JSON.")
 @click.option(
     "--report",
@@ -169,28 +189,39 @@ def run(
 )
 @_one_line_errors
 def check(
-    history: str, workload: str, nodes: str | None, as_json: bool, report_dir: Path | None
+    history: str,
+    workload: str,
+    nodes: str | None,
+    nodes_dir: Path | None,
+    cut_off: bool,
+    as_json: bool,
+    report_dir: Path | None,
 ) -> None:
-    """Check a history file (DESIGN §3.1) and print the verdict."""
-    from harness.history import load_history
+    """Check a history file (DESIGN §3.1) and print the verdict.
 
+    Every history is also checked for well-formedness (each invoke completed
+    once, no process reused after info, monotonic time and index); a
+    malformed history makes the verdict UNKNOWN.
+    """
     node_list = [n.strip() for n in nodes.split(",") if n.strip()] if nodes else None
     if report_dir is not None and report_dir.exists() and not report_dir.is_dir():
         raise BadInput(f"{report_dir}: --report needs a directory, and this is a file")
-    loaded = load_history(Path(history))
-    result = results.check_loaded(loaded, node_list, workload)
+    if nodes_dir is not None and not nodes_dir.is_dir():
+        raise BadInput(f"{nodes_dir}: --nodes-dir needs a directory (a run's nodes/ folder)")
+    loaded = results.load(Path(history), workload)
+    result = results.check_loaded(loaded, node_list, workload, nodes_dir, cut_off)
     for w in result.get("history_warnings", []):
         click.echo(f"warning: {w}", err=True)
     if as_json:
         click.echo(json.dumps(result, indent=2, default=str))
     else:
-        click.echo(results.verdict_line(result))
+        click.echo(verdict_line(result))
     if report_dir is not None:
-        from checkers.report.folder import write_all
+        from harness.resultfolder import write_all
 
         report_dir.mkdir(parents=True, exist_ok=True)
         (report_dir / "results.json").write_text(json.dumps(result, indent=2, default=str) + "\n")
-        path = write_all(report_dir, result, loaded.ops, None, None, history=Path(history))
+        path = write_all(report_dir, result, loaded.ops, None, history=Path(history))
         click.echo(f"report: {path}", err=as_json)
     sys.exit(results.exit_code_for(result))
 
@@ -200,11 +231,11 @@ def check(
 @_one_line_errors
 def report(run_dir: Path) -> None:
     """Write report.html and summary.md of RUN_DIR again, from the files in it."""
-    from checkers.report.folder import regenerate, resolve
+    from harness.resultfolder import regenerate, resolve
 
     folder = resolve(str(run_dir), Path("results"))
     result, path = regenerate(folder)
-    click.echo(results.verdict_line(result))
+    click.echo(verdict_line(result))
     click.echo(f"report: {path}")
 
 
@@ -214,9 +245,9 @@ def report(run_dir: Path) -> None:
 @_one_line_errors
 def show(target: str | None, results_dir: Path) -> None:
     """Print a run's summary (default: the newest run under --results-dir)."""
-    from checkers.report import folder as rf
     from checkers.report import terminal
     from checkers.report.timeline import fault_windows
+    from harness import resultfolder as rf
 
     path = rf.resolve(target, results_dir)
     run = rf.read(path)

@@ -5,9 +5,11 @@ scenario into variants, each run ``repeat`` times with the scenario's seed
 (plus the repeat index, so repeats differ but variants match). Each run is a
 normal run with its own result folder under ``results/compare/<stamp>/runs``.
 The comparison folder gets ``compare.md`` and ``compare.csv`` (one row per
-run: acknowledged, lost, lost %, acknowledged ops/s, p50/p99 publish latency,
-anomalies, verdict) and ``compare.png``, a bar chart of lost % and throughput
-per variant.
+run: the headline checker's row figures — for the queue workload
+acknowledged, lost, lost % — then acknowledged ops/s, p50/p99 publish
+latency, anomalies, verdict) and ``compare.png``, a bar chart per variant
+of the figure the headline checker names as its ``rate`` (lost %) and of
+throughput. Row figures and verdict come from ``checkers.verdict.headline``.
 """
 
 from __future__ import annotations
@@ -20,15 +22,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from checkers.verdict import headline
 from harness.errors import BadInput
-from harness.results import verdict_line
 from harness.runner import RunOptions, execute
 from harness.scenario import load_scenario, parse_override
 
-COLUMNS = [
-    "variant", "repeat", "acknowledged", "lost", "lost_pct", "acked_per_s",
-    "p50_ms", "p99_ms", "anomalies", "verdict", "run_dir",
-]  # fmt: skip
+HEAD = ["variant", "repeat"]  # then the headline checker's row figures, then TAIL
+TAIL = ["acked_per_s", "p50_ms", "p99_ms", "anomalies", "verdict", "run_dir"]
+THROUGHPUT = ("acked_per_s", "acknowledged publishes / s")
 
 
 @dataclass(frozen=True)
@@ -58,33 +59,39 @@ def variants(vary: list[str]) -> list[Variant]:
 
 
 def row(variant: Variant, repeat: int, result: dict[str, Any], run_dir: Path) -> dict[str, Any]:
-    """The comparison row of one finished run."""
-    q = result.get("checkers", {}).get("queue", {})
+    """The comparison row of one finished run; ``_rate`` names the charted figure."""
+    h = headline(result)
     stats = result.get("checkers", {}).get("stats", {})
     lat = (stats.get("latency_ms") or {}).get("publish") or {}
-    acked = int(q.get("acknowledged_count") or 0)
-    lost = int(q.get("lost_count") or 0)
+    figures = {k: v for k, v in h.row.items() if k not in HEAD and k not in TAIL}
     return {
         "variant": variant.label,
         "repeat": repeat,
-        "acknowledged": acked,
-        "lost": lost,
-        "lost_pct": round(100.0 * lost / acked, 2) if acked else 0.0,
+        **figures,
         "acked_per_s": round(float(stats.get("publish_rate") or 0.0), 1),
         "p50_ms": lat.get("p50"),
         "p99_ms": lat.get("p99"),
         "anomalies": ",".join(result.get("anomalies") or []) or "-",
-        "verdict": {True: "valid", False: "INVALID"}.get(result.get("valid"), "unknown"),
+        "verdict": {"valid": "valid", "invalid": "INVALID"}.get(h.status, "unknown"),
         "run_dir": str(run_dir),
+        "_rate": h.rate,
     }
+
+
+def columns(rows: list[dict[str, Any]]) -> list[str]:
+    """The columns of ``rows``: HEAD, every row figure (in first-seen order), TAIL."""
+    figures: dict[str, None] = {}
+    for r in rows:
+        figures |= {k: None for k in r if k not in HEAD and k not in TAIL and k[:1] != "_"}
+    return [*HEAD, *figures, *TAIL]
 
 
 def markdown(rows: list[dict[str, Any]], title: str) -> str:
     """The comparison as a markdown table."""
-    head = [c for c in COLUMNS if c != "run_dir"]
+    head = [c for c in columns(rows) if c != "run_dir"]
     lines = [f"# {title}", "", "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in rows:
-        cells = [_cell(r[c]) for c in head]
+        cells = [_cell(r.get(c)) for c in head]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
@@ -97,28 +104,34 @@ def _cell(v: Any) -> str:
     return str(v)
 
 
+def _rate(rows: list[dict[str, Any]]) -> tuple[str, str] | None:
+    """(column, title) of the figure the headline checker charts, if every row has it."""
+    rate = next((r["_rate"] for r in rows if isinstance(r.get("_rate"), dict)), None)
+    if not rate or not all(isinstance(r.get(rate.get("name")), int | float) for r in rows):
+        return None
+    return str(rate["name"]), str(rate.get("label") or rate["name"])
+
+
 def chart(rows: list[dict[str, Any]], path: Path) -> None:
-    """Bar chart: lost % and acknowledged ops/s per variant (means over repeats)."""
+    """Bar chart per variant (means over repeats): the headline checker's charted figure
+    (lost % for the queue workload) and acknowledged ops/s."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    rate = _rate(rows)
+    panels = [(*rate, "#c0392b")] if rate else []
+    panels.append((*THROUGHPUT, "#2c7fb8"))
     labels = list(dict.fromkeys(r["variant"] for r in rows))
-    mean = {
-        key: [
-            sum(r[key] for r in rows if r["variant"] == v)
+    fig, axes = plt.subplots(1, len(panels), figsize=(5 * len(panels), 3.8), squeeze=False)
+    for ax, (key, title, colour) in zip(axes[0], panels, strict=True):
+        mean = [
+            sum(float(r[key] or 0) for r in rows if r["variant"] == v)
             / max(1, sum(1 for r in rows if r["variant"] == v))
             for v in labels
         ]
-        for key in ("lost_pct", "acked_per_s")
-    }
-    fig, axes = plt.subplots(1, 2, figsize=(10, 3.8))
-    for ax, key, title, color in (
-        (axes[0], "lost_pct", "lost acknowledged writes (%)", "#c0392b"),
-        (axes[1], "acked_per_s", "acknowledged publishes / s", "#2c7fb8"),
-    ):
-        bars = ax.bar(range(len(labels)), mean[key], color=color)
+        bars = ax.bar(range(len(labels)), mean, color=colour)
         ax.set_title(title)
         ax.set_xticks(range(len(labels)), labels, rotation=15, ha="right", fontsize=8)
         ax.bar_label(bars, fmt="%.1f", fontsize=8)
@@ -153,7 +166,7 @@ def compare(
             echo(f"== {v.label} (repeat {k + 1}/{repeat}, seed {sc.seed})")
             opts = RunOptions(results_dir=out / "runs", nats_server=nats_server, echo=echo)
             outcome = execute(sc, opts)
-            echo(verdict_line(outcome.result))
+            echo(headline(outcome.result).line)
             rows.append(row(v, k + 1, outcome.result, outcome.run_dir))
             if outcome.interrupted:
                 break
@@ -168,7 +181,7 @@ def write(out: Path, rows: list[dict[str, Any]], title: str) -> None:
     """Write compare.md, compare.csv and compare.png into ``out``."""
     (out / "compare.md").write_text(markdown(rows, title))
     with open(out / "compare.csv", "w", newline="") as fh:
-        w = csv.DictWriter(fh, fieldnames=COLUMNS)
+        w = csv.DictWriter(fh, fieldnames=columns(rows), extrasaction="ignore")
         w.writeheader()
         w.writerows(rows)
     if rows:

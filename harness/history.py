@@ -11,9 +11,12 @@ happens, so a crashed harness leaves every completed op behind.
 (ours or hand-written) into a :class:`pandas.DataFrame` with one row per op
 and one column per field, which is what checkers consume. A cut-off last line
 (the writer died mid-line) is dropped with a warning; any other malformed
-line is a :class:`HistoryError` naming its line number. A final read's list
-of ``[stream_seq, value]`` pairs arrives as an int64 numpy array (n, 2), so a
-million-op history loads in seconds and a few hundred MiB.
+line is a :class:`HistoryError` naming its line number. The loader does not
+guess what values mean: only the ops the caller names in ``pairs_fs`` (the
+workload's ``pairs_fs``, e.g. the queue workload's final ``read``) have their
+``ok`` value, a list of ``[int, int]`` pairs, turned into an int64 numpy
+array (n, 2), so a million-op history loads in seconds and a few hundred MiB.
+The field names and op types come from :mod:`checkers.schema`.
 """
 
 from __future__ import annotations
@@ -36,12 +39,10 @@ import numpy as np
 import orjson
 import pandas as pd
 
+from checkers.schema import CORE_FIELDS, NEMESIS, OP_TYPES, REQUIRED_FIELDS
 from harness.errors import HistoryError
 
-OP_TYPES = ("invoke", "ok", "fail", "info")
-NEMESIS = "nemesis"
-CORE_FIELDS = ("index", "time", "type", "process", "f", "value", "node", "error")
-REQUIRED_FIELDS = ("type", "process", "f")
+__all__ = ["CORE_FIELDS", "NEMESIS", "OP_TYPES", "HistoryWriter", "LoadedHistory", "Op"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,6 +150,7 @@ class LoadedHistory:
 
     ops: pd.DataFrame
     warnings: list[str] = field(default_factory=list)
+    cut_off: bool = False  # the last line was cut off: the writer died mid-line
 
 
 # How the loader stays fast on million-op histories: short lines are parsed a
@@ -196,8 +198,11 @@ def _pairs_from_list(value: Any) -> np.ndarray | None:
         return None
 
 
-def _parse_long_line(line: bytes) -> dict[str, Any] | None:
-    """Parse one huge ``ok`` read line, its pairs straight to numpy; None if not that shape."""
+def _parse_long_line(line: bytes, pairs_fs: frozenset[str]) -> dict[str, Any] | None:
+    """Parse one huge ``ok`` line of an op in ``pairs_fs``, its pairs straight to numpy.
+
+    None when the line is not that shape (it is then parsed as plain JSON).
+    """
     key = b'"value":'
     at = line.find(key + b"[[")
     if at < 0 or line.count(key) != 1:
@@ -213,7 +218,7 @@ def _parse_long_line(line: bytes) -> dict[str, Any] | None:
         return None
     if type(rec) is not dict or rec.get("value") != _PAIRS_SENTINEL:
         return None
-    if rec.get("type") != "ok" or rec.get("f") != "read":
+    if rec.get("type") != "ok" or rec.get("f") not in pairs_fs:
         return None
     rec["value"] = pairs
     return rec
@@ -239,11 +244,11 @@ def _parse_slow(path: Path, piece: bytes, first_line: int) -> tuple[list[Any], l
 
 
 def _parse_piece(
-    path: Path, piece: bytes, first_line: int, n_lines: int
+    path: Path, piece: bytes, first_line: int, n_lines: int, pairs_fs: frozenset[str]
 ) -> tuple[list[Any], np.ndarray]:
     """Records of a piece of ``n_lines`` complete lines, and the 1-based line number of each."""
-    if n_lines == 1 and len(piece) >= _LONG_LINE:
-        rec = _parse_long_line(piece)
+    if n_lines == 1 and len(piece) >= _LONG_LINE and pairs_fs:
+        rec = _parse_long_line(piece, pairs_fs)
         if rec is not None:
             return [rec], np.array([first_line], dtype=np.int64)
     try:
@@ -356,8 +361,9 @@ class _Factor:
 class _Columns:
     """Accumulates parsed pieces as compact column parts; :meth:`frame` builds the table."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, pairs_fs: frozenset[str]) -> None:
         self.path = path
+        self.pairs_fs = pairs_fs
         self.n = 0
         self.factors = {k: _Factor() for k in _STR_COLUMNS}
         self.ints: dict[str, list[np.ndarray]] = {"index": [], "time": [], "_line": []}
@@ -378,7 +384,7 @@ class _Columns:
         seen = {k: self.factors[k].add(cols[k]) for k in _STR_COLUMNS}
         self._check_types(recs, lines, seen["type"])
         self.process.append(self._process(cols["process"], lines))
-        self.value.append(self._values(cols["value"], seen))
+        self.value.append(self._values(cols["value"], seen, self.pairs_fs))
         for k in sorted(keys - set(CORE_FIELDS) - {"_line"}):
             part = self.extras.setdefault(k, [_object_array([None] * self.n)] if self.n else [])
             part.append(_object_array(_column(recs, k)))
@@ -435,14 +441,17 @@ class _Columns:
         return _object_array(procs)
 
     @staticmethod
-    def _values(values: list[Any], seen: dict[str, Any]) -> np.ndarray:
-        """The value column piece; an ``ok`` read's list of [seq, value] pairs becomes numpy."""
+    def _values(values: list[Any], seen: dict[str, Any], pairs_fs: frozenset[str]) -> np.ndarray:
+        """The value column piece; an ``ok`` op in ``pairs_fs`` with a list of pairs -> numpy."""
         arr = _object_array(values)
         types, fs = seen["type"], seen["f"]
-        if types is None or fs is None or "ok" not in types[1] or "read" not in fs[1]:
+        if types is None or fs is None or "ok" not in types[1]:
             return arr
-        ok_read = (types[0] == types[1].index("ok")) & (fs[0] == fs[1].index("read"))
-        for i in np.flatnonzero(ok_read).tolist():
+        codes = [i for i, f in enumerate(fs[1]) if f in pairs_fs]
+        if not codes:
+            return arr
+        wanted = (types[0] == types[1].index("ok")) & np.isin(fs[0], codes)
+        for i in np.flatnonzero(wanted).tolist():
             pairs = _pairs_from_list(arr[i])
             if pairs is not None:
                 arr[i] = pairs
@@ -482,17 +491,19 @@ def _concat_mixed(parts: list[np.ndarray]) -> np.ndarray:
     return np.concatenate([p.astype(object) for p in parts])
 
 
-def load_history(path: Path | str) -> LoadedHistory:
+def load_history(path: Path | str, pairs_fs: frozenset[str] = frozenset()) -> LoadedHistory:
     """Parse ``history.jsonl`` into a DataFrame with one row per op.
 
     Columns: every core field (absent ones filled with None; ``index`` and
     ``time`` filled from file order when a hand-written history omits them),
     every extra field seen, and ``_line`` (1-based line number in the file).
     ``index``, ``time`` and ``_line`` are int64; ``process`` is int64, or
-    object when nemesis ops are present. The ``value`` of an ``ok`` ``read``
-    that is a non-empty list of ``[int, int]`` pairs (a final read's
-    ``[stream_seq, value]`` list) arrives as an int64 numpy array of shape
-    ``(n, 2)``; every other value is the parsed JSON.
+    object when nemesis ops are present. The ``value`` of an ``ok`` op whose
+    ``f`` is in ``pairs_fs`` and that is a non-empty list of ``[int, int]``
+    pairs (the queue workload's final ``read``: ``[stream_seq, value]``)
+    arrives as an int64 numpy array of shape ``(n, 2)``; every other value is
+    the parsed JSON, whatever it looks like. ``cut_off`` of the result says
+    whether the last line was cut off mid-line.
     Raises :class:`HistoryError` for an unreadable or malformed file.
     """
     path = Path(path)
@@ -506,10 +517,10 @@ def load_history(path: Path | str) -> LoadedHistory:
     gc.disable()  # millions of small containers: the cyclic GC only slows parsing here
     try:
         limit, cut = _cut_off_tail(path, buf, size)
-        columns = _Columns(path)
+        columns = _Columns(path, frozenset(pairs_fs))
         line_no = 1
         for piece, first_line, n_lines in _pieces(buf, limit):
-            columns.add(*_parse_piece(path, piece, first_line, n_lines))
+            columns.add(*_parse_piece(path, piece, first_line, n_lines, pairs_fs))
             line_no = first_line + n_lines
         ops = (
             columns.frame() if columns.n else pd.DataFrame({k: [] for k in (*CORE_FIELDS, "_line")})
@@ -522,4 +533,4 @@ def load_history(path: Path | str) -> LoadedHistory:
     notes: list[str] = []
     if cut:
         notes.append(f"{path}:{line_no}: last line is cut off (writer stopped mid-line); ignored")
-    return LoadedHistory(ops=ops, warnings=notes)
+    return LoadedHistory(ops=ops, warnings=notes, cut_off=bool(cut))

@@ -1,12 +1,15 @@
 """The result folder's verdict files: ``results.json``, ``summary.md`` and the ``latest`` link.
 
-``write`` loads the run's ``history.jsonl``, runs the checkers (pure
-functions, ``checkers.compose``) and writes ``results.json`` (DESIGN §3.3:
-``valid``, ``anomalies``, ``checkers``, ``stats``, timings, versions), a
-``summary.md`` for CI job summaries and, through ``checkers.report``,
-``report.html`` with ``plots/``. ``verdict_line`` is the one line ``run`` and ``check``
-print. Nothing here talks to a cluster, so a crashed run's history can be
-re-checked the same way with ``nats-chaos check``.
+``write`` loads the run's ``history.jsonl`` (only the workload's
+``pairs_fs`` ops become numpy), composes the checkers the workload names
+(``harness.workloads.REGISTRY[name]``: ``wellformed``, its ``checkers``,
+then ``logs`` over the run's ``nodes/``; ``checkers.compose``) and writes
+``results.json`` (DESIGN §3.3: ``valid``, ``anomalies``, ``checkers``,
+``stats``, timings, versions), a ``summary.md`` for CI job summaries and,
+through ``checkers.report``, ``report.html`` with ``plots/``. The verdict
+line is ``checkers.verdict.verdict_line`` (re-exported here). Nothing here
+talks to a cluster, so a crashed run's history can be re-checked the same
+way with ``nats-chaos check``.
 """
 
 from __future__ import annotations
@@ -19,8 +22,12 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from checkers.verdict import verdict_line
+from harness.errors import BadInput
 from harness.history import LoadedHistory, load_history
 from harness.scenario import ExpectSpec, Scenario
+
+__all__ = ["check_file", "check_loaded", "exit_code_for", "link_latest", "verdict_line", "write"]
 
 log = logging.getLogger(__name__)
 
@@ -42,22 +49,62 @@ def versions() -> dict[str, Any]:
     }
 
 
-def check_file(history: Path, nodes: list[str] | None, workload: str = "queue") -> dict[str, Any]:
-    """Load and check one history file; ``nodes`` defaults to every node the history names."""
-    return check_loaded(load_history(history), nodes, workload)
+def workload_spec(name: str) -> Any:
+    """The workload class registered as ``name`` (its checkers, headline, pairs_fs)."""
+    from harness.workloads import REGISTRY
+
+    if name not in REGISTRY:
+        raise BadInput(f"no workload {name!r} (known: {', '.join(sorted(REGISTRY))})")
+    return REGISTRY[name]
+
+
+def checker_names(workload: str, logs: bool) -> tuple[str, ...]:
+    """What a history of ``workload`` is checked with: wellformed, its checkers, [logs]."""
+    wanted = ("wellformed", *workload_spec(workload).checkers, *(("logs",) if logs else ()))
+    return tuple(dict.fromkeys(wanted))
+
+
+def load(history: Path, workload: str = "queue") -> LoadedHistory:
+    """Load ``history``, turning into numpy only the pair-valued ops ``workload`` names."""
+    return load_history(history, pairs_fs=frozenset(workload_spec(workload).pairs_fs))
+
+
+def check_file(
+    history: Path,
+    nodes: list[str] | None,
+    workload: str = "queue",
+    nodes_dir: Path | None = None,
+    cut_off: bool = False,
+) -> dict[str, Any]:
+    """Load and check one history file (see :func:`check_loaded`)."""
+    return check_loaded(load(history, workload), nodes, workload, nodes_dir, cut_off)
 
 
 def check_loaded(
-    loaded: LoadedHistory, nodes: list[str] | None, workload: str = "queue"
+    loaded: LoadedHistory,
+    nodes: list[str] | None,
+    workload: str = "queue",
+    nodes_dir: Path | None = None,
+    cut_off: bool = False,
 ) -> dict[str, Any]:
-    """Check an already loaded history (see :func:`check_file`)."""
+    """Check a loaded history with the checkers ``workload`` names.
+
+    ``nodes`` defaults to every node the history read; ``nodes_dir`` (a run's
+    ``nodes/``) adds the logs checker; ``cut_off`` (or a cut-off last line)
+    says the history ended early, so invokes still in flight are warnings.
+    """
     from checkers.compose import check_history  # checkers import numpy/pandas: load on use
 
     ops = loaded.ops
     if nodes is None:  # the nodes that were read: a node without a replica is never read
         reads = ops.loc[ops["f"] == "read", "node"].dropna()
         nodes = sorted(set(reads.unique()), key=_node_key)
-    result = check_history(ops, {"nodes": nodes}, workload=workload)
+    context = {"nodes": nodes, "nodes_dir": nodes_dir, "cut_off": cut_off or loaded.cut_off}
+    names = checker_names(workload, logs=nodes_dir is not None)
+    try:
+        result = check_history(ops, context, names, workload_spec(workload).headline_checker)
+    except ValueError as e:  # a workload naming a checker that does not exist
+        raise BadInput(f"workload {workload}: {e}") from None
     result["history_warnings"] = loaded.warnings
     return result
 
@@ -65,6 +112,16 @@ def check_loaded(
 def _node_key(n: str) -> tuple[int, str]:
     digits = "".join(c for c in n if c.isdigit())
     return (int(digits) if digits else 0, n)
+
+
+def _without_history(nodes_dir: Path) -> dict[str, Any]:
+    """The result of a run that left no history: unknown, with what the server logs say."""
+    from checkers.compose import check_safe, merge, merge_valid
+    from checkers.logs import check_logs
+
+    result = merge({"logs": check_safe("logs", check_logs, None, {"nodes_dir": nodes_dir})})
+    result["valid"] = merge_valid("unknown", result["valid"])
+    return result
 
 
 def write(
@@ -80,12 +137,13 @@ def write(
     ops = None
     if history.exists():
         nodes = extra.get("replica_nodes") or scenario.node_names
-        loaded = load_history(history)  # once: the checkers and the report's plots share it
+        wl = scenario.workload.name
+        loaded = load(history, wl)  # once: the checkers and the report's plots share it
         ops = loaded.ops
-        result = check_loaded(loaded, nodes, scenario.workload.name)
+        cut = bool(interrupted or error)
+        result = check_loaded(loaded, nodes, wl, nodes_dir=run_dir / "nodes", cut_off=cut)
     else:
-        result = {"valid": "unknown", "anomalies": [], "checkers": {}}
-    _add_logs_checker(result, run_dir / "nodes")
+        result = _without_history(run_dir / "nodes")
     if interrupted or error:
         result["valid"] = False if result["valid"] is False else "unknown"
     result.update(
@@ -99,131 +157,24 @@ def write(
         **{k: v for k, v in extra.items() if k != "nats_server"},
     )
     result["stats"] = result.get("checkers", {}).get("stats", {})
+    data = scenario.model_dump(mode="json")
     (run_dir / "results.json").write_text(json.dumps(result, indent=2, default=str) + "\n")
-    (run_dir / "summary.md").write_text(summary_md(result, scenario))
-    _write_report(run_dir, result, ops, scenario)
+    _write_views(run_dir, result, ops, data)
     return result
 
 
-def _write_report(
-    run_dir: Path, result: dict[str, Any], ops: Any, scenario: Scenario | None
-) -> None:
-    """``report.html`` and ``plots/``; a failure is logged and never costs ``results.json``."""
+def _write_views(run_dir: Path, result: dict[str, Any], ops: Any, data: dict | None) -> None:
+    """``summary.md``, then ``report.html`` and ``plots/``; a report failure is logged and
+    never costs ``results.json`` or ``summary.md``."""
+    from checkers.report.markdown import summary_md
+
+    (run_dir / "summary.md").write_text(summary_md(result, data))
     try:
         from checkers.report import write_report
 
-        data = scenario.model_dump(mode="json") if scenario is not None else None
         write_report(run_dir, result, ops, data)
     except Exception:
         log.exception("report.html could not be written (results.json and summary.md are)")
-
-
-def _add_logs_checker(result: dict[str, Any], nodes_dir: Path) -> None:
-    """Add ``checkers.logs`` (server logs: a panic is invalid) and merge its verdict."""
-    from checkers.compose import merge_valid
-    from checkers.logs import check_logs
-
-    logs = check_logs(nodes_dir)
-    result.setdefault("checkers", {})["logs"] = logs
-    result["valid"] = merge_valid(result["valid"], logs["valid"])
-    anomalies = result.setdefault("anomalies", [])
-    anomalies += [a for a in logs["anomalies"] if a not in anomalies]
-
-
-def verdict_line(result: dict[str, Any]) -> str:
-    """``VALID: …`` / ``INVALID: LOST 12 of 5,432 …`` / ``UNKNOWN: …`` in one line."""
-    q = result.get("checkers", {}).get("queue", {})
-    acked = q.get("acknowledged_count", 0)
-    valid = result.get("valid")
-    why = (result.get("interrupted") and f" (interrupted by {result['interrupted']})") or ""
-    if result.get("error"):
-        why += f" (run failed: {result['error']})"
-    if valid is True:
-        unread = q.get("unread_nodes") or []
-        if unread:
-            why = f" (not read: {', '.join(unread)})" + why
-        return f"VALID: no anomalies in {acked:,} acknowledged writes{why}"
-    if valid is False:
-        parts = []
-        lost = q.get("lost_count", 0)
-        if lost:
-            pct = 100.0 * lost / acked if acked else 0.0
-            parts.append(f"LOST {lost:,} of {acked:,} acknowledged writes ({pct:.2f}%)")
-        for key, label in (
-            ("unexpected_count", "unexpected"),
-            ("duplicated_count", "duplicated"),
-            ("failed_but_read_count", "failed publishes read back"),
-        ):
-            if q.get(key):
-                parts.append(f"{q[key]:,} {label}")
-        div = (q.get("divergence") or {}).get("count", 0)
-        if div:
-            parts.append(f"{div:,} divergent between replicas")
-        return "INVALID: " + ("; ".join(parts) or ", ".join(result.get("anomalies", []))) + why
-    reason = q.get("error") or result.get("error") or "the history does not decide"
-    if not result.get("error") and q.get("unread_nodes"):
-        reason = f"unread nodes: {', '.join(q['unread_nodes'])}"
-    return f"UNKNOWN: {reason}{why}"
-
-
-def summary_md(result: dict[str, Any], scenario: Scenario | None = None) -> str:
-    """Markdown for a CI job summary: verdict, settings, key counts, nodes, where to look next."""
-    from checkers.report import summary  # the same rows as report.html and `show`
-
-    v = summary.verdict(result)
-    icon = {"valid": "✅", "invalid": "❌"}.get(v.status, "⚠️")
-    name = result.get("scenario") or "history check"
-    lines = [f"## {icon} {v.label} · {_md(name)}", "", f"**{_md(v.headline)}**", ""]
-    data = scenario.model_dump(mode="json") if scenario is not None else None
-    lines += ["| setting | value |", "|---|---|"]
-    lines += [f"| {_md(k)} | {_md(val)} |" for k, val in summary.settings(result, data)]
-    lines += [f"| {_md(k)} | {_md(val)} |" for k, val in summary.performance(result)]
-    counts = summary.key_counts(result)
-    if counts:
-        lines += [
-            "",
-            "| " + " | ".join(name for name, _, _ in counts) + " |",
-            "|" + "---:|" * len(counts),
-            "| " + " | ".join(_md_count(n, c) for n, c, _ in counts) + " |",
-        ]
-    when = summary.lost_when(result)
-    if when:
-        lines += ["", when]
-    nodes = summary.node_rows(result)
-    if nodes:
-        lines += [
-            "",
-            "| node | status | read | lost | missing | note |",
-            "|---|---|---:|---:|---:|---|",
-        ]
-        for node, status, read, lost, missing, note in nodes:
-            cells = (_md(node), _md(status), _n(read), _n(lost), _n(missing), _md(note))
-            lines.append("| " + " | ".join(cells) + " |")
-    logs = (result.get("checkers") or {}).get("logs") or {}
-    found = {k: n for k, n in (logs.get("counts") or {}).items() if n}
-    if found:
-        listed = ", ".join(f"{k} ×{n:,}" for k, n in found.items())
-        lines += ["", f"Server logs: {_md(listed)}."]
-    if result.get("run_dir"):
-        lines += ["", f"Details: `report.html` in `{_md(result['run_dir'])}`."]
-    return "\n".join(lines) + "\n"
-
-
-def _md(v: Any) -> str:
-    """A value for a markdown table cell: one line, no table pipes, no raw HTML."""
-    text = " ".join(str(v).split())
-    return text.replace("|", "\\|").replace("<", "&lt;").replace(">", "&gt;")
-
-
-def _md_count(name: str, count: Any) -> str:
-    from checkers.report.summary import BAD
-
-    text = _n(count)
-    return f"**{text}**" if name in BAD and count else text
-
-
-def _n(v: Any) -> str:
-    return "–" if v is None else f"{v:,}"
 
 
 def link_latest(run_dir: Path) -> None:

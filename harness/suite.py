@@ -4,7 +4,8 @@ In: PATHs — a scenario file; a suite file (a YAML mapping with
 ``scenarios:``); or a directory (its ``suite.yaml`` if it has one, else
 every ``*.yaml`` in it, in name order). Out: ``<results>/suites/<stamp>/``
 with ``runs/`` (each run's normal result folder), ``summary.md``,
-``summary.json`` and ``junit.xml`` (one test case per run), rewritten after
+``summary.json`` and ``junit.xml`` (one test case per run; a row's verdict
+and ``counts`` come from ``checkers.verdict.headline``), rewritten after
 every run so a killed suite still leaves its table. A suite matches when
 every run matches its expectation (``harness.expect``).
 
@@ -45,10 +46,10 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from checkers.verdict import headline
 from harness.errors import BadInput, HarnessError
 from harness.expect import describe, match
 from harness.junit import write_junit
-from harness.results import verdict_line
 from harness.runner import RunOutcome
 from harness.scenario import Scenario, load_scenario
 
@@ -249,7 +250,7 @@ def row(
 ) -> dict[str, Any]:
     """The summary row of one finished run (``k`` from 1)."""
     result = outcome.result
-    q = (result.get("checkers") or {}).get("queue") or {}
+    h = headline(result)
     m = match(result, sc.expect)
     try:
         report = str((outcome.run_dir / "report.html").relative_to(out))
@@ -257,14 +258,13 @@ def row(
         report = str(outcome.run_dir / "report.html")
     return {
         **_identity(case, k, sc),
-        "verdict": verdict_line(result),
+        "verdict": h.line,
         "valid": result.get("valid"),
         "anomalies": list(result.get("anomalies") or []),
         "expected": describe(sc.expect),
         "matched": m.matched,
         "why": m.why,
-        "acknowledged": q.get("acknowledged_count"),
-        "lost": q.get("lost_count"),
+        "counts": h.row,
         "wall_s": round(wall, 1),
         "report": report,
     }
@@ -280,8 +280,7 @@ def error_row(case: Case, k: int, sc: Scenario, err: HarnessError, wall: float) 
         "expected": describe(sc.expect),
         "matched": False,
         "why": f"the run could not happen (exit {err.exit_code})",
-        "acknowledged": None,
-        "lost": None,
+        "counts": {},
         "wall_s": round(wall, 1),
         "report": None,
         "error_code": err.exit_code,
@@ -289,24 +288,27 @@ def error_row(case: Case, k: int, sc: Scenario, err: HarnessError, wall: float) 
 
 
 def markdown(name: str, rows: list[dict[str, Any]], wall: float) -> str:
-    """``summary.md``: a headline and one table row per run."""
+    """``summary.md``: a headline and one table row per run, with the runs' row figures."""
     ok = sum(1 for r in rows if r["matched"])
     icon = "✅" if rows and ok == len(rows) else "❌"
+    figures = list(dict.fromkeys(k for r in rows for k in r.get("counts") or {}))
     lines = [
         f"## {icon} suite {_md(name)}: {ok}/{len(rows)} matched their expectation",
         "",
         f"Wall time {wall / 60:.1f} min.",
         "",
-        "| scenario | variant | # | verdict | expected | matched | acknowledged | lost | wall s"
-        " | report |",
-        "|---|---|---:|---|---|---|---:|---:|---:|---|",
+        "| scenario | variant | # | verdict | expected | matched | "
+        + "".join(f"{_md(f)} | " for f in figures)
+        + "wall s | report |",
+        "|---|---|---:|---|---|---|" + "---:|" * len(figures) + "---:|---|",
     ]
     for r in rows:
         matched = "yes" if r["matched"] else f"**NO** — {_md(r['why'])}"
         report = f"[report]({r['report']})" if r["report"] else "–"
+        counts = r.get("counts") or {}
         cells = [
             _md(r["scenario"]), _md(r["variant"] or "–"), str(r["repeat"]), _md(r["verdict"]),
-            _md(r["expected"]), matched, _n(r["acknowledged"]), _n(r["lost"]),
+            _md(r["expected"]), matched, *(_n(counts.get(f)) for f in figures),
             f"{r['wall_s']:.0f}", report,
         ]  # fmt: skip
         lines.append("| " + " | ".join(cells) + " |")

@@ -6,12 +6,20 @@ In: a result dict (``results.json``), the ops of the history it came from
 ``plots/lost.png`` and ``report.html`` in that folder — one self-contained
 page with the plots embedded, which links to the raw files next to it.
 
-Modules: :mod:`.timeline` (fault windows, publish pairs, losses from the
-ops), :mod:`.plots` (matplotlib → PNG), :mod:`.findings` (example ops, log
-findings), :mod:`.page` and :mod:`.html` (the page, escaped), :mod:`.summary`
-(verdict, counts, node rows shared with ``summary.md`` and the terminal),
-:mod:`.terminal` (``show``, rich) and :mod:`.folder` (find, read and
-regenerate a result folder).
+What is a verdict comes only from the checker results: counts, node rows
+and the lost-writes plot (the headline checker's ``summary.over_time``)
+are drawn from the result and never re-derived from the history, so a plot
+cannot disagree with the counts. The ops table only supplies what is no
+verdict: fault windows, latency and throughput, and the publish ops behind
+sample values.
+
+Modules: :mod:`.timeline` (fault windows, publish pairs, sample ops from
+the ops), :mod:`.plots` (matplotlib → PNG), :mod:`.findings` (example ops,
+log findings), :mod:`.page` and :mod:`.html` (the page, escaped),
+:mod:`.summary` (verdict, counts, node rows shared by every view),
+:mod:`.markdown` (``summary.md``) and :mod:`.terminal` (``show``, rich).
+Finding and reading result folders is the harness's
+(``harness.resultfolder``).
 """
 
 from __future__ import annotations
@@ -24,18 +32,10 @@ from typing import Any
 import pandas as pd
 
 from checkers.report import findings, page, plots, timeline
-from checkers.report.summary import queue
+from checkers.verdict import headline, headline_checker
 
 log = logging.getLogger(__name__)
 RAW_FILES = ("history.jsonl", "results.json", "summary.md", "scenario.yaml", "harness.log")
-
-
-def _nodes(result: dict[str, Any], ops: pd.DataFrame) -> list[str]:
-    per_node = queue(result).get("per_node") or {}
-    if per_node:
-        return list(per_node)
-    reads = ops.loc[ops["f"].to_numpy(dtype=object) == "read", "node"].dropna()
-    return sorted(set(map(str, reads)))
 
 
 def _files(out_dir: Path, history: Path | None) -> list[tuple[str, int]]:
@@ -52,12 +52,12 @@ def _files(out_dir: Path, history: Path | None) -> list[tuple[str, int]]:
     return rows
 
 
-def build_plots(result: dict[str, Any], ops: pd.DataFrame) -> tuple[dict, list, Any]:
-    """(plots by file name, fault windows, losses) for ``ops``."""
+def build_plots(result: dict[str, Any], ops: pd.DataFrame) -> tuple[dict, list]:
+    """(plots by file name, fault windows): latency and throughput from the ops, the
+    headline checker's ``over_time`` histograms (the lost writes) from the result."""
     windows = timeline.fault_windows(ops)
     pairs = timeline.publish_pairs(ops)
     span = timeline.plot_span(pairs, windows)
-    lost = timeline.losses(ops, _nodes(result, ops))
     n_pub = len(pairs)
     out = {
         "latency.png": (
@@ -69,13 +69,12 @@ def build_plots(result: dict[str, Any], ops: pd.DataFrame) -> tuple[dict, list, 
             "Publish completions per second by outcome.",
             plots.throughput(pairs, windows, span),
         ),
-        "lost.png": (
-            "Lost writes by when they were acknowledged: read back from no node (bars); a line "
-            "for each node that lacks more than those (divergence).",
-            plots.lost(lost.overall, lost.per_node, windows, span),
-        ),
     }
-    return out, windows, lost
+    over = headline(result).over_time
+    if over:
+        name = f"{over.get('label') or 'over-time'}.png"
+        out[name] = (str(over.get("caption") or ""), plots.over_time(over, windows, span))
+    return out, windows
 
 
 def write_report(
@@ -90,12 +89,10 @@ def write_report(
     out_dir.mkdir(parents=True, exist_ok=True)
     drawn: dict[str, tuple[str, bytes]] = {}
     windows: list[timeline.FaultWindow] = []
-    reads = {}
     notes = []
     if ops is not None and len(ops):
         try:
-            drawn, windows, lost = build_plots(result, ops)
-            reads = lost.reads
+            drawn, windows = build_plots(result, ops)
         except Exception as e:  # a history the checkers marked "unknown" may not plot either
             log.warning("report: plots failed: %s: %s", type(e).__name__, e)
             notes.append(f"The plots could not be drawn: {type(e).__name__}: {e}")
@@ -104,7 +101,7 @@ def write_report(
         for name, (_, png) in drawn.items():
             (out_dir / "plots" / name).write_bytes(png)
     try:
-        examples = findings.examples(queue(result), ops, reads)
+        examples = findings.examples(headline_checker(result)[1], ops)
     except Exception as e:
         log.warning("report: examples failed: %s: %s", type(e).__name__, e)
         notes.append(f"The examples could not be collected: {type(e).__name__}: {e}")

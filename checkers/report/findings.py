@@ -1,8 +1,10 @@
 """Example rows and log findings for the report: sample values with the ops behind them.
 
-In: the queue checker's result (its samples of lost, unexpected, duplicated
-and divergent values), the ops of the history, the final reads per node, and
-the result folder (for node logs). Out: example tables as
+In: the headline checker's result (the queue checker's samples of lost,
+unexpected, duplicated and divergent values, and ``sample_reads``: where
+the final reads held each sample; a checker without those keys has no
+examples), the ops of the history (for the publish ops behind a value),
+and the result folder (for node logs). Out: example tables as
 ``(title, note, rows, header)`` and the node-log section as HTML. The log
 checker's findings (``checkers.logs`` in the result) are shown as it reports
 them; without them, each node log's level counts and first error lines are
@@ -17,7 +19,6 @@ from typing import Any
 
 import pandas as pd
 
-from checkers.queue import NodeRead
 from checkers.report import timeline
 from checkers.report.html import Markup, definitions, el, num, table
 
@@ -64,9 +65,13 @@ def _where(found: dict[str, list[int]]) -> str:
     )
 
 
-def examples(
-    q: dict[str, Any], ops: pd.DataFrame | None, reads: dict[str, NodeRead]
-) -> list[Example]:
+def _read_at(q: dict[str, Any], values: list[int]) -> dict[int, dict[str, list[int]]]:
+    """``{value: {node: [stream seqs]}}`` of ``values``, from the checker's ``sample_reads``."""
+    found = q.get("sample_reads") or {}
+    return {v: found.get(str(v)) or {} for v in values}
+
+
+def examples(q: dict[str, Any], ops: pd.DataFrame | None) -> list[Example]:
     """Tables of sample anomalous values, each with the ops or reads that show it."""
     out: list[Example] = []
     lost = [int(v) for v in (q.get("lost") or [])[:PER_KIND]]
@@ -86,20 +91,20 @@ def examples(
         )
         out.append(("Lost writes", note, rows, PUBLISH_HEAD))
     if failed_read:
-        where = timeline.read_positions(reads, failed_read)
+        where = _read_at(q, failed_read)
         rows = [(*_publish_row(v, pubs.get(v, [])), _where(where.get(v, {}))) for v in failed_read]
         n = q.get("failed_but_read_count", len(failed_read))
         note = f"{n:,} publish{'es' if n != 1 else ''} failed definitely, yet were read back."
         out.append(("Failed publishes read back", note, rows, [*PUBLISH_HEAD, "read on"]))
     unexpected = [int(v) for v in (q.get("unexpected") or [])[:PER_KIND]]
     if unexpected:
-        where = timeline.read_positions(reads, unexpected)
+        where = _read_at(q, unexpected)
         rows = [(v, _where(where.get(v, {}))) for v in unexpected]
         note = f"{_values(q.get('unexpected_count', 0))} read back that no client ever published."
         out.append(("Unexpected values", note, rows, ["value", "read on"]))
     dups = [int(v) for v in (q.get("duplicated") or [])[:PER_KIND]]
     if dups:
-        where = timeline.read_positions(reads, dups)
+        where = _read_at(q, dups)
         rows = [(v, _where(where.get(v, {}))) for v in dups]
         note = (
             f"{q.get('duplicated_count', 0):,} values stored at two stream sequences on one node."
@@ -116,7 +121,7 @@ def examples(
         note = f"{n:,} stream sequence{verb} different values on two nodes."
         out.append(("Replicas disagree", note, rows, ["stream seq", "value per node"]))
     for node, values in missing.items():
-        where = timeline.read_positions(reads, values)
+        where = _read_at(q, values)
         rows = [(*_publish_row(v, pubs.get(v, [])), _where(where.get(v, {}))) for v in values]
         count = q["divergence"]["missing_on_node"][node]["count"]
         note = f"{_values(count, 'acknowledged value')} other nodes hold but {node} does not."
@@ -176,7 +181,10 @@ def _log_checker(found: dict[str, Any], run_dir: Path) -> Markup:
     nodes = found.get("nodes")
     if not isinstance(nodes, dict):
         return Markup(el("p", "Log checker result:") + _generic(found))
-    verdict = {True: "no finding that invalidates the run", False: "the run is invalid"}
+    verdict: dict[Any, str] = {
+        True: "no finding that invalidates the run",
+        False: "the run is invalid",
+    }
     anomalies = ", ".join(found.get("anomalies") or []) or "none"
     head = el(
         "p",

@@ -17,6 +17,7 @@ from typing import Any
 from checkers.report import summary
 from checkers.report.html import Markup, definitions, el, num, style, table
 from checkers.report.timeline import FaultWindow
+from checkers.verdict import headline, headline_checker
 
 CSS = """
 body{font:14px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;color:#1d1d1f;
@@ -104,38 +105,30 @@ def _run(p: Page) -> Markup:
 
 def _counts(p: Page) -> Markup:
     rows = summary.key_counts(p.result)
-    trs = []
-    for name, count, meaning in rows:
-        bad = name in summary.BAD and bool(count)
-        cls = "bad" if bad else None
-        trs.append(
-            el(
-                "tr",
-                el("td", name),
-                el("td", num(count), class_=f"num {cls or ''}"),
-                el("td", meaning, class_="muted"),
-            )
+    trs = [
+        el(
+            "tr",
+            el("td", name),
+            el("td", num(count), class_="num bad" if bad else "num"),
+            el("td", meaning, class_="muted"),
         )
+        for name, count, meaning, bad in rows
+    ]
     body = [el("h2", "Counts")]
     if trs:
         body.append(el("table", el("tbody", trs)))
     else:
-        body.append(el("p", "The queue checker did not run.", class_="muted"))
-    q = summary.queue(p.result)
-    if q.get("error"):
-        body.append(el("p", "queue checker error: ", el("code", q["error"])))
-    br = q.get("lost_breakdown") or {}
-    if q.get("lost_count"):
-        body.append(
-            el(
-                "p",
-                f"Lost writes relative to each process's reads: {br.get('prefix', 0):,} prefix, "
-                f"{br.get('middle', 0):,} middle, {br.get('postfix', 0):,} postfix. ",
-                summary.lost_when(p.result) or "",
-            )
-        )
+        body.append(el("p", "No checker reported counts.", class_="muted"))
+    name, h = headline_checker(p.result)
+    if h.get("error"):
+        body.append(el("p", f"{name} checker error: ", el("code", h["error"])))
+    body += [el("p", note) for note in summary.notes(p.result)]
     for w in p.result.get("history_warnings") or []:
         body.append(el("p", "history warning: ", w, class_="muted"))
+    wf = (p.result.get("checkers") or {}).get("wellformed") or {}
+    if wf.get("valid") == "unknown":
+        said = wf.get("error") or (wf.get("summary") or {}).get("headline")
+        body.append(el("p", "history check: ", said, class_="bad"))
     return el("section", body, id="counts")
 
 
@@ -187,35 +180,29 @@ def _nodes(p: Page) -> Markup:
         body.append(el("p", "No per-node reads in the result.", class_="muted"))
         return el("section", body, id="nodes")
     recovery = (p.result.get("recovery") or {}).get("nodes") or {}
-    head = ["node", "status", "read", "lost", "missing (another node has it)"]
+    cols = summary.node_columns(rows)
+    head = ["node", "status", *cols]
     if recovery:
         head.append("stream msgs after recovery")
     head.append("note")
     trs = []
-    for node, status, read, lost, missing, note in rows:
-        cells = [
-            el("td", node),
-            el("td", status),
-            el("td", num(read), class_="num"),
-            el("td", num(lost), class_="num bad" if lost else "num"),
-            el("td", num(missing), class_="num bad" if missing else "num"),
-        ]
+    for r in rows:
+        cells = [el("td", r.node), el("td", r.status)]
+        cells += [el("td", num(c), class_="num bad" if bad else "num") for _, c, bad in r.counts]
         if recovery:
-            msgs = (recovery.get(node) or {}).get("messages")
+            msgs = (recovery.get(r.node) or {}).get("messages")
             cells.append(el("td", num(msgs), class_="num"))
-        cells.append(el("td", note))
-        trs.append(el("tr", cells, class_="bad" if missing else None))
-    numeric = {"read", "lost", "missing (another node has it)", "stream msgs after recovery"}
+        cells.append(el("td", r.note))
+        trs.append(el("tr", cells, class_="bad" if any(b for _, _, b in r.counts) else None))
+    numeric = {*cols, "stream msgs after recovery"}
     th = el("tr", [el("th", h, class_="num" if h in numeric else None) for h in head])
     body.append(el("table", el("thead", th), el("tbody", trs)))
-    body.append(
-        el(
-            "p",
-            "lost: acknowledged values this node does not hold. "
-            "missing: values this node lacks that another node has (divergence).",
-            class_="muted small",
-        )
-    )
+    meanings = {
+        c["name"]: c.get("meaning") for n in headline(p.result).nodes for c in n.get("counts", [])
+    }
+    said = "; ".join(f"{k}: {m}" for k, m in meanings.items() if m)
+    if said:
+        body.append(el("p", said + ".", class_="muted small"))
     return el("section", body, id="nodes")
 
 
@@ -237,11 +224,12 @@ def _files(p: Page) -> Markup:
 
 
 def _size(n: int) -> str:
+    size = float(n)
     for unit in ("B", "KiB", "MiB", "GiB"):
-        if n < 1024 or unit == "GiB":
-            return f"{n:,.0f} {unit}" if unit == "B" else f"{n:,.1f} {unit}"
-        n /= 1024
-    return str(n)
+        if size < 1024 or unit == "GiB":
+            return f"{size:,.0f} {unit}" if unit == "B" else f"{size:,.1f} {unit}"
+        size /= 1024
+    return str(size)
 
 
 def render(p: Page) -> str:

@@ -1,24 +1,29 @@
 """The report's plots as PNG bytes: latency, throughput and lost writes over time.
 
 In: publish pairs and fault windows from :mod:`checkers.report.timeline`,
-lost acknowledgement times, and the time span to show. Out: PNG bytes per
-plot. Fault windows are shaded on every plot, one colour per fault kind.
+a checker's histograms over time (the queue checker's lost writes by
+acknowledgement time, ``summary.over_time``), and the time span to show.
+Out: PNG bytes per plot. Fault windows are shaded on every plot, one colour
+per fault kind.
 
 Only what is drawn is thinned, never what is counted: the latency scatter
 keeps one real point per (time pixel, latency pixel, outcome) cell, which
 looks the same as drawing every point but stays a few tens of thousands of
-markers for a million publishes; throughput and losses are histograms over
-every op. Figures are built with matplotlib's object API on the Agg canvas,
-so nothing touches pyplot's global state or needs a display.
+markers for a million publishes; throughput is a histogram over every op,
+and a checker's histograms are only summed into wider buckets. Figures are
+built with matplotlib's object API on the Agg canvas, so nothing touches
+pyplot's global state or needs a display.
 """
 
 from __future__ import annotations
 
 import io
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
+from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch
@@ -54,7 +59,7 @@ def thin_scatter(x: np.ndarray, y: np.ndarray, span: tuple[float, float]) -> np.
     return np.sort(first)
 
 
-def _figure() -> tuple[Figure, object]:
+def _figure() -> tuple[Figure, Axes]:
     fig = Figure(figsize=(WIDTH, HEIGHT), dpi=DPI)
     FigureCanvasAgg(fig)
     # fixed margins rather than a layout engine, so the plots' time axes line up on the page
@@ -68,7 +73,7 @@ def _figure() -> tuple[Figure, object]:
     return fig, ax
 
 
-def _shade(ax, windows: Sequence[FaultWindow], span: tuple[float, float]) -> list[Patch]:
+def _shade(ax: Axes, windows: Sequence[FaultWindow], span: tuple[float, float]) -> list[Patch]:
     """Shade fault windows inside ``span``; return one legend handle per fault kind."""
     colours: dict[str, str] = {}
     for w in windows:
@@ -90,7 +95,7 @@ def _png(fig: Figure) -> bytes:
     return buf.getvalue()
 
 
-def _legend(ax, handles: list, **kw) -> None:
+def _legend(ax: Axes, handles: list[Any], **kw: Any) -> None:
     if handles:
         ax.legend(
             handles=handles,
@@ -103,7 +108,7 @@ def _legend(ax, handles: list, **kw) -> None:
         )
 
 
-def _headroom(ax) -> float:
+def _headroom(ax: Axes) -> float:
     """A y-axis top 12 % above the data, so the fault strip along the top hides nothing."""
     return max(ax.dataLim.y1, 1.0) * 1.12
 
@@ -113,7 +118,7 @@ def _ms(v: float, _pos: int) -> str:
     return f"{v:g} ms" if v < 1000 else f"{v / 1000:g} s"
 
 
-def _empty(ax, text: str) -> None:
+def _empty(ax: Axes, text: str) -> None:
     ax.text(0.5, 0.5, text, transform=ax.transAxes, ha="center", va="center", color="#666")
 
 
@@ -152,7 +157,7 @@ def latency(
     return _png(fig)
 
 
-def _percentiles(ax, x: np.ndarray, y: np.ndarray, span: tuple[float, float]) -> list:
+def _percentiles(ax: Axes, x: np.ndarray, y: np.ndarray, span: tuple[float, float]) -> list:
     """p50 and p99 of ok latency per time bucket, as lines over the scatter."""
     width = bucket_seconds(span)
     edges = np.arange(span[0], span[1] + width, width)
@@ -207,39 +212,70 @@ def throughput(
     return _png(fig)
 
 
-def lost(
-    overall: np.ndarray,
-    per_node: dict[str, np.ndarray],
-    windows: Sequence[FaultWindow],
-    span: tuple[float, float],
-) -> bytes:
-    """Lost writes by when they were acknowledged: on no node (bars), not on one node (lines).
+def coarser_width(desired: float, data: float) -> float:
+    """A plot bucket width of at least ``desired`` that is a whole multiple of ``data``.
 
-    A node line is drawn only where that node lacks more than the lost values.
+    The first round width of :data:`BUCKETS_S` that is one, else the smallest multiple.
+    """
+    for b in BUCKETS_S:
+        k = b / data
+        if b >= desired and abs(k - round(k)) < 1e-9:
+            return b
+    return data * max(1, int(np.ceil(desired / data - 1e-9)))
+
+
+def rebin(hist: dict[str, Any], width: float) -> tuple[np.ndarray, np.ndarray]:
+    """(edges, counts) of a checker histogram (``bucket_s``, ``start_s``, ``counts``) summed
+    into buckets of ``width``, a whole multiple of ``bucket_s``; nothing counted is dropped."""
+    data = float(hist["bucket_s"])
+    counts = np.asarray(hist.get("counts") or [], dtype=np.int64)
+    if hist.get("start_s") is None or not len(counts):
+        return np.array([0.0, width]), np.zeros(1, dtype=np.int64)
+    factor = max(1, round(width / data))
+    first = round(float(hist["start_s"]) / data)  # index of the first data bucket since zero
+    coarse = (first + np.arange(len(counts))) // factor
+    summed = np.bincount(coarse - coarse[0], weights=counts).astype(np.int64)
+    edges = (coarse[0] + np.arange(len(summed) + 1)) * factor * data
+    return edges, summed
+
+
+def over_time(
+    over: dict[str, Any], windows: Sequence[FaultWindow], span: tuple[float, float]
+) -> bytes:
+    """A checker's histograms over the run (e.g. lost writes by when they were acknowledged):
+    ``overall`` as bars, and a line for each node whose own histogram holds more than that.
+
+    ``over`` is the headline checker's ``summary.over_time``; it is drawn as it is,
+    only summed into wider buckets.
     """
     fig, ax = _figure()
-    width = bucket_seconds(span)
-    handles: list = []
-    edges, counts = _hist(overall, span, width)
-    if len(overall):
+    label = str(over.get("label") or "count")
+    overall = over.get("overall") or {"bucket_s": 1.0, "start_s": None, "counts": []}
+    per_node: dict[str, dict[str, Any]] = over.get("per_node") or {}
+    width = coarser_width(bucket_seconds(span), float(overall["bucket_s"]))
+    handles: list[Any] = []
+    edges, counts = rebin(overall, width)
+    total = int(counts.sum())
+    if total:
         ax.bar(edges[:-1], counts, width=width, align="edge", color="#c44e52", alpha=0.85, zorder=2)
-        handles.append(Patch(color="#c44e52", label=f"lost (on no node): {len(overall):,}"))
-    same = [n for n, t in sorted(per_node.items()) if len(t) and len(t) == len(overall)]
+        handles.append(Patch(color="#c44e52", label=f"{label} (on no node): {total:,}"))
+    totals = {n: int(sum(h.get("counts") or [])) for n, h in per_node.items()}
+    same = [n for n, t in sorted(totals.items()) if t and t == total]
     if same and len(same) < len(per_node):
         handles.append(Patch(color="none", label=f"{', '.join(same)}: lack only these"))
-    for i, (node, t) in enumerate(sorted(per_node.items())):
-        if len(t) == len(overall):  # each node lacks at least the lost values: nothing more
+    for i, node in enumerate(sorted(per_node)):
+        if totals[node] == total:  # each node lacks at least the overall ones: nothing more
             continue
-        _, c = _hist(t, span, width)
+        e, c = rebin(per_node[node], width)
         colour = NODE_COLOURS[i % len(NODE_COLOURS)]
-        label = f"not on {node}: {len(t):,}"
-        handles.append(ax.stairs(c, edges, color=colour, linewidth=1.2, zorder=3, label=label))
+        text = f"not on {node}: {totals[node]:,}"
+        handles.append(ax.stairs(c, e, color=colour, linewidth=1.2, zorder=3, label=text))
     if not handles:
-        _empty(ax, "no acknowledged write was lost on any node")
+        _empty(ax, f"no {label} on any node")
         ax.set_yticks([])
     else:
         ax.set_ylim(0, _headroom(ax))
-    ax.set_ylabel(f"lost writes ({width:g}s buckets)")
+    ax.set_ylabel(f"{over.get('ylabel') or label} ({width:g}s buckets)")
     ax.set_xlim(*span)
     _legend(ax, handles + _shade(ax, windows, span))
     return _png(fig)

@@ -3,10 +3,12 @@
 In: a result dict (``results.json``, DESIGN §3.2/§3.3) and the resolved
 scenario as plain data (``Scenario.model_dump(mode="json")``, or None when a
 bare history was checked). Out: the verdict (status, label, headline), the
-key counts, one row per node and the run's settings, as tuples of plain
-values that each view formats its own way. Keeping them here means the
-banner in ``report.html``, the CI ``summary.md`` and ``nats-chaos show`` can
-never disagree.
+key counts, one row per node, notes and the run's settings, as plain values
+that each view formats its own way. Verdict, counts, nodes and notes come
+from :func:`checkers.verdict.headline`, i.e. from the headline checker's
+``summary`` block; nothing here knows a workload. Keeping them here means
+the banner in ``report.html``, the CI ``summary.md`` and ``nats-chaos show``
+can never disagree.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from harness.results import verdict_line
+from checkers.verdict import headline
 
 
 @dataclass(frozen=True)
@@ -28,61 +30,51 @@ class Verdict:
 
 def verdict(result: dict[str, Any]) -> Verdict:
     """The verdict of ``result``, e.g. ``LOST 12 of 5,432 acknowledged writes (0.22%)``."""
-    line = verdict_line(result)
-    label, _, rest = line.partition(": ")
-    headline = rest[:1].upper() + rest[1:]
-    status = {"VALID": "valid", "INVALID": "invalid"}.get(label, "unknown")
-    return Verdict(status, label, headline)
+    h = headline(result)
+    return Verdict(h.status, h.label, h.text[:1].upper() + h.text[1:])
 
 
-def queue(result: dict[str, Any]) -> dict[str, Any]:
-    """The queue checker's result (empty when there is none)."""
-    return (result.get("checkers") or {}).get("queue") or {}
+def key_counts(result: dict[str, Any]) -> list[tuple[str, Any, str, bool]]:
+    """``(name, count, meaning, bad)`` rows of the headline checker's counts."""
+    return [
+        (str(c.get("name")), c.get("value"), str(c.get("meaning") or ""), bool(c.get("bad")))
+        for c in headline(result).counts
+    ]
 
 
-COUNTS = (
-    ("attempted", "attempt_count", "publishes invoked"),
-    ("acknowledged", "acknowledged_count", "publishes the server acknowledged"),
-    ("read", "read_count", "distinct values read back from any node"),
-    ("lost", "lost_count", "acknowledged, but read back from no node"),
-    ("unexpected", "unexpected_count", "read back, but never published"),
-    ("duplicated", "duplicated_count", "at two stream sequences on one node"),
-    ("failed but read", "failed_but_read_count", "publish definitely failed, yet read back"),
-    ("failed", "failed_count", "publish definitely failed and was not read (allowed)"),
-    ("recovered", "recovered_count", "not acknowledged, yet read back (allowed)"),
-    ("unknown", "unknown_count", "not acknowledged and not read (allowed)"),
-)
-BAD = frozenset({"lost", "unexpected", "duplicated", "failed but read", "divergent"})
+@dataclass(frozen=True)
+class NodeRow:
+    """One node: its status, a note, and ``(name, count, bad)`` per count column."""
+
+    node: str
+    status: str
+    note: str
+    counts: tuple[tuple[str, Any, bool], ...]
 
 
-def key_counts(result: dict[str, Any]) -> list[tuple[str, int | None, str]]:
-    """``(name, count, meaning)`` rows; divergence after the queue counts."""
-    q = queue(result)
-    rows = [(name, q.get(key), meaning) for name, key, meaning in COUNTS if key in q]
-    div = q.get("divergence")
-    if isinstance(div, dict):
-        rows.append(("divergent", div.get("count"), "replicas disagree on a value"))
-    return rows
-
-
-def node_rows(result: dict[str, Any]) -> list[tuple[str, str, Any, Any, Any, str]]:
-    """``(node, status, read, lost, missing-but-on-another-node, note)`` per node."""
-    q = queue(result)
-    missing = ((q.get("divergence") or {}).get("missing_on_node")) or {}
-    rows = []
-    for node, d in (q.get("per_node") or {}).items():
-        miss = (missing.get(node) or {}).get("count")
-        rows.append(
-            (
-                str(node),
-                str(d.get("status", "")),
-                d.get("read_count"),
-                d.get("lost_count"),
-                miss,
-                str(d.get("note") or ""),
-            )
+def node_rows(result: dict[str, Any]) -> list[NodeRow]:
+    """The headline checker's per-node rows (every row has the same count columns)."""
+    return [
+        NodeRow(
+            str(n.get("node")),
+            str(n.get("status") or ""),
+            str(n.get("note") or ""),
+            tuple(
+                (str(c["name"]), c.get("value"), bool(c.get("bad"))) for c in n.get("counts", [])
+            ),
         )
-    return rows
+        for n in headline(result).nodes
+    ]
+
+
+def node_columns(rows: list[NodeRow]) -> list[str]:
+    """The count columns of ``rows`` (those of the first row)."""
+    return [name for name, _, _ in rows[0].counts] if rows else []
+
+
+def notes(result: dict[str, Any]) -> list[str]:
+    """Sentences the headline checker adds (e.g. when the lost writes were acknowledged)."""
+    return headline(result).notes
 
 
 def performance(result: dict[str, Any]) -> list[tuple[str, str]]:
@@ -149,14 +141,3 @@ def settings(result: dict[str, Any], scenario: dict[str, Any] | None) -> list[tu
         if result.get(key):
             rows.append((key, str(result[key])))
     return rows
-
-
-def lost_when(result: dict[str, Any]) -> str | None:
-    """ "Lost writes were acknowledged between 3.1s and 9.8s …", or None when none were lost."""
-    when = queue(result).get("lost_ack_time") or {}
-    if when.get("first") is None:
-        return None
-    return (
-        f"Lost writes were acknowledged between {when['first']:.1f}s and "
-        f"{when['last']:.1f}s after the run started."
-    )

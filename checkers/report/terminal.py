@@ -43,9 +43,8 @@ def _counts(result: dict[str, Any]) -> Table:
     t.add_column("")
     t.add_column("count", justify="right")
     t.add_column("meaning", style="dim")
-    for name, count, meaning in summary.key_counts(result):
-        style = "bold red" if name in summary.BAD and count else None
-        t.add_row(Text(name), Text(_n(count), style=style or ""), Text(meaning))
+    for name, count, meaning, bad in summary.key_counts(result):
+        t.add_row(Text(name), Text(_n(count), style="bold red" if bad else ""), Text(meaning))
     return t
 
 
@@ -54,16 +53,15 @@ def _nodes(result: dict[str, Any]) -> Table | None:
     if not rows:
         return None
     t = Table(title="Nodes", title_justify="left", show_edge=False)
-    for col, just in (("node", "left"), ("status", "left"), ("read", "right"), ("lost", "right")):
-        t.add_column(col, justify=just)
-    t.add_column("missing", justify="right")
+    t.add_column("node")
+    t.add_column("status")
+    for col in summary.node_columns(rows):
+        t.add_column(col, justify="right")
     t.add_column("note", style="dim")
-    for node, status, read, lost, missing, note in rows:
-        bad = bool(lost) or bool(missing)
-        t.add_row(
-            *(Text(x) for x in (node, status, _n(read), _n(lost), _n(missing), note)),
-            style="red" if bad else None,
-        )
+    for r in rows:
+        cells = (r.node, r.status, *(_n(c) for _, c, _ in r.counts), r.note)
+        bad = any(b for _, _, b in r.counts)
+        t.add_row(*(Text(x) for x in cells), style="red" if bad else None)
     return t
 
 
@@ -87,9 +85,7 @@ def render(
         Text(""),
         _counts(result),
     ]
-    when = summary.lost_when(result)
-    if when:
-        parts.append(Text(when))
+    parts += [Text(note) for note in summary.notes(result)]
     nodes = _nodes(result)
     if nodes is not None:
         parts += [Text(""), nodes]

@@ -1,11 +1,10 @@
-"""What the report draws and quotes, taken from the ops of a history.
+"""What the report takes from the ops of a history: nothing that is a verdict.
 
-In: the ops DataFrame of a history (DESIGN §3.1) and the nodes the checkers
-read. Out: fault windows (nemesis start/stop ops paired up), the publish
-invoke/completion pairs, the acknowledgement times of lost values overall
-and per node, and the ops behind sample values (the publish of a lost value,
-the reads that returned an unexpected one). Everything is counted over the
-whole history; only the plots thin out what they draw.
+In: the ops DataFrame of a history (DESIGN §3.1). Out: fault windows
+(nemesis start/stop ops paired up), the publish invoke/completion pairs
+(latency, throughput), the plots' time span, and the publish ops behind
+sample values the checker reported. Which values are lost, and where the
+reads held them, comes from the checker's result, never from here.
 """
 
 from __future__ import annotations
@@ -16,7 +15,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from checkers.queue import NodeRead, client_mask, contains, node_reads, uniq
+from checkers.schema import client_mask
 from checkers.stats import paired_ops
 
 NS = 1e9
@@ -87,39 +86,6 @@ def publish_pairs(ops: pd.DataFrame) -> pd.DataFrame:
     )
 
 
-@dataclass
-class Losses:
-    """Acknowledgement times (s) of lost values: ``overall`` and per readable node."""
-
-    overall: np.ndarray
-    per_node: dict[str, np.ndarray]
-    reads: dict[str, NodeRead]
-
-
-def _acks(ops: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
-    """(values, ack times in s) of acknowledged publishes, sorted by value, first ack each."""
-    f, types = ops["f"].to_numpy(dtype=object), ops["type"].to_numpy(dtype=object)
-    rows = np.flatnonzero((f == "publish") & (types == "ok"))
-    values = ops["value"].to_numpy(dtype=object)[rows].astype(np.int64)
-    times = ops["time"].to_numpy()[rows] / NS
-    order = np.argsort(values, kind="stable")
-    values, times = values[order], times[order]
-    first = np.ones(len(values), dtype=bool)
-    first[1:] = values[1:] != values[:-1]
-    return values[first], times[first]
-
-
-def losses(ops: pd.DataFrame, nodes: list[str]) -> Losses:
-    """Which acknowledged values no node returned (overall) and which each node lacks."""
-    reads = node_reads(ops, nodes)
-    acked, at = _acks(ops)
-    readable = {n: nr for n, nr in reads.items() if nr.status != "unread"}
-    everywhere = [nr.values for nr in readable.values()]
-    read = uniq(np.concatenate(everywhere)) if everywhere else acked[:0]
-    per_node = {n: at[~contains(nr.values, acked)] for n, nr in readable.items()}
-    return Losses(at[~contains(read, acked)], per_node, reads)
-
-
 def _plain(v: Any) -> Any:
     if isinstance(v, float) and np.isnan(v):
         return None
@@ -142,21 +108,6 @@ def publish_ops(ops: pd.DataFrame, values: list[int]) -> dict[int, list[dict[str
         op = {k: _plain(v) for k, v in rec.items()}
         op["time_s"] = op.pop("time") / NS
         out.setdefault(int(op["value"]), []).append(op)
-    return out
-
-
-def read_positions(reads: dict[str, NodeRead], values: list[int]) -> dict[int, dict[str, list]]:
-    """For each of ``values``: ``{node: [stream seqs]}`` where a final read returned it."""
-    out: dict[int, dict[str, list]] = {int(v): {} for v in values}
-    if not values:
-        return out
-    wanted = np.asarray(values, dtype=np.int64)
-    for node, nr in reads.items():
-        if not len(nr.pairs):
-            continue
-        hit = nr.pairs[np.isin(nr.pairs[:, 1], wanted)]
-        for seq, v in hit.tolist():
-            out[int(v)].setdefault(node, []).append(int(seq))
     return out
 
 

@@ -45,6 +45,9 @@ def test_run_writes_a_report_that_matches_its_history(real_run: tuple[Path, str]
     run_dir, _ = real_run
     result = results_json(run_dir)
     q = result["checkers"]["queue"]
+    wellformed = result["checkers"]["wellformed"]  # a real history keeps its own contract
+    assert wellformed["valid"] is True and wellformed["warnings"] == {}, wellformed["summary"]
+    assert list(result["checkers"]) == ["wellformed", "stats", "queue", "logs"]
     html = (run_dir / "report.html").read_text()
     headline = verdict(result).headline
     assert f'<h1 id="verdict">{escape(headline)}</h1>' in html

@@ -47,7 +47,7 @@ def test_suite_reports_match_and_mismatch(nats_chaos, tmp_path: Path) -> None:
     assert [r["case"] for r in rows] == ["quick[faults=kill]#1", "quick[faults=none]#1"]
     assert [r["matched"] for r in rows] == [True, False]
     assert [r["expected"] for r in rows] == ["valid", "anomalies lost"]
-    assert all(r["acknowledged"] > 0 and r["lost"] == 0 for r in rows)
+    assert all(r["counts"]["acknowledged"] > 0 and r["counts"]["lost"] == 0 for r in rows)
     assert all((folder / r["report"]).is_file() for r in rows)  # links relative to the folder
     md = (folder / "summary.md").read_text()
     assert md.startswith("## ❌ suite it: 1/2 matched their expectation")
@@ -65,7 +65,7 @@ def test_suite_reports_match_and_mismatch(nats_chaos, tmp_path: Path) -> None:
     assert cases[0].find("failure") is None
     failure = cases[1].find("failure")
     assert failure is not None
-    acked = rows[1]["acknowledged"]
+    acked = rows[1]["counts"]["acknowledged"]
     assert failure.get("message") == (
         f"VALID: no anomalies in {acked:,} acknowledged writes — "
         "expected anomalies lost, but the run was valid (fixed?)"

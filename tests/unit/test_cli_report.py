@@ -184,3 +184,58 @@ def test_progress_on_a_terminal_draws_a_live_line() -> None:
     drawn = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", screen.getvalue())
     assert "main phase" in drawn and "7.5/12s" in drawn
     assert "acknowledged 2,048" in drawn and "3 fail · 1 info" in drawn and "faults: pause" in drawn
+
+
+def test_check_composes_wellformed_and_a_broken_history_is_unknown(
+    cli: CliRunner, fake: Path, tmp_path: Path
+) -> None:
+    lines = (fake / "history.jsonl").read_bytes().splitlines(keepends=True)
+    last_publish_ok = max(
+        i for i, line in enumerate(lines) if b'"ok"' in line and b"publish" in line
+    )
+    history = tmp_path / "history.jsonl"
+    history.write_bytes(b"".join(lines[:last_publish_ok] + lines[last_publish_ok + 1 :]))
+    res = cli.invoke(main, ["check", str(history), "--json"])
+    result = json.loads(res.stdout)
+    assert list(result["checkers"]) == ["wellformed", "stats", "queue"]  # no --nodes-dir: no logs
+    assert result["checkers"]["wellformed"]["counts"]["missing-completion"] == 1
+    assert result["valid"] is False  # the queue checker's losses stand; unknown never hides False
+    cut = cli.invoke(main, ["check", str(history), "--json", "--cut-off"])
+    assert json.loads(cut.stdout)["checkers"]["wellformed"]["valid"] is True
+
+    res = cli.invoke(
+        main, ["check", str(fake / "history.jsonl"), "--nodes-dir", str(fake / "nodes")]
+    )
+    assert res.exit_code == 1 and res.stdout.startswith("INVALID: LOST 3 of ")
+    res = cli.invoke(main, ["check", str(fake / "history.jsonl"), "--json", "--nodes-dir",
+                            str(fake / "nodes")])  # fmt: skip
+    assert json.loads(res.stdout)["checkers"]["logs"]["counts"]["corrupt"] == 1
+
+
+def test_check_workload_choices_come_from_the_registry(cli: CliRunner, fake: Path) -> None:
+    from harness.workloads import REGISTRY
+
+    res = cli.invoke(main, ["check", str(fake / "history.jsonl"), "--workload", "nope"])
+    assert res.exit_code == 2
+    assert all(name in res.output for name in REGISTRY)
+
+
+def test_check_of_a_malformed_but_lossless_history_is_unknown(
+    cli: CliRunner, tmp_path: Path
+) -> None:
+    ops = [
+        {"index": 0, "time": 0, "type": "invoke", "process": 0, "f": "publish", "value": 1},
+        {"index": 1, "time": 1, "type": "ok", "process": 0, "f": "publish", "value": 1},
+        {"index": 2, "time": 2, "type": "ok", "process": 0, "f": "publish", "value": 1},
+        {"index": 3, "time": 3, "type": "invoke", "process": 9, "f": "read", "node": "n1"},
+        {"index": 4, "time": 4, "type": "ok", "process": 9, "f": "read", "node": "n1",
+         "value": [[1, 1]]},
+    ]  # fmt: skip
+    history = tmp_path / "history.jsonl"
+    history.write_text("".join(json.dumps(o) + "\n" for o in ops))
+    res = cli.invoke(main, ["check", str(history)])
+    assert res.exit_code == 1
+    assert res.stdout.strip() == (
+        "UNKNOWN: the history is not well-formed: "
+        "completion without an invoke in flight ×1 (line 3)"
+    )

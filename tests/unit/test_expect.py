@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
+from checkers.queue import summarize
 from harness.cli import main
 from harness.errors import ScenarioError
 from harness.expect import describe, match
@@ -118,10 +119,12 @@ def test_run_prints_the_expectation_and_exits_by_it(
     from harness import runner
 
     def fake_execute(scenario: Any, options: Any) -> runner.RunOutcome:
+        queue = {"valid": False, "acknowledged_count": 10, "lost_count": 3}
         result = {
             "valid": False,
             "anomalies": ["lost"],
-            "checkers": {"queue": {"acknowledged_count": 10, "lost_count": 3}},
+            "checkers": {"queue": queue | {"summary": summarize(queue)}},
+            "headline_checker": "queue",
         }
         return runner.RunOutcome(tmp_path / "run", result)
 

@@ -63,12 +63,14 @@ def test_truncated_last_line_warns_and_keeps_earlier_ops(tmp_path: Path, chunk: 
     assert len(loaded.ops) == 2
     assert len(loaded.warnings) == 1
     assert ":3: last line is cut off" in loaded.warnings[0]
+    assert loaded.cut_off
 
 
 def test_complete_last_line_without_newline_is_kept(tmp_path: Path, chunk: int) -> None:
     loaded = load_history(write(tmp_path, jsonl(op(0)) + orjson.dumps(op(1))))
     assert len(loaded.ops) == 2
     assert loaded.warnings == []
+    assert not loaded.cut_off
 
 
 def test_malformed_middle_line_names_its_number(tmp_path: Path, chunk: int) -> None:
@@ -135,21 +137,39 @@ def test_hand_written_history_without_index_and_time(tmp_path: Path, chunk: int)
     assert ops["node"].isna().all()
 
 
-def test_ok_read_pairs_become_int_array(tmp_path: Path, chunk: int) -> None:
+def test_ok_pairs_of_the_named_ops_become_int_array(tmp_path: Path, chunk: int) -> None:
     pairs = [[1, 10], [2, 11]]
     text = jsonl(
         op(0, type="ok", f="read", value=pairs),
         op(1, type="ok", f="read", value=[]),
         op(2, type="ok", f="kv-read", value=pairs),
         op(3, type="ok", f="read", value=[["a", 1]]),
+        op(4, type="info", f="read", value=pairs),
     )
-    values = load_history(write(tmp_path, text)).ops["value"].tolist()
+    values = load_history(write(tmp_path, text), pairs_fs=frozenset({"read"})).ops["value"]
+    values = values.tolist()
     assert isinstance(values[0], np.ndarray)
     assert values[0].dtype == np.int64
     assert values[0].tolist() == pairs
     assert values[1] == []
-    assert values[2] == pairs  # only ok reads are converted
+    assert values[2] == pairs  # kv-read is not named: left as parsed
     assert values[3] == [["a", 1]]
+    assert values[4] == pairs  # only ok completions are converted
+
+
+def test_without_pairs_fs_no_value_is_converted(tmp_path: Path, chunk: int) -> None:
+    """The bug: a hand-written KV history came back half ndarray, half list."""
+    pairs = [[1, 10], [2, 11]]
+    text = jsonl(
+        op(0, type="ok", f="read", value=pairs),
+        op(1, type="ok", f="kv-read", value=[[1, 2]]),
+        op(2, type="ok", f="kv-read", value=[[1, "x"]]),
+    )
+    values = load_history(write(tmp_path, text)).ops["value"].tolist()
+    assert values == [pairs, [[1, 2]], [[1, "x"]]]
+    assert not any(isinstance(v, np.ndarray) for v in values)
+    named = load_history(write(tmp_path, text), pairs_fs=frozenset({"kv-read"})).ops["value"]
+    assert [type(v).__name__ for v in named] == ["list", "ndarray", "list"]
 
 
 def test_huge_read_line_fast_path_matches_json(tmp_path: Path, chunk: int) -> None:
@@ -158,10 +178,12 @@ def test_huge_read_line_fast_path_matches_json(tmp_path: Path, chunk: int) -> No
     read = op(1, type="ok", f="read", value=pairs.tolist(), note="x")
     text = jsonl(op(0)) + jsonl(read) + jsonl(op(2))
     assert len(text) > history._LONG_LINE
-    ops = load_history(write(tmp_path, text)).ops
+    ops = load_history(write(tmp_path, text), pairs_fs=frozenset({"read"})).ops
     assert ops["_line"].tolist() == [1, 2, 3]
     assert np.array_equal(ops["value"][1], pairs)
     assert ops["note"].tolist()[1] == "x"
+    plain = load_history(write(tmp_path, text)).ops  # not named: plain JSON, same content
+    assert plain["value"][1] == pairs.tolist()
 
 
 def test_pairs_text_parser_refuses_what_it_cannot_parse() -> None:

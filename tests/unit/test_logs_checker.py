@@ -5,7 +5,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from checkers.logs import FIRST, check_logs
+import pytest
+
+from checkers.logs import FIRST, check_logs, scan_nodes
 from harness import results
 from harness.scenario import scenario_from_dict
 
@@ -42,7 +44,7 @@ def plant(root: Path, logs: dict[str, list[str]]) -> Path:
 
 
 def test_exact_counts_and_first_lines_per_node(tmp_path: Path) -> None:
-    r = check_logs(plant(tmp_path, {"n1": N1, "n2": N2, "n3": N3}))
+    r = scan_nodes(plant(tmp_path, {"n1": N1, "n2": N2, "n3": N3}))
     n1 = r["nodes"]["n1"]
     assert n1["lines"] == 6
     assert {k: v for k, v in n1["counts"].items() if v} == {
@@ -70,7 +72,7 @@ def test_exact_counts_and_first_lines_per_node(tmp_path: Path) -> None:
 
 
 def test_findings_without_a_panic_are_evidence_not_invalid(tmp_path: Path) -> None:
-    r = check_logs(plant(tmp_path, {"n1": N1, "n3": N3}))
+    r = scan_nodes(plant(tmp_path, {"n1": N1, "n3": N3}))
     assert r["valid"] is True
     assert r["anomalies"] == []
     assert r["counts"]["orphaned"] == 2
@@ -78,17 +80,17 @@ def test_findings_without_a_panic_are_evidence_not_invalid(tmp_path: Path) -> No
 
 def test_first_lines_are_capped_and_counts_are_not(tmp_path: Path) -> None:
     lines = [f"{WRN}block {i} corrupt" for i in range(10)]
-    r = check_logs(plant(tmp_path, {"n1": lines}))
+    r = scan_nodes(plant(tmp_path, {"n1": lines}))
     assert r["nodes"]["n1"]["counts"]["corrupt"] == 10
     assert r["nodes"]["n1"]["first"]["corrupt"] == lines[:FIRST]
 
 
 def test_missing_logs_and_missing_folder(tmp_path: Path) -> None:
     nodes = plant(tmp_path, {"n1": N3, "n2": None})  # n2 never wrote a log
-    r = check_logs(nodes)
+    r = scan_nodes(nodes)
     assert r["missing"] == ["n2"]
     assert r["valid"] is True
-    empty = check_logs(tmp_path / "does-not-exist")
+    empty = scan_nodes(tmp_path / "does-not-exist")
     assert empty["valid"] == "unknown"
     assert empty["nodes"] == {}
 
@@ -102,3 +104,11 @@ def test_results_write_merges_a_panic_into_the_verdict(tmp_path: Path) -> None:
     assert written["valid"] is False
     assert "panic" in written["anomalies"]
     assert result["valid"] is False
+
+
+def test_composed_by_name_it_reads_the_nodes_dir_of_the_context(tmp_path: Path) -> None:
+    nodes = plant(tmp_path, {"n1": N1, "n2": N2})
+    assert check_logs(None, {"nodes_dir": nodes}) == scan_nodes(nodes)
+    assert check_logs(None, {"nodes_dir": str(nodes)})["counts"]["panic"] == 3
+    with pytest.raises(ValueError, match="no nodes_dir"):
+        check_logs(None, {})

@@ -10,10 +10,13 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+import pandas as pd
 import pytest
 
-from checkers.compose import check_history, check_safe, merge_valid
+from checkers.compose import REGISTRY, check_history, check_safe, merge_valid
 from checkers.queue import check_queue
+from checkers.verdict import headline
+from checkers.wellformed import check_wellformed
 from harness.history import load_history
 
 NODES = ["n1", "n2", "n3"]
@@ -29,10 +32,19 @@ class H:
         self.read_proc = 1000
 
     def op(self, type: str, process: Any, f: str, value: Any = None, **kw: Any) -> None:
-        rec = {"index": len(self.ops), "time": kw.pop("time", len(self.ops)), "type": type}
+        time = kw.pop("time", None)
+        time = self.now() if time is None else time
+        rec = {"index": len(self.ops), "time": time, "type": type}
         self.ops.append(rec | {"process": process, "f": f, "value": value, **kw})
 
-    def publish(self, process: int, value: int, outcome: str = "ok", time: int = 0) -> None:
+    def now(self) -> int:
+        """A time after the last op's: histories built here are monotonic unless told otherwise."""
+        return self.ops[-1]["time"] + 1 if self.ops else 0
+
+    def publish(
+        self, process: int, value: int, outcome: str = "ok", time: int | None = None
+    ) -> None:
+        time = self.now() if time is None else time
         self.op("invoke", process, "publish", value, node="n1", time=time)
         extra: dict[str, Any] = {"time": time + 1}
         if outcome == "ok":
@@ -55,7 +67,14 @@ class H:
 
 
 def run(h: H, tmp_path: Path) -> dict[str, Any]:
-    return check_queue(load_history(h.write(tmp_path)).ops, {"nodes": NODES})
+    """The queue checker's result; every history built here is well-formed, too."""
+    ops = load_history(h.write(tmp_path), pairs_fs=frozenset({"read"})).ops
+    wellformed = check_wellformed(ops, {})
+    assert wellformed["valid"] is True, wellformed["summary"]
+    result = check_queue(ops, {"nodes": NODES})
+    as_lists = check_queue(load_history(h.write(tmp_path)).ops, {"nodes": NODES})
+    assert as_lists == result  # pair values as lists or as arrays: the same result
+    return result
 
 
 def stream(values: list[int], start: int = 1) -> list[list[int]]:
@@ -110,9 +129,14 @@ def test_lost_split_into_prefix_middle_postfix(tmp_path: Path) -> None:
     # acks at v*SEC + 1 ns: lost 0 acked at ~0 s, lost 22 at ~12 s
     assert r["lost_ack_time"]["first"] == pytest.approx(1e-9)
     assert r["lost_ack_time"]["last"] == pytest.approx(12 + 1e-9)
-    hist = r["lost_ack_histogram"]
+    hist = r["summary"]["over_time"]["overall"]
+    assert hist["bucket_s"] == 0.01  # 12 s of acks in at most 2,000 buckets
     assert hist["start_s"] == 0
-    assert hist["counts"] == [1, 1, 1, 0, 0, 1, 0, 1, 1, 1, 1, 1, 1]
+    lost_at = [0, 1, 2, 5, 7, 8, 9, 10, 11, 12]  # seconds: v for process 0, v - 10 for 1
+    assert len(hist["counts"]) == 1201 and sum(hist["counts"]) == 10
+    assert [i for i, c in enumerate(hist["counts"]) if c] == [100 * t for t in lost_at]
+    per_node = r["summary"]["over_time"]["per_node"]
+    assert {n: sum(h["counts"]) for n, h in per_node.items()} == dict.fromkeys(NODES, 10)
     assert r["per_node"]["n1"]["lost_count"] == 10
     assert r["divergence"]["count"] == 0
 
@@ -291,11 +315,29 @@ def test_check_history_composes_and_merges(tmp_path: Path) -> None:
     h.publish(0, 2)
     for n in NODES:
         h.read(n, stream([1]))
-    result = check_history(load_history(h.write(tmp_path)).ops, {"nodes": NODES})
-    assert set(result["checkers"]) == {"stats", "queue"}
+    ops = load_history(h.write(tmp_path)).ops
+    names = ["wellformed", "stats", "queue", "logs"]
+    result = check_history(ops, {"nodes": NODES}, names, headline="queue")
+    assert list(result["checkers"]) == names
     assert result["checkers"]["stats"]["valid"] is True
+    assert result["checkers"]["wellformed"]["valid"] is True
+    assert result["checkers"]["logs"] == {  # composed without a nodes/ folder: says so
+        "valid": "unknown",
+        "error": "checker logs raised ValueError: no nodes_dir in the context: "
+        "no server logs to read",
+    }
     assert result["valid"] is False
     assert result["anomalies"] == ["lost"]
+    assert result["headline_checker"] == "queue"
+    assert headline(result).line == "INVALID: LOST 1 of 2 acknowledged writes (50.00%)"
+
+
+def test_check_history_refuses_unknown_names() -> None:
+    with pytest.raises(ValueError, match="no checker named nope"):
+        check_history(pd.DataFrame(), {}, ["stats", "nope"])
+    with pytest.raises(ValueError, match="headline checker 'queue' is not among stats"):
+        check_history(pd.DataFrame(), {}, ["stats"], headline="queue")
+    assert set(REGISTRY) == {"wellformed", "stats", "queue", "logs"}
 
 
 def test_check_safe_turns_a_raise_into_unknown(tmp_path: Path) -> None:

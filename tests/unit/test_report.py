@@ -24,6 +24,7 @@ import pytest
 
 from checkers.report import findings, plots, timeline, write_report
 from checkers.report.html import el, esc, table
+from checkers.report.markdown import summary_md
 from harness import results
 from harness.history import load_history
 from harness.scenario import load_scenario
@@ -209,7 +210,7 @@ def test_summary_md_escapes_table_breakers() -> None:
         "error": "boom <img src=x>\nsecond line",
         "checkers": {},
     }
-    md = results.summary_md(result)
+    md = summary_md(result)
     assert "a\\|b" in md
     assert "<img" not in md and "&lt;img src=x&gt;" in md
     assert "boom &lt;img src=x&gt; second line" in md  # one line in the table cell
@@ -318,12 +319,29 @@ def test_thinning_keeps_every_occupied_cell_and_counts_nothing_away() -> None:
     assert len(plots.thin_scatter(x[:0], y[:0], (0, 1))) == 0
 
 
-def test_losses_per_node_from_the_history(run_dir: Path) -> None:
-    ops = load_history(run_dir / "history.jsonl").ops
-    lost = timeline.losses(ops, ["n1", "n2", "n3"])
-    assert len(lost.overall) == len(LOST)
-    assert np.allclose(np.sort(lost.overall), [v * 0.1 + 0.002 for v in LOST])
-    assert {n: len(t) for n, t in lost.per_node.items()} == {"n1": 3, "n2": 13, "n3": 3}
+def test_the_lost_plot_draws_the_checkers_histograms(run_dir: Path) -> None:
+    result = json.loads((run_dir / "results.json").read_text())
+    over = result["checkers"]["queue"]["summary"]["over_time"]
+    overall = over["overall"]
+    assert sum(overall["counts"]) == len(LOST) == result["checkers"]["queue"]["lost_count"]
+    width = overall["bucket_s"]
+    at = [round(overall["start_s"] / width) + i for i, c in enumerate(overall["counts"]) if c]
+    assert at == [int((v * 0.1 + 0.002) / width) for v in LOST]  # acked at v * 0.1 s + 2 ms
+    lacking = {n: sum(h["counts"]) for n, h in over["per_node"].items()}
+    assert lacking == {"n1": 3, "n2": 13, "n3": 3}
+    lost_on = {n: d["lost_count"] for n, d in result["checkers"]["queue"]["per_node"].items()}
+    assert lacking == lost_on  # the plot and the counts are the same numbers
+    for name, hist in [("overall", overall), *over["per_node"].items()]:
+        edges, counts = plots.rebin(hist, plots.coarser_width(5.0, hist["bucket_s"]))
+        assert counts.sum() == sum(hist["counts"]), name  # summing drops nothing
+        assert len(edges) == len(counts) + 1 and np.allclose(np.diff(edges), 5.0)
+
+
+def test_coarser_width_is_a_whole_multiple() -> None:
+    assert plots.coarser_width(0.3, 0.1) == 0.5
+    assert plots.coarser_width(12, 10) == 30  # 15 is no multiple of 10
+    assert plots.coarser_width(0.05, 1) == 1
+    assert plots.coarser_width(700, 600) == 1200  # past the round widths: a multiple
 
 
 def test_examples_of_replicas_that_disagree() -> None:
@@ -337,7 +355,7 @@ def test_examples_of_replicas_that_disagree() -> None:
             "missing_on_node": {},
         }
     }
-    ((title, note, rows, head),) = findings.examples(q, None, {})
+    ((title, note, rows, head),) = findings.examples(q, None)
     assert title == "Replicas disagree" and note.startswith("1 stream sequence holds different")
     assert rows == [("7", "n1: 8; n2: 9")] and head == ["stream seq", "value per node"]
 
@@ -379,7 +397,7 @@ def test_chromium_check_sees_console_errors(tmp_path: Path) -> None:
     assert any('"boom"' in line for line in console)
 
 
-def test_history_that_cannot_be_plotted_still_gets_a_report(tmp_path: Path) -> None:
+def test_history_that_cannot_be_checked_still_gets_a_report(tmp_path: Path) -> None:
     ops = [
         {"index": 0, "time": 5, "type": "invoke", "process": 0, "f": "publish", "value": "a"},
         {"index": 1, "time": 9, "type": "ok", "process": 0, "f": "publish", "value": "a"},
@@ -388,8 +406,23 @@ def test_history_that_cannot_be_plotted_still_gets_a_report(tmp_path: Path) -> N
     loaded = load_history(tmp_path / "history.jsonl")
     result = results.check_loaded(loaded, None)
     html = write_report(tmp_path, result, loaded.ops).read_text()
-    assert "The plots could not be drawn: ValueError" in html
     assert '<h1 id="verdict">' in html and "UNKNOWN" in html
+    assert "queue checker error: " in html and "ValueError" in html
+    assert html.count('src="data:image/png;base64,') == 2  # latency, throughput: no lost plot
+
+
+def test_plots_that_fail_still_leave_a_report(
+    run_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(*args: Any) -> bytes:
+        raise ValueError("no axis")
+
+    monkeypatch.setattr(plots, "latency", broken)
+    copy = shutil.copytree(run_dir, tmp_path / "run")
+    result = json.loads((copy / "results.json").read_text())
+    html = write_report(copy, result, load_history(copy / "history.jsonl").ops).read_text()
+    assert "The plots could not be drawn: ValueError: no axis" in html
+    assert re.search(r'<h1 id="verdict">LOST 3 of ', html)
 
 
 def test_a_single_instant_still_has_a_time_axis() -> None:

@@ -11,6 +11,7 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
+from checkers.queue import summarize
 from harness import suite as st
 from harness.cli import main
 from harness.errors import BadInput, CannotRun, ScenarioError
@@ -71,10 +72,12 @@ class FakeRunner:
         run_dir = runs_dir / scenario.name / f"run{len(self.seen)}"
         run_dir.mkdir(parents=True)
         lossy = scenario.server.sync_interval == "default" and scenario.faults[0].kind == "kill"
+        queue = {"valid": not lossy, "acknowledged_count": 1000, "lost_count": 7 if lossy else 0}
         result: dict[str, Any] = {
             "valid": not lossy,
             "anomalies": ["lost"] if lossy else [],
-            "checkers": {"queue": {"acknowledged_count": 1000, "lost_count": 7 if lossy else 0}},
+            "checkers": {"queue": queue | {"summary": summarize(queue)}},
+            "headline_checker": "queue",
         }
         interrupted = "SIGINT" if len(self.seen) == self.interrupt_at else None
         return RunOutcome(run_dir, result, interrupted)
@@ -187,7 +190,7 @@ def test_run_suite_writes_summary_and_junit(tmp_path: Path) -> None:
     assert first["verdict"] == "INVALID: LOST 7 of 1,000 acknowledged writes (0.70%)"
     assert first["expected"] == "valid"
     assert first["why"] == "expected valid, got invalid (lost)"
-    assert (first["acknowledged"], first["lost"]) == (1000, 7)
+    assert first["counts"] == {"acknowledged": 1000, "lost": 7, "lost_pct": 0.7}
     assert first["report"] == "runs/a/run1/report.html"  # relative to the suite folder
     assert data["rows"][6]["case"] == "a#2"
 

@@ -1,4 +1,4 @@
-"""A result folder on disk: find it, read it, and write its report files again.
+"""A result folder on disk (DESIGN §3.3): find it, read it, and write its report files again.
 
 In: a folder path (a run folder, a scenario folder with a ``latest`` link,
 or ``latest`` for the newest run under a results root) and its files —
@@ -6,7 +6,10 @@ or ``latest`` for the newest run under a results root) and its files —
 :class:`RunFolder` (result, scenario, history path), and
 :func:`regenerate`, which writes ``summary.md``, ``plots/`` and
 ``report.html`` (and ``results.json`` when a crashed run left none, by
-checking its history). Unusable input raises :class:`BadInput` with one line.
+checking its history with the checkers its scenario's workload names).
+Unusable input raises :class:`BadInput` with one line. The views themselves
+are pure functions of the result (``checkers.report``); this module is the
+harness side that reads files and scenarios for them.
 """
 
 from __future__ import annotations
@@ -20,8 +23,8 @@ import orjson
 import pandas as pd
 import yaml
 
+from harness import results
 from harness.errors import BadInput, HarnessError
-from harness.history import load_history
 from harness.scenario import Scenario, load_scenario
 
 
@@ -109,35 +112,34 @@ def write_all(
     out_dir: Path,
     result: dict[str, Any],
     ops: pd.DataFrame | None,
-    scenario: Scenario | None,
     scenario_data: dict[str, Any] | None,
     history: Path | None = None,
 ) -> Path:
     """Write ``summary.md`` and ``report.html`` (with ``plots/``) into ``out_dir``."""
     from checkers.report import write_report
-    from harness.results import summary_md
+    from checkers.report.markdown import summary_md
 
     out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / "summary.md").write_text(summary_md(result, scenario))
+    (out_dir / "summary.md").write_text(summary_md(result, scenario_data))
     return write_report(out_dir, result, ops, scenario_data, history=history)
 
 
 def regenerate(path: Path) -> tuple[dict[str, Any], Path]:
     """Write the report files of run folder ``path`` again; return (result, report path)."""
-    from harness.results import check_file
-
     run = read(path)
     if run.result is None and run.history is None:
         raise BadInput(f"{path}: not a result folder (no results.json or history.jsonl)")
-    ops = load_history(run.history).ops if run.history is not None else None
+    workload = run.scenario.workload.name if run.scenario else "queue"
+    loaded = results.load(run.history, workload) if run.history is not None else None
     result = run.result
-    if result is None:  # a crashed run: check its history now
-        assert run.history is not None
+    if result is None:  # a crashed run: check its history now; it may end mid-op
+        assert loaded is not None
         nodes = run.scenario.node_names if run.scenario else None
-        workload = run.scenario.workload.name if run.scenario else "queue"
-        result = check_file(run.history, nodes, workload)
+        nodes_dir = path / "nodes" if (path / "nodes").is_dir() else None
+        result = results.check_loaded(loaded, nodes, workload, nodes_dir, cut_off=True)
         sc = run.scenario_data or {}
         result.update(scenario=sc.get("name"), seed=sc.get("seed"), run_dir=str(path))
         (path / "results.json").write_text(json.dumps(result, indent=2, default=str) + "\n")
-    report = write_all(path, result, ops, run.scenario, run.scenario_data)
+    ops = loaded.ops if loaded is not None else None
+    report = write_all(path, result, ops, run.scenario_data)
     return result, report
