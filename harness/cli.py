@@ -21,7 +21,14 @@ from typing import Any
 import click
 
 from harness import results, servers
-from harness.errors import BadInput, HarnessError
+from harness.errors import (
+    EXIT_CODES,
+    EXIT_RUN_BROKEN,
+    EXIT_SIGINT,
+    EXIT_SIGTERM,
+    BadInput,
+    HarnessError,
+)
 
 
 def _one_line_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -73,10 +80,20 @@ _nats_server_option = click.option(
 )
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+EXIT_HELP = "\b\nExit codes:\n" + "\n".join(f"  {c:<4} {why}" for c, why in EXIT_CODES.items())
+
+
+@click.group(
+    context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
+    epilog=EXIT_HELP,
+)
 @click.version_option(package_name="nats-chaos")
 def main() -> None:
-    """Chaos and durability testing for NATS JetStream."""
+    """Chaos and durability testing for NATS JetStream.
+
+    The contracts (history, checker results, result folder, exit codes) are in
+    docs/contracts.md.
+    """
 
 
 @main.command()
@@ -131,7 +148,9 @@ def run(
         click.echo(f"expected: {describe(scenario.expect)} — {status}: {m.why}")
     click.echo(f"results: {outcome.run_dir}")
     if outcome.interrupted:
-        sys.exit(130 if outcome.interrupted == "SIGINT" else 143)
+        sys.exit(EXIT_SIGINT if outcome.interrupted == "SIGINT" else EXIT_SIGTERM)
+    if outcome.broken:
+        sys.exit(EXIT_RUN_BROKEN)
     sys.exit(results.exit_code_for(outcome.result, scenario.expect))
 
 

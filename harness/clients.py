@@ -1,15 +1,22 @@
-"""Client connections and the ONE place where client errors become op types.
+"""Client connections, the narrow client the workloads use, and the ONE place where
+client errors become op types.
 
 Uncertainty is recorded, never guessed (STYLE §3):
 
 - ``fail`` — the operation certainly did not take effect: the server
   answered with a JetStream API error, or nobody was subscribed (no
-  responders: no stream received the message);
+  responders: no stream received the message), or a workload raised
+  :class:`Failed` for an answer it knows to be a refusal;
 - ``info`` — it may or may not have taken effect: a timeout, a connection
-  that dropped with the request in flight, anything unexpected. The process
-  that saw an ``info`` is retired and its worker continues under a new id.
+  that dropped with the request in flight, a workload's :class:`Unknown`,
+  anything unexpected. The process that saw an ``info`` is retired and its
+  worker continues under a new id (``harness.interpreter``).
 
-Each client is bound to one node: it connects to that node's URL only, with
+:class:`NatsClient` is everything a workload may ask of a connection to one
+node: an acknowledged JetStream publish, a request, a batched direct get, a
+stream creation. :class:`NatsPyClient` implements it over nats-py; the fake
+cluster (``harness.backends.fake``) implements it in memory. Each real
+client is bound to one node: it connects to that node's URL only, with
 server discovery off (the cluster config sets ``no_advertise``), so a client
 never silently moves to another node.
 """
@@ -17,19 +24,37 @@ never silently moves to another node.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import json
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any, Protocol
 
 import nats
 from nats.aio.client import Client
 from nats.errors import NoRespondersError
 from nats.errors import TimeoutError as NatsTimeout
+from nats.js.api import StreamConfig
 from nats.js.errors import APIError, NoStreamResponseError
 
 FAIL = "fail"
 INFO = "info"
 
 
+class Failed(Exception):
+    """Raised by a workload's operation for an outcome it knows did not take effect."""
+
+
+class Unknown(Exception):
+    """Raised by a workload's operation for an outcome it cannot know (recorded as info)."""
+
+
 def classify(exc: BaseException) -> tuple[str, str]:
     """Map a client exception to ``(op type, short error)``: fail is certain, info is not."""
+    if isinstance(exc, Failed):
+        return FAIL, str(exc)[:200]
+    if isinstance(exc, Unknown):
+        return INFO, str(exc)[:200]
     if isinstance(exc, NoRespondersError | NoStreamResponseError):
         return FAIL, "no-responders"  # a 503: no stream was subscribed, nothing was stored
     if isinstance(exc, APIError):
@@ -41,6 +66,51 @@ def classify(exc: BaseException) -> tuple[str, str]:
     name = type(exc).__name__
     detail = str(exc).strip()
     return INFO, f"{name}: {detail}"[:200] if detail else name
+
+
+@dataclass(frozen=True)
+class Ack:
+    """A JetStream publish acknowledgement."""
+
+    stream: str
+    seq: int
+    duplicate: bool = False
+
+
+@dataclass(frozen=True)
+class StoredMsg:
+    """One message a direct get returned."""
+
+    seq: int
+    data: bytes
+    subject: str = ""
+
+
+class NatsClient(Protocol):
+    """What a workload may do over its connection to one node."""
+
+    async def add_stream(self, config: dict[str, Any], timeout: float) -> None:
+        """Create a stream (``StreamConfig`` fields); API errors raise ``APIError``."""
+
+    async def publish(
+        self, subject: str, payload: bytes, timeout: float, headers: dict[str, str] | None = None
+    ) -> Ack:
+        """An acknowledged JetStream publish."""
+
+    async def request(self, subject: str, payload: bytes, timeout: float) -> bytes:
+        """A plain request; the reply's payload."""
+
+    async def direct_get(
+        self, stream: str, seq: int, batch: int, timeout: float
+    ) -> list[StoredMsg] | None:
+        """Up to ``batch`` messages from ``seq`` on; ``[]`` at the end, None: nothing there."""
+
+    async def close(self) -> None:
+        """Close the connection (never raises)."""
+
+
+Connect = Callable[[str, str], Awaitable[NatsClient]]
+"""``connect(node, name)``: a client bound to ``node``."""
 
 
 async def connect(url: str, name: str, timeout: float = 2.0) -> Client:
@@ -63,3 +133,112 @@ async def connect(url: str, name: str, timeout: float = 2.0) -> Client:
         disconnected_cb=None,
         pending_size=8 * 1024 * 1024,
     )
+
+
+class NatsPyClient:
+    """:class:`NatsClient` over one nats-py connection."""
+
+    def __init__(self, nc: Client) -> None:
+        self.nc = nc
+        self._js: dict[float, Any] = {}  # one JetStream context per timeout, not one per publish
+
+    def _jetstream(self, timeout: float) -> Any:
+        js = self._js.get(timeout)
+        if js is None:
+            js = self._js[timeout] = self.nc.jetstream(timeout=timeout)
+        return js
+
+    @classmethod
+    async def open(cls, url: str, name: str) -> NatsPyClient:
+        return cls(await connect(url, name))
+
+    async def add_stream(self, config: dict[str, Any], timeout: float) -> None:
+        await self._jetstream(timeout).add_stream(StreamConfig(**config))
+
+    async def publish(
+        self, subject: str, payload: bytes, timeout: float, headers: dict[str, str] | None = None
+    ) -> Ack:
+        ack = await self._jetstream(timeout).publish(subject, payload, headers=headers)
+        return Ack(ack.stream, ack.seq, bool(ack.duplicate))
+
+    async def request(self, subject: str, payload: bytes, timeout: float) -> bytes:
+        return (await self.nc.request(subject, payload, timeout=timeout)).data
+
+    async def direct_get(
+        self, stream: str, seq: int, batch: int, timeout: float
+    ) -> list[StoredMsg] | None:
+        """One batched direct get (``$JS.API.DIRECT.GET.<stream>`` with ``batch``).
+
+        The server answers each message, then a ``204`` status that ends the
+        batch, or a ``404`` when nothing is stored at or after ``seq``. The
+        whole batch must arrive within ``timeout`` seconds: the deadline is
+        checked between messages too, so a reply stream that never pauses
+        cannot hold the read past it.
+        """
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        inbox = self.nc.new_inbox()
+        sub = await self.nc.subscribe(inbox)
+        out: list[StoredMsg] = []
+        try:
+            req = json.dumps({"seq": seq, "batch": batch}).encode()
+            await self.nc.publish(f"$JS.API.DIRECT.GET.{stream}", req, reply=inbox)
+            while True:
+                left = deadline - loop.time()
+                if left <= 0:
+                    raise NatsTimeout
+                msg = await sub.next_msg(timeout=left)
+                headers = msg.headers or {}
+                status = headers.get("Status")
+                if status == "204":
+                    return out
+                if status == "404":
+                    return out or None
+                if status:
+                    raise Unknown(f"direct get: status {status} {headers.get('Description', '')}")
+                out.append(
+                    StoredMsg(
+                        int(headers["Nats-Sequence"]), msg.data, headers.get("Nats-Subject", "")
+                    )
+                )
+        finally:
+            with contextlib.suppress(Exception):  # the connection may be gone already
+                await sub.unsubscribe()
+
+    async def close(self) -> None:
+        with contextlib.suppress(Exception):  # closing a connection to a dead node may fail
+            await asyncio.wait_for(self.nc.close(), 5)
+
+
+def connect_real(urls: Callable[[str], str]) -> Connect:
+    """The :data:`Connect` of the real backends: nats-py to ``urls(node)``."""
+
+    async def _connect(node: str, name: str) -> NatsClient:
+        return await NatsPyClient.open(urls(node), name)
+
+    return _connect
+
+
+class ClientPool:
+    """One client per node, opened on first use and shared by every worker on that node."""
+
+    def __init__(self, connect: Connect, name: str = "nats-chaos") -> None:
+        self._connect = connect
+        self._name = name
+        self._clients: dict[str, NatsClient] = {}
+        self._locks: dict[str, asyncio.Lock] = {}
+
+    async def get(self, node: str) -> NatsClient:
+        """The client bound to ``node`` (connecting it the first time)."""
+        client = self._clients.get(node)
+        if client is not None:
+            return client
+        async with self._locks.setdefault(node, asyncio.Lock()):
+            if node not in self._clients:
+                self._clients[node] = await self._connect(node, f"{self._name}-{node}")
+            return self._clients[node]
+
+    async def close(self) -> None:
+        """Close every client (never raises)."""
+        clients, self._clients = list(self._clients.values()), {}
+        await asyncio.gather(*(c.close() for c in clients), return_exceptions=True)

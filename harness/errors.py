@@ -10,10 +10,20 @@ else is a bug in nats-chaos and keeps its traceback.
     ├── BadInput                 exit 2: the user's input is wrong
     │   ├── ScenarioError        a scenario file or --set override
     │   └── HistoryError         a history file that does not follow the contract
-    └── CannotRun                exit 3: the harness cannot run here
-        ├── ServerBinaryError    no nats-server binary and no way to get one
-        ├── PrivilegeError       not root / no network namespaces
-        └── Unsupported          a fault this kernel or host cannot provide
+    ├── CannotRun                exit 3: the harness cannot run here (preflight facts)
+    │   ├── ServerBinaryError    no nats-server binary and no way to get one
+    │   ├── PrivilegeError       not root / no network namespaces
+    │   └── Unsupported          a fault this kernel, host or backend cannot provide
+    └── RunBroken                exit 4: the run started, then the harness or cluster broke
+        ├── ClusterNotFormed     no JetStream meta leader on every node
+        ├── NoStreamLeader       the workload's stream never got its replicas and a leader
+        ├── PhaseDeadline        a phase passed its deadline
+        └── TeardownFailed       a resource of the run could not be released
+
+A run that started records everything it could before it reports the
+error: a ``CannotRun`` raised after preflight (a host command failing
+mid-run) is reported as ``RunBroken``, since only preflight facts mean
+"cannot run here". SIGINT and SIGTERM end a run with 130 and 143.
 """
 
 from __future__ import annotations
@@ -22,6 +32,21 @@ EXIT_OK = 0
 EXIT_ANOMALY = 1
 EXIT_BAD_INPUT = 2
 EXIT_CANNOT_RUN = 3
+EXIT_RUN_BROKEN = 4
+EXIT_SIGINT = 130
+EXIT_SIGTERM = 143
+EXIT_CODES = {
+    EXIT_OK: "the outcome matched expectations (valid, or the anomalies `expect:` declares)",
+    EXIT_ANOMALY: "an unexpected anomaly, or valid: false",
+    EXIT_BAD_INPUT: "bad input (scenario, options, history file), with a one-line reason",
+    EXIT_CANNOT_RUN: "cannot run here (no nats-server, no privileges, no Docker, a fault "
+    "the backend cannot do)",
+    EXIT_RUN_BROKEN: "the run started but the harness or the cluster broke (cluster never "
+    "formed, stream never led, a phase passed its deadline, teardown failed); the result "
+    "folder holds everything recorded",
+    EXIT_SIGINT: "interrupted by SIGINT (Ctrl-C)",
+    EXIT_SIGTERM: "interrupted by SIGTERM",
+}
 
 
 class HarnessError(Exception):
@@ -60,3 +85,30 @@ class PrivilegeError(CannotRun):
 
 class Unsupported(CannotRun):
     """A requested fault cannot be provided on this host or kernel."""
+
+
+class RunBroken(HarnessError):
+    """The run started, then the harness or the cluster broke: exit 4."""
+
+    exit_code = EXIT_RUN_BROKEN
+
+
+class ClusterNotFormed(RunBroken):
+    """The nodes never agreed on a JetStream meta leader."""
+
+
+class NoStreamLeader(RunBroken):
+    """The workload's stream never got its replicas and a leader."""
+
+
+class PhaseDeadline(RunBroken):
+    """A phase of the run passed its deadline."""
+
+    def __init__(self, phase: str, seconds: float) -> None:
+        super().__init__(f"phase {phase!r} passed its deadline of {seconds:g}s")
+        self.phase = phase
+        self.seconds = seconds
+
+
+class TeardownFailed(RunBroken):
+    """A resource of the run could not be released (``nats-chaos clean`` finishes it)."""

@@ -15,28 +15,58 @@ import contextlib
 import logging
 import shutil
 import signal
-import tarfile
+import threading
 import time
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
-from harness import backends, monitor, results
-from harness.backends import RunCluster
-from harness.errors import HarnessError
-from harness.faults import netem, schedule
+from harness import backends, clients, results
+from harness.backends.base import Cluster, PowerControl, ProcessControl
+from harness.clients import ClientPool, Connect
+from harness.errors import (
+    BadInput,
+    ClusterNotFormed,
+    HarnessError,
+    PhaseDeadline,
+    RunBroken,
+    TeardownFailed,
+)
+from harness.faults import schedule
 from harness.faults.nemesis import Nemesis
-from harness.history import HistoryWriter
+from harness.faults.schedule import Window
+from harness.history import NEMESIS, HistoryWriter
+from harness.interpreter import Interpreter
 from harness.progress import Progress, Status
 from harness.runstate import RunState, new_tag
 from harness.scenario import Scenario
-from harness.workloads.queue import QueueWorkload
+from harness.workloads import REGISTRY as WORKLOADS
+from harness.workloads import Workload, WorkloadContext
 
 log = logging.getLogger("nats-chaos")
 WORK_ROOT = Path("/var/tmp/nats-chaos")
-NUDGE_EVERY = 5.0  # seconds a replica may lag in joining the direct-get group before a nudge
-GONE_AFTER = 10.0  # every node answers without the stream this long: it is gone, stop waiting
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Backend:
+    """How the runner gets a cluster and its clients (the real backends, or a fake)."""
+
+    preflight: Callable[[Scenario], None]
+    binary: Callable[[Scenario, str | None], Path | None]
+    make_cluster: Callable[[Scenario, Path | None, Path, RunState], Cluster]
+    server_info: Callable[[Cluster, Path | None], dict[str, Any]]
+    connect: Callable[[Cluster], Connect]
+
+
+REAL_BACKEND = Backend(
+    preflight=backends.preflight,
+    binary=backends.binary_for,
+    make_cluster=backends.make_cluster,
+    server_info=backends.server_info,
+    connect=lambda cluster: clients.connect_real(cluster.client_url),
+)
 
 
 @dataclass
@@ -47,6 +77,8 @@ class RunOptions:
     nats_server: str | None = None
     keep_data: bool = True
     echo: Any = print
+    backend: Backend = REAL_BACKEND
+    work_root: Path = WORK_ROOT
 
 
 @dataclass
@@ -57,6 +89,7 @@ class RunOutcome:
     result: dict[str, Any]
     interrupted: str | None = None
     timings: dict[str, float] = field(default_factory=dict)
+    broken: str | None = None  # why the run broke (exit 4), if it did
 
 
 class _Phases:
@@ -102,238 +135,270 @@ def _log_to(run_dir: Path) -> logging.Handler:
     return handler
 
 
-async def wait_ready(cluster: RunCluster, timeout: float = 60.0) -> None:
-    """Until every node reports a JetStream meta leader."""
+async def wait_ready(cluster: Cluster, timeout: float = 60.0, poll: float = 0.2) -> None:
+    """Until every node reports a JetStream meta leader; else :class:`ClusterNotFormed`."""
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+    while True:
         leaders = await asyncio.gather(
-            *(asyncio.to_thread(monitor.meta_leader, cluster.monitor_url(n)) for n in cluster.nodes)
+            *(asyncio.to_thread(cluster.monitor(n).meta_leader) for n in cluster.nodes)
         )
         if all(leaders):
             return
-        await asyncio.sleep(0.2)
-    raise RuntimeError(f"no JetStream meta leader after {timeout:.0f}s (see nodes/*/ logs)")
-
-
-async def wait_converged(
-    cluster: RunCluster,
-    nodes: list[str],
-    stream: str,
-    timeout: float,
-    nudge: Callable[[str], Awaitable[Any]] | None = None,
-) -> dict[str, Any]:
-    """Until every replica node reports the same state for ``stream``, with a leader.
-
-    Gives up after ``timeout``, or after ``GONE_AFTER`` seconds in which every
-    node answered without the stream (a power loss can delete it everywhere).
-    A replica can agree on the state yet never rejoin the direct-get group
-    (seen after a power loss corrupted its ``meta.inf``); then ``nudge(node)``
-    (a step-down in its favour: leaders always serve direct gets) is tried,
-    at most every ``NUDGE_EVERY`` seconds.
-    """
-    start = time.monotonic()
-    views: list[monitor.StreamView | None] = []
-    absent_since: float | None = None
-    nudges = 0
-    last_nudge = start
-    while True:
-        views = await asyncio.gather(
-            *(asyncio.to_thread(monitor.stream_view, cluster.monitor_url(n), stream) for n in nodes)
-        )
-        states = {v.state for v in views if v and v.present}
-        agreed = all(v and v.present and v.leader for v in views) and len(states) == 1
-        if agreed:  # and every replica answers direct gets itself (the final reads need it)
-            direct = await asyncio.gather(
-                *(
-                    asyncio.to_thread(monitor.serves_direct_get, cluster.monitor_url(n), stream)
-                    for n in nodes
-                )
+        if time.monotonic() > deadline:
+            silent = [n for n, who in zip(cluster.nodes, leaders, strict=True) if not who]
+            raise ClusterNotFormed(
+                f"no JetStream meta leader after {timeout:.0f}s on {', '.join(silent)} "
+                "(see nodes/*/nats-server.log)"
             )
-            agreed = all(direct)
-            now = time.monotonic()
-            if not agreed and nudge is not None and now - last_nudge >= NUDGE_EVERY:
-                await nudge(next(n for n, d in zip(nodes, direct, strict=True) if not d))
-                nudges, last_nudge = nudges + 1, now
-        elapsed = time.monotonic() - start
-        if all(v is not None and not v.present for v in views):
-            absent_since = absent_since if absent_since is not None else elapsed
-        else:
-            absent_since = None
-        gone = absent_since is not None and elapsed - absent_since >= GONE_AFTER
-        if agreed or gone or elapsed > timeout:
-            break
-        await asyncio.sleep(0.5)
-    return {
-        "converged": agreed,
-        "seconds": round(time.monotonic() - start, 3),
-        "nudges": nudges,
-        "nodes": {
-            n: (
-                None
-                if v is None
-                else {
-                    "present": v.present,
-                    "messages": v.messages,
-                    "first_seq": v.first_seq,
-                    "last_seq": v.last_seq,
-                    "leader": v.leader,
-                }
-            )
-            for n, v in zip(nodes, views, strict=True)
-        },
-    }
-
-
-async def isolate_for_reads(cluster: RunCluster, timeout: float = 30.0) -> bool:
-    """Cut every route (each node against all others) and wait until no node has a route."""
-    nodes = cluster.nodes
-    grudge = {n: frozenset(m for m in nodes if m != n) for n in nodes}
-    await asyncio.to_thread(cluster.isolate, grudge)
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        counts = await asyncio.gather(
-            *(asyncio.to_thread(monitor.route_count, cluster.monitor_url(n)) for n in nodes)
-        )
-        if all(c == 0 for c in counts if c is not None):
-            return True
-        await asyncio.sleep(0.25)
-    return False
+        await asyncio.sleep(poll)
 
 
 class Run:
     """State shared by the phases of one run."""
 
-    def __init__(self, scenario: Scenario, options: RunOptions, binary: Path | None) -> None:
+    def __init__(
+        self, scenario: Scenario, options: RunOptions, backend: Backend, binary: Path | None
+    ) -> None:
         self.scenario = scenario
         self.binary = binary
         self.options = options
+        self.backend = backend
         self.phases = _Phases(options.echo)
         self.run_dir = new_run_dir(options.results_dir, scenario.name)
         self.state = RunState(new_tag())
-        self.workdir = WORK_ROOT / self.state.tag
-        self.cluster: RunCluster | None = None
+        self.workdir = options.work_root / self.state.tag
+        self.cluster: Cluster | None = None
         self.history: HistoryWriter | None = None
         self.extra: dict[str, Any] = {"tag": self.state.tag}
+        self.overdue: list[dict[str, Any]] = []  # phases that passed their deadline
+
+    async def phase(self, name: str, key: str, work: Awaitable[T], limit: float | None = None) -> T:
+        """Run one phase within its deadline; past it, record it and raise PhaseDeadline."""
+        seconds = limit if limit is not None else self.scenario.recovery.deadline(key)
+        with self.phases(name):
+            try:
+                async with asyncio.timeout(seconds) as cm:
+                    return await work
+            except TimeoutError:
+                if not cm.expired():
+                    raise
+                self.overdue.append({"phase": key, "deadline": seconds})
+                log.error("phase %s passed its deadline of %gs", key, seconds)
+                raise PhaseDeadline(key, seconds) from None
+
+    async def soft_phase(
+        self, name: str, key: str, work: Awaitable[T], limit: float | None = None
+    ) -> T | None:
+        """A phase the run goes on after: past its deadline it is recorded and yields None."""
+        try:
+            return await self.phase(name, key, work, limit)
+        except PhaseDeadline:
+            return None
 
     async def main(self) -> None:
         sc = self.scenario
-        binary = self.binary
-        self.cluster = cluster = backends.make_cluster(sc, binary, self.workdir, self.state)
-        info = await asyncio.to_thread(backends.server_info, cluster, binary)
+        self.cluster = cluster = self.backend.make_cluster(
+            sc, self.binary, self.workdir, self.state
+        )
+        info = await asyncio.to_thread(self.backend.server_info, cluster, self.binary)
         self.extra["nats_server"] = self.extra["server"] = info  # backend, binary or image
         self.history = history = HistoryWriter(self.run_dir / "history.jsonl")
-        workload = QueueWorkload(sc, cluster, history)
+        pool = ClientPool(self.backend.connect(cluster))
+        interp = Interpreter(history, pool.get)
+
+        def note(f: str, value: dict[str, Any]) -> None:
+            history.append("info", NEMESIS, f, value)
+
+        workload = WORKLOADS[sc.workload.name](WorkloadContext(sc, cluster, pool.get, note))
         nemesis = Nemesis(cluster, history, sc.stream.name)
         windows = schedule.plan(sc)
         for line in schedule.describe(windows):
             log.info("plan: %s", line)
         try:
-            with self.phases("cluster up"):
-                await asyncio.to_thread(cluster.start)
-                await wait_ready(cluster)
-            with self.phases("workload setup"):
-                await workload.setup()
-                self.extra["replica_nodes"] = workload.replica_nodes
-            with self.phases(f"main phase ({sc.time_limit:.0f}s, {len(windows)} faults planned)"):
-                t0 = time.monotonic()
-                ticker = asyncio.create_task(self._progress(workload, nemesis, t0))
-                try:
-                    await asyncio.gather(workload.run(t0 + sc.time_limit), nemesis.run(windows, t0))
-                finally:
-                    ticker.cancel()
-            with self.phases("heal"):
-                await nemesis.heal_all()
-            with self.phases("recovery wait"):
-                self.extra["recovery"] = await wait_converged(
-                    cluster,
-                    workload.replica_nodes,
-                    sc.stream.name,
-                    sc.recovery.timeout,
-                    nudge=workload.lead_from,
-                )
-            with self.phases("final reads"):
-                self.extra["isolated_for_reads"] = await isolate_for_reads(cluster)
-                await workload.final_reads(sc.recovery.read_timeout)
-                await asyncio.to_thread(cluster.heal_network)
+            await self.phase("cluster up", "cluster_up", self._cluster_up(cluster))
+            self.extra.update(await self.phase("workload setup", "setup", workload.setup()))
+            main = f"main phase ({sc.time_limit:.0f}s, {len(windows)} faults planned)"
+            limit = sc.time_limit + sc.workload.timeout + sc.recovery.grace
+            work = self._main_phase(interp, workload, nemesis, windows)
+            await self.soft_phase(main, "main", work, limit)
+            await self.soft_phase("heal", "heal", nemesis.heal_all())
+            self.extra["recovery"] = await self.soft_phase(
+                "recovery wait", "recovery", workload.recover(sc.recovery.timeout)
+            )
+            isolated = await self.soft_phase(
+                "isolate for reads", "isolation", workload.prepare_reads(sc.recovery.isolation)
+            )
+            self.extra.update(isolated or {})
+            await self.soft_phase(
+                "final reads", "reads", interp.execute(workload.final_ops(), workload.invoke)
+            )
+            await self.soft_phase("heal after reads", "heal", workload.after_reads())
         finally:
-            if sc.uses_lazyfs:
+            if sc.uses_lazyfs and isinstance(cluster, PowerControl):
                 self.extra["lazyfs"] = await asyncio.to_thread(cluster.lazyfs_stats)
             await workload.close()
+            await pool.close()
             if nemesis.active:
                 with contextlib.suppress(Exception):
                     await nemesis.heal_all()
             self.extra["faults_started"] = nemesis.started
 
-    async def _progress(self, workload: QueueWorkload, nemesis: Nemesis, t0: float) -> None:
-        progress, limit, c = self.phases.progress, self.scenario.time_limit, workload.counters
+    async def _cluster_up(self, cluster: Cluster) -> None:
+        await asyncio.to_thread(cluster.start)
+        await wait_ready(cluster, self.scenario.recovery.cluster_up)
+
+    async def _main_phase(
+        self, interp: Interpreter, workload: Workload, nemesis: Nemesis, windows: list[Window]
+    ) -> None:
+        sc = self.scenario
+        t0 = time.monotonic()
+        deadline = t0 + sc.time_limit
+        ticker = asyncio.create_task(self._progress(interp, nemesis, t0))
+        try:
+            await asyncio.gather(
+                interp.run(
+                    workload,
+                    self.cluster_nodes,
+                    sc.concurrency,
+                    sc.workload.rate,
+                    deadline,
+                ),
+                nemesis.run(windows, t0),
+            )
+        finally:
+            ticker.cancel()
+
+    @property
+    def cluster_nodes(self) -> list[str]:
+        assert self.cluster is not None
+        return list(self.cluster.nodes)
+
+    async def _progress(self, interp: Interpreter, nemesis: Nemesis, t0: float) -> None:
+        progress, limit, c = self.phases.progress, self.scenario.time_limit, interp.counters
         while True:
             await asyncio.sleep(progress.interval)
             elapsed = time.monotonic() - t0
             progress.update(Status(elapsed, limit, c.ok, c.fail, c.info, nemesis.active_kinds))
 
-    def teardown(self) -> None:
-        """Collect evidence and release every resource; never raises."""
+    def teardown(self) -> str | None:
+        """Collect evidence and release every resource, each within its deadline.
+
+        Returns why the release failed (the state file is then kept, so
+        ``nats-chaos clean`` can finish), or None.
+        """
         if self.history is not None:
             self.history.close()
+        if self.cluster is None:
+            self._forget()
+            return None
+        bounds = self.scenario.recovery
+        self._within("collect", bounds.collect, self._collect)
+        problem = self._within("teardown", bounds.teardown, self._release)
+        if problem is None:
+            self._forget()
+        return problem
+
+    def _collect(self) -> None:
+        cluster = self.cluster
+        assert cluster is not None
         nodes_dir = self.run_dir / "nodes"
-        if self.cluster is not None:
+        try:
+            if isinstance(cluster, ProcessControl):
+                for node in cluster.nodes:
+                    if cluster.running(node):
+                        cluster.terminate(node)
+            cluster.collect(nodes_dir, data=self.options.keep_data)
+        except Exception as e:
+            log.warning("collecting evidence failed: %s", e)
+
+    def _release(self) -> None:
+        assert self.cluster is not None
+        try:
+            self.cluster.stop()
+        except Exception as e:  # keep the state file: `nats-chaos clean` finishes the job
+            log.error("releasing the cluster failed: %s", e)
+            self.options.echo(f"warning: {e}")
+            raise TeardownFailed(f"releasing the cluster failed: {e}") from None
+
+    def _within(self, key: str, seconds: float, work: Callable[[], None]) -> str | None:
+        """Run ``work`` in a thread for at most ``seconds``; what went wrong, or None."""
+        failed: list[BaseException] = []
+
+        def target() -> None:
             try:
-                for node in self.cluster.nodes:
-                    if self.cluster.running(node):
-                        self.cluster.terminate(node)
-                self.cluster.collect(nodes_dir)
-                if self.options.keep_data:
-                    self._archive_data(nodes_dir)
-            except Exception as e:
-                log.warning("collecting evidence failed: %s", e)
-            try:
-                self.cluster.stop()
-            except Exception as e:  # keep the state file: `nats-chaos clean` finishes the job
-                log.error("releasing the cluster failed: %s", e)
-                self.options.echo(f"warning: {e}")
-                return
+                work()
+            except BaseException as e:
+                failed.append(e)
+
+        thread = threading.Thread(target=target, name=f"nats-chaos-{key}", daemon=True)
+        started = time.monotonic()
+        with self.phases(key):
+            thread.start()
+            thread.join(seconds)
+        if thread.is_alive():  # a daemon thread: it cannot keep the harness from exiting
+            self.overdue.append({"phase": key, "deadline": seconds})
+            log.error("phase %s passed its deadline of %gs", key, seconds)
+            return str(PhaseDeadline(key, seconds))
+        if failed:
+            return str(failed[0])
+        log.info("%s took %.1fs", key, time.monotonic() - started)
+        return None
+
+    def _forget(self) -> None:
         shutil.rmtree(self.workdir, ignore_errors=True)
         self.state.remove()
 
-    def _archive_data(self, nodes_dir: Path) -> None:
-        assert self.cluster is not None
-        for node in self.cluster.nodes:
-            src = self.workdir / node / "data"
-            if src.is_dir():
-                with tarfile.open(nodes_dir / node / "data.tar.gz", "w:gz") as tar:
-                    tar.add(src, arcname="data")
-
 
 def execute(scenario: Scenario, options: RunOptions) -> RunOutcome:
-    """Run ``scenario`` end to end; the result folder is written even when interrupted."""
-    backends.preflight(scenario)  # root, and for docker an engine that answers
-    netem.preflight(scenario)  # a fault this kernel cannot provide: stop before anything exists
-    schedule.plan(scenario)  # and so does a plan the node count makes impossible
-    binary = backends.binary_for(scenario, options.nats_server)
-    run = Run(scenario, options, binary)
+    """Run ``scenario`` end to end; the result folder is written even when interrupted.
+
+    Preflight problems raise before anything of the run exists (exit 3); bad
+    input met mid-run raises after the folder is written (exit 2). A run that
+    broke after it started (a phase past its deadline, a cluster that never
+    formed, a failed teardown, a host command failing mid-run) returns an
+    outcome with ``broken`` set (exit 4).
+    """
+    backend = options.backend
+    backend.preflight(scenario)  # root, tools, an engine, and every planned fault's abilities
+    schedule.plan(scenario)  # a fault the scenario makes impossible (a ring of 3 nodes): exit 2
+    binary = backend.binary(scenario, options.nats_server)
+    run = Run(scenario, options, backend, binary)
     (run.run_dir / "scenario.yaml").write_text(scenario.to_yaml())
     handler = _log_to(run.run_dir)
     run.state.save()
     interrupted: str | None = None
-    error: str | None = None
-    refused: HarnessError | None = None  # bad input or a host limit met mid-run: exit 2/3
+    refused: BadInput | None = None  # bad input met mid-run: exit 2 once the folder is written
+    broken: str | None = None
     try:
         interrupted = _run_with_signals(run)
-    except HarnessError as e:
-        refused, error = e, str(e)
+    except BadInput as e:
+        refused = e
         log.error("run stopped: %s", e)
+    except RunBroken as e:
+        broken = str(e)
+        log.error("run broke: %s", e)
+    except HarnessError as e:  # CannotRun after preflight: the host failed the run mid-way
+        broken = str(e)
+        log.error("run broke: %s", e)
     except Exception as e:
-        error = f"{type(e).__name__}: {e}"
+        broken = f"{type(e).__name__}: {e}"
         log.exception("run failed")
-        options.echo(f"run failed: {error}")
     finally:
         old = {s: signal.signal(s, signal.SIG_IGN) for s in (signal.SIGINT, signal.SIGTERM)}
         try:
-            with run.phases("collect and clean up"):
-                run.teardown()
+            problem = run.teardown()
         finally:
             for s, h in old.items():
                 signal.signal(s, h)
+    if broken is None and problem is not None:
+        broken = problem
+    if broken is None and run.overdue:
+        first = run.overdue[0]
+        broken = str(PhaseDeadline(first["phase"], first["deadline"]))
+    if broken:
+        options.echo(f"run broke: {broken}")
+    run.extra["deadlines_passed"] = run.overdue
+    error = str(refused) if refused is not None else broken
     result = results.write(
         run.run_dir, scenario, run.extra, run.phases.timings, interrupted=interrupted, error=error
     )
@@ -342,7 +407,7 @@ def execute(scenario: Scenario, options: RunOptions) -> RunOutcome:
     results.link_latest(run.run_dir)
     if refused is not None:  # the folder (history, logs) is written; now say why, in one line
         raise refused
-    return RunOutcome(run.run_dir, result, interrupted, run.phases.timings)
+    return RunOutcome(run.run_dir, result, interrupted, run.phases.timings, broken)
 
 
 def _run_with_signals(run: Run) -> str | None:
@@ -353,8 +418,13 @@ def _run_with_signals(run: Run) -> str | None:
         loop = asyncio.get_running_loop()
         task = asyncio.current_task()
         assert task is not None
+
+        def stop(sig: signal.Signals) -> None:
+            caught.append(sig.name)
+            task.cancel()
+
         for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, lambda s=sig: (caught.append(s.name), task.cancel()))
+            loop.add_signal_handler(sig, stop, sig)
         try:
             await run.main()
         finally:

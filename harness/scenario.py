@@ -20,10 +20,10 @@ Faults: each fault's spec lives in its own module under ``harness.faults``;
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal, Union
 
 import yaml
-from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic import BeforeValidator, Field, ValidationError, field_validator, model_validator
 
 from harness import faults as _faults
 from harness.backends.base import POWER
@@ -38,6 +38,9 @@ from harness.faults.pause import PauseSpec
 from harness.faults.power import PowerLossSpec
 from harness.faults.stepdown import StepDownSpec
 from harness.spec import Seconds, TargetName, _Model, parse_seconds
+from harness.workloads import REGISTRY as WORKLOADS
+from harness.workloads import WorkloadSpecBase
+from harness.workloads.queue import QueueWorkload
 
 # Fault specs live in their fault modules (harness.faults.*); these names are
 # re-exported for the modules and tests that import them from here.
@@ -93,13 +96,25 @@ class StreamSpec(_Model):
     storage: Literal["file", "memory"] = "file"
 
 
-class WorkloadSpec(_Model):
-    """Which client workload runs, how many clients and how fast."""
+def _workload_union() -> Any:
+    """The ``workload`` field's type: every registered workload's spec, by ``name``."""
+    specs = tuple(w.Spec for w in WORKLOADS.values())
+    if len(specs) == 1:
+        return specs[0]
+    return Annotated[Union[specs], Field(discriminator="name")]  # noqa: UP007
 
-    name: Literal["queue"] = "queue"
-    concurrency: int | None = Field(default=None, ge=1, le=256)
-    rate: float = Field(default=200.0, ge=0, description="total target ops/s; 0 = unlimited")
-    timeout: Seconds = 5.0
+
+def _default_name(v: Any) -> Any:
+    """A ``workload`` mapping without ``name`` is the queue workload (as before names existed)."""
+    if isinstance(v, dict) and "name" not in v:
+        return {"name": "queue", **v}
+    return v
+
+
+if TYPE_CHECKING:
+    WorkloadSpec = WorkloadSpecBase
+else:
+    WorkloadSpec = Annotated[_workload_union(), BeforeValidator(_default_name)]
 
 
 class StorageSpec(_Model):
@@ -129,14 +144,43 @@ class ScheduleSpec(_Model):
 
 
 class RecoverySpec(_Model):
-    """Bounds for the phase between healing and the final reads."""
+    """Bounds of the run's phases (DESIGN §1).
+
+    ``timeout`` bounds the recovery wait (replicas not agreeing by then is
+    data, not an error) and ``read_timeout`` each node's final read. Every
+    phase also has a hard deadline: the fields below, or for the recovery
+    wait and the reads their bound plus ``grace``. A phase past its deadline
+    is recorded in results.json, the run tears down and checks what it has,
+    and exits 4 (DESIGN §3.4).
+    """
 
     timeout: Seconds = 30.0
     read_timeout: Seconds = 60.0
+    grace: Seconds = 15.0
+    cluster_up: Seconds = Field(default=60.0, gt=0)
+    setup: Seconds = Field(default=60.0, gt=0)
+    heal: Seconds = Field(default=90.0, gt=0)
+    isolation: Seconds = Field(default=45.0, gt=0)
+    collect: Seconds = Field(default=120.0, gt=0)
+    teardown: Seconds = Field(default=120.0, gt=0)
+
+    def deadline(self, phase: str) -> float:
+        """The hard deadline of ``phase`` in seconds."""
+        if phase == "recovery":
+            return self.timeout + self.grace
+        if phase == "reads":
+            return self.read_timeout + self.grace
+        return float(getattr(self, phase))
 
 
-# Every anomaly name a checker can report (checkers/queue.py, checkers/logs.py ``INVALID``).
-AnomalyName = Literal["lost", "unexpected", "duplicated", "divergence", "failed-but-read", "panic"]
+# Every anomaly name a checker can report: the workloads' and the server logs' (checkers/logs.py).
+LOG_ANOMALIES = ("panic",)
+if TYPE_CHECKING:
+    AnomalyName = str
+else:  # a Literal of every registered name, so a typo in `expect:` is refused
+    AnomalyName = Literal[
+        tuple(dict.fromkeys(a for w in WORKLOADS.values() for a in w.anomalies)) + LOG_ANOMALIES
+    ]
 
 
 class ExpectSpec(_Model):
@@ -173,7 +217,7 @@ class Scenario(_Model):
     time_limit: Seconds = 30.0
     server: ServerSpec = Field(default_factory=ServerSpec)
     stream: StreamSpec = Field(default_factory=StreamSpec)
-    workload: WorkloadSpec = Field(default_factory=WorkloadSpec)
+    workload: WorkloadSpec = Field(default_factory=lambda: QueueWorkload.Spec(name="queue"))
     faults: tuple[FaultSpec, ...] = ()
     schedule: ScheduleSpec = Field(default_factory=ScheduleSpec)
     recovery: RecoverySpec = Field(default_factory=RecoverySpec)

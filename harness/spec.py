@@ -1,13 +1,12 @@
-"""Pydantic building blocks shared by the scenario and the fault modules.
+"""Building blocks of every spec model: frozen, strict pydantic models and durations.
 
-A scenario (:mod:`harness.scenario`) and each fault's spec (in its own
-module under :mod:`harness.faults`) are frozen pydantic models that forbid
-unknown fields. They share what is here, so a fault module needs nothing
-from :mod:`harness.scenario` (which itself builds its fault union from the
-fault registry): :class:`_Model`, :data:`Seconds` (a duration: a number of
-seconds or ``"500ms"``/``"10s"``/``"2m"``/``"1h"``, parsed by
-:func:`parse_seconds`) and :data:`TargetName` (which nodes a fault hits,
-resolved by :mod:`harness.faults.targets`).
+Imported by :mod:`harness.scenario` and by the workload and fault modules
+that own their specs, so none of them imports another to get these.
+
+- :class:`_Model`: ``extra="forbid"`` (an unknown field is an error) and frozen;
+- :data:`Seconds`: seconds as a number or a string with a unit (``500ms``,
+  ``10s``, ``2m``, ``1h``), at least 0 (:func:`parse_seconds`);
+- :data:`TargetName`: which nodes a fault hits.
 """
 
 from __future__ import annotations
@@ -41,6 +40,4 @@ TargetName = Literal["one", "minority", "majority", "all", "leader", "follower"]
 
 
 class _Model(BaseModel):
-    """Frozen, and an unknown field is an error (a typo never passes silently)."""
-
     model_config = ConfigDict(extra="forbid", frozen=True)

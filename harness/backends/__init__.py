@@ -7,7 +7,9 @@ cluster is made, so importing this package costs nothing.
 
 - ``preflight(scenario)`` checks what the backend needs before anything of
   a run exists and raises :class:`~harness.errors.CannotRun` (exit 3) with
-  one line saying how to get it: root, and for Docker an engine that answers.
+  one line saying how to get it: root, tools, FUSE for lazyfs, for Docker an
+  engine that answers — and that the backend offers every ability a
+  planned fault needs (:func:`harness.faults.preflight` with :func:`lacks`).
 - ``lacks(backend, ability)`` is None when ``backend`` offers ``ability``
   on this host, else why not, as a clause ("which this kernel lacks (…)");
   :func:`harness.faults.preflight` turns it into the one-line refusal of a
@@ -27,7 +29,7 @@ import shutil
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from harness import servers
+from harness import faults, servers
 from harness.backends.base import Cluster, FullCluster
 from harness.backends.host import host_lacks
 from harness.engine import HOW_TO_START, ping
@@ -54,6 +56,11 @@ def _require_tools(tools: list[str]) -> None:
 
 def preflight(scenario: Scenario) -> None:
     """Raise CannotRun (one line, with the fix) if ``scenario.backend`` cannot run here."""
+    _require_host(scenario)
+    faults.preflight(scenario, lambda ability: lacks(scenario.backend, ability))
+
+
+def _require_host(scenario: Scenario) -> None:
     if scenario.uses_lazyfs:
         if not os.path.exists("/dev/fuse"):
             raise CannotRun("power loss needs FUSE and there is no /dev/fuse (modprobe fuse)")

@@ -1,8 +1,9 @@
 """The fault registry, and everything derived from it.
 
 A fault is ONE module (its spec, its fault class, its ``NEEDS``, and when
-the defaults will not do its ``label`` and ``check``) plus ONE line in
-:data:`REGISTRY`, which maps the scenario's ``kind`` to a :class:`FaultKind`.
+the defaults will not do its ``label`` and ``check``, all gathered in the
+module's :class:`~harness.faults.base.FaultKind`, ``KIND``) plus ONE line
+in :data:`REGISTRY`, which maps the scenario's ``kind`` to it.
 From the registry come:
 
 - :data:`FaultSpec`, the scenario's fault union (discriminated by ``kind``),
@@ -26,7 +27,6 @@ once, at import, so a scenario file cannot name a kind added later).
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Annotated, Any, TypeAlias, Union, get_args
 
 from pydantic import Field
@@ -34,41 +34,23 @@ from pydantic import Field
 from harness.backends.base import ABILITIES
 from harness.errors import ScenarioError, Unsupported
 from harness.faults import compose, corrupt, kill, netem, partition, pause, power, stepdown
-from harness.faults.base import Fault, FaultContext, FaultSpecBase, NodeFaultSpec
+from harness.faults.base import Fault, FaultContext, FaultKind, FaultSpecBase
 
 if TYPE_CHECKING:
     from harness.scenario import Scenario
 
 
-def default_label(spec: FaultSpecBase) -> str:
-    """``kill targets=one``; just the kind for a fault without targets."""
-    return f"{spec.kind} targets={spec.targets}" if isinstance(spec, NodeFaultSpec) else spec.kind
-
-
-@dataclass(frozen=True)
-class FaultKind:
-    """What the harness knows about one kind of fault."""
-
-    spec: type[FaultSpecBase]  # the pydantic model; its ``kind`` is a one-value Literal
-    make: Callable[[Any], Fault]  # spec -> the fault object for one window
-    needs: frozenset[str] = frozenset()  # ability names (harness.backends.base.ABILITIES)
-    label: Callable[[Any], str] = default_label  # spec -> a few words for --plan
-    check: Callable[[Any, Scenario], str | None] | None = None  # what the scenario forbids
-
-
 REGISTRY: dict[str, FaultKind] = {
-    "kill": FaultKind(kill.KillSpec, kill.KillFault, kill.NEEDS),
-    "pause": FaultKind(pause.PauseSpec, pause.PauseFault, pause.NEEDS),
-    "power-loss": FaultKind(power.PowerLossSpec, power.PowerLossFault, power.NEEDS, power.label),
-    "partition": FaultKind(partition.PartitionSpec, partition.PartitionFault, partition.NEEDS,
-                           partition.label, partition.check),  # fmt: skip
-    "step-down": FaultKind(stepdown.StepDownSpec, stepdown.StepDownFault, stepdown.NEEDS,
-                           stepdown.label),  # fmt: skip
-    "corrupt": FaultKind(corrupt.CorruptSpec, corrupt.CorruptFault, corrupt.NEEDS, corrupt.label),
-    "delay": FaultKind(netem.DelaySpec, netem.DelayFault, netem.NEEDS, netem.delay_label),
-    "loss": FaultKind(netem.LossSpec, netem.LossFault, netem.NEEDS, netem.loss_label),
-    "compose": FaultKind(compose.ComposeSpec, lambda s: compose.ComposeFault(s, make),
-                         compose.NEEDS, lambda s: compose.label(s, label)),  # fmt: skip
+    "kill": kill.KIND,
+    "pause": pause.KIND,
+    "power-loss": power.KIND,
+    "partition": partition.KIND,
+    "step-down": stepdown.KIND,
+    "corrupt": corrupt.KIND,
+    "delay": netem.DELAY,
+    "loss": netem.LOSS,
+    # a composed fault makes and labels its steps through the registry itself
+    "compose": compose.kind(lambda s: make(s), lambda s: label(s)),
 }
 
 
@@ -155,8 +137,10 @@ def preflight(scenario: Scenario, lacks: Callable[[str], str | None]) -> None:
         if why is None:
             continue
         names = ", ".join(dict.fromkeys(kinds_needing))
-        which = f"fault {names}: it needs" if len(set(kinds_needing)) == 1 else (
-            f"faults {names}: they need"
+        which = (
+            f"fault {names}: it needs"
+            if len(set(kinds_needing)) == 1
+            else (f"faults {names}: they need")
         )
         raise Unsupported(f"the {scenario.backend} backend cannot do {which} {ability}, {why}")
 

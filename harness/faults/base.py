@@ -17,6 +17,10 @@ optional ``duration``); one that hits a set of nodes is a
 :class:`NodeFaultSpec` (plus ``targets``). :class:`NodeFault` is the shared
 shape of a fault that acts on each target when it starts and undoes that
 on the same nodes when it stops (kill, pause, power loss).
+
+:class:`FaultKind` is what a fault module hands the registry
+(:data:`harness.faults.REGISTRY`): its spec, how to make the fault, the
+abilities it needs, its ``--plan`` label and its scenario check.
 """
 
 from __future__ import annotations
@@ -24,7 +28,7 @@ from __future__ import annotations
 import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from harness.backends.base import (
     FILES,
@@ -40,6 +44,9 @@ from harness.backends.base import (
 from harness.errors import Unsupported
 from harness.faults.targets import resolve
 from harness.spec import Seconds, TargetName, _Model
+
+if TYPE_CHECKING:
+    from harness.scenario import Scenario
 
 
 class FaultSpecBase(_Model):
@@ -141,3 +148,19 @@ class NodeFault:
 
     def undo(self, ctx: FaultContext, node: str) -> None:
         raise NotImplementedError
+
+
+def default_label(spec: FaultSpecBase) -> str:
+    """``kill targets=one``; just the kind for a fault without targets."""
+    return f"{spec.kind} targets={spec.targets}" if isinstance(spec, NodeFaultSpec) else spec.kind
+
+
+@dataclass(frozen=True)
+class FaultKind:
+    """What the harness knows about one kind of fault (one registry entry)."""
+
+    spec: type[FaultSpecBase]  # the pydantic model; its ``kind`` is a one-value Literal
+    make: Callable[[Any], Fault]  # spec -> the fault object for one window
+    needs: frozenset[str] = frozenset()  # ability names (harness.backends.base.ABILITIES)
+    label: Callable[[Any], str] = default_label  # spec -> a few words for --plan
+    check: Callable[[Any, Scenario], str | None] | None = None  # why the scenario forbids it

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import Field
 
-from harness.faults.base import Fault, FaultContext, FaultSpecBase
+from harness.faults.base import Fault, FaultContext, FaultKind, FaultSpecBase
 from harness.spec import Seconds
 
 if TYPE_CHECKING:  # at run time the name is resolved by ComposeSpec.model_rebuild
@@ -74,3 +74,13 @@ class ComposeFault:
             values.append({"kind": step.kind, **step.stop(ctx)})
         self.started = []
         return {"steps": values}
+
+
+def kind(make: Callable[[Any], Fault], label_of: Callable[[Any], str]) -> FaultKind:
+    """The registry entry, given the registry's own ``make`` and ``label`` for the steps."""
+    return FaultKind(
+        ComposeSpec,
+        lambda spec: ComposeFault(spec, make),
+        NEEDS,
+        lambda spec: label(spec, label_of),
+    )

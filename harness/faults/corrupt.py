@@ -34,7 +34,7 @@ from typing import Any, Literal
 from pydantic import Field
 
 from harness.backends.base import FILES, PROCESS, Remote
-from harness.faults.base import FaultContext, NodeFaultSpec
+from harness.faults.base import FaultContext, FaultKind, NodeFaultSpec
 from harness.faults.targets import resolve
 
 CHUNK = 4096
@@ -219,3 +219,6 @@ class CorruptFault:
             value["not_running"] = [n for n in self.killed if not proc.running(n)]
         self.killed = []
         return value
+
+
+KIND = FaultKind(CorruptSpec, CorruptFault, NEEDS, label)

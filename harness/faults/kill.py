@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Literal
 
 from harness.backends.base import PROCESS
-from harness.faults.base import FaultContext, NodeFault, NodeFaultSpec
+from harness.faults.base import FaultContext, FaultKind, NodeFault, NodeFaultSpec
 
 NEEDS = frozenset({PROCESS})
 
@@ -31,3 +31,6 @@ class KillFault(NodeFault):
 
     def undo(self, ctx: FaultContext, node: str) -> None:
         ctx.process().start_node(node)
+
+
+KIND = FaultKind(KillSpec, KillFault, NEEDS)

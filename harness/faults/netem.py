@@ -18,7 +18,7 @@ from typing import Any, Literal
 from pydantic import Field
 
 from harness.backends.base import FILES, NETEM
-from harness.faults.base import FaultContext, NodeFaultSpec
+from harness.faults.base import FaultContext, FaultKind, NodeFaultSpec
 from harness.faults.targets import resolve
 from harness.net import netem
 from harness.spec import Seconds
@@ -100,3 +100,7 @@ class LossFault(_NetemFault):
 
     def __init__(self, spec: LossSpec) -> None:
         super().__init__(spec, loss_args(spec))
+
+
+DELAY = FaultKind(DelaySpec, DelayFault, NEEDS, delay_label)
+LOSS = FaultKind(LossSpec, LossFault, NEEDS, loss_label)

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from pydantic import model_validator
 
 from harness.backends.base import NETWORK
-from harness.faults.base import FaultContext, FaultSpecBase
+from harness.faults.base import FaultContext, FaultKind, FaultSpecBase
 from harness.net import grudges
 
 if TYPE_CHECKING:
@@ -112,3 +112,6 @@ class PartitionFault:
             ctx.network().heal_network()
         self.applied = False
         return {"healed": True}
+
+
+KIND = FaultKind(PartitionSpec, PartitionFault, NEEDS, label, check)

@@ -14,7 +14,7 @@ from __future__ import annotations
 from typing import Any, Literal
 
 from harness.backends.base import POWER, PROCESS
-from harness.faults.base import FaultContext, NodeFaultSpec
+from harness.faults.base import FaultContext, FaultKind, NodeFaultSpec
 from harness.faults.kill import KillFault
 
 NEEDS = frozenset({PROCESS, POWER})
@@ -53,3 +53,6 @@ class PowerLossFault(KillFault):
 def label(spec: PowerLossSpec) -> str:
     """``power-loss targets=all coordinated``."""
     return f"power-loss targets={spec.targets}" + (" coordinated" if spec.coordinated else "")
+
+
+KIND = FaultKind(PowerLossSpec, PowerLossFault, NEEDS, label)

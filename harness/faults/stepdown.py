@@ -23,7 +23,7 @@ import nats
 
 from harness import config
 from harness.backends.base import ProcessControl
-from harness.faults.base import FaultContext, FaultSpecBase
+from harness.faults.base import FaultContext, FaultKind, FaultSpecBase
 
 SETTLE = 5.0  # seconds to wait for a new leader to be reported
 NEEDS: frozenset[str] = frozenset()
@@ -105,3 +105,6 @@ def _new_leader(find: Callable[[], str | None], before: str | None) -> str | Non
             return who
         time.sleep(0.25)
     return who
+
+
+KIND = FaultKind(StepDownSpec, StepDownFault, NEEDS, label)

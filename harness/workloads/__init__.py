@@ -1,7 +1,11 @@
 """Workloads, and the registry that maps a scenario's ``workload.name`` to one.
 
-Each workload class declares, as class attributes, what the rest of the
-harness needs to know without running it:
+A new workload is one module with its class (see
+:mod:`harness.workloads.base` for the hooks) plus one line in
+:data:`REGISTRY`; the scenario's ``workload`` union, ``check --workload`` and
+the anomaly names of ``expect:`` are derived from it. Each workload class
+declares, as class attributes, what the rest of the harness needs to know
+without running it:
 
 - ``name``: the registry key and the scenario's ``workload.name``;
 - ``checkers``: names in :data:`checkers.compose.REGISTRY` its histories are
@@ -14,8 +18,11 @@ harness needs to know without running it:
 
 from __future__ import annotations
 
+from harness.workloads.base import Workload, WorkloadContext, WorkloadSpecBase
 from harness.workloads.queue import QueueWorkload
 
-REGISTRY: dict[str, type[QueueWorkload]] = {"queue": QueueWorkload}
+REGISTRY: dict[str, type[Workload]] = {
+    QueueWorkload.name: QueueWorkload,
+}
 
-__all__ = ["REGISTRY"]
+__all__ = ["REGISTRY", "Workload", "WorkloadContext", "WorkloadSpecBase"]

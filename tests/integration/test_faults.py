@@ -29,9 +29,10 @@ from harness.backends.local import LocalCluster
 from harness.faults.base import FaultContext
 from harness.faults.partition import PartitionFault
 from harness.history import load_history
-from harness.runner import WORK_ROOT, wait_converged, wait_ready
+from harness.runner import WORK_ROOT, wait_ready
 from harness.runstate import RunState, new_tag
 from harness.scenario import PartitionSpec, scenario_from_dict
+from harness.workloads.streams import wait_converged
 
 pytestmark = pytest.mark.integration
 STREAM = "chaos"

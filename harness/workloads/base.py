@@ -1,0 +1,113 @@
+"""What a workload is: its spec, its hooks, and what it declares for the rest of the harness.
+
+A workload is one module with one class (registered in
+``harness.workloads.REGISTRY``). The runner only calls its hooks, in this
+order; the client interpreter (``harness.interpreter``) performs and records
+every operation, so a workload never writes a history line or picks a
+process id:
+
+1. ``setup()`` — create what it writes to (stream, bucket); return what
+   results.json records (e.g. ``replica_nodes``); raise
+   :class:`~harness.errors.NoStreamLeader` (or another ``RunBroken``) if the
+   cluster never lets it, :class:`~harness.errors.BadInput` for a config the
+   server refuses;
+2. ``operations(worker, node)`` / ``invoke(client, op)`` — the main phase:
+   an endless iterator of :class:`~harness.interpreter.Operation` per worker,
+   and how to perform one over a :class:`~harness.clients.NatsClient`
+   (return a :class:`~harness.interpreter.Completion`; raise for errors:
+   ``clients.Failed`` for a certain refusal, anything else is classified);
+3. ``recover(bound)`` — after the heal: wait (at most ``bound`` seconds)
+   until the replicas can be read; return what results.json records;
+4. ``prepare_reads(bound)`` / ``final_ops()`` / ``after_reads()`` — the final
+   reads: make each node's read provably its own, list the read operations
+   (performed through ``invoke`` like any other), and undo the preparation;
+5. ``close()`` — release connections (never raises).
+
+Class attributes (read without running anything): ``name``, ``Spec`` (its
+pydantic spec, a member of the scenario's ``workload`` union, discriminated
+by ``name``), ``checkers`` (names in ``checkers.compose.REGISTRY``),
+``headline_checker``, ``anomalies`` and ``pairs_fs`` (op names whose ``ok``
+value is a list of ``[int, int]`` pairs, loaded as an int64 array).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Iterator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
+
+from pydantic import Field
+
+from harness.clients import NatsClient
+from harness.interpreter import Completion, Operation
+from harness.spec import Seconds, _Model
+
+if TYPE_CHECKING:  # the scenario imports the workload registry: no import at run time
+    from harness.backends.base import Cluster
+    from harness.scenario import Scenario
+
+
+class WorkloadSpecBase(_Model):
+    """Fields every workload has: how many clients, how fast, how long one may wait."""
+
+    name: str
+    concurrency: int | None = Field(default=None, ge=1, le=256)
+    rate: float = Field(default=200.0, ge=0, description="total target ops/s; 0 = unlimited")
+    timeout: Seconds = 5.0
+
+
+@dataclass
+class WorkloadContext:
+    """What a workload is given: the scenario, the cluster, clients and a settle-note recorder.
+
+    ``client_for(node)`` returns the run's client bound to ``node``;
+    ``note(f, value)`` records a nemesis ``info`` op for an action the
+    workload takes on the cluster while settling it (a leader step-down
+    during the recovery wait), so the history shows it.
+    """
+
+    scenario: Scenario
+    cluster: Cluster
+    client_for: Callable[[str], Awaitable[NatsClient]]
+    note: Callable[[str, dict[str, Any]], None]
+
+    @property
+    def spec(self) -> Any:
+        return self.scenario.workload
+
+
+class Workload(Protocol):
+    """The hooks the runner calls (see the module docstring for their order)."""
+
+    name: ClassVar[str]
+    Spec: ClassVar[type[WorkloadSpecBase]]
+    checkers: ClassVar[tuple[str, ...]]
+    headline_checker: ClassVar[str]
+    anomalies: ClassVar[tuple[str, ...]]
+    pairs_fs: ClassVar[frozenset[str]]
+
+    def __init__(self, ctx: WorkloadContext) -> None: ...
+
+    async def setup(self) -> dict[str, Any]:
+        """Create what the workload writes to; what results.json records."""
+
+    def operations(self, worker: int, node: str) -> Iterator[Operation]:
+        """Worker ``worker``'s main-phase operations (sent to ``node``)."""
+
+    async def invoke(self, client: NatsClient, op: Operation) -> Completion:
+        """Perform one operation (main phase or final read)."""
+
+    async def recover(self, bound: float) -> dict[str, Any]:
+        """After the heal: wait until the replicas can be read; what results.json records."""
+
+    async def prepare_reads(self, bound: float) -> dict[str, Any]:
+        """Make each node's final read its own; what results.json records."""
+
+    def final_ops(self) -> list[Operation]:
+        """The final read operations, one or more per node."""
+
+    async def after_reads(self) -> None:
+        """Undo ``prepare_reads``."""
+
+    async def close(self) -> None:
+        """Release what ``setup`` opened; never raises."""

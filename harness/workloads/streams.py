@@ -1,0 +1,178 @@
+"""What every stream-backed workload needs: create a stream, wait for its replicas,
+wait until they agree, and make each node's read provably its own.
+
+In: a cluster (its nodes' own monitors, :class:`harness.monitor.NodeMonitor`)
+and a :class:`~harness.clients.NatsClient`. Out: plain dicts for
+results.json, and exceptions from the error tree when the cluster never
+gets there. A workload module calls these from its hooks; the runner never
+does.
+
+Why per-node reads are local. Direct gets are answered by a queue
+subscription every caught-up replica holds, and queue delivery is random
+between local and routed members; so a direct get is answered by the node it
+was sent to only when that node has zero routes. :func:`isolate_for_reads`
+gives every node a grudge against all the others (TCP resets kill the route
+connections at once) and waits until each node's own ``/routez`` shows 0.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any, cast
+
+from nats.errors import MaxPayloadError
+from nats.js.errors import APIError
+
+from harness import monitor
+from harness.errors import BadInput, NoStreamLeader
+
+if TYPE_CHECKING:  # the scenario imports the workload registry: no import at run time
+    from harness.backends.base import Cluster, NetworkControl
+
+NUDGE_EVERY = 5.0  # seconds a replica may lag in joining the direct-get group before a nudge
+GONE_AFTER = 10.0  # every node answers without the stream this long: it is gone, stop waiting
+
+
+async def _views(
+    cluster: Cluster, nodes: list[str], stream: str
+) -> list[monitor.StreamView | None]:
+    return list(
+        await asyncio.gather(
+            *(asyncio.to_thread(cluster.monitor(n).stream_view, stream) for n in nodes)
+        )
+    )
+
+
+async def create_stream(
+    add: Callable[[], Awaitable[None]], stream: str, timeout: float, poll: float = 0.5
+) -> None:
+    """Call ``add()`` until the stream exists, retrying while the cluster settles.
+
+    An API error after ``timeout`` seconds: a 400 is the user's config
+    (:class:`BadInput`), anything else the cluster's (:class:`NoStreamLeader`).
+    A request too big to send is bad input at once.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            await add()
+            return
+        except MaxPayloadError as e:  # the request itself is too big: retrying won't help
+            raise BadInput(f"cannot create stream {stream}: {e}") from None
+        except APIError as e:  # 400s too: "no suitable peers" is one while nodes settle
+            if time.monotonic() > deadline:
+                cls = BadInput if e.code == 400 else NoStreamLeader
+                raise cls(f"cannot create stream {stream}: {e}") from None
+        except Exception as e:  # settling cluster: retry until the bound
+            if time.monotonic() > deadline:
+                raise NoStreamLeader(f"could not create stream {stream}: {e}") from None
+        await asyncio.sleep(poll)
+
+
+async def wait_replicas(
+    cluster: Cluster, stream: str, replicas: int, timeout: float, poll: float = 0.2
+) -> list[str]:
+    """Until ``replicas`` nodes hold ``stream`` and all see a leader; those nodes."""
+    deadline = time.monotonic() + timeout
+    nodes = list(cluster.nodes)
+    while True:
+        views = await _views(cluster, nodes, stream)
+        holders = [n for n, v in zip(nodes, views, strict=True) if v and v.present]
+        if len(holders) == replicas and all(v.leader for v in views if v and v.present):
+            return holders
+        if time.monotonic() > deadline:
+            raise NoStreamLeader(
+                f"stream {stream} has no leader on {replicas} replicas after {timeout:.0f}s "
+                f"(held by: {', '.join(holders) or 'none'})"
+            )
+        await asyncio.sleep(poll)
+
+
+async def wait_converged(
+    cluster: Cluster,
+    nodes: list[str],
+    stream: str,
+    timeout: float,
+    nudge: Callable[[str], Awaitable[Any]] | None = None,
+    poll: float = 0.5,
+) -> dict[str, Any]:
+    """Until every replica node reports the same state for ``stream``, with a leader.
+
+    Gives up after ``timeout``, or after ``GONE_AFTER`` seconds in which every
+    node answered without the stream (a power loss can delete it everywhere).
+    A replica can agree on the state yet never rejoin the direct-get group
+    (seen after a power loss corrupted its ``meta.inf``); then ``nudge(node)``
+    (a step-down in its favour: leaders always serve direct gets) is tried,
+    at most every ``NUDGE_EVERY`` seconds.
+    """
+    start = time.monotonic()
+    views: list[monitor.StreamView | None] = []
+    absent_since: float | None = None
+    nudges = 0
+    last_nudge = start
+    while True:
+        views = await _views(cluster, nodes, stream)
+        states = {v.state for v in views if v and v.present}
+        agreed = all(v and v.present and v.leader for v in views) and len(states) == 1
+        if agreed:  # and every replica answers direct gets itself (the final reads need it)
+            direct = await asyncio.gather(
+                *(asyncio.to_thread(cluster.monitor(n).serves_direct_get, stream) for n in nodes)
+            )
+            agreed = all(direct)
+            now = time.monotonic()
+            if not agreed and nudge is not None and now - last_nudge >= NUDGE_EVERY:
+                await nudge(next(n for n, d in zip(nodes, direct, strict=True) if not d))
+                nudges, last_nudge = nudges + 1, now
+        elapsed = time.monotonic() - start
+        if all(v is not None and not v.present for v in views):
+            absent_since = absent_since if absent_since is not None else elapsed
+        else:
+            absent_since = None
+        gone = absent_since is not None and elapsed - absent_since >= GONE_AFTER
+        if agreed or gone or elapsed > timeout:
+            break
+        await asyncio.sleep(poll)
+    return {
+        "converged": agreed,
+        "seconds": round(time.monotonic() - start, 3),
+        "nudges": nudges,
+        "nodes": {n: _view_dict(v) for n, v in zip(nodes, views, strict=True)},
+    }
+
+
+def _view_dict(v: monitor.StreamView | None) -> dict[str, Any] | None:
+    if v is None:
+        return None
+    return {
+        "present": v.present,
+        "messages": v.messages,
+        "first_seq": v.first_seq,
+        "last_seq": v.last_seq,
+        "leader": v.leader,
+    }
+
+
+async def isolate_for_reads(cluster: Cluster, timeout: float, poll: float = 0.25) -> bool:
+    """Cut every route (each node against all others); wait until no node has a route.
+
+    Needs the ``network`` ability (the workload declares it; preflight checks it).
+    """
+    nodes = list(cluster.nodes)
+    grudge = {n: frozenset(m for m in nodes if m != n) for n in nodes}
+    await asyncio.to_thread(cast("NetworkControl", cluster).isolate, grudge)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        counts = await asyncio.gather(
+            *(asyncio.to_thread(cluster.monitor(n).route_count) for n in nodes)
+        )
+        if all(c == 0 for c in counts if c is not None):
+            return True
+        await asyncio.sleep(poll)
+    return False
+
+
+async def heal(cluster: Cluster) -> None:
+    """Remove the read isolation again (every rule of the run)."""
+    await asyncio.to_thread(cast("NetworkControl", cluster).heal_network)
