@@ -44,6 +44,7 @@ import ipaddress
 import shutil
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -95,7 +96,7 @@ def used_subnets(dc: DockerClient) -> list[ipaddress.IPv4Network]:
 def free_subnets(tag: str, dc: DockerClient) -> list[ipaddress.IPv4Network]:
     """Free /24s under ``SUBNET_BASE``, starting at one chosen from the tag."""
     used = used_subnets(dc)
-    subnets = list(ipaddress.ip_network(SUBNET_BASE).subnets(new_prefix=24))[1:-1]
+    subnets = list(ipaddress.IPv4Network(SUBNET_BASE).subnets(new_prefix=24))[1:-1]
     start = sum(tag.encode()) * 7919 % len(subnets)
     ordered = subnets[start:] + subnets[:start]
     return [s for s in ordered if not any(s.overlaps(u) for u in used)]
@@ -134,7 +135,7 @@ class DockerCluster(HostCluster):
         self._nodes: dict[str, _Node] = {}
         self.stores = LazyStores(state, scenario.storage.writeback_after)
         self.abilities = host_abilities()
-        self._remotes = {n: HostRemote(lambda n=n: self._nsenter(n)) for n in self.nodes}
+        self._remotes = {n: HostRemote(partial(self._nsenter, n)) for n in self.nodes}
 
     # -- addressing, remotes ------------------------------------------------
     def _net(self) -> ipaddress.IPv4Network:

@@ -181,7 +181,7 @@ class HostCluster(ABC):
             self._grudge[node] = self._grudge.get(node, frozenset()) | enemies
         # A node without a namespace (a stopped container) gets its rules when it starts.
         live = [n for n in grudge if self.has_netns(n)]
-        iptables.apply_grudge(self._grudge, self.remote, self.ip, nodes=live)
+        iptables.apply_grudge(grudge, self.remote, self.ip, nodes=live)
 
     def cut_clients(self, nodes: Sequence[str], both_ways: bool) -> None:
         for node in nodes:
@@ -226,15 +226,15 @@ class HostCluster(ABC):
         for node in self.nodes:
             out = dest / node
             out.mkdir(parents=True, exist_ok=True)
-            steps: list[tuple[str, Callable[[], None]]] = [
-                ("config and lazyfs log", lambda n=node, o=out: self._copy_files(n, o)),
-                ("server log", lambda n=node, o=out: self._copy_logs(n, o)),
+            steps: list[tuple[str, Callable[[str, Path], None]]] = [
+                ("config and lazyfs log", self._copy_files),
+                ("server log", self._copy_logs),
             ]
             if data:
-                steps.append(("data", lambda n=node, o=out: self._archive(n, o)))
+                steps.append(("data", self._archive))
             for what, step in steps:
                 try:
-                    step()
+                    step(node, out)
                 except Exception as e:  # one missing piece must not lose the others
                     log.warning("collecting %s of %s failed: %s", what, node, e)
 

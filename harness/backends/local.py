@@ -26,6 +26,7 @@ import shutil
 import signal
 import subprocess
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
@@ -62,7 +63,7 @@ class LocalCluster(HostCluster):
         self._nodes: dict[str, _Node] = {}
         self.stores = LazyStores(state, scenario.storage.writeback_after)
         self.abilities = host_abilities()
-        self._remotes = {n: HostRemote(lambda n=n: self.topo.exec_prefix(n)) for n in self.nodes}
+        self._remotes = {n: HostRemote(partial(self.topo.exec_prefix, n)) for n in self.nodes}
 
     # -- addressing, remotes ------------------------------------------------
     def ip(self, node: str) -> str:

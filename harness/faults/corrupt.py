@@ -95,7 +95,8 @@ def candidates(remote: Remote, root: str, types: tuple[str, ...]) -> list[str]:
 def bitflip(remote: Remote, path: str, rng: random.Random, count: int) -> list[dict[str, Any]]:
     """Flip ``count`` random bits of ``path``; one op per bit."""
     size = remote.size(path)
-    ops, masks = [], {}
+    ops: list[dict[str, Any]] = []
+    masks: dict[int, int] = {}
     for _ in range(count):
         offset, bit = rng.randrange(size), rng.randrange(8)
         masks[offset] = masks.get(offset, 0) ^ (1 << bit)
