@@ -127,9 +127,7 @@ def build(
     return tag
 
 
-def for_scenario(
-    scenario: Scenario, binary: Path | None, dc: DockerClient | None = None
-) -> str:
+def for_scenario(scenario: Scenario, binary: Path | None, dc: DockerClient | None = None) -> str:
     """The image a run of ``scenario`` uses; builds the default one if needed."""
     dc = dc or engine_client()
     if scenario.server.image:
