@@ -27,7 +27,7 @@ from __future__ import annotations
 import os
 import shutil
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from harness import faults, servers
 from harness.backends.base import Cluster, FullCluster
@@ -41,7 +41,6 @@ if TYPE_CHECKING:
     from harness.scenario import Scenario
 
 BACKENDS = ("local", "docker")
-RunCluster = FullCluster  # what make_cluster returns (the name the runner uses)
 
 # tool -> the Debian package that brings it (the Makefile installs them)
 TOOLS = {"ip": "iproute2", "iptables": "iptables", "nsenter": "util-linux", "ss": "iproute2"}
@@ -115,6 +114,10 @@ def make_cluster(
     return LocalCluster(scenario, binary, workdir, state)
 
 
-def server_info(cluster: Cluster, binary: Path | None = None) -> dict[str, object]:
-    """``cluster.server_info()`` (kept while the runner still calls this; call the method)."""
+def server_info(cluster: Cluster, binary: Path | None = None) -> dict[str, Any]:
+    """What results.json records about the server (the runner's ``Backend.server_info``).
+
+    The cluster knows (``Cluster.server_info``); ``binary`` is not needed and
+    kept only for the hook's signature.
+    """
     return cluster.server_info()
