@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
 from harness.backends.base import (
@@ -75,7 +75,6 @@ class FaultContext:
     stream: str
     stream_leader: Callable[[], str | None] = lambda: None
     meta_leader: Callable[[], str | None] = lambda: None
-    extra: dict[str, Any] = field(default_factory=dict)
 
     def process(self) -> ProcessControl:
         """The cluster's ``process`` ability."""

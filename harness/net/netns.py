@@ -174,20 +174,10 @@ class Topology:
         run(["ip", "addr", "add", f"{self.host_ip}/{prefix}", "dev", self.host_iface])
         run(["ip", "link", "set", self.host_iface, "up"])
 
-    def destroy(self) -> list[str]:
-        """Delete every namespace (and so every interface) of the run; return what failed."""
-        return destroy_tagged(self.tag, self.created)
-
 
 def namespaces_of(tag: str) -> list[str]:
     """Existing namespaces that belong to run ``tag``."""
     return [n for n in list_namespaces() if n.startswith(f"{tag}-")]
-
-
-def namespace_pids(ns: str) -> list[int]:
-    """Pids of processes running inside namespace ``ns``."""
-    out = run(["ip", "netns", "pids", ns], check=False).stdout
-    return [int(p) for p in out.split() if p.isdigit()]
 
 
 def destroy_tagged(tag: str, known: list[str] | None = None) -> list[str]:
