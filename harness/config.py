@@ -18,9 +18,10 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from harness.scenario import Scenario
+if TYPE_CHECKING:  # a type only: the scenario module imports the faults, which import this
+    from harness.scenario import Scenario
 
 CLIENT_PORT = 4222
 CLUSTER_PORT = 6222

@@ -8,6 +8,11 @@ short detail and, when missing, the command that fixes it — and for a
 scenario the subset it needs (:func:`scenario_checks`). :func:`table`
 renders either as a rich table. Probes are cheap and leave nothing behind:
 namespaces and the netem qdisc are tried in a throwaway ``unshare --net``.
+
+The fault rows come from the fault registry: for a scenario, one row per
+ability its planned faults need, naming the faults (``netem (for delay,
+loss)``), with the backend's own reason when it lacks it
+(:func:`harness.backends.lacks`).
 """
 
 from __future__ import annotations
@@ -16,15 +21,18 @@ import os
 import re
 import shutil
 import subprocess
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 from rich.table import Table
 
-from harness import engine, servers
-from harness.faults.netem import netem_kinds
-from harness.faults.netem import probe as netem_probe
+from harness import backends, engine, faults, servers
+from harness.backends.base import ABILITIES, NETEM
+from harness.net.netem import probe as netem_probe
 from harness.scenario import Scenario
+
+# How to get an ability a backend lacks on this host.
+ABILITY_FIX = {NETEM: "a kernel with sch_netem (modprobe sch_netem)"}
 
 
 @dataclass(frozen=True)
@@ -197,11 +205,31 @@ def scenario_checks(scenario: Scenario, checks: list[Check]) -> list[Check]:
     if scenario.uses_lazyfs:
         need.append("fuse")
     out = [by[k] for k in need]
-    kinds = netem_kinds(scenario)
-    if kinds:
-        out.append(replace(by["netem"], name=f"netem (for {', '.join(kinds)})"))
+    out += fault_checks(scenario)
     out.append(_server_check(scenario, by))
     return out
+
+
+def fault_checks(scenario: Scenario) -> list[Check]:
+    """One row per ability the planned faults need: which faults, and whether the backend
+    offers it here (with its reason and the fix when not)."""
+    rows = []
+    for ability in ABILITIES:
+        kinds = sorted(k for k in scenario.fault_kinds if ability in faults.REGISTRY[k].needs)
+        if not kinds:
+            continue
+        why = backends.lacks(scenario.backend, ability)
+        fix = ABILITY_FIX.get(ability, f"a backend other than {scenario.backend}")
+        rows.append(
+            Check(
+                ability,
+                f"{ability} (for {', '.join(kinds)})",
+                why is None,
+                "offered" if why is None else why.removeprefix("which "),
+                "" if why is None else fix,
+            )
+        )
+    return rows
 
 
 def can_run(needs: list[Check]) -> bool:

@@ -31,7 +31,9 @@ from harness.engine import HOW_TO_START
 from harness.errors import CannotRun
 
 if TYPE_CHECKING:
-    import docker
+    # Submodules, not ``docker.X``: the repository's own docker/ directory (the node
+    # image) would otherwise shadow the SDK for the type checker.
+    from docker.client import DockerClient
     from docker.models.images import Image
 
     from harness.scenario import Scenario
@@ -53,13 +55,13 @@ class ImageRow:
     ours: bool
 
 
-def engine_client(timeout: int = 120) -> docker.DockerClient:
+def engine_client(timeout: int = 120) -> DockerClient:
     """A client for the local engine, or CannotRun saying how to start one."""
-    import docker
+    from docker.client import from_env
     from docker.errors import DockerException
 
     try:
-        dc = docker.from_env(timeout=timeout)
+        dc = from_env(timeout=timeout)
         dc.ping()
     except DockerException as e:
         raise CannotRun(f"no Docker engine answers ({_short(e)}); {HOW_TO_START}") from None
@@ -83,7 +85,7 @@ def tag_for(version: str, digest: str | None = None) -> str:
     return f"{REPOSITORY}:{version}" + (f"-{digest[:8]}" if digest else "")
 
 
-def _get(dc: docker.DockerClient, tag: str) -> Image | None:
+def _get(dc: DockerClient, tag: str) -> Image | None:
     from docker.errors import ImageNotFound
 
     try:
@@ -95,7 +97,7 @@ def _get(dc: docker.DockerClient, tag: str) -> Image | None:
 def build(
     version: str | None = None,
     binary: Path | str | None = None,
-    dc: docker.DockerClient | None = None,
+    dc: DockerClient | None = None,
     force: bool = True,
 ) -> str:
     """Build the node image for ``version`` (or for ``binary``); return its tag.
@@ -125,9 +127,7 @@ def build(
     return tag
 
 
-def for_scenario(
-    scenario: Scenario, binary: Path | None, dc: docker.DockerClient | None = None
-) -> str:
+def for_scenario(scenario: Scenario, binary: Path | None, dc: DockerClient | None = None) -> str:
     """The image a run of ``scenario`` uses; builds the default one if needed."""
     dc = dc or engine_client()
     if scenario.server.image:
@@ -144,7 +144,7 @@ def for_scenario(
     return build(scenario.server.version, binary if explicit else None, dc, force=False)
 
 
-def image_version(dc: docker.DockerClient, image: str) -> str:
+def image_version(dc: DockerClient, image: str) -> str:
     """The nats-server version inside ``image`` (its label, else ``--version`` in a container)."""
     img = _get(dc, image)
     if img is not None and img.labels.get(VERSION_LABEL):
@@ -154,7 +154,7 @@ def image_version(dc: docker.DockerClient, image: str) -> str:
     return m.group(1).decode() if m else "unknown"
 
 
-def installed(dc: docker.DockerClient | None = None) -> list[ImageRow]:
+def installed(dc: DockerClient | None = None) -> list[ImageRow]:
     """nats-chaos node images and official ``nats:*`` images present on the engine."""
     dc = dc or engine_client()
     rows = []

@@ -87,7 +87,7 @@ def route_count(monitor_url: str) -> int | None:
 def healthy(monitor_url: str) -> bool:
     """``/healthz`` says ok (JetStream enabled and current)."""
     data = get_json(f"{monitor_url}/healthz")
-    return bool(data) and data.get("status") == "ok"
+    return data is not None and data.get("status") == "ok"
 
 
 def serves_direct_get(monitor_url: str, stream: str) -> bool | None:

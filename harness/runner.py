@@ -15,7 +15,6 @@ import contextlib
 import logging
 import shutil
 import signal
-import tarfile
 import threading
 import time
 from collections.abc import Awaitable, Callable, Coroutine, Iterator
@@ -35,7 +34,7 @@ from harness.errors import (
     RunBroken,
     TeardownFailed,
 )
-from harness.faults import netem, schedule
+from harness.faults import schedule
 from harness.faults.nemesis import Nemesis
 from harness.faults.schedule import Window
 from harness.history import NEMESIS, HistoryWriter
@@ -309,9 +308,7 @@ class Run:
                 for node in cluster.nodes:
                     if cluster.running(node):
                         cluster.terminate(node)
-            cluster.collect(nodes_dir)
-            if self.options.keep_data:
-                self._archive_data(nodes_dir)
+            cluster.collect(nodes_dir, data=self.options.keep_data)
         except Exception as e:
             log.warning("collecting evidence failed: %s", e)
 
@@ -352,14 +349,6 @@ class Run:
         shutil.rmtree(self.workdir, ignore_errors=True)
         self.state.remove()
 
-    def _archive_data(self, nodes_dir: Path) -> None:
-        assert self.cluster is not None
-        for node in self.cluster.nodes:
-            src = self.workdir / node / "data"
-            if src.is_dir():
-                with tarfile.open(nodes_dir / node / "data.tar.gz", "w:gz") as tar:
-                    tar.add(src, arcname="data")
-
 
 def execute(scenario: Scenario, options: RunOptions) -> RunOutcome:
     """Run ``scenario`` end to end; the result folder is written even when interrupted.
@@ -371,9 +360,8 @@ def execute(scenario: Scenario, options: RunOptions) -> RunOutcome:
     outcome with ``broken`` set (exit 4).
     """
     backend = options.backend
-    backend.preflight(scenario)  # root, and for docker an engine that answers
-    netem.preflight(scenario)  # a fault this kernel cannot provide: stop before anything exists
-    schedule.plan(scenario)  # and so does a plan the node count makes impossible
+    backend.preflight(scenario)  # root, tools, an engine, and every planned fault's abilities
+    schedule.plan(scenario)  # a fault the scenario makes impossible (a ring of 3 nodes): exit 2
     binary = backend.binary(scenario, options.nats_server)
     run = Run(scenario, options, backend, binary)
     (run.run_dir / "scenario.yaml").write_text(scenario.to_yaml())

@@ -11,6 +11,10 @@ Durations accept seconds as a number or a string with a unit (``500ms``,
 ``10s``, ``2m``, ``1h``). ``server.sync_interval`` is passed to nats-server
 as written (``always`` or a duration); ``default`` leaves nats-server's own
 default (2 minutes).
+
+Faults: each fault's spec lives in its own module under ``harness.faults``;
+``faults`` here is the union the fault registry builds from them
+(``harness.faults.FaultSpec``), discriminated by ``kind``.
 """
 
 from __future__ import annotations
@@ -21,11 +25,43 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal, Union
 import yaml
 from pydantic import BeforeValidator, Field, ValidationError, field_validator, model_validator
 
+from harness import faults as _faults
+from harness.backends.base import POWER
 from harness.errors import ScenarioError
+from harness.faults import FaultSpec, StepSpec
+from harness.faults.compose import ComposeSpec
+from harness.faults.corrupt import CorruptFileType, CorruptSpec
+from harness.faults.kill import KillSpec
+from harness.faults.netem import DelaySpec, LossSpec
+from harness.faults.partition import PartitionShape, PartitionSpec
+from harness.faults.pause import PauseSpec
+from harness.faults.power import PowerLossSpec
+from harness.faults.stepdown import StepDownSpec
 from harness.spec import Seconds, TargetName, _Model, parse_seconds
 from harness.workloads import REGISTRY as WORKLOADS
 from harness.workloads import WorkloadSpecBase
 from harness.workloads.queue import QueueWorkload
+
+# Fault specs live in their fault modules (harness.faults.*); these names are
+# re-exported for the modules and tests that import them from here.
+__all__ = [
+    "ComposeSpec",
+    "CorruptFileType",
+    "CorruptSpec",
+    "DelaySpec",
+    "FaultSpec",
+    "KillSpec",
+    "LossSpec",
+    "PartitionShape",
+    "PartitionSpec",
+    "PauseSpec",
+    "PowerLossSpec",
+    "Seconds",
+    "StepDownSpec",
+    "StepSpec",
+    "TargetName",
+    "parse_seconds",
+]
 
 
 class ServerSpec(_Model):
@@ -81,141 +117,11 @@ else:
     WorkloadSpec = Annotated[_workload_union(), BeforeValidator(_default_name)]
 
 
-class _FaultBase(_Model):
-    """Fields every fault has: who it hits and for how long (else the schedule's duration)."""
-
-    targets: TargetName = "one"
-    duration: Seconds | None = None
-
-
-class KillSpec(_FaultBase):
-    """SIGKILL the targets; restart them when the window ends."""
-
-    kind: Literal["kill"]
-
-
-class PauseSpec(_FaultBase):
-    """SIGSTOP the targets; SIGCONT when the window ends."""
-
-    kind: Literal["pause"]
-
-
-class PowerLossSpec(_FaultBase):
-    """SIGKILL + drop every un-fsynced byte (lazyfs) + remount; restart when the window ends.
-
-    ``coordinated`` hits every target in the same instant (kill all, then drop
-    all); otherwise targets lose power one after another.
-    """
-
-    kind: Literal["power-loss"]
-    coordinated: bool = False
-
-
-class _Timed(_Model):
-    """For faults whose targets are not a node set (a shape, a leader): only a duration."""
-
-    duration: Seconds | None = None
-
-
-PartitionShape = Literal[
-    "one", "halves", "random-halves", "ring", "bridge", "stream-leader", "meta-leader"
-]
-
-
-class PartitionSpec(_Timed):
-    """Cut node↔node traffic in a shape (``harness.net.grudges``); heal when the window ends.
-
-    ``one_way``: only the shape's side stops hearing the others (they still
-    hear it). ``cut_clients``: the nodes left without a majority also lose
-    the clients (and the harness's monitor requests), in the same direction.
-    """
-
-    kind: Literal["partition"]
-    shape: PartitionShape = "one"
-    one_way: bool = False
-    cut_clients: bool = False
-
-    @model_validator(mode="after")
-    def _ring_is_symmetric(self) -> PartitionSpec:
-        if self.one_way and self.shape == "ring":
-            raise ValueError("shape ring has no one-way variant (set one_way: false)")
-        return self
-
-
-class StepDownSpec(_Timed):
-    """Ask the stream's or the meta group's leader to step down (JetStream API)."""
-
-    kind: Literal["step-down"]
-    leader: Literal["stream", "meta"] = "stream"
-
-
-CorruptFileType = Literal["blk", "idx", "inf", "sum", "dat", "db", "snap"]
-
-
-class CorruptSpec(_FaultBase):
-    """Damage JetStream files on one node or a minority (``harness.faults.corrupt``).
-
-    ``bitflip`` flips ``count`` random bits per file, ``truncate`` cuts a
-    random tail, ``stale-chunk`` copies ``count`` 4 KiB chunks when the window
-    starts and writes them back when it ends (at another offset if
-    ``misdirect``). ``files`` files per node, of the ``file_types`` given.
-    ``while_down``: the node is killed first and restarted when the window ends.
-    """
-
-    kind: Literal["corrupt"]
-    targets: Literal["one", "minority"] = "one"
-    mode: Literal["bitflip", "truncate", "stale-chunk"] = "bitflip"
-    file_types: tuple[CorruptFileType, ...] = Field(default=("blk",), min_length=1)
-    files: int = Field(default=1, ge=1, le=100)
-    count: int = Field(default=8, ge=1, le=10_000)
-    while_down: bool = False
-    misdirect: bool = False
-
-
-class DelaySpec(_FaultBase):
-    """Delay every packet the targets send (netem ``delay``, with ``jitter``)."""
-
-    kind: Literal["delay"]
-    delay: Seconds = 0.1
-    jitter: Seconds = 0.0
-
-
-class LossSpec(_FaultBase):
-    """Drop a share of the packets the targets send (netem ``loss``, in percent)."""
-
-    kind: Literal["loss"]
-    percent: float = Field(default=10.0, gt=0, le=100)
-
-
-# Every single fault; a new fault kind adds its spec here (and its class to the
-# registry in harness.faults).
-SingleFault = (
-    KillSpec | PauseSpec | PowerLossSpec | PartitionSpec | StepDownSpec | CorruptSpec
-    | DelaySpec | LossSpec
-)  # fmt: skip
-
-# What a composed fault may chain (composing composes is not needed; a power-loss
-# step puts the nodes on lazyfs like a top-level one, see Scenario.fault_kinds).
-StepSpec = Annotated[SingleFault, Field(discriminator="kind")]
-
-
-class ComposeSpec(_Timed):
-    """Start ``steps`` in order (``gap`` seconds apart), stop them in reverse (Jepsen part-kill)."""
-
-    kind: Literal["compose"]
-    steps: tuple[StepSpec, ...] = Field(min_length=2)
-    gap: Seconds = 0.0
-
-
-# The ``kind`` field picks the model.
-FaultSpec = Annotated[SingleFault | ComposeSpec, Field(discriminator="kind")]
-
-
 class StorageSpec(_Model):
     """Where node data lives: a plain directory, or lazyfs (needed by power-loss faults)."""
 
     lazyfs: bool | None = Field(
-        default=None, description="None: on when a power-loss fault is planned"
+        default=None, description="None: on when a planned fault needs power (power-loss)"
     )
     writeback_after: Seconds | None = Field(
         default=None, description="kernel-writeback model: persist data older than this"
@@ -228,7 +134,6 @@ class ScheduleSpec(_Model):
     quiet: Seconds = 5.0
     interval: Seconds = 10.0
     duration: Seconds = 5.0
-    final_heal: bool = True
     order: Literal["random", "cycle"] = Field(
         default="random", description="draw fault kinds at random (seeded) or in listed order"
     )
@@ -329,29 +234,24 @@ class Scenario(_Model):
             raise ValueError(
                 f"stream.replicas ({self.stream.replicas}) exceeds nodes ({self.nodes})"
             )
-        if self.storage.lazyfs is False and "power-loss" in self.fault_kinds:
-            raise ValueError("power-loss faults need storage.lazyfs (it is false)")
+        if self.storage.lazyfs is False and POWER in _faults.needs(self.faults):
+            power = sorted(k for k in self.fault_kinds if POWER in _faults.REGISTRY[k].needs)
+            raise ValueError(f"{', '.join(power)} faults need storage.lazyfs (it is false)")
         if self.server.image and self.backend != "docker":
             raise ValueError("server.image needs backend: docker (the local backend runs binaries)")
         return self
 
     @property
     def uses_lazyfs(self) -> bool:
-        """Node data on lazyfs: asked for, or implied by a power-loss fault."""
+        """Node data on lazyfs: asked for, or implied by a planned fault that needs ``power``."""
         if self.storage.lazyfs is not None:
             return self.storage.lazyfs
-        return "power-loss" in self.fault_kinds
+        return POWER in _faults.needs(self.faults)
 
     @property
     def fault_kinds(self) -> set[str]:
         """Every fault kind the scenario may start, composed steps included."""
-        kinds: set[str] = set()
-        todo: list[Any] = list(self.faults)
-        while todo:
-            f = todo.pop()
-            kinds.add(f.kind)
-            todo.extend(getattr(f, "steps", ()))
-        return kinds
+        return _faults.kinds(self.faults)
 
     @property
     def concurrency(self) -> int:

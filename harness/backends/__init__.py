@@ -2,15 +2,24 @@
 
 ``scenario.backend`` (or ``--backend``) names it: ``local`` (processes in
 network namespaces, :mod:`harness.backends.local`) or ``docker``
-(containers, :mod:`harness.backends.docker`, imported only when used).
+(containers, :mod:`harness.backends.docker`). Both are imported only when a
+cluster is made, so importing this package costs nothing.
 
 - ``preflight(scenario)`` checks what the backend needs before anything of
   a run exists and raises :class:`~harness.errors.CannotRun` (exit 3) with
-  one line saying how to get it: root, and for Docker an engine that answers.
+  one line saying how to get it: root, tools, FUSE for lazyfs, for Docker an
+  engine that answers — and that the backend offers every ability a
+  planned fault needs (:func:`harness.faults.preflight` with :func:`lacks`).
+- ``lacks(backend, ability)`` is None when ``backend`` offers ``ability``
+  on this host, else why not, as a clause ("which this kernel lacks (…)");
+  :func:`harness.faults.preflight` turns it into the one-line refusal of a
+  fault the backend cannot do.
 - ``binary_for(scenario, explicit)`` is the nats-server binary the run uses
   (None for Docker with a scenario-named image).
-- ``make_cluster(...)`` builds the cluster; ``server_info(cluster, binary)``
-  is what results.json records about the server.
+- ``make_cluster(...)`` builds the cluster (not started). A run's cluster
+  offers the core :class:`~harness.backends.base.Cluster` protocol and
+  every ability protocol (:class:`~harness.backends.base.FullCluster`);
+  ``abilities`` names them (``netem`` only where the kernel has it).
 """
 
 from __future__ import annotations
@@ -20,21 +29,18 @@ import shutil
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from harness import servers
-from harness.backends.local import LocalCluster
+from harness import faults, servers
+from harness.backends.base import Cluster, FullCluster
+from harness.backends.host import host_lacks
 from harness.engine import HOW_TO_START, ping
 from harness.errors import CannotRun, PrivilegeError
 from harness.net import netns
 from harness.runstate import RunState
-from harness.scenario import Scenario
 
 if TYPE_CHECKING:
-    from harness.backends.docker import DockerCluster
+    from harness.scenario import Scenario
 
-    RunCluster = LocalCluster | DockerCluster
-else:
-    RunCluster = Any
-
+BACKENDS = ("local", "docker")
 
 # tool -> the Debian package that brings it (the Makefile installs them)
 TOOLS = {"ip": "iproute2", "iptables": "iptables", "nsenter": "util-linux", "ss": "iproute2"}
@@ -49,6 +55,11 @@ def _require_tools(tools: list[str]) -> None:
 
 def preflight(scenario: Scenario) -> None:
     """Raise CannotRun (one line, with the fix) if ``scenario.backend`` cannot run here."""
+    _require_host(scenario)
+    faults.preflight(scenario, lambda ability: lacks(scenario.backend, ability))
+
+
+def _require_host(scenario: Scenario) -> None:
     if scenario.uses_lazyfs:
         if not os.path.exists("/dev/fuse"):
             raise CannotRun("power loss needs FUSE and there is no /dev/fuse (modprobe fuse)")
@@ -71,6 +82,17 @@ def preflight(scenario: Scenario) -> None:
         )
 
 
+def lacks(backend: str, ability: str) -> str | None:
+    """Why ``backend`` cannot offer ``ability`` here (a clause), or None when it can.
+
+    Both backends put every node on this host, so they offer the same: every
+    ability, netem only where the kernel has it.
+    """
+    if backend not in BACKENDS:
+        return f"which no {backend} backend exists to offer"
+    return host_lacks(ability)
+
+
 def binary_for(scenario: Scenario, explicit: str | None) -> Path | None:
     """The run's nats-server binary: ``explicit`` or the scenario's (None: a named image)."""
     if scenario.backend == "docker" and scenario.server.image and not explicit:
@@ -80,20 +102,22 @@ def binary_for(scenario: Scenario, explicit: str | None) -> Path | None:
 
 def make_cluster(
     scenario: Scenario, binary: Path | None, workdir: Path, state: RunState
-) -> RunCluster:
+) -> FullCluster:
     """The cluster for ``scenario.backend`` (not started)."""
     if scenario.backend == "docker":
         from harness.backends.docker import DockerCluster
 
         return DockerCluster(scenario, binary, workdir, state)
+    from harness.backends.local import LocalCluster
+
     assert binary is not None, "the local backend runs a binary"
     return LocalCluster(scenario, binary, workdir, state)
 
 
-def server_info(cluster: RunCluster, binary: Path | None) -> dict[str, Any]:
-    """What results.json records about the server: backend, binary or image, version."""
-    info = getattr(cluster, "server_info", None)
-    if info is not None:
-        return info()
-    assert binary is not None
-    return {"backend": "local", "binary": str(binary), "version": servers.binary_version(binary)}
+def server_info(cluster: Cluster, binary: Path | None = None) -> dict[str, Any]:
+    """What results.json records about the server (the runner's ``Backend.server_info``).
+
+    The cluster knows (``Cluster.server_info``); ``binary`` is not needed and
+    kept only for the hook's signature.
+    """
+    return cluster.server_info()

@@ -7,22 +7,26 @@ The runner, workloads and faults see a cluster only through these protocols
   ``stop()`` (releases every resource of the run; safe to call twice or after
   a failed start), ``client_url(node)``, ``monitor_url(node)``,
   ``monitor(node)`` (that node's own view, :class:`harness.monitor.NodeMonitor`),
-  ``collect(dest)`` (configs, logs and data of each node into the result
-  folder) and ``abilities`` (the names of the ability protocols it offers);
+  ``collect(dest, data)`` (configs, logs and data of each node into the
+  result folder), ``server_info()`` (what results.json records about the
+  server) and ``abilities`` (the names of the ability protocols it offers);
 - abilities, each a small protocol a backend may or may not offer, named in
   :data:`ABILITIES`: ``process`` (:class:`ProcessControl`: kill, pause,
   resume, restart, terminate), ``network`` (:class:`NetworkControl`:
   grudges, client cuts, heal), ``power`` (:class:`PowerControl`: power loss
   on lazyfs storage), ``files`` (:class:`FileAccess`: a :class:`Remote` per
-  node, and where its store lives on it), ``netem`` (packet delay and loss,
-  when the node's kernel has the qdisc);
+  node, and where its store lives on it), ``netem`` (no protocol of its own:
+  ``tc qdisc … netem`` works through the node's Remote, i.e. its kernel has
+  the qdisc; a fault that needs ``netem`` also needs ``files``);
 - :class:`Remote` — how the harness acts ON a node's host: run an argv in the
-  node's network namespace, read, write and list files, fetch a directory.
+  node's network namespace, read, write, size and list files, fetch a
+  directory (:class:`harness.backends.host.HostRemote` for nodes on this host).
   iptables, netem, corruption and data collection go through it, so a
   backend whose nodes live on other hosts changes one module, not the faults.
 
 A fault declares the abilities it ``needs``; preflight compares them with
-``cluster.abilities`` (see :func:`harness.faults.missing_abilities`).
+what the backend offers on this host before anything of a run exists
+(:func:`harness.backends.lacks`, :func:`harness.faults.preflight`).
 """
 
 from __future__ import annotations
@@ -32,8 +36,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
-from harness import config
-from harness.monitor import HttpMonitor, NodeMonitor
+from harness.monitor import NodeMonitor
 
 Grudge = dict[str, frozenset[str]]
 
@@ -66,8 +69,15 @@ class Cluster(Protocol):
     def monitor(self, node: str) -> NodeMonitor:
         """``node``'s own view of the cluster (leaders, stream state, routes)."""
 
-    def collect(self, dest: Path) -> None:
-        """Copy each node's config, log and (when kept) data into ``dest/<node>/``."""
+    def collect(self, dest: Path, data: bool = True) -> None:
+        """Write ``dest/<node>/``: ``nats-server.conf``, ``nats-server.log``, ``lazyfs.log``
+        (when on lazyfs) and, with ``data``, ``data.tar.gz`` (the store, as ``data/``).
+
+        Best effort: what cannot be collected is logged and skipped.
+        """
+
+    def server_info(self) -> dict[str, Any]:
+        """What results.json records about the server: backend, binary or image, version."""
 
 
 @runtime_checkable
@@ -132,6 +142,9 @@ class Remote(Protocol):
     def write(self, path: str, offset: int, data: bytes) -> None:
         """Write ``data`` at ``offset`` of the existing file ``path`` and fsync it."""
 
+    def size(self, path: str) -> int:
+        """``path``'s size in bytes."""
+
     def truncate(self, path: str, size: int) -> None:
         """Cut ``path`` to ``size`` bytes."""
 
@@ -139,7 +152,8 @@ class Remote(Protocol):
         """Every regular file under ``root``: (path relative to root, size), sorted."""
 
     def fetch(self, root: str, dest: Path) -> None:
-        """Copy the directory ``root`` to ``dest`` on the harness's host."""
+        """Copy the directory ``root`` to ``dest`` on the harness's host (files that
+        vanish meanwhile are skipped)."""
 
 
 @runtime_checkable
@@ -153,30 +167,5 @@ class FileAccess(Protocol):
         """``node``'s JetStream store directory, as a path on its Remote."""
 
 
-class NodeAddressing:
-    """Addresses from ``self.topo.ip(node)``, shared by the backends.
-
-    Each node listens on its own address with the standard ports
-    (harness.config); its monitor is read over HTTP.
-    """
-
-    topo: object
-    _nodes: Any
-
-    def address(self, node: str) -> config.NodeAddress:
-        """Where ``node`` listens (``start()`` must have chosen the addresses)."""
-        assert self.topo is not None, "start() first"
-        return config.NodeAddress(node, self.topo.ip(node))  # type: ignore[attr-defined]
-
-    def client_url(self, node: str) -> str:
-        return self.address(node).client_url
-
-    def monitor_url(self, node: str) -> str:
-        return self.address(node).monitor_url
-
-    def monitor(self, node: str) -> NodeMonitor:
-        return HttpMonitor(self.monitor_url(node))
-
-    def data_dir(self, node: str) -> Path:
-        """Host path of ``node``'s store (until faults reach it through ``FileAccess``)."""
-        return Path(self._nodes[node].data)  # type: ignore[attr-defined]
+class FullCluster(Cluster, ProcessControl, NetworkControl, PowerControl, FileAccess, Protocol):
+    """The core and every ability protocol: what the local and Docker backends are."""

@@ -19,11 +19,18 @@
   the remounted lazyfs, not the dead one);
 - kill / pause / resume / terminate through the engine (``kill``,
   ``pause``/``unpause``, ``stop``), restart with ``start``;
-- partitions are ``harness.net.iptables`` rules in each container's network
-  namespace, applied from the host with ``nsenter -t <pid> -n``; a container
-  restart gets a fresh namespace, so the grudge in force is applied again;
-- ``collect`` writes each container's log (``docker logs``) to
-  ``nodes/<n>/nats-server.log`` next to its config.
+- a node's Remote (:class:`~harness.backends.host.HostRemote`) runs commands
+  in the container's network namespace from the host with ``nsenter -t
+  <pid> -n`` and reaches its store through the host side of the bind mount;
+  partitions and client cuts are ``harness.net.iptables`` rules through it;
+  a container restart gets a fresh namespace, so the rules in force are
+  applied again;
+- ``collect`` (shared with the local backend, :mod:`harness.backends.host`)
+  writes each container's log (``docker logs``) to ``nodes/<n>/nats-server.log``
+  next to its config and the store's archive.
+
+Abilities: as the local backend (the containers share the host's kernel,
+so ``netem`` exactly when the host has it).
 
 Names of containers and the network are written to the run state before
 they are created, so ``nats-chaos clean`` can remove them (by name and by
@@ -37,20 +44,25 @@ import ipaddress
 import shutil
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import docker
+# Submodules, not ``docker.X``: the repository's own docker/ directory (the
+# node image) would otherwise shadow the SDK for the type checker.
+from docker.client import DockerClient
 from docker.errors import APIError, DockerException, NotFound
 from docker.models.containers import Container
 
 from harness import config, images
-from harness.backends.base import Grudge, NodeAddressing
+from harness.backends.host import HostCluster, HostRemote, host_abilities
 from harness.backends.lazystore import LazyStores
 from harness.errors import CannotRun
-from harness.net import iptables, netns
+from harness.net import netns
 from harness.runstate import RunState
-from harness.scenario import Scenario
+
+if TYPE_CHECKING:
+    from harness.scenario import Scenario
 
 RUN_LABEL = "nats-chaos.run"
 NODE_LABEL = "nats-chaos.node"
@@ -67,7 +79,7 @@ def container_name(tag: str, node: str) -> str:
     return f"{tag}-{node}"
 
 
-def used_subnets(dc: docker.DockerClient) -> list[ipaddress.IPv4Network]:
+def used_subnets(dc: DockerClient) -> list[ipaddress.IPv4Network]:
     """Subnets of host interfaces and of every Docker network (IPv4)."""
     used = []
     for line in netns.run(["ip", "-4", "-o", "addr", "show"], check=False).stdout.splitlines():
@@ -81,10 +93,10 @@ def used_subnets(dc: docker.DockerClient) -> list[ipaddress.IPv4Network]:
     return [u for u in used if isinstance(u, ipaddress.IPv4Network)]
 
 
-def free_subnets(tag: str, dc: docker.DockerClient) -> list[ipaddress.IPv4Network]:
+def free_subnets(tag: str, dc: DockerClient) -> list[ipaddress.IPv4Network]:
     """Free /24s under ``SUBNET_BASE``, starting at one chosen from the tag."""
     used = used_subnets(dc)
-    subnets = list(ipaddress.ip_network(SUBNET_BASE).subnets(new_prefix=24))[1:-1]
+    subnets = list(ipaddress.IPv4Network(SUBNET_BASE).subnets(new_prefix=24))[1:-1]
     start = sum(tag.encode()) * 7919 % len(subnets)
     ordered = subnets[start:] + subnets[:start]
     return [s for s in ordered if not any(s.overlaps(u) for u in used)]
@@ -99,30 +111,7 @@ class _Node:
     container: Container | None = None
 
 
-class DockerTopology:
-    """Addresses and namespace access, shaped like ``netns.Topology`` for faults that use it."""
-
-    def __init__(self, cluster: DockerCluster, subnet: ipaddress.IPv4Network) -> None:
-        self.cluster = cluster
-        self.subnet = subnet
-
-    @property
-    def host_ip(self) -> str:
-        """The gateway: where clients and the harness reach the nodes from."""
-        return str(self.subnet.network_address + 1)
-
-    def ip(self, node: str) -> str:
-        return str(self.subnet.network_address + 10 + self.cluster.nodes.index(node) + 1)
-
-    def exec_prefix(self, node: str) -> list[str]:
-        """Prefix a host command with this to run it in ``node``'s network namespace."""
-        pid = self.cluster.pid(node)
-        if not pid:
-            raise CannotRun(f"{node} is not running: its network namespace is gone")
-        return ["nsenter", "-t", str(pid), "-n"]
-
-
-class DockerCluster(NodeAddressing):
+class DockerCluster(HostCluster):
     """A cluster of nats-server containers on a per-run Docker network."""
 
     def __init__(
@@ -131,8 +120,9 @@ class DockerCluster(NodeAddressing):
         binary: Path | None,
         workdir: Path,
         state: RunState,
-        dc: docker.DockerClient | None = None,
+        dc: DockerClient | None = None,
     ) -> None:
+        super().__init__()
         self.scenario = scenario
         self.binary = binary
         self.workdir = workdir
@@ -140,13 +130,40 @@ class DockerCluster(NodeAddressing):
         self.nodes = scenario.node_names
         self.dc = dc or images.engine_client()
         self.network_name = network_name(state.tag)
-        self.topo: DockerTopology | None = None
+        self.subnet: ipaddress.IPv4Network | None = None  # chosen when the network is created
         self.image: str | None = None
         self._nodes: dict[str, _Node] = {}
         self.stores = LazyStores(state, scenario.storage.writeback_after)
-        self._grudge: dict[str, frozenset[str]] = {}
+        self.abilities = host_abilities()
+        self._remotes = {n: HostRemote(partial(self._nsenter, n)) for n in self.nodes}
 
-    # -- addressing -------------------------------------------------------
+    # -- addressing, remotes ------------------------------------------------
+    def _net(self) -> ipaddress.IPv4Network:
+        if self.subnet is None:
+            raise CannotRun("the run's Docker network does not exist (start() first)")
+        return self.subnet
+
+    def ip(self, node: str) -> str:
+        return str(self._net().network_address + 10 + self.nodes.index(node) + 1)
+
+    @property
+    def host_ip(self) -> str:
+        """The gateway: where clients and the harness reach the nodes from."""
+        return str(self._net().network_address + 1)
+
+    def remote(self, node: str) -> HostRemote:
+        return self._remotes[node]
+
+    def _nsenter(self, node: str) -> list[str]:
+        """The prefix that runs a host command in ``node``'s network namespace."""
+        pid = self.pid(node)
+        if not pid:
+            raise CannotRun(f"{node} is not running: its network namespace is gone")
+        return ["nsenter", "-t", str(pid), "-n"]
+
+    def has_netns(self, node: str) -> bool:
+        return self.pid(node) is not None
+
     def server_info(self) -> dict[str, Any]:
         """Which image runs and the nats-server version in it (for results.json)."""
         if self.image is None:
@@ -166,11 +183,11 @@ class DockerCluster(NodeAddressing):
         self._create_network()
         peers = [self.address(n) for n in self.nodes]
         for node in self.nodes:
-            d = self.workdir / node
-            (d / "data").mkdir(parents=True, exist_ok=True)
+            d = self.node_dir(node)
+            Path(self.store_dir(node)).mkdir(parents=True, exist_ok=True)
             conf = config.render(self.scenario, self.address(node), peers, Path(DATA_IN_CONTAINER))
             path = config.write_config(conf, d / "nats-server.conf")
-            n = _Node(node, self.address(node).host, path, d / "data")
+            n = _Node(node, self.address(node).host, path, Path(self.store_dir(node)))
             self._nodes[node] = n
             if self.scenario.uses_lazyfs:
                 self.stores.add(node, d)
@@ -203,7 +220,7 @@ class DockerCluster(NodeAddressing):
             except APIError as e:  # another run took this subnet meanwhile: next one
                 last = e
                 continue
-            self.topo = DockerTopology(self, subnet)
+            self.subnet = subnet
             return
         raise CannotRun(f"cannot create the run's Docker network: {last or 'no free /24'}")
 
@@ -255,9 +272,7 @@ class DockerCluster(NodeAddressing):
             c.start()
         except NotFound:
             raise CannotRun(f"{node}: its container {c.name} is gone from the engine") from None
-        enemies = self._grudge.get(node)
-        if enemies:  # a fresh container start means a fresh namespace: apply the grudge again
-            self._apply({node: enemies})
+        self._reapply_rules(node)  # a fresh container start means a fresh namespace
 
     def kill(self, node: str) -> None:
         self._unpause(node)
@@ -290,54 +305,12 @@ class DockerCluster(NodeAddressing):
     def resume(self, node: str) -> None:
         self._unpause(node)
 
-    def power_fail(self, nodes: list[str]) -> dict[str, int]:
-        """Power loss on ``nodes`` at one instant: kill all, drop un-fsynced data, remount.
-
-        Returns the bytes dropped per node; the containers stay down until ``start_node``.
-        """
-        for node in nodes:
-            self.kill(node)
-        return self.stores.power_fail(nodes)
-
-    def lazyfs_stats(self) -> dict[str, dict[str, int]]:
-        """Each mounted node's lazyfs counters (un-fsynced bytes, fsyncs, drops…)."""
-        return self.stores.stats()
-
-    # -- network ----------------------------------------------------------
-    def isolate(self, grudge: Grudge) -> None:
-        for node, enemies in grudge.items():
-            self._grudge[node] = self._grudge.get(node, frozenset()) | enemies
-        self._apply(grudge)
-
-    def _apply(self, grudge: Grudge) -> None:
-        # A stopped node has no namespace: its rules go in when it starts (start_node).
-        live = {n: e for n, e in grudge.items() if self.pid(n)}
-        assert self.topo is not None
-        iptables.apply_grudge(live, self.topo.exec_prefix, self.topo.ip)
-
-    def heal_network(self) -> None:
-        self._grudge.clear()
-        for node in self._nodes:
-            if self.topo is not None and self.pid(node):
-                iptables.flush(self.topo.exec_prefix(node))
-
-    def rules(self, node: str) -> list[str]:
-        assert self.topo is not None
-        return iptables.rules(self.topo.exec_prefix(node))
-
     # -- evidence and teardown --------------------------------------------
-    def collect(self, dest: Path) -> None:
-        for node, n in self._nodes.items():
-            out = dest / node
-            out.mkdir(parents=True, exist_ok=True)
-            for src in (n.conf, n.data.parent / "lazyfs.log"):
-                if src.exists():
-                    shutil.copy2(src, out / src.name)
-            if n.container is not None:
-                with contextlib.suppress(DockerException):
-                    (out / "nats-server.log").write_bytes(
-                        n.container.logs(stdout=True, stderr=True)
-                    )
+    def _copy_logs(self, node: str, out: Path) -> None:
+        n = self._nodes.get(node)
+        if n is not None and n.container is not None:
+            with contextlib.suppress(DockerException):
+                (out / "nats-server.log").write_bytes(n.container.logs(stdout=True, stderr=True))
 
     def stop(self) -> None:
         """Remove every container, unmount, remove the network and work dir. Safe to repeat."""
@@ -351,12 +324,12 @@ class DockerCluster(NodeAddressing):
         shutil.rmtree(self.workdir, ignore_errors=True)  # configs, data: collected by now
 
 
-def run_containers(dc: docker.DockerClient, tag: str) -> list[Container]:
+def run_containers(dc: DockerClient, tag: str) -> list[Container]:
     """Every container of run ``tag`` (by label), running or not."""
     return dc.containers.list(all=True, filters={"label": f"{RUN_LABEL}={tag}"})
 
 
-def remove_run_resources(dc: docker.DockerClient, state: RunState) -> list[str]:
+def remove_run_resources(dc: DockerClient, state: RunState) -> list[str]:
     """Force-remove run ``state.tag``'s containers (recorded or labelled); return errors."""
     errors = []
     names = set(state.containers) | {c.name for c in run_containers(dc, state.tag)}
@@ -372,7 +345,7 @@ def remove_run_resources(dc: docker.DockerClient, state: RunState) -> list[str]:
     return errors
 
 
-def remove_run_network(dc: docker.DockerClient, state: RunState) -> list[str]:
+def remove_run_network(dc: DockerClient, state: RunState) -> list[str]:
     """Remove run ``state.tag``'s networks (recorded or labelled); return errors."""
     errors = []
     labelled = dc.networks.list(filters={"label": f"{RUN_LABEL}={state.tag}"})

@@ -12,6 +12,11 @@ is a lazyfs mount over ``<node>/backing``: written data stays in the lazyfs
 process's memory until nats-server fsyncs it, so :meth:`power_fail` — kill,
 drop every un-fsynced byte, remount — leaves the node with exactly what a
 machine that lost power would find on disk.
+
+Abilities: ``process``, ``network``, ``power``, ``files`` and, where the
+kernel has the qdisc, ``netem``. The network, power, files and collect
+halves are shared with the Docker backend (:mod:`harness.backends.host`);
+a node's Remote runs commands behind ``nsenter --net=/run/netns/<ns> --``.
 """
 
 from __future__ import annotations
@@ -21,31 +26,34 @@ import shutil
 import signal
 import subprocess
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
-from typing import IO
+from typing import IO, TYPE_CHECKING, Any
 
-from harness import config
-from harness.backends.base import Grudge, NodeAddressing
+from harness import config, servers
+from harness.backends.host import HostCluster, HostRemote, host_abilities
 from harness.backends.lazystore import LazyStores
-from harness.net import iptables, netns
+from harness.net import netns
 from harness.runstate import RunState, kill_pid, pid_alive
-from harness.scenario import Scenario
+
+if TYPE_CHECKING:
+    from harness.scenario import Scenario
 
 
 @dataclass
 class _Node:
     name: str
     conf: Path
-    data: Path
     log: Path
     proc: subprocess.Popen[bytes] | None = None
     log_fh: IO[bytes] | None = None
 
 
-class LocalCluster(NodeAddressing):
+class LocalCluster(HostCluster):
     """A cluster of local nats-server processes in per-node network namespaces."""
 
     def __init__(self, scenario: Scenario, binary: Path, workdir: Path, state: RunState) -> None:
+        super().__init__()
         self.scenario = scenario
         self.binary = binary
         self.workdir = workdir
@@ -54,6 +62,29 @@ class LocalCluster(NodeAddressing):
         self.topo = netns.Topology(state.tag, self.nodes, netns.pick_subnet(state.tag))
         self._nodes: dict[str, _Node] = {}
         self.stores = LazyStores(state, scenario.storage.writeback_after)
+        self.abilities = host_abilities()
+        self._remotes = {n: HostRemote(partial(self.topo.exec_prefix, n)) for n in self.nodes}
+
+    # -- addressing, remotes ------------------------------------------------
+    def ip(self, node: str) -> str:
+        return self.topo.ip(node)
+
+    @property
+    def host_ip(self) -> str:
+        return self.topo.host_ip
+
+    def remote(self, node: str) -> HostRemote:
+        return self._remotes[node]
+
+    def has_netns(self, node: str) -> bool:
+        return self.topo.ns(node) in self.topo.created
+
+    def server_info(self) -> dict[str, Any]:
+        return {
+            "backend": "local",
+            "binary": str(self.binary),
+            "version": servers.binary_version(self.binary),
+        }
 
     # -- lifecycle --------------------------------------------------------
     def start(self) -> None:
@@ -63,29 +94,16 @@ class LocalCluster(NodeAddressing):
         self.topo.create()
         peers = [self.address(n) for n in self.nodes]
         for node in self.nodes:
-            d = self.workdir / node
-            (d / "data").mkdir(parents=True, exist_ok=True)
-            conf = config.render(self.scenario, self.address(node), peers, d / "data")
+            d = self.node_dir(node)
+            store = Path(self.store_dir(node))
+            store.mkdir(parents=True, exist_ok=True)
+            conf = config.render(self.scenario, self.address(node), peers, store)
             path = config.write_config(conf, d / "nats-server.conf")
-            self._nodes[node] = _Node(node, path, d / "data", d / "nats-server.log")
+            self._nodes[node] = _Node(node, path, d / "nats-server.log")
             if self.scenario.uses_lazyfs:
                 self.stores.add(node, d)
         for node in self.nodes:
             self.start_node(node)
-
-    def power_fail(self, nodes: list[str]) -> dict[str, int]:
-        """Power loss on ``nodes`` at one instant: kill all, drop un-fsynced data, remount.
-
-        Returns the bytes dropped per node. The servers stay down; ``start_node``
-        brings them back.
-        """
-        for node in nodes:
-            self.kill(node)
-        return self.stores.power_fail(nodes)
-
-    def lazyfs_stats(self) -> dict[str, dict[str, int]]:
-        """Each mounted node's lazyfs counters (un-fsynced bytes, fsyncs, drops…)."""
-        return self.stores.stats()
 
     def start_node(self, node: str) -> None:
         n = self._nodes[node]
@@ -138,34 +156,20 @@ class LocalCluster(NodeAddressing):
         self.state.drop_pid(n.proc.pid)
 
     def pause(self, node: str) -> None:
-        if self.running(node):
-            self._nodes[node].proc.send_signal(signal.SIGSTOP)  # type: ignore[union-attr]
+        proc = self._nodes[node].proc
+        if proc is not None and proc.poll() is None:
+            proc.send_signal(signal.SIGSTOP)
 
     def resume(self, node: str) -> None:
-        if self.running(node):
-            self._nodes[node].proc.send_signal(signal.SIGCONT)  # type: ignore[union-attr]
-
-    # -- network ----------------------------------------------------------
-    def isolate(self, grudge: Grudge) -> None:
-        iptables.apply_grudge(grudge, self.topo.exec_prefix, self.topo.ip)
-
-    def heal_network(self) -> None:
-        for node in self.nodes:
-            if self.topo.ns(node) in self.topo.created:
-                iptables.flush(self.topo.exec_prefix(node))
-
-    def rules(self, node: str) -> list[str]:
-        return iptables.rules(self.topo.exec_prefix(node))
+        proc = self._nodes[node].proc
+        if proc is not None and proc.poll() is None:
+            proc.send_signal(signal.SIGCONT)
 
     # -- evidence and teardown --------------------------------------------
-    def collect(self, dest: Path) -> None:
-        for node, n in self._nodes.items():
-            out = dest / node
-            out.mkdir(parents=True, exist_ok=True)
-            lazylog = n.log.parent / "lazyfs.log"
-            for src in (n.conf, n.log, lazylog):
-                if src.exists():
-                    shutil.copy2(src, out / src.name)
+    def _copy_logs(self, node: str, out: Path) -> None:
+        n = self._nodes.get(node)
+        if n is not None and n.log.exists():
+            shutil.copy2(n.log, out / n.log.name)
 
     def stop(self) -> None:
         """Kill every server, unmount, delete the namespaces and the work dir. Safe to repeat."""

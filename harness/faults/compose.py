@@ -7,6 +7,11 @@ is an ordinary fault object built from its spec through the registry and
 sharing the window's seeded context, so the whole is reproducible. ``stop``
 undoes exactly the steps that started, also after a step failed to start.
 
+A step is any registered fault but ``compose`` itself: the spec's ``steps``
+type, ``StepSpec``, is the registry's union minus this one, filled in by
+:mod:`harness.faults` once every fault is registered. A composed fault
+needs what its steps need (:func:`harness.faults.needs` walks them).
+
 History value: ``{"steps": [{"kind": …, "at": s, <that step's value>}, …]}``,
 ``at`` being when the step began, in seconds after the window's first step
 began (the op itself is recorded once every step has started).
@@ -16,10 +21,30 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any, Literal
 
-from harness.faults.base import Fault, FaultContext
-from harness.scenario import ComposeSpec
+from pydantic import Field
+
+from harness.faults.base import Fault, FaultContext, FaultKind, FaultSpecBase
+from harness.spec import Seconds
+
+if TYPE_CHECKING:  # at run time the name is resolved by ComposeSpec.model_rebuild
+    from harness.faults import StepSpec
+
+NEEDS: frozenset[str] = frozenset()
+
+
+class ComposeSpec(FaultSpecBase):
+    """Start ``steps`` in order (``gap`` seconds apart), stop them in reverse (Jepsen part-kill)."""
+
+    kind: Literal["compose"]
+    steps: tuple[StepSpec, ...] = Field(min_length=2)
+    gap: Seconds = 0.0
+
+
+def label(spec: ComposeSpec, label_of: Callable[[Any], str]) -> str:
+    """``compose(partition shape=halves -> kill targets=one, gap=1s)``."""
+    return f"compose({' -> '.join(label_of(s) for s in spec.steps)}, gap={spec.gap:g}s)"
 
 
 class ComposeFault:
@@ -27,9 +52,9 @@ class ComposeFault:
 
     kind = "compose"
 
-    def __init__(self, spec: ComposeSpec, registry: dict[str, Callable[[Any], Fault]]) -> None:
+    def __init__(self, spec: ComposeSpec, make: Callable[[Any], Fault]) -> None:
         self.spec = spec
-        self.steps = [registry[s.kind](s) for s in spec.steps]
+        self.steps = [make(s) for s in spec.steps]
         self.started: list[Fault] = []
 
     def start(self, ctx: FaultContext) -> dict[str, Any]:
@@ -49,3 +74,13 @@ class ComposeFault:
             values.append({"kind": step.kind, **step.stop(ctx)})
         self.started = []
         return {"steps": values}
+
+
+def kind(make: Callable[[Any], Fault], label_of: Callable[[Any], str]) -> FaultKind:
+    """The registry entry, given the registry's own ``make`` and ``label`` for the steps."""
+    return FaultKind(
+        ComposeSpec,
+        lambda spec: ComposeFault(spec, make),
+        NEEDS,
+        lambda spec: label(spec, label_of),
+    )

@@ -2,7 +2,8 @@
 
 The targets (``one`` or ``minority``) are chosen when the window starts; on
 each, ``files`` files whose type is in ``file_types`` are picked at random
-from the node's store dir (``cluster.data_dir``): ``blk`` message blocks,
+from the node's store dir (``store_dir(node)``, listed, read and written
+through the node's Remote — the ``files`` ability): ``blk`` message blocks,
 ``idx`` Raft peer/term state, ``inf``/``sum`` stream and consumer metadata
 and its checksum, ``dat`` consumer state, ``db`` stream index, ``snap`` Raft
 snapshots (files in ``snapshots/`` or named ``snap.*``). Modes:
@@ -24,81 +25,93 @@ is not running two seconds after its restart under ``not_running``.
 
 from __future__ import annotations
 
-import os
+import posixpath
 import random
 import time
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
-from harness.faults.base import FaultContext
+from pydantic import Field
+
+from harness.backends.base import FILES, PROCESS, Remote
+from harness.faults.base import FaultContext, FaultKind, NodeFaultSpec
 from harness.faults.targets import resolve
-from harness.scenario import CorruptSpec
 
 CHUNK = 4096
 RESTART_GRACE = 2.0
+NEEDS = frozenset({FILES, PROCESS})
+
+CorruptFileType = Literal["blk", "idx", "inf", "sum", "dat", "db", "snap"]
+
+
+class CorruptSpec(NodeFaultSpec):
+    """Damage JetStream files on one node or a minority (``harness.faults.corrupt``).
+
+    ``bitflip`` flips ``count`` random bits per file, ``truncate`` cuts a
+    random tail, ``stale-chunk`` copies ``count`` 4 KiB chunks when the window
+    starts and writes them back when it ends (at another offset if
+    ``misdirect``). ``files`` files per node, of the ``file_types`` given.
+    ``while_down``: the node is killed first and restarted when the window ends.
+    """
+
+    kind: Literal["corrupt"]
+    targets: Literal["one", "minority"] = "one"
+    mode: Literal["bitflip", "truncate", "stale-chunk"] = "bitflip"
+    file_types: tuple[CorruptFileType, ...] = Field(default=("blk",), min_length=1)
+    files: int = Field(default=1, ge=1, le=100)
+    count: int = Field(default=8, ge=1, le=10_000)
+    while_down: bool = False
+    misdirect: bool = False
+
+
+def label(spec: CorruptSpec) -> str:
+    """``corrupt bitflip files=blk,snap targets=one while-down``."""
+    down = " while-down" if spec.while_down else ""
+    return f"corrupt {spec.mode} files={','.join(spec.file_types)} targets={spec.targets}{down}"
 
 
 @dataclass
 class _Saved:
     node: str
-    path: Path
+    path: str  # on the node's Remote
     offset: int
     data: bytes
 
 
-def file_type(path: Path) -> str | None:
-    """The corruption file type of ``path`` (``blk``, ``snap``, …), or None."""
-    if path.parent.name == "snapshots" or path.name.startswith("snap."):
+def file_type(rel: str) -> str | None:
+    """The corruption file type of the store path ``rel`` (``blk``, ``snap``, …), or None."""
+    parent, name = posixpath.split(rel)
+    if posixpath.basename(parent) == "snapshots" or name.startswith("snap."):
         return "snap"
-    return path.suffix.removeprefix(".") or None
+    return posixpath.splitext(name)[1].removeprefix(".") or None
 
 
-def candidates(root: Path, types: tuple[str, ...]) -> list[Path]:
-    """Non-empty files under ``root`` of one of ``types``, sorted (so a seed picks the same)."""
-    if not root.is_dir():
-        return []
-    found = []
-    for p in root.rglob("*"):
-        try:
-            if p.is_file() and file_type(p) in types and p.stat().st_size > 0:
-                found.append(p)
-        except OSError:
-            continue  # a block deleted under our feet
-    return sorted(found)
+def candidates(remote: Remote, root: str, types: tuple[str, ...]) -> list[str]:
+    """Non-empty files under ``root`` of one of ``types``, relative and sorted (a seed picks
+    the same)."""
+    return [rel for rel, size in remote.files(root) if size > 0 and file_type(rel) in types]
 
 
-def _pwrite(path: Path, offset: int, data: bytes) -> None:
-    fd = os.open(path, os.O_WRONLY)
-    try:
-        os.pwrite(fd, data, offset)
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def bitflip(path: Path, rng: random.Random, count: int) -> list[dict[str, Any]]:
+def bitflip(remote: Remote, path: str, rng: random.Random, count: int) -> list[dict[str, Any]]:
     """Flip ``count`` random bits of ``path``; one op per bit."""
-    ops = []
-    size = path.stat().st_size
-    with path.open("r+b") as fh:
-        for _ in range(count):
-            offset, bit = rng.randrange(size), rng.randrange(8)
-            fh.seek(offset)
-            byte = fh.read(1)[0]
-            fh.seek(offset)
-            fh.write(bytes([byte ^ (1 << bit)]))
-            ops.append({"mode": "bitflip", "offset": offset, "length": 1, "bit": bit})
-        fh.flush()
-        os.fsync(fh.fileno())
+    size = remote.size(path)
+    ops: list[dict[str, Any]] = []
+    masks: dict[int, int] = {}
+    for _ in range(count):
+        offset, bit = rng.randrange(size), rng.randrange(8)
+        masks[offset] = masks.get(offset, 0) ^ (1 << bit)
+        ops.append({"mode": "bitflip", "offset": offset, "length": 1, "bit": bit})
+    for offset, mask in masks.items():  # one read and write per byte, however often it flips
+        (byte,) = remote.read(path, offset, 1)
+        remote.write(path, offset, bytes([byte ^ mask]))
     return ops
 
 
-def truncate(path: Path, rng: random.Random) -> list[dict[str, Any]]:
+def truncate(remote: Remote, path: str, rng: random.Random) -> list[dict[str, Any]]:
     """Cut ``path`` at a random offset; the op's length is what was removed."""
-    size = path.stat().st_size
+    size = remote.size(path)
     offset = rng.randrange(size)
-    os.truncate(path, offset)
+    remote.truncate(path, offset)
     return [{"mode": "truncate", "offset": offset, "length": size - offset}]
 
 
@@ -129,15 +142,16 @@ class CorruptFault:
             self._kill(ctx)
         ops: list[dict[str, Any]] = []
         no_files: list[str] = []
+        files_of = ctx.files()
         for node in self.nodes:
-            root = ctx.cluster.data_dir(node)  # type: ignore[attr-defined]
-            files = candidates(root, spec.file_types)
+            remote, root = files_of.remote(node), files_of.store_dir(node)
+            files = candidates(remote, root, spec.file_types)
             if not files:
                 no_files.append(node)
                 continue
-            for path in ctx.rng.sample(files, min(spec.files, len(files))):
-                for op in self._corrupt(node, path):
-                    ops.append({"node": node, "file": str(path.relative_to(root)), **op})
+            for rel in ctx.rng.sample(files, min(spec.files, len(files))):
+                for op in self._corrupt(remote, node, posixpath.join(root, rel)):
+                    ops.append({"node": node, "file": rel, **op})
         return {
             "targets": spec.targets,
             "mode": spec.mode,
@@ -148,37 +162,35 @@ class CorruptFault:
             "no_files": no_files,
         }
 
-    def _corrupt(self, node: str, path: Path) -> list[dict[str, Any]]:
+    def _corrupt(self, remote: Remote, node: str, path: str) -> list[dict[str, Any]]:
         try:
             if self.spec.mode == "bitflip":
-                return bitflip(path, self.rng, self.spec.count)
+                return bitflip(remote, path, self.rng, self.spec.count)
             if self.spec.mode == "truncate":
-                return truncate(path, self.rng)
-            return self._save_chunks(node, path)
+                return truncate(remote, path, self.rng)
+            return self._save_chunks(remote, node, path)
         except (OSError, ValueError) as e:  # the server removed or shrank it meanwhile
             return [{"mode": self.spec.mode, "error": f"{type(e).__name__}: {e}"[:160]}]
 
-    def _save_chunks(self, node: str, path: Path) -> list[dict[str, Any]]:
-        size = path.stat().st_size
+    def _save_chunks(self, remote: Remote, node: str, path: str) -> list[dict[str, Any]]:
         ops = []
-        with path.open("rb") as fh:
-            for offset in _chunk_offsets(size, self.rng, self.spec.count):
-                fh.seek(offset)
-                data = fh.read(CHUNK)
-                self.saved.append(_Saved(node, path, offset, data))
-                ops.append({"mode": "stale-chunk-copy", "offset": offset, "length": len(data)})
+        for offset in _chunk_offsets(remote.size(path), self.rng, self.spec.count):
+            data = remote.read(path, offset, CHUNK)
+            self.saved.append(_Saved(node, path, offset, data))
+            ops.append({"mode": "stale-chunk-copy", "offset": offset, "length": len(data)})
         return ops
 
     def _write_back(self, ctx: FaultContext) -> list[dict[str, Any]]:
         ops = []
+        files_of = ctx.files()
         for s in self.saved:
-            root = ctx.cluster.data_dir(s.node)  # type: ignore[attr-defined]
-            op: dict[str, Any] = {"node": s.node, "file": str(s.path.relative_to(root))}
+            remote, root = files_of.remote(s.node), files_of.store_dir(s.node)
+            op: dict[str, Any] = {"node": s.node, "file": posixpath.relpath(s.path, root)}
             try:
-                size = s.path.stat().st_size
+                size = remote.size(s.path)
                 offset = _chunk_offsets(size, self.rng, 1)[0] if self.spec.misdirect else s.offset
                 data = s.data[: max(0, size - offset)]  # never grow the file
-                _pwrite(s.path, offset, data)
+                remote.write(s.path, offset, data)
                 op.update(mode="stale-chunk", offset=offset, length=len(data), copied_from=s.offset)
             except OSError as e:
                 op.update(mode="stale-chunk", error=f"{type(e).__name__}: {e}"[:160])
@@ -187,9 +199,10 @@ class CorruptFault:
         return ops
 
     def _kill(self, ctx: FaultContext) -> None:
+        proc = ctx.process()
         for node in self.nodes:
-            if ctx.cluster.running(node):
-                ctx.cluster.kill(node)
+            if proc.running(node):
+                proc.kill(node)
                 self.killed.append(node)
 
     def stop(self, ctx: FaultContext) -> dict[str, Any]:
@@ -198,11 +211,15 @@ class CorruptFault:
             if self.spec.while_down:
                 self._kill(ctx)
             value["ops"] = self._write_back(ctx)
-        for node in self.killed:
-            ctx.cluster.start_node(node)
         if self.killed:
+            proc = ctx.process()
+            for node in self.killed:
+                proc.start_node(node)
             time.sleep(RESTART_GRACE)
             value["restarted"] = list(self.killed)
-            value["not_running"] = [n for n in self.killed if not ctx.cluster.running(n)]
+            value["not_running"] = [n for n in self.killed if not proc.running(n)]
         self.killed = []
         return value
+
+
+KIND = FaultKind(CorruptSpec, CorruptFault, NEEDS, label)

@@ -11,6 +11,15 @@ is when the fault started acting — the op itself is written once it is in
 effect, which for a power loss is seconds later). ``heal_all``
 stops whatever is still active and makes sure every node runs and the
 network is whole — called at the end of the main phase and on any error.
+
+A fault whose ``start`` or ``stop`` raises does not stop the run: the op is
+written all the same, with the exception as its ``error`` field
+(``"<ExceptionType>: <message>"``, at most 300 characters) and only what
+is known in its value — ``{"start": kind, "began": ns}`` or ``{"stop":
+kind}``. A fault whose start raised stays active, so its window's end (or
+``heal_all``) still calls its ``stop``, which undoes whatever part did
+happen; a fault whose stop raised is no longer active, and ``heal_all``'s
+resume / restart / heal of every node and the network repairs the rest.
 """
 
 from __future__ import annotations
@@ -22,13 +31,18 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from harness import monitor
-from harness.backends.base import Cluster
-from harness.faults import REGISTRY, Fault, FaultContext
+from harness import faults
+from harness.backends.base import Cluster, NetworkControl, ProcessControl
+from harness.faults import Fault, FaultContext
 from harness.faults.schedule import Window
 from harness.history import NEMESIS, HistoryWriter
 
 log = logging.getLogger(__name__)
+ERROR_CHARS = 300
+
+
+def _error(e: BaseException) -> str:
+    return f"{type(e).__name__}: {e}"[:ERROR_CHARS]
 
 
 class Nemesis:
@@ -51,14 +65,15 @@ class Nemesis:
         self.started = 0
 
     def _leader(self, which: str) -> str | None:
-        for node in self.cluster.nodes:
-            if not self.cluster.running(node):
+        cluster = self.cluster
+        for node in cluster.nodes:
+            if isinstance(cluster, ProcessControl) and not cluster.running(node):
                 continue
-            url = self.cluster.monitor_url(node)
+            mon = cluster.monitor(node)
             if which == "meta":
-                who = monitor.meta_leader(url)
+                who = mon.meta_leader()
             else:
-                view = monitor.stream_view(url, self.stream)
+                view = mon.stream_view(self.stream)
                 who = view.leader if view else None
             if who:
                 return who
@@ -78,7 +93,7 @@ class Nemesis:
         """Play ``windows`` relative to ``t0`` (monotonic seconds of the main phase start)."""
         for w in windows:
             await self._sleep_until(t0 + w.start)
-            fault = REGISTRY[w.fault.kind](w.fault)
+            fault = faults.make(w.fault)
             ctx = self.context(w.seed)
             await self.start(fault, ctx)
             await self._sleep_until(t0 + w.stop)
@@ -90,21 +105,33 @@ class Nemesis:
             await self.sleep(delay)
 
     async def start(self, fault: Fault, ctx: FaultContext) -> None:
-        """Start one fault now and record it."""
+        """Start one fault now and record it (with its ``error`` if starting raised)."""
         self.active.append((fault, ctx))
         self.started += 1
         began = self.history.now()  # the fault acts from here; the op is written when it is done
-        done = await asyncio.to_thread(fault.start, ctx)
+        try:
+            done = await asyncio.to_thread(fault.start, ctx)
+        except Exception as e:
+            log.warning("nemesis: start %s failed", fault.kind, exc_info=True)
+            value = {"start": fault.kind, "began": began}
+            self.history.append("info", NEMESIS, fault.kind, value, error=_error(e))
+            return
         value = {"start": fault.kind, **done, "began": began}
         self.history.append("info", NEMESIS, fault.kind, value)
         log.info("nemesis: start %s %s", fault.kind, done)
 
     async def stop(self, fault: Fault, ctx: FaultContext) -> None:
-        """Stop one fault now and record it."""
-        done = await asyncio.to_thread(fault.stop, ctx)
-        self.history.append("info", NEMESIS, fault.kind, {"stop": fault.kind, **done})
-        self.active = [(f, c) for f, c in self.active if f is not fault]
-        log.info("nemesis: stop %s %s", fault.kind, done)
+        """Stop one fault now and record it (with its ``error`` if stopping raised)."""
+        try:
+            done = await asyncio.to_thread(fault.stop, ctx)
+        except Exception as e:
+            log.warning("nemesis: stop %s failed", fault.kind, exc_info=True)
+            self.history.append("info", NEMESIS, fault.kind, {"stop": fault.kind}, error=_error(e))
+        else:
+            self.history.append("info", NEMESIS, fault.kind, {"stop": fault.kind, **done})
+            log.info("nemesis: stop %s %s", fault.kind, done)
+        finally:
+            self.active = [(f, c) for f, c in self.active if f is not fault]
 
     @property
     def active_kinds(self) -> list[str]:
@@ -114,8 +141,11 @@ class Nemesis:
         """Stop every active fault, resume and start every node, heal the network."""
         for fault, ctx in list(self.active):
             await self.stop(fault, ctx)
-        for node in self.cluster.nodes:
-            await asyncio.to_thread(self.cluster.resume, node)
-            if not self.cluster.running(node):
-                await asyncio.to_thread(self.cluster.start_node, node)
-        await asyncio.to_thread(self.cluster.heal_network)
+        cluster = self.cluster
+        if isinstance(cluster, ProcessControl):
+            for node in cluster.nodes:
+                await asyncio.to_thread(cluster.resume, node)
+                if not cluster.running(node):
+                    await asyncio.to_thread(cluster.start_node, node)
+        if isinstance(cluster, NetworkControl):
+            await asyncio.to_thread(cluster.heal_network)

@@ -1,94 +1,86 @@
-"""Packet delay and loss with the kernel's netem qdisc, and the check that it exists.
+"""Packet delay and loss: a netem root qdisc on each target's ``eth0`` for one window.
 
-``probe()`` tries ``tc qdisc add dev lo root netem delay 1ms`` inside a
-throwaway network namespace (``unshare --net``: it vanishes with the
-process, so nothing is left to clean) and returns ``None`` when netem works,
-else the reason. ``preflight(scenario)`` runs before anything of a run
-exists: a scenario with a ``delay`` or ``loss`` fault (also inside a
-composed fault) on a kernel without netem raises :class:`Unsupported`
-(exit 3, "unsupported on this kernel: netem (…)") — a run never goes ahead
-silently without a fault it asked for.
-
-Where netem exists, ``delay``/``loss`` put a netem root qdisc on ``eth0`` in
-each target's namespace (everything the node sends: to peers and to
-clients) and delete it when the window ends.
+``delay`` delays everything a target sends (to peers and to clients) by
+``delay`` ± ``jitter``; ``loss`` drops ``percent`` of it. ``start`` puts the
+qdisc in through the node's Remote (``tc qdisc replace …``,
+:mod:`harness.net.netem`), ``stop`` deletes it. Both need the ``netem``
+ability — a kernel with the qdisc; this one may have none, and then
+preflight refuses the run before anything exists ("the local backend cannot
+do fault delay: it needs netem, which this kernel lacks (…)") — and the
+``files`` ability for the Remote. History value: ``{"targets", "nodes",
+"netem": "delay 100ms 10ms"}``.
 """
 
 from __future__ import annotations
 
-import functools
-import platform
-from typing import Any
+from typing import Any, Literal
 
-from harness.errors import Unsupported
-from harness.faults.base import FaultContext
+from pydantic import Field
+
+from harness.backends.base import FILES, NETEM
+from harness.faults.base import FaultContext, FaultKind, NodeFaultSpec
 from harness.faults.targets import resolve
-from harness.net.netns import run
-from harness.scenario import DelaySpec, LossSpec, Scenario
+from harness.net import netem
+from harness.spec import Seconds
 
-NETEM_KINDS = ("delay", "loss")
-
-
-@functools.lru_cache(maxsize=1)
-def probe() -> str | None:
-    """``None`` if netem can be added to an interface here, else why not (one short phrase)."""
-    cmd = ["unshare", "--net", "sh", "-c", "tc qdisc add dev lo root netem delay 1ms"]
-    proc = run(cmd, check=False, timeout=10)
-    if proc.returncode == 0:
-        return None
-    lines = (proc.stderr or proc.stdout).strip().splitlines()
-    why = lines[-1].removeprefix("Error: ").rstrip(".") if lines else f"exit {proc.returncode}"
-    return f"tc: {why}; kernel {platform.release()}"
+NEEDS = frozenset({FILES, NETEM})
 
 
-def netem_kinds(scenario: Scenario) -> list[str]:
-    """The netem fault kinds a scenario uses, composed steps included."""
-    kinds = []
-    for spec in scenario.faults:
-        for s in getattr(spec, "steps", None) or [spec]:
-            if s.kind in NETEM_KINDS and s.kind not in kinds:
-                kinds.append(s.kind)
-    return kinds
+class DelaySpec(NodeFaultSpec):
+    """Delay every packet the targets send (netem ``delay``, with ``jitter``)."""
+
+    kind: Literal["delay"]
+    delay: Seconds = 0.1
+    jitter: Seconds = 0.0
 
 
-def preflight(scenario: Scenario) -> None:
-    """Raise Unsupported if the scenario needs netem and this kernel has none."""
-    kinds = netem_kinds(scenario)
-    if not kinds:
-        return
-    why = probe()
-    if why is not None:
-        raise Unsupported(
-            f"unsupported on this kernel: netem ({why}; needed by {', '.join(kinds)})"
-        )
+class LossSpec(NodeFaultSpec):
+    """Drop a share of the packets the targets send (netem ``loss``, in percent)."""
+
+    kind: Literal["loss"]
+    percent: float = Field(default=10.0, gt=0, le=100)
+
+
+def delay_args(spec: DelaySpec) -> list[str]:
+    """netem arguments for ``spec``: ``delay 100ms [10ms]``."""
+    args = ["delay", f"{spec.delay * 1000:g}ms"]
+    return [*args, f"{spec.jitter * 1000:g}ms"] if spec.jitter else args
+
+
+def loss_args(spec: LossSpec) -> list[str]:
+    """netem arguments for ``spec``: ``loss 10%``."""
+    return ["loss", f"{spec.percent:g}%"]
+
+
+def delay_label(spec: DelaySpec) -> str:
+    """``delay 100ms±10ms targets=one``."""
+    return f"delay {spec.delay * 1000:g}ms±{spec.jitter * 1000:g}ms targets={spec.targets}"
+
+
+def loss_label(spec: LossSpec) -> str:
+    """``loss 10% targets=one``."""
+    return f"loss {spec.percent:g}% targets={spec.targets}"
 
 
 class _NetemFault:
     kind = ""
 
-    def __init__(self, spec: DelaySpec | LossSpec) -> None:
+    def __init__(self, spec: NodeFaultSpec, args: list[str]) -> None:
         self.spec = spec
+        self.args = args
         self.nodes: list[str] = []
 
-    def netem_args(self) -> list[str]:
-        raise NotImplementedError
-
     def start(self, ctx: FaultContext) -> dict[str, Any]:
-        topo = getattr(ctx.cluster, "topo", None)
-        if topo is None:
-            raise Unsupported(f"{self.kind} needs a backend with per-node network namespaces")
+        files = ctx.files()
         self.nodes = resolve(self.spec.targets, ctx.cluster.nodes, ctx.rng, ctx.stream_leader)
-        args = self.netem_args()
         for node in self.nodes:
-            qdisc = ["tc", "qdisc", "replace", "dev", "eth0", "root", "netem", *args]
-            run([*topo.exec_prefix(node), *qdisc])
-        return {"targets": self.spec.targets, "nodes": self.nodes, "netem": " ".join(args)}
+            files.remote(node).run(netem.add(self.args))
+        return {"targets": self.spec.targets, "nodes": self.nodes, "netem": " ".join(self.args)}
 
     def stop(self, ctx: FaultContext) -> dict[str, Any]:
-        topo = getattr(ctx.cluster, "topo", None)
-        if topo is not None:
-            for node in self.nodes:
-                run([*topo.exec_prefix(node), "tc", "qdisc", "del", "dev", "eth0", "root"], False)
+        files = ctx.files()
+        for node in self.nodes:
+            files.remote(node).run(netem.delete(), check=False)
         return {"nodes": self.nodes}
 
 
@@ -97,11 +89,8 @@ class DelayFault(_NetemFault):
 
     kind = "delay"
 
-    def netem_args(self) -> list[str]:
-        spec = self.spec
-        assert isinstance(spec, DelaySpec)
-        args = ["delay", f"{spec.delay * 1000:g}ms"]
-        return [*args, f"{spec.jitter * 1000:g}ms"] if spec.jitter else args
+    def __init__(self, spec: DelaySpec) -> None:
+        super().__init__(spec, delay_args(spec))
 
 
 class LossFault(_NetemFault):
@@ -109,7 +98,9 @@ class LossFault(_NetemFault):
 
     kind = "loss"
 
-    def netem_args(self) -> list[str]:
-        spec = self.spec
-        assert isinstance(spec, LossSpec)
-        return ["loss", f"{spec.percent:g}%"]
+    def __init__(self, spec: LossSpec) -> None:
+        super().__init__(spec, loss_args(spec))
+
+
+DELAY = FaultKind(DelaySpec, DelayFault, NEEDS, delay_label)
+LOSS = FaultKind(LossSpec, LossFault, NEEDS, loss_label)

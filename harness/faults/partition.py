@@ -2,12 +2,12 @@
 
 ``start`` computes the shape (``harness.net.grudges``; the leader shapes ask
 the cluster for the leader at that moment), keeps it symmetric or one-way,
-and applies it through ``cluster.isolate``. With ``cut_clients`` the nodes
-left without a majority (``grudges.cut_off``) also stop hearing the host
-address the clients and the harness use (``topo.host_ip``) — symmetric:
-both ways with resets; one-way: only what they receive from it. ``stop``
-heals: ``cluster.heal_network()`` flushes and deletes the run's chain in
-every node namespace, which removes exactly the rules the run added.
+and applies it through the ``network`` ability (``isolate``). With
+``cut_clients`` the nodes left without a majority (``grudges.cut_off``) are
+also cut off from the clients and the harness (``cut_clients``) —
+symmetric: both ways with resets; one-way: only what they receive from
+them. ``stop`` heals: ``heal_network()`` removes exactly the rules the run
+added. A ring needs at least 4 nodes (:func:`check`).
 
 History value: ``{"shape", "one_way", "grudge": {node: [nodes]}, "cut_off":
 [...], "clients_cut": [...], "leader": …}``.
@@ -15,12 +15,58 @@ History value: ``{"shape", "one_way", "grudge": {node: [nodes]}, "cut_off":
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any, Literal
 
-from harness.errors import Unsupported
-from harness.faults.base import FaultContext
-from harness.net import grudges, iptables
-from harness.scenario import PartitionSpec
+from pydantic import model_validator
+
+from harness.backends.base import NETWORK
+from harness.faults.base import FaultContext, FaultKind, FaultSpecBase
+from harness.net import grudges
+
+if TYPE_CHECKING:
+    from harness.scenario import Scenario
+
+NEEDS = frozenset({NETWORK})
+
+PartitionShape = Literal[
+    "one", "halves", "random-halves", "ring", "bridge", "stream-leader", "meta-leader"
+]
+
+
+class PartitionSpec(FaultSpecBase):
+    """Cut node↔node traffic in a shape (``harness.net.grudges``); heal when the window ends.
+
+    ``one_way``: only the shape's side stops hearing the others (they still
+    hear it). ``cut_clients``: the nodes left without a majority also lose
+    the clients (and the harness's monitor requests), in the same direction.
+    """
+
+    kind: Literal["partition"]
+    shape: PartitionShape = "one"
+    one_way: bool = False
+    cut_clients: bool = False
+
+    @model_validator(mode="after")
+    def _ring_is_symmetric(self) -> PartitionSpec:
+        if self.one_way and self.shape == "ring":
+            raise ValueError("shape ring has no one-way variant (set one_way: false)")
+        return self
+
+
+def label(spec: PartitionSpec) -> str:
+    """``partition shape=stream-leader one-way cut-clients``."""
+    extra = (" one-way" if spec.one_way else "") + (" cut-clients" if spec.cut_clients else "")
+    return f"partition shape={spec.shape}{extra}"
+
+
+def check(spec: PartitionSpec, scenario: Scenario) -> str | None:
+    """What the node count makes impossible: a majorities ring of fewer than 4 nodes."""
+    if spec.shape == "ring" and scenario.nodes < 4:
+        return (
+            f"a ring partition needs at least 4 nodes (nodes is {scenario.nodes}); "
+            "use shape halves or bridge"
+        )
+    return None
 
 
 class PartitionFault:
@@ -45,9 +91,10 @@ class PartitionFault:
         cut_off = grudges.cut_off(grudge, nodes)
         clients = sorted(cut_off) if spec.cut_clients else []
         self.applied = True
-        ctx.cluster.isolate(grudge)
+        net = ctx.network()
+        net.isolate(grudge)
         if clients:
-            _cut_clients(ctx, clients, both_ways=not spec.one_way)
+            net.cut_clients(clients, both_ways=not spec.one_way)
         value: dict[str, Any] = {
             "shape": spec.shape,
             "one_way": spec.one_way,
@@ -62,14 +109,9 @@ class PartitionFault:
 
     def stop(self, ctx: FaultContext) -> dict[str, Any]:
         if self.applied:
-            ctx.cluster.heal_network()
+            ctx.network().heal_network()
         self.applied = False
         return {"healed": True}
 
 
-def _cut_clients(ctx: FaultContext, nodes: list[str], both_ways: bool) -> None:
-    topo = getattr(ctx.cluster, "topo", None)
-    if topo is None:
-        raise Unsupported("cut_clients needs a backend with per-node network namespaces")
-    for node in nodes:
-        iptables.cut(topo.exec_prefix(node), topo.host_ip, both_ways=both_ways)
+KIND = FaultKind(PartitionSpec, PartitionFault, NEEDS, label, check)

@@ -12,8 +12,9 @@ from ``scenario.faults`` with ``random.Random(seed)``, so the same scenario
 and seed always give the same plan, and the plan can be printed (``run
 --plan``) or unit-tested with no cluster. Windows that would not end before
 ``time_limit`` are left out, so every fault heals inside the main phase.
-``plan`` also rejects what only the node count makes impossible (a ring
-partition of fewer than 4 nodes) with a one-line :class:`ScenarioError`.
+``plan`` also rejects what the scenario makes impossible for a fault (each
+fault's own ``check``, e.g. a ring partition of fewer than 4 nodes) with a
+one-line :class:`~harness.errors.ScenarioError` (:func:`harness.faults.check`).
 """
 
 from __future__ import annotations
@@ -21,10 +22,10 @@ from __future__ import annotations
 import random
 import zlib
 from dataclasses import dataclass
-from typing import Any
 
-from harness.errors import ScenarioError
-from harness.scenario import FaultSpec, Scenario
+from harness import faults
+from harness.faults import FaultSpec
+from harness.scenario import Scenario
 
 
 @dataclass(frozen=True)
@@ -39,21 +40,11 @@ class Window:
     stable_before: float = 0.0  # a stable period (no fault) ended when this window starts
 
 
-def _check(scenario: Scenario) -> None:
-    for i, spec in enumerate(scenario.faults):
-        for s in getattr(spec, "steps", None) or [spec]:
-            if getattr(s, "shape", None) == "ring" and scenario.nodes < 4:
-                raise ScenarioError(
-                    f"faults.{i}: a ring partition needs at least 4 nodes (nodes is "
-                    f"{scenario.nodes}); use shape halves or bridge"
-                )
-
-
 def plan(scenario: Scenario) -> list[Window]:
     """The fault windows of a run, in start order."""
-    _check(scenario)
-    faults = scenario.faults
-    if not faults:
+    faults.check(scenario)
+    specs = scenario.faults
+    if not specs:
         return []
     rng = random.Random(scenario.seed)
     sched = scenario.schedule
@@ -62,9 +53,9 @@ def plan(scenario: Scenario) -> list[Window]:
     stable = 0.0
     while True:
         if sched.order == "cycle":
-            fault = faults[len(windows) % len(faults)]
+            fault = specs[len(windows) % len(specs)]
         else:
-            fault = faults[rng.randrange(len(faults))] if len(faults) > 1 else faults[0]
+            fault = specs[rng.randrange(len(specs))] if len(specs) > 1 else specs[0]
         duration = fault.duration if fault.duration is not None else sched.duration
         stop = t + duration
         if stop >= scenario.time_limit:
@@ -79,32 +70,11 @@ def plan(scenario: Scenario) -> list[Window]:
     return windows
 
 
-def label(spec: Any) -> str:
-    """A fault spec in a few words: ``partition shape=stream-leader``, ``compose(…)``."""
-    kind = spec.kind
-    if kind == "compose":
-        return f"compose({' -> '.join(label(s) for s in spec.steps)}, gap={spec.gap:g}s)"
-    if kind == "partition":
-        extra = (" one-way" if spec.one_way else "") + (" cut-clients" if spec.cut_clients else "")
-        return f"partition shape={spec.shape}{extra}"
-    if kind == "step-down":
-        return f"step-down leader={spec.leader}"
-    if kind == "corrupt":
-        down = " while-down" if spec.while_down else ""
-        types = ",".join(spec.file_types)
-        return f"corrupt {spec.mode} files={types} targets={spec.targets}{down}"
-    if kind == "delay":
-        return f"delay {spec.delay * 1000:g}ms±{spec.jitter * 1000:g}ms targets={spec.targets}"
-    if kind == "loss":
-        return f"loss {spec.percent:g}% targets={spec.targets}"
-    return f"{kind} targets={spec.targets}"
-
-
 def describe(windows: list[Window]) -> list[str]:
     """One line per window (and per stable period), for ``--plan`` and the harness log."""
     lines = []
     for w in windows:
         if w.stable_before:
             lines.append(f"{w.start - w.stable_before:7.1f}s – {w.start:7.1f}s  stable (no faults)")
-        lines.append(f"{w.start:7.1f}s – {w.stop:7.1f}s  {label(w.fault)}")
+        lines.append(f"{w.start:7.1f}s – {w.stop:7.1f}s  {faults.label(w.fault)}")
     return lines

@@ -7,7 +7,8 @@ The request goes to a running node other than the leader when there is one.
 ``start`` records the leader before, the API response and the leader a new
 election settled on (polled on the monitor port for a few seconds); ``stop``
 has nothing to undo — a step-down is instantaneous, the window only keeps
-other faults away while the group re-elects.
+other faults away while the group re-elects. Needs no ability: the request
+is a client's, and with the ``process`` ability stopped nodes are skipped.
 """
 
 from __future__ import annotations
@@ -15,15 +16,29 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from typing import Any
+from collections.abc import Callable
+from typing import Any, Literal
 
 import nats
 
 from harness import config
-from harness.faults.base import FaultContext
-from harness.scenario import StepDownSpec
+from harness.backends.base import ProcessControl
+from harness.faults.base import FaultContext, FaultKind, FaultSpecBase
 
 SETTLE = 5.0  # seconds to wait for a new leader to be reported
+NEEDS: frozenset[str] = frozenset()
+
+
+class StepDownSpec(FaultSpecBase):
+    """Ask the stream's or the meta group's leader to step down (JetStream API)."""
+
+    kind: Literal["step-down"]
+    leader: Literal["stream", "meta"] = "stream"
+
+
+def label(spec: StepDownSpec) -> str:
+    """``step-down leader=meta``."""
+    return f"step-down leader={spec.leader}"
 
 
 class StepDownFault:
@@ -38,8 +53,13 @@ class StepDownFault:
         which = self.spec.leader
         find = ctx.meta_leader if which == "meta" else ctx.stream_leader
         before = find()
-        running = [n for n in ctx.cluster.nodes if ctx.cluster.running(n)]
-        via = next((n for n in running if n != before), before or (running or [None])[0])
+        cluster = ctx.cluster
+        running = [
+            n
+            for n in cluster.nodes
+            if not isinstance(cluster, ProcessControl) or cluster.running(n)
+        ]
+        via = next((n for n in running if n != before), before or next(iter(running), None))
         value: dict[str, Any] = {"leader": which, "before": before, "via": via}
         if via is None:
             return {**value, "error": "no running node"}
@@ -75,7 +95,7 @@ async def _request(url: str, subject: str, timeout: float = 5.0) -> dict[str, An
         await nc.close()
 
 
-def _new_leader(find: Any, before: str | None) -> str | None:
+def _new_leader(find: Callable[[], str | None], before: str | None) -> str | None:
     """The first leader other than ``before`` reported within ``SETTLE`` seconds (or the last)."""
     deadline = time.monotonic() + SETTLE
     who = None
@@ -85,3 +105,6 @@ def _new_leader(find: Any, before: str | None) -> str | None:
             return who
         time.sleep(0.25)
     return who
+
+
+KIND = FaultKind(StepDownSpec, StepDownFault, NEEDS, label)

@@ -309,10 +309,12 @@ class LazyFS(mfusepy.Operations):
     def utimens(
         self, path: str | None, times: tuple[int, int] | None = None, fh: int | None = None
     ) -> int:
-        if fh is not None:
-            os.utime(fh, ns=times)
+        target: int | str = fh if fh is not None else self._full(path or "/")
+        follow = fh is not None  # a path is never followed; a descriptor has nothing to follow
+        if times is None:  # "now", as utimensat(2) with a NULL times argument
+            os.utime(target, follow_symlinks=follow)
         else:
-            os.utime(self._full(path or "/"), ns=times, follow_symlinks=False)
+            os.utime(target, ns=times, follow_symlinks=follow)
         return 0
 
     def access(self, path: str, amode: int) -> int:

@@ -111,17 +111,13 @@ class LazyFSMount:
         self.backing.mkdir(parents=True, exist_ok=True)
         with contextlib.suppress(FileNotFoundError):
             self.control.unlink()
-        out = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL  # noqa: SIM115
         env = dict(os.environ)
         root = str(Path(__file__).resolve().parents[2])
         env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH")) if p)
-        try:
+        with open(self.log_path or os.devnull, "ab") as out:  # the child keeps its own copy
             self.process = subprocess.Popen(
                 self.command(), stdout=out, stderr=out, stdin=subprocess.DEVNULL, env=env
             )
-        finally:
-            if out is not subprocess.DEVNULL:
-                out.close()
         self._wait_live()
         return self
 

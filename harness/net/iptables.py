@@ -16,88 +16,102 @@ All rules live in one chain, ``NCHAOS``, hooked into INPUT and OUTPUT of the
 node's namespace. Healing (``flush``) empties the chain, unhooks it and
 deletes it, so ``iptables -S`` in the namespace is back to the empty
 policy lines. The namespace belongs to the run, so nothing else is in it.
+
+Every function takes the node's :class:`Shell` — anything that runs an argv
+inside that node's network namespace, in practice its
+:class:`harness.backends.base.Remote` — so the same rules work for a
+namespace on this host, a container, or a node on another machine.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
-from harness.net.netns import run
+import subprocess
+from collections.abc import Callable, Iterable, Sequence
+from typing import Protocol
 
 CHAIN = "NCHAOS"
 
 
-def _ipt(prefix: list[str], *args: str, check: bool = True) -> None:
-    run([*prefix, "iptables", "-w", "5", *args], check=check)
+class Shell(Protocol):
+    """Runs an argv in one node's network namespace (a Remote's ``run``)."""
+
+    def run(
+        self, argv: Sequence[str], check: bool = True, timeout: float = 30.0
+    ) -> subprocess.CompletedProcess[str]: ...
 
 
-def ensure_chain(prefix: list[str]) -> None:
+def _ipt(sh: Shell, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    return sh.run(["iptables", "-w", "5", *args], check=check)
+
+
+def ensure_chain(sh: Shell) -> None:
     """Create the run's chain in this namespace and hook it in, once."""
-    probe = run([*prefix, "iptables", "-w", "5", "-n", "-L", CHAIN], check=False)
-    if probe.returncode == 0:
+    if _ipt(sh, "-n", "-L", CHAIN, check=False).returncode == 0:
         return
-    _ipt(prefix, "-N", CHAIN)
-    _ipt(prefix, "-I", "INPUT", "-j", CHAIN)
-    _ipt(prefix, "-I", "OUTPUT", "-j", CHAIN)
+    _ipt(sh, "-N", CHAIN)
+    _ipt(sh, "-I", "INPUT", "-j", CHAIN)
+    _ipt(sh, "-I", "OUTPUT", "-j", CHAIN)
 
 
-def drop_from(prefix: list[str], peer_ip: str) -> None:
-    """In the namespace behind ``prefix``, drop what arrives from ``peer_ip`` (one way)."""
-    ensure_chain(prefix)
-    _ipt(prefix, "-A", CHAIN, "-s", peer_ip, "-j", "DROP")
+def drop_from(sh: Shell, peer_ip: str) -> None:
+    """In the namespace behind ``sh``, drop what arrives from ``peer_ip`` (one way)."""
+    ensure_chain(sh)
+    _ipt(sh, "-A", CHAIN, "-s", peer_ip, "-j", "DROP")
 
 
-def block(prefix: list[str], peer_ip: str) -> None:
-    """In the namespace behind ``prefix``, stop hearing and talking to ``peer_ip``."""
-    ensure_chain(prefix)
+def block(sh: Shell, peer_ip: str) -> None:
+    """In the namespace behind ``sh``, stop hearing and talking to ``peer_ip``."""
+    ensure_chain(sh)
     for way in ("-s", "-d"):  # what comes from the peer, then what goes to it
         reset = ("-p", "tcp", "-j", "REJECT", "--reject-with", "tcp-reset")
-        _ipt(prefix, "-A", CHAIN, way, peer_ip, *reset)
-        _ipt(prefix, "-A", CHAIN, way, peer_ip, "-j", "DROP")
+        _ipt(sh, "-A", CHAIN, way, peer_ip, *reset)
+        _ipt(sh, "-A", CHAIN, way, peer_ip, "-j", "DROP")
 
 
-def kill_connections(prefix: list[str], peer_ip: str) -> None:
+def kill_connections(sh: Shell, peer_ip: str) -> None:
     """Close established sockets to ``peer_ip`` now (best effort: needs INET_DIAG_DESTROY)."""
-    run([*prefix, "ss", "-K", "dst", peer_ip], check=False)
+    sh.run(["ss", "-K", "dst", peer_ip], check=False)
 
 
-def flush(prefix: list[str]) -> None:
+def flush(sh: Shell) -> None:
     """Remove every rule the run added in this namespace: the chain, its hooks, its rules."""
-    probe = run([*prefix, "iptables", "-w", "5", "-n", "-L", CHAIN], check=False)
-    if probe.returncode != 0:
+    if _ipt(sh, "-n", "-L", CHAIN, check=False).returncode != 0:
         return
-    _ipt(prefix, "-F", CHAIN)
+    _ipt(sh, "-F", CHAIN)
     for hook in ("INPUT", "OUTPUT"):
-        while (
-            run([*prefix, "iptables", "-w", "5", "-D", hook, "-j", CHAIN], check=False).returncode
-            == 0
-        ):
+        while _ipt(sh, "-D", hook, "-j", CHAIN, check=False).returncode == 0:
             pass
-    _ipt(prefix, "-X", CHAIN)
+    _ipt(sh, "-X", CHAIN)
 
 
-def rules(prefix: list[str]) -> list[str]:
+def rules(sh: Shell) -> list[str]:
     """The rules currently in this namespace (``iptables -S``), for tests and reports."""
-    out = run([*prefix, "iptables", "-w", "5", "-S"], check=False).stdout
+    out = _ipt(sh, "-S", check=False).stdout
     return [line for line in out.splitlines() if line.startswith("-A")]
 
 
-def cut(prefix: list[str], peer_ip: str, both_ways: bool) -> None:
+def cut(sh: Shell, peer_ip: str, both_ways: bool) -> None:
     """Stop hearing ``peer_ip``; ``both_ways`` also stops talking to it and kills its sockets."""
     if both_ways:
-        block(prefix, peer_ip)
-        kill_connections(prefix, peer_ip)
+        block(sh, peer_ip)
+        kill_connections(sh, peer_ip)
     else:
-        drop_from(prefix, peer_ip)
+        drop_from(sh, peer_ip)
 
 
 def apply_grudge(
     grudge: dict[str, frozenset[str]],
-    prefix_of: Callable[[str], list[str]],
+    shell_of: Callable[[str], Shell],
     ip_of: Callable[[str], str],
+    nodes: Iterable[str] | None = None,
 ) -> None:
-    """Apply a grudge: each node stops hearing the nodes it names (see the module doc)."""
-    for node, enemies in grudge.items():
-        for enemy in sorted(enemies):
+    """Apply a grudge: each node stops hearing the nodes it names (see the module doc).
+
+    ``nodes`` limits which entries are applied (default: all); whether a pair
+    is mutual is still judged on the whole grudge, so re-applying one node's
+    entry after its restart keeps a symmetric cut symmetric.
+    """
+    for node in grudge if nodes is None else nodes:
+        for enemy in sorted(grudge.get(node, frozenset())):
             mutual = node in grudge.get(enemy, frozenset())
-            cut(prefix_of(node), ip_of(enemy), both_ways=mutual)
+            cut(shell_of(node), ip_of(enemy), both_ways=mutual)

@@ -70,11 +70,11 @@ def _used_subnets() -> set[str]:
 def pick_subnet(tag: str) -> ipaddress.IPv4Network:
     """A /24 under 10.213.0.0/16 that no host interface uses, chosen from the tag."""
     used = _used_subnets()
-    subnets = list(ipaddress.ip_network(SUBNET_BASE).subnets(new_prefix=24))[1:-1]
+    subnets = list(ipaddress.IPv4Network(SUBNET_BASE).subnets(new_prefix=24))[1:-1]
     start = zlib.crc32(tag.encode()) % len(subnets)
     for i in range(len(subnets)):
         net = subnets[(start + i) % len(subnets)]
-        if not any(ipaddress.ip_network(u).overlaps(net) for u in used):
+        if not any(ipaddress.IPv4Network(u).overlaps(net) for u in used):
             return net
     raise CannotRun(f"no free /24 left in {SUBNET_BASE} for the run's network")
 
@@ -174,20 +174,10 @@ class Topology:
         run(["ip", "addr", "add", f"{self.host_ip}/{prefix}", "dev", self.host_iface])
         run(["ip", "link", "set", self.host_iface, "up"])
 
-    def destroy(self) -> list[str]:
-        """Delete every namespace (and so every interface) of the run; return what failed."""
-        return destroy_tagged(self.tag, self.created)
-
 
 def namespaces_of(tag: str) -> list[str]:
     """Existing namespaces that belong to run ``tag``."""
     return [n for n in list_namespaces() if n.startswith(f"{tag}-")]
-
-
-def namespace_pids(ns: str) -> list[int]:
-    """Pids of processes running inside namespace ``ns``."""
-    out = run(["ip", "netns", "pids", ns], check=False).stdout
-    return [int(p) for p in out.split() if p.isdigit()]
 
 
 def destroy_tagged(tag: str, known: list[str] | None = None) -> list[str]:

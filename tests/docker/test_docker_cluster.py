@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import subprocess
 import sys
+import tarfile
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -66,8 +67,8 @@ def test_containers_and_network_are_named_and_labelled(cluster: DockerCluster, d
     net = dc.networks.get(f"{tag}-net")
     assert net.attrs["Labels"][RUN_LABEL] == tag
     [pool] = net.attrs["IPAM"]["Config"]
-    assert pool["Subnet"] == str(cluster.topo.subnet) and pool["Subnet"].startswith("10.214.")
-    assert cluster.client_url("n2") == f"nats://{cluster.topo.ip('n2')}:4222"
+    assert pool["Subnet"] == str(cluster.subnet) and pool["Subnet"].startswith("10.214.")
+    assert cluster.client_url("n2") == f"nats://{cluster.ip('n2')}:4222"
     assert sorted(cluster.state.containers) == sorted(c.name for c in mine)
     assert cluster.state.networks == [f"{tag}-net"]
 
@@ -79,7 +80,7 @@ def test_isolating_a_node_cuts_its_routes_survives_restart_and_heals(
     grudge = {"n1": others, "n2": frozenset({"n1"}), "n3": frozenset({"n1"})}
     cluster.isolate(grudge)
     try:
-        ip2 = cluster.topo.ip("n2")
+        ip2 = cluster.ip("n2")
         assert any(ip2 in rule for rule in cluster.rules("n1"))
         assert until(lambda: monitor.route_count(cluster.monitor_url("n1")) == 0)
         cluster.kill("n1")
@@ -109,12 +110,17 @@ def test_pause_resume_and_kill_through_the_engine(cluster: DockerCluster, dc) ->
     asyncio.run(wait_ready(cluster))
 
 
-def test_collect_writes_container_logs(cluster: DockerCluster, tmp_path: Path) -> None:
+def test_collect_writes_container_logs_and_the_store(
+    cluster: DockerCluster, tmp_path: Path
+) -> None:
     cluster.collect(tmp_path)
     for node in cluster.nodes:
         log = (tmp_path / node / "nats-server.log").read_text()
         assert "Starting nats-server" in log
         assert (tmp_path / node / "nats-server.conf").exists()
+        with tarfile.open(tmp_path / node / "data.tar.gz") as tar:  # the store, via the Remote
+            names = tar.getnames()
+        assert "data" in names and any(n.startswith("data/jetstream") for n in names), names
 
 
 def cli(*args: str) -> subprocess.CompletedProcess[str]:
@@ -131,7 +137,7 @@ def test_image_build_and_list(node_image: str) -> None:
 
 
 def test_doctor_reports_the_engine_and_a_scenario_verdict() -> None:
-    from harness.faults.netem import probe
+    from harness.net.netem import probe
 
     host = cli("doctor", "scenarios/power-loss-coordinated.yaml", "--backend", "docker")
     assert host.returncode == 0, host.stdout + host.stderr

@@ -107,7 +107,7 @@ async def _partition_the_leader(cluster: LocalCluster) -> None:
         leader = stream_leader(cluster)
         assert leader in cluster.nodes
         others = [n for n in cluster.nodes if n != leader]
-        ip = cluster.topo.ip
+        ip = cluster.ip
 
         fault = PartitionFault(PartitionSpec(kind="partition", shape="stream-leader"))
         ctx = FaultContext(cluster, random.Random(1), STREAM, lambda: stream_leader(cluster))

@@ -1,10 +1,15 @@
-"""File corruption on a fake store: every recorded op matches the bytes on disk."""
+"""File corruption on a fake store: every recorded op matches the bytes on disk.
+
+The store is a host directory reached through the real host Remote
+(:class:`~harness.backends.host.HostRemote`), as on the local backend.
+"""
 
 from __future__ import annotations
 
 import random
 from pathlib import Path
 
+from harness.backends.host import HostRemote
 from harness.faults.base import FaultContext
 from harness.faults.corrupt import CHUNK, CorruptFault, candidates, file_type
 from harness.scenario import CorruptSpec
@@ -32,8 +37,16 @@ class FakeCluster:
         self.up = set(self.nodes)
         self.calls: list[tuple[str, str]] = []
 
-    def data_dir(self, node: str) -> Path:
-        return self.root / node
+    def remote(self, node: str) -> HostRemote:
+        return HostRemote(lambda: [])
+
+    def store_dir(self, node: str) -> str:
+        return str(self.root / node)
+
+    def pause(self, node: str) -> None:
+        raise AssertionError("corruption never pauses")
+
+    resume = terminate = pause
 
     def running(self, node: str) -> bool:
         return node in self.up
@@ -49,17 +62,18 @@ class FakeCluster:
 
 
 def ctx(cluster: FakeCluster, seed: int = 1) -> FaultContext:
-    return FaultContext(cluster, random.Random(seed), "chaos")  # type: ignore[arg-type]
+    return FaultContext(cluster, random.Random(seed), "chaos")  # type: ignore[arg-type]  # a partial fake
 
 
 def test_file_types_and_candidates(tmp_path: Path) -> None:
     store(tmp_path)
-    assert file_type(Path("a/snapshots/snap.2.6")) == "snap"
-    assert file_type(Path("a/msgs/1.blk")) == "blk"
-    got = [p.name for p in candidates(tmp_path, ("blk", "snap"))]
+    assert file_type("a/snapshots/snap.2.6") == "snap"
+    assert file_type("a/msgs/1.blk") == "blk"
+    remote = HostRemote(lambda: [])
+    got = [Path(p).name for p in candidates(remote, str(tmp_path), ("blk", "snap"))]
     assert got == ["1.blk", "snap.2.6"]  # sorted by path: a seed picks the same files
     assert "empty.blk" not in got  # nothing to corrupt in an empty file
-    assert candidates(tmp_path / "missing", ("blk",)) == []
+    assert candidates(remote, str(tmp_path / "missing"), ("blk",)) == []
 
 
 def test_bitflip_ops_are_exactly_the_changed_bits(tmp_path: Path, monkeypatch) -> None:

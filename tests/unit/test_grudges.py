@@ -13,9 +13,10 @@ import subprocess
 
 import pytest
 
+from harness.backends.host import HostCluster, HostRemote
 from harness.faults.base import FaultContext
 from harness.faults.partition import PartitionFault
-from harness.net import grudges, iptables
+from harness.net import grudges, iptables, netns
 from harness.net.grudges import Partition, shape
 from harness.scenario import PartitionSpec
 
@@ -183,7 +184,8 @@ def test_as_lists_for_the_history() -> None:
 
 
 class Recorder:
-    """Stands in for ``netns.run``: records commands, and says no chain exists yet."""
+    """Stands in for ``netns.run`` under the real host Remote: records commands, and says no
+    chain exists yet."""
 
     def __init__(self) -> None:
         self.cmds: list[list[str]] = []
@@ -202,10 +204,43 @@ class Recorder:
 
 def apply(grudge: dict[str, frozenset[str]], monkeypatch) -> Recorder:
     rec = Recorder()
-    monkeypatch.setattr(iptables, "run", rec)
-    ips = {"n1": "10.0.0.11", "n2": "10.0.0.12", "n3": "10.0.0.13"}
-    iptables.apply_grudge(grudge, lambda n: ["ip", "netns", "exec", n], ips.__getitem__)
+    monkeypatch.setattr(netns, "run", rec)
+    iptables.apply_grudge(grudge, remote_of, IPS.__getitem__)
     return rec
+
+
+IPS = {"n1": "10.0.0.11", "n2": "10.0.0.12", "n3": "10.0.0.13"}
+
+
+def remote_of(node: str) -> HostRemote:
+    return HostRemote(lambda: ["ip", "netns", "exec", node])
+
+
+class RulesOnly(HostCluster):
+    """The host backends' shared network half over namespaces that exist only as names."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.nodes = list(N3)
+
+    def ip(self, node: str) -> str:
+        return IPS[node]
+
+    @property
+    def host_ip(self) -> str:
+        return "10.0.0.1"
+
+    def remote(self, node: str) -> HostRemote:
+        return remote_of(node)
+
+    def has_netns(self, node: str) -> bool:
+        return node != "n3"  # n3 is "stopped": its rules wait for its restart
+
+    def kill(self, node: str) -> None:
+        raise AssertionError("not a process test")
+
+    def _copy_logs(self, node, out) -> None:
+        raise AssertionError("not a collect test")
 
 
 def test_one_way_entry_only_drops_what_arrives(monkeypatch) -> None:
@@ -232,28 +267,25 @@ def test_symmetric_pair_is_cut_both_ways_with_resets(monkeypatch) -> None:
     assert ["ip", "netns", "exec", "n1", "ss", "-K", "dst", "10.0.0.12"] in rec.cmds
 
 
-class FakeTopo:
-    host_ip = "10.0.0.1"
-
-    def exec_prefix(self, node: str) -> list[str]:
-        return ["ip", "netns", "exec", node]
-
-
 class FakeCluster:
     def __init__(self) -> None:
         self.nodes = list(N3)
-        self.topo = FakeTopo()
         self.isolated: list[dict[str, frozenset[str]]] = []
+        self.cut: list[tuple[list[str], bool]] = []
         self.healed = 0
 
     def isolate(self, grudge: dict[str, frozenset[str]]) -> None:
         self.isolated.append(grudge)
+
+    def cut_clients(self, nodes: list[str], both_ways: bool) -> None:
+        self.cut.append((list(nodes), both_ways))
 
     def heal_network(self) -> None:
         self.healed += 1
 
 
 def ctx_for(cluster: FakeCluster, leader: str | None = "n2") -> FaultContext:
+    # a partial fake: only the network ability
     return FaultContext(cluster, random.Random(0), "chaos", stream_leader=lambda: leader)  # type: ignore[arg-type]
 
 
@@ -269,13 +301,23 @@ def test_partition_fault_isolates_the_leader_and_heals(monkeypatch) -> None:
     assert cluster.healed == 1
 
 
-def test_partition_fault_one_way_with_clients_cut(monkeypatch) -> None:
-    rec = Recorder()
-    monkeypatch.setattr(iptables, "run", rec)
+def test_partition_fault_one_way_with_clients_cut() -> None:
     cluster = FakeCluster()
     spec = PartitionSpec(kind="partition", shape="stream-leader", one_way=True, cut_clients=True)
     value = PartitionFault(spec).start(ctx_for(cluster))
     assert cluster.isolated == [g({"n2": "n1 n3"})]
     assert value["clients_cut"] == ["n2"]
+    assert cluster.cut == [(["n2"], False)]
+
+
+def test_host_backends_cut_clients_and_replay_rules_on_a_new_namespace(monkeypatch) -> None:
+    rec = Recorder()
+    monkeypatch.setattr(netns, "run", rec)
+    cluster = RulesOnly()
+    cluster.cut_clients(["n2"], both_ways=False)
     assert rec.rules("n2")[3:] == ["-A NCHAOS -s 10.0.0.1 -j DROP"]
     assert rec.rules("n1") == []
+    cluster.isolate(g({"n3": "n1", "n1": "n3"}))  # n3 has no namespace now: only n1's rules
+    assert rec.rules("n3") == [] and len(rec.rules("n1")) == 3 + 4
+    cluster._reapply_rules("n3")  # n3 restarted: its half of the cut, still symmetric
+    assert rec.rules("n3")[3:] == [r.replace(".13", ".11") for r in rec.rules("n1")[3:]]

@@ -1,15 +1,23 @@
-"""The nemesis against a fake cluster: ops recorded, faults undone, heal_all restores nodes."""
+"""The nemesis against a fake cluster: ops recorded, faults undone, heal_all restores nodes,
+and a fault that raises is recorded with its error while the run goes on."""
 
 from __future__ import annotations
 
 import asyncio
 import time
 from pathlib import Path
+from typing import Any, Literal
 
+import pytest
+
+from harness import faults
+from harness.faults import FaultContext, FaultKind
+from harness.faults.base import NodeFaultSpec
 from harness.faults.nemesis import Nemesis
-from harness.faults.process import PauseFault
+from harness.faults.pause import PauseFault
 from harness.faults.schedule import Window
 from harness.history import HistoryWriter, load_history
+from harness.monitor import HttpMonitor, NodeMonitor
 from harness.scenario import KillSpec, PauseSpec
 
 
@@ -41,8 +49,17 @@ class FakeCluster:
     def running(self, node: str) -> bool:
         return self.up[node]
 
-    def monitor_url(self, node: str) -> str:
-        return "http://127.0.0.1:9"  # nothing listens: leader lookup finds none
+    def terminate(self, node: str, timeout: float = 10.0) -> None:
+        self.up[node] = False
+
+    def monitor(self, node: str) -> NodeMonitor:
+        return HttpMonitor("http://127.0.0.1:9")  # nothing listens: leader lookup finds none
+
+    def isolate(self, grudge: dict[str, frozenset[str]]) -> None:
+        self.calls.append(("isolate", ",".join(sorted(grudge))))
+
+    def cut_clients(self, nodes: list[str], both_ways: bool) -> None:
+        self.calls.append(("cut_clients", ",".join(nodes)))
 
     def heal_network(self) -> None:
         self.healed += 1
@@ -92,3 +109,72 @@ def test_heal_all_stops_active_faults_and_restarts_dead_nodes(tmp_path: Path) ->
     assert nemesis.active == [] and cluster.healed == 1
     ops = load_history(tmp_path / "h.jsonl").ops
     assert [v.get("stop") for v in ops["value"]] == [None, "pause"]
+
+
+class BoomSpec(NodeFaultSpec):
+    """A toy fault registered by this test module."""
+
+    kind: Literal["boom"]
+    fail_in: Literal["start", "stop"] = "start"
+
+
+class BoomFault:
+    """Kills its targets, then raises (in start or in stop, as its spec says)."""
+
+    kind = "boom"
+
+    def __init__(self, spec: BoomSpec) -> None:
+        self.spec = spec
+        self.nodes: list[str] = []
+        self.stopped = 0
+
+    def start(self, ctx: FaultContext) -> dict[str, Any]:
+        self.nodes = ["n1"]
+        ctx.process().kill("n1")  # part of the fault happened before it raised
+        if self.spec.fail_in == "start":
+            raise RuntimeError("boom at start")
+        return {"nodes": self.nodes}
+
+    def stop(self, ctx: FaultContext) -> dict[str, Any]:
+        if self.spec.fail_in == "stop":
+            raise RuntimeError("boom at stop")
+        for node in self.nodes:
+            ctx.process().start_node(node)
+        return {"nodes": self.nodes}
+
+
+@pytest.mark.parametrize("fail_in", ["start", "stop"])
+def test_a_raising_fault_is_recorded_healed_and_later_windows_run(
+    fail_in: str, tmp_path: Path, monkeypatch
+) -> None:
+    monkeypatch.setitem(faults.REGISTRY, "boom", FaultKind(BoomSpec, BoomFault))
+    cluster = FakeCluster(["n1", "n2", "n3"])
+    history = HistoryWriter(tmp_path / "h.jsonl")
+    nemesis = Nemesis(cluster, history, "chaos")
+    boom = BoomSpec(kind="boom", fail_in=fail_in)
+    windows = [
+        Window(0.0, 0.02, boom, 0, seed=0),
+        window(1, 0.03, 0.05, "pause", "all"),
+    ]
+
+    async def go() -> None:
+        await nemesis.run(windows, time.monotonic())
+        await nemesis.heal_all()
+
+    asyncio.run(go())
+    history.close()
+    ops = load_history(tmp_path / "h.jsonl").ops
+    assert list(ops["f"]) == ["boom", "boom", "pause", "pause"]
+    assert set(ops["type"]) == {"info"} and set(ops["process"]) == {"nemesis"}
+    failed = 0 if fail_in == "start" else 1
+    assert ops["error"][failed] == f"RuntimeError: boom at {fail_in}"
+    assert [i for i, e in enumerate(ops["error"]) if isinstance(e, str)] == [failed]
+    value = ops["value"][failed]
+    assert value.get(fail_in) == "boom" and "nodes" not in value
+    # a fault whose start raised is still stopped at its window's end (it restarts n1);
+    # one whose stop raised is repaired by heal_all (which starts every dead node)
+    assert ops["value"][1].get("stop") == "boom"
+    assert ("start", "n1") in cluster.calls and all(cluster.up.values())
+    assert ops["value"][2]["start"] == "pause" and ops["value"][2]["nodes"] == ["n1", "n2", "n3"]
+    assert not any(cluster.paused.values()) and cluster.healed == 1
+    assert nemesis.active == [] and nemesis.started == 2

@@ -8,12 +8,12 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from harness import backends, faults
 from harness.cli import main
 from harness.errors import ScenarioError, Unsupported
-from harness.faults import netem
 from harness.faults.schedule import describe, plan
 from harness.faults.targets import resolve
-from harness.net import netns
+from harness.net import netem, netns
 from harness.scenario import scenario_from_dict
 
 NODES5 = ["n1", "n2", "n3", "n4", "n5"]
@@ -196,21 +196,63 @@ def test_netem_scenario_exits_3_before_anything_exists(monkeypatch, tmp_path: Pa
     )
     assert res.exit_code == 3
     assert res.stderr == (
-        "nats-chaos: unsupported on this kernel: netem (tc: Specified qdisc kind is unknown; "
-        "kernel k; needed by delay, loss)\n"
+        "nats-chaos: the local backend cannot do faults delay, loss: they need netem, "
+        "which this kernel lacks (tc: Specified qdisc kind is unknown; kernel k)\n"
     )
     assert res.stdout == ""
     assert not (tmp_path / "r").exists()
 
 
-def test_netem_preflight_finds_composed_steps_and_ignores_other_scenarios(monkeypatch) -> None:
-    monkeypatch.setattr(netem, "probe", lambda: "no netem")
+def test_fault_preflight_finds_composed_steps_and_asks_only_for_what_is_needed() -> None:
+    asked: list[str] = []
+
+    def lacks(ability: str) -> str | None:
+        asked.append(ability)
+        return "which this kernel lacks (no netem)" if ability == "netem" else None
+
     composed = scenario(faults=[{"kind": "compose", "steps": [{"kind": "kill"}, {"kind": "loss"}]}])
-    with pytest.raises(Unsupported, match=r"netem \(no netem; needed by loss\)"):
-        netem.preflight(composed)
-    netem.preflight(scenario())  # kill/pause only: never asks the kernel
+    with pytest.raises(Unsupported, match=r"^the local backend cannot do fault loss: it needs "
+                       r"netem, which this kernel lacks \(no netem\)$"):  # fmt: skip
+        faults.preflight(composed, lacks)
+    asked.clear()
+    faults.preflight(scenario(), lacks)  # kill/pause: never asks about netem
+    assert asked == ["process"]
+    faults.preflight(composed, lambda ability: None)  # everything offered: the run may go ahead
+
+
+def test_a_fault_label_needs_no_targets_and_every_kind_has_one() -> None:
+    sc = scenario(
+        faults=[
+            {"kind": "step-down", "leader": "meta"},
+            {"kind": "power-loss", "targets": "all", "coordinated": True},
+            {"kind": "partition", "shape": "ring", "one_way": False},
+            {"kind": "loss", "percent": 5},
+        ],
+        nodes=5,
+    )
+    assert [faults.label(f) for f in sc.faults] == [
+        "step-down leader=meta",
+        "power-loss targets=all coordinated",
+        "partition shape=ring",
+        "loss 5% targets=one",
+    ]
+    assert set(faults.REGISTRY) == {
+        "kill", "pause", "power-loss", "partition", "step-down", "corrupt", "delay", "loss",
+        "compose",
+    }  # fmt: skip
+
+
+def test_needs_and_lacks_on_this_host(monkeypatch) -> None:
+    sc = scenario(
+        faults=[{"kind": "compose", "steps": [{"kind": "power-loss"}, {"kind": "delay"}]}]
+    )
+    assert faults.needs(sc.faults) == {"process", "power", "files", "netem"}
+    assert sc.uses_lazyfs
     monkeypatch.setattr(netem, "probe", lambda: None)
-    netem.preflight(composed)  # netem present: the run may go ahead
+    assert backends.lacks("docker", "netem") is None
+    monkeypatch.setattr(netem, "probe", lambda: "tc: nope")
+    assert backends.lacks("local", "netem") == "which this kernel lacks (tc: nope)"
+    assert backends.lacks("local", "files") is None
 
 
 def test_cycle_order_takes_faults_in_listed_order() -> None:

@@ -1,0 +1,250 @@
+"""What the local and Docker backends share: nodes on THIS host, each in its own namespace.
+
+Both backends run every node on the harness's own machine, in a network
+namespace of its own, with its store in a host directory
+(``<workdir>/<node>/data``; the Docker backend bind-mounts it into the
+container). So one :class:`Remote` implementation serves both:
+
+- :class:`HostRemote` runs an argv behind a namespace prefix — ``nsenter
+  --net=/run/netns/<ns> --`` for a local node, ``nsenter -t <pid> -n`` for a
+  container (looked up at each call: a restarted container has a new pid)
+  — and reads and writes files as host paths;
+
+and one partial cluster, :class:`HostCluster`, implements on top of a
+backend's ``ip``, ``host_ip``, ``remote``, ``has_netns``, ``kill`` and
+``_copy_logs``: addressing and monitors, the ``network`` ability (grudges
+and client cuts as :mod:`harness.net.iptables` rules through the Remote,
+remembered so a node whose namespace is new gets them again), the
+``power`` ability (:class:`~harness.backends.lazystore.LazyStores`), the
+``files`` ability (``store_dir``) and ``collect``.
+
+:func:`host_lacks` says which abilities this host cannot give either
+backend (netem without the kernel qdisc).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import subprocess
+import tarfile
+import tempfile
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from harness import config
+from harness.backends.base import ABILITIES, NETEM, Grudge, Remote
+from harness.backends.lazystore import LazyStores
+from harness.monitor import HttpMonitor, NodeMonitor
+from harness.net import iptables, netem, netns
+
+log = logging.getLogger(__name__)
+
+
+def host_lacks(ability: str) -> str | None:
+    """Why this host cannot give a local or Docker node ``ability`` (None: it can)."""
+    if ability == NETEM:
+        why = netem.probe()
+        return None if why is None else f"which this kernel lacks ({why})"
+    return None if ability in ABILITIES else "which no backend knows"
+
+
+def host_abilities() -> frozenset[str]:
+    """The abilities a cluster of nodes on this host has."""
+    return frozenset(a for a in ABILITIES if host_lacks(a) is None)
+
+
+class HostRemote:
+    """A node on this host: commands behind a namespace prefix, files as host paths."""
+
+    def __init__(self, prefix: Callable[[], list[str]]) -> None:
+        self.prefix = prefix
+
+    def run(
+        self, argv: Sequence[str], check: bool = True, timeout: float = 30.0
+    ) -> subprocess.CompletedProcess[str]:
+        return netns.run([*self.prefix(), *argv], check=check, timeout=timeout)
+
+    def read(self, path: str, offset: int = 0, length: int = -1) -> bytes:
+        with open(path, "rb") as fh:
+            fh.seek(offset)
+            return fh.read(length)
+
+    def write(self, path: str, offset: int, data: bytes) -> None:
+        fd = os.open(path, os.O_WRONLY)
+        try:
+            os.pwrite(fd, data, offset)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+    def size(self, path: str) -> int:
+        return os.stat(path).st_size
+
+    def truncate(self, path: str, size: int) -> None:
+        os.truncate(path, size)
+
+    def files(self, root: str) -> list[tuple[str, int]]:
+        base = Path(root)
+        if not base.is_dir():
+            return []
+        found = []
+        for p in base.rglob("*"):
+            try:
+                if p.is_file() and not p.is_symlink():
+                    found.append((str(p.relative_to(base)), p.stat().st_size))
+            except OSError:
+                continue  # removed under our feet
+        return sorted(found)
+
+    def fetch(self, root: str, dest: Path) -> None:
+        try:
+            shutil.copytree(root, dest, symlinks=True, dirs_exist_ok=True)
+        except shutil.Error as e:  # files that vanished mid-copy: keep the rest
+            log.warning("fetch %s: %d files skipped", root, len(e.args[0]))
+
+
+def archive(remote: Remote, root: str, tar_path: Path) -> None:
+    """Fetch ``root`` through ``remote`` and write it to ``tar_path`` as ``data/``."""
+    with tempfile.TemporaryDirectory(dir=tar_path.parent, prefix=".fetch-") as tmp:
+        local = Path(tmp) / "data"
+        remote.fetch(root, local)
+        with tarfile.open(tar_path, "w:gz") as tar:
+            tar.add(local, arcname="data")
+
+
+class HostCluster(ABC):
+    """The shared half of a cluster whose nodes live on this host (see the module doc)."""
+
+    nodes: list[str]
+    workdir: Path
+    stores: LazyStores
+    abilities: frozenset[str]
+
+    def __init__(self) -> None:
+        self._grudge: dict[str, frozenset[str]] = {}
+        self._cut: dict[str, bool] = {}  # node -> both_ways, for nodes cut from the clients
+
+    # -- what a backend provides -------------------------------------------
+    @abstractmethod
+    def ip(self, node: str) -> str:
+        """``node``'s address (``start()`` must have chosen it)."""
+
+    @property
+    @abstractmethod
+    def host_ip(self) -> str:
+        """The harness's address on the nodes' network (where clients come from)."""
+
+    @abstractmethod
+    def remote(self, node: str) -> HostRemote:
+        """The Remote for ``node``."""
+
+    @abstractmethod
+    def has_netns(self, node: str) -> bool:
+        """Does ``node`` have a network namespace right now (rules can go in)?"""
+
+    @abstractmethod
+    def kill(self, node: str) -> None:
+        """SIGKILL ``node``'s server."""
+
+    @abstractmethod
+    def _copy_logs(self, node: str, out: Path) -> None:
+        """Write ``node``'s ``nats-server.log`` into ``out``."""
+
+    # -- addressing ----------------------------------------------------------
+    def address(self, node: str) -> config.NodeAddress:
+        """Where ``node`` listens: its own address, the standard ports."""
+        return config.NodeAddress(node, self.ip(node))
+
+    def client_url(self, node: str) -> str:
+        return self.address(node).client_url
+
+    def monitor_url(self, node: str) -> str:
+        return self.address(node).monitor_url
+
+    def monitor(self, node: str) -> NodeMonitor:
+        return HttpMonitor(self.monitor_url(node))
+
+    # -- files -----------------------------------------------------------------
+    def node_dir(self, node: str) -> Path:
+        """The host directory with ``node``'s config, log, store and lazyfs files."""
+        return self.workdir / node
+
+    def store_dir(self, node: str) -> str:
+        return str(self.node_dir(node) / "data")
+
+    # -- network ---------------------------------------------------------------
+    def isolate(self, grudge: Grudge) -> None:
+        for node, enemies in grudge.items():
+            self._grudge[node] = self._grudge.get(node, frozenset()) | enemies
+        # A node without a namespace (a stopped container) gets its rules when it starts.
+        live = [n for n in grudge if self.has_netns(n)]
+        iptables.apply_grudge(grudge, self.remote, self.ip, nodes=live)
+
+    def cut_clients(self, nodes: Sequence[str], both_ways: bool) -> None:
+        for node in nodes:
+            self._cut[node] = both_ways
+            if self.has_netns(node):
+                iptables.cut(self.remote(node), self.host_ip, both_ways=both_ways)
+
+    def heal_network(self) -> None:
+        self._grudge.clear()
+        self._cut.clear()
+        for node in self.nodes:
+            if self.has_netns(node):
+                iptables.flush(self.remote(node))
+
+    def _reapply_rules(self, node: str) -> None:
+        """Put the rules in force back into ``node``'s new namespace."""
+        if self._grudge.get(node):
+            iptables.apply_grudge(self._grudge, self.remote, self.ip, nodes=[node])
+        if node in self._cut:
+            iptables.cut(self.remote(node), self.host_ip, both_ways=self._cut[node])
+
+    def rules(self, node: str) -> list[str]:
+        """The rules in ``node``'s namespace now (``iptables -S``), for tests and reports."""
+        return iptables.rules(self.remote(node))
+
+    # -- power -----------------------------------------------------------------
+    def power_fail(self, nodes: list[str]) -> dict[str, int]:
+        """Power loss on ``nodes`` at one instant: kill all, drop un-fsynced data, remount.
+
+        Returns the bytes dropped per node; the servers stay down until ``start_node``.
+        """
+        for node in nodes:
+            self.kill(node)
+        return self.stores.power_fail(nodes)
+
+    def lazyfs_stats(self) -> dict[str, dict[str, int]]:
+        """Each mounted node's lazyfs counters (un-fsynced bytes, fsyncs, drops…)."""
+        return self.stores.stats()
+
+    # -- evidence --------------------------------------------------------------
+    def collect(self, dest: Path, data: bool = True) -> None:
+        for node in self.nodes:
+            out = dest / node
+            out.mkdir(parents=True, exist_ok=True)
+            steps: list[tuple[str, Callable[[str, Path], None]]] = [
+                ("config and lazyfs log", self._copy_files),
+                ("server log", self._copy_logs),
+            ]
+            if data:
+                steps.append(("data", self._archive))
+            for what, step in steps:
+                try:
+                    step(node, out)
+                except Exception as e:  # one missing piece must not lose the others
+                    log.warning("collecting %s of %s failed: %s", what, node, e)
+
+    def _copy_files(self, node: str, out: Path) -> None:
+        for name in ("nats-server.conf", "lazyfs.log"):
+            src = self.node_dir(node) / name
+            if src.exists():
+                shutil.copy2(src, out / name)
+
+    def _archive(self, node: str, out: Path) -> None:
+        remote, root = self.remote(node), self.store_dir(node)
+        if Path(root).is_dir():
+            archive(remote, root, out / "data.tar.gz")
