@@ -34,6 +34,7 @@ test: system-TEST_PKGS $(STAMP)
 	$(BIN)/nats-chaos server install 2.15.0
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 	$(BIN)/pytest -q tests
 
 test-unit: $(STAMP)

@@ -57,7 +57,6 @@ class Backend:
     preflight: Callable[[Scenario], None]
     binary: Callable[[Scenario, str | None], Path | None]
     make_cluster: Callable[[Scenario, Path | None, Path, RunState], Cluster]
-    server_info: Callable[[Cluster, Path | None], dict[str, Any]]
     connect: Callable[[Cluster], Connect]
 
 
@@ -65,7 +64,6 @@ REAL_BACKEND = Backend(
     preflight=backends.preflight,
     binary=backends.binary_for,
     make_cluster=backends.make_cluster,
-    server_info=backends.server_info,
     connect=lambda cluster: clients.connect_real(cluster.client_url),
 )
 
@@ -201,7 +199,7 @@ class Run:
         self.cluster = cluster = self.backend.make_cluster(
             sc, self.binary, self.workdir, self.state
         )
-        info = await asyncio.to_thread(self.backend.server_info, cluster, self.binary)
+        info = await asyncio.to_thread(cluster.server_info)
         self.extra["nats_server"] = self.extra["server"] = info  # backend, binary or image
         self.history = history = HistoryWriter(self.run_dir / "history.jsonl")
         pool = ClientPool(self.backend.connect(cluster))

@@ -27,10 +27,10 @@ from __future__ import annotations
 import os
 import shutil
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from harness import faults, servers
-from harness.backends.base import Cluster, FullCluster
+from harness.backends.base import FullCluster
 from harness.backends.host import host_lacks
 from harness.engine import HOW_TO_START, ping
 from harness.errors import CannotRun, PrivilegeError
@@ -112,12 +112,3 @@ def make_cluster(
 
     assert binary is not None, "the local backend runs a binary"
     return LocalCluster(scenario, binary, workdir, state)
-
-
-def server_info(cluster: Cluster, binary: Path | None = None) -> dict[str, Any]:
-    """What results.json records about the server (the runner's ``Backend.server_info``).
-
-    The cluster knows (``Cluster.server_info``); ``binary`` is not needed and
-    kept only for the hook's signature.
-    """
-    return cluster.server_info()

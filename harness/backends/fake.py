@@ -57,6 +57,7 @@ if TYPE_CHECKING:
     from harness.scenario import Scenario
 
 Msg = tuple[int, str, bytes]
+OFFERED = frozenset({PROCESS, NETWORK, POWER, FILES})  # every ability but netem
 
 
 @dataclass
@@ -80,7 +81,7 @@ class FakeCluster:
         misbehave: Sequence[str] = (),
     ) -> None:
         self.nodes = list(nodes)
-        self.abilities = frozenset({PROCESS, NETWORK, POWER, FILES})
+        self.abilities = OFFERED
         self.root = root
         self.sync_always = sync_always
         self.misbehave = frozenset(misbehave)
@@ -115,12 +116,15 @@ class FakeCluster:
     def monitor(self, node: str) -> NodeMonitor:
         return FakeMonitor(self, node)
 
-    def collect(self, dest: Path) -> None:
+    def collect(self, dest: Path, data: bool = True) -> None:
         for n in self.nodes:
             out = dest / n
             out.mkdir(parents=True, exist_ok=True)
             (out / "nats-server.conf").write_text(f"server_name: {n}\n")
             (out / "nats-server.log").write_text("".join(f"{e}\n" for e in self.events))
+
+    def server_info(self) -> dict[str, Any]:
+        return {"backend": "fake", "version": "fake"}
 
     async def connect(self, node: str, name: str) -> NatsClient:
         """The fake's :data:`~harness.clients.Connect`: a client bound to ``node``."""
@@ -398,6 +402,9 @@ class DirRemote:
         finally:
             os.close(fd)
 
+    def size(self, path: str) -> int:
+        return self._path(path).stat().st_size
+
     def truncate(self, path: str, size: int) -> None:
         os.truncate(self._path(path), size)
 
@@ -431,11 +438,15 @@ def backend(
     def connect(cluster: Any) -> Any:
         return cluster.connect  # a FakeCluster's
 
+    def preflight(scenario: Scenario) -> None:  # the faults' needs, against what a fake offers
+        from harness import faults
+
+        faults.preflight(scenario, lambda a: None if a in OFFERED else "which the fake lacks")
+
     fake = Backend(
-        preflight=lambda scenario: None,
+        preflight=preflight,
         binary=lambda scenario, explicit: None,
         make_cluster=make,
-        server_info=lambda cluster, binary: {"backend": "fake", "version": "fake"},
         connect=connect,
     )
     return fake, made
