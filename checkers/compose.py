@@ -1,6 +1,6 @@
 """Composing checkers by name: run several, crash-safe, and merge their verdicts.
 
-A checker is a pure function ``(ops, context) -> dict`` (DESIGN §3.2);
+A checker is a pure function ``(ops, context) -> dict`` (docs/contracts.md §2);
 :data:`REGISTRY` names every one. Whoever composes chooses the names (the
 harness takes them from the workload: ``wellformed``, the workload's
 ``checkers``, and ``logs`` when there is a ``nodes/`` folder); nothing here

@@ -1,12 +1,12 @@
 """The queue checker: were acknowledged publishes kept, and do the replicas agree?
 
-In: the ops DataFrame of a queue-workload history (DESIGN §3.1, see
+In: the ops DataFrame of a queue-workload history (docs/contracts.md §1, see
 :mod:`checkers.schema`) and a context with ``nodes`` (every cluster node).
 Publishes are invoke/completion pairs whose ``value`` is a unique integer;
 final ``read`` completions carry, per node, the stream as
 ``[stream_seq, value]`` pairs (a list, or an int64 array of shape (n, 2)).
 
-Out: a result dict (DESIGN §3.2). With A = attempted, K = acknowledged and
+Out: a result dict (docs/contracts.md §2). With A = attempted, K = acknowledged and
 R = read on any node: lost = K − R, unexpected = R − A, recovered =
 R ∩ (A − K), failed = definitely failed publishes not read, unknown =
 A − K − R − failed. A publish that definitely failed yet was read is
@@ -18,7 +18,7 @@ two nodes, or a node missing acknowledged values that another node has.
 else True. Everything is set algebra over sorted numpy arrays; the only
 Python loops are over nodes and read ops, never over publishes or values.
 
-Besides the counts and samples (DESIGN §3.2), the result carries what the
+Besides the counts and samples (docs/contracts.md §2), the result carries what the
 report shows, so no view re-derives anything from the history:
 ``sample_reads`` (``{value: {node: [stream seqs]}}`` for the sampled
 unexpected, duplicated, failed-but-read and missing values) and

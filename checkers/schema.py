@@ -1,4 +1,4 @@
-"""The history schema (DESIGN §3.1) that checkers and the harness share.
+"""The history schema (docs/contracts.md §1) that checkers and the harness share.
 
 A history is one op per line; loaded, it is a :class:`pandas.DataFrame` with
 one row per op and the columns :data:`CORE_FIELDS` (plus ``_line``, the
@@ -15,7 +15,6 @@ import numpy as np
 import pandas as pd
 
 OP_TYPES = ("invoke", "ok", "fail", "info")
-COMPLETIONS = ("ok", "fail", "info")
 NEMESIS = "nemesis"
 CORE_FIELDS = ("index", "time", "type", "process", "f", "value", "node", "error")
 REQUIRED_FIELDS = ("type", "process", "f")

@@ -1,6 +1,6 @@
 """The stats checker: how many ops of each kind, how fast, and how slow.
 
-In: the ops DataFrame of any history (DESIGN §3.1) and a context dict (unused).
+In: the ops DataFrame of any history (docs/contracts.md §1) and a context dict (unused).
 Out: ``by_f`` ({f: {invoke, ok, fail, info}} counts over every op, nemesis
 included), ``client_op_count``, ``nemesis_count``, ``publish_rate`` (acknowledged
 publishes per second over the span from the first to the last publish
@@ -20,8 +20,6 @@ import numpy as np
 import pandas as pd
 
 from checkers.schema import OP_TYPES, client_mask
-
-PAIR_COLUMNS = ("invoke_time", "complete_time", "type", "f", "process", "node", "value")
 
 
 def _obj(ops: pd.DataFrame, name: str) -> np.ndarray:

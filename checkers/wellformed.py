@@ -1,4 +1,4 @@
-"""The well-formedness checker: does the history follow its own contract (DESIGN §3.1)?
+"""The well-formedness checker: does the history follow its own contract (docs/contracts.md §1)?
 
 In: the ops DataFrame of any history (:mod:`checkers.schema`; ``_line`` is
 used for line numbers when present) and a context; ``context["cut_off"]``

@@ -4,9 +4,10 @@ Commands: ``run`` a scenario, ``suite`` runs many (``harness.suite``),
 ``check`` a history (``--report DIR`` writes its report), ``report`` a result
 folder again, ``show`` a run's summary,
 ``server install|list`` binaries, ``clean`` leftovers of killed runs. Every
-:class:`HarnessError` becomes one line on stderr and its exit code (DESIGN
-§3.4): 2 for bad input, 3 when the harness cannot run here. Anything else is a bug and keeps its
-traceback.
+:class:`HarnessError` becomes one line on stderr and its exit code
+(``harness.errors``, docs/contracts.md §5): 2 for bad input, 3 when the
+harness cannot run here, 4 when a run broke after it started; ``run`` exits
+130/143 when interrupted. Anything else is a bug and keeps its traceback.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import click
 from checkers.verdict import verdict_line
 from harness import results, servers
 from harness.errors import (
+    EXIT_CANNOT_RUN,
     EXIT_CODES,
     EXIT_RUN_BROKEN,
     EXIT_SIGINT,
@@ -197,7 +199,7 @@ def check(
     as_json: bool,
     report_dir: Path | None,
 ) -> None:
-    """Check a history file (DESIGN §3.1) and print the verdict.
+    """Check a history file (docs/contracts.md §1) and print the verdict.
 
     Every history is also checked for well-formedness (each invoke completed
     once, no process reused after info, monotonic time and index); a
@@ -375,7 +377,7 @@ def suite(
     click.echo((outcome.out / "summary.md").read_text(), nl=False)
     click.echo(f"suite: {outcome.out}")
     if outcome.interrupted:
-        sys.exit(130 if outcome.interrupted == "SIGINT" else 143)
+        sys.exit(EXIT_SIGINT if outcome.interrupted == "SIGINT" else EXIT_SIGTERM)
     sys.exit(outcome.exit_code)
 
 
@@ -406,7 +408,7 @@ def doctor(scenario_file: str | None, backend: str | None, overrides: tuple[str,
         return
     fixes = "; ".join(f"{c.name}: {c.fix}" for c in needs if c.ok is False and c.fix)
     click.echo(f"{scenario.name}: cannot run here ({fixes or 'see the table'})")
-    sys.exit(3)
+    sys.exit(EXIT_CANNOT_RUN)
 
 
 @main.group()

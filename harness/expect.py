@@ -4,7 +4,7 @@ In: a result (``results.json`` as a dict: ``valid`` True/False/"unknown",
 ``anomalies``) and the scenario's :class:`~harness.scenario.ExpectSpec` or
 None. Out: a :class:`Match` — matched or not, and one line saying why.
 
-The rules (DESIGN §3.4; README "Suites"):
+The rules (docs/contracts.md §5; README "Suites"):
 
 - no expectation: matches when the run is valid (the behaviour before ``expect:``);
 - ``valid: true`` (or ``anomalies: []``): valid, and no anomaly at all;

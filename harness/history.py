@@ -1,6 +1,6 @@
 """The history: every operation of a run, appended to ``history.jsonl`` as it happens.
 
-Contract (DESIGN §3.1): one JSON object per line with ``index``, ``time``
+Contract (docs/contracts.md §1): one JSON object per line with ``index``, ``time``
 (integer nanoseconds since the run started, monotonic), ``type`` (``invoke``,
 ``ok``, ``fail``, ``info``), ``process`` (an integer client id or
 ``"nemesis"``), ``f``, ``value``, ``node`` and ``error``; workloads may add

@@ -1,4 +1,4 @@
-"""A result folder on disk (DESIGN §3.3): find it, read it, and write its report files again.
+"""A result folder on disk (docs/contracts.md §3): find it, read it, write its reports again.
 
 In: a folder path (a run folder, a scenario folder with a ``latest`` link,
 or ``latest`` for the newest run under a results root) and its files —

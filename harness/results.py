@@ -4,7 +4,7 @@
 ``pairs_fs`` ops become numpy), composes the checkers the workload names
 (``harness.workloads.REGISTRY[name]``: ``wellformed``, its ``checkers``,
 then ``logs`` over the run's ``nodes/``; ``checkers.compose``) and writes
-``results.json`` (DESIGN §3.3: ``valid``, ``anomalies``, ``checkers``,
+``results.json`` (docs/contracts.md §3: ``valid``, ``anomalies``, ``checkers``,
 ``stats``, timings, versions), a ``summary.md`` for CI job summaries and,
 through ``checkers.report``, ``report.html`` with ``plots/``. The verdict
 line is ``checkers.verdict.verdict_line`` (re-exported here). Nothing here
@@ -187,7 +187,7 @@ def link_latest(run_dir: Path) -> None:
 
 
 def exit_code_for(result: dict[str, Any], expect: ExpectSpec | None = None) -> int:
-    """0 when the outcome matches ``expect`` (None: the run is valid), else 1 (DESIGN §3.4)."""
+    """0 when the outcome matches ``expect`` (None: the run is valid), else 1 (contracts §5)."""
     from harness.expect import match
 
     return 0 if match(result, expect).matched else 1

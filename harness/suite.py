@@ -47,7 +47,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from checkers.verdict import headline
-from harness.errors import BadInput, HarnessError
+from harness.errors import EXIT_RUN_BROKEN, BadInput, HarnessError
 from harness.expect import describe, match
 from harness.junit import write_junit
 from harness.runner import RunOutcome
@@ -109,7 +109,7 @@ class SuiteOutcome:
 
     @property
     def exit_code(self) -> int:
-        """0 all matched, 1 a mismatch, else the highest exit code of a run's error (2, 3)."""
+        """0 all matched, 1 a mismatch, else the highest exit code of a run's error (2, 3, 4)."""
         errors = [r["error_code"] for r in self.rows if r.get("error_code")]
         if errors:
             return max(errors)
@@ -256,6 +256,7 @@ def row(
         report = str((outcome.run_dir / "report.html").relative_to(out))
     except ValueError:
         report = str(outcome.run_dir / "report.html")
+    broke = {"matched": False, "why": f"the run broke: {outcome.broken}"} if outcome.broken else {}
     return {
         **_identity(case, k, sc),
         "verdict": h.line,
@@ -267,6 +268,8 @@ def row(
         "counts": h.row,
         "wall_s": round(wall, 1),
         "report": report,
+        **broke,
+        **({"error_code": EXIT_RUN_BROKEN} if outcome.broken else {}),
     }
 
 

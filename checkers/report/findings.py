@@ -177,7 +177,7 @@ def _log_link(run_dir: Path, node: str) -> Markup:
 
 
 def _log_checker(found: dict[str, Any], run_dir: Path) -> Markup:
-    """The log checker's result (DESIGN issue 4 shape: counts, nodes, missing) as tables."""
+    """The log checker's result (counts, nodes, missing) as tables."""
     nodes = found.get("nodes")
     if not isinstance(nodes, dict):
         return Markup(el("p", "Log checker result:") + _generic(found))

@@ -1,6 +1,6 @@
 """The facts every view of a result shows, as plain rows: HTML, markdown and terminal alike.
 
-In: a result dict (``results.json``, DESIGN §3.2/§3.3) and the resolved
+In: a result dict (``results.json``, docs/contracts.md §2/§3.3) and the resolved
 scenario as plain data (``Scenario.model_dump(mode="json")``, or None when a
 bare history was checked). Out: the verdict (status, label, headline), the
 key counts, one row per node, notes and the run's settings, as plain values
@@ -140,4 +140,8 @@ def settings(result: dict[str, Any], scenario: dict[str, Any] | None) -> list[tu
     for key in ("interrupted", "error"):
         if result.get(key):
             rows.append((key, str(result[key])))
+    overdue = result.get("deadlines_passed") or []
+    if overdue:
+        listed = ", ".join(f"{d.get('phase')} (deadline {d.get('deadline')}s)" for d in overdue)
+        rows.append(("deadlines passed", listed))
     return rows

@@ -1,6 +1,6 @@
 """What the report takes from the ops of a history: nothing that is a verdict.
 
-In: the ops DataFrame of a history (DESIGN §3.1). Out: fault windows
+In: the ops DataFrame of a history (docs/contracts.md §1). Out: fault windows
 (nemesis start/stop ops paired up), the publish invoke/completion pairs
 (latency, throughput), the plots' time span, and the publish ops behind
 sample values the checker reported. Which values are lost, and where the

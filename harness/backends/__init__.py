@@ -29,7 +29,7 @@ import shutil
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from harness import faults, servers
+from harness import faults, servers, workloads
 from harness.backends.base import FullCluster
 from harness.backends.host import host_lacks
 from harness.engine import HOW_TO_START, ping
@@ -57,6 +57,7 @@ def preflight(scenario: Scenario) -> None:
     """Raise CannotRun (one line, with the fix) if ``scenario.backend`` cannot run here."""
     _require_host(scenario)
     faults.preflight(scenario, lambda ability: lacks(scenario.backend, ability))
+    workloads.preflight(scenario, lambda ability: lacks(scenario.backend, ability))
 
 
 def _require_host(scenario: Scenario) -> None:

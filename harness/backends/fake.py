@@ -23,8 +23,15 @@ Knobs for tests: ``sync_always``; ``misbehave`` — calls that never return
 (``"start"``, ``"meta_leader"``, ``"direct_get"``, ``"publish"``), to
 exercise phase deadlines, and answers that break a run: ``"no_leader"`` (no
 node ever sees a stream leader), ``"refuse_stream"`` (stream creation is
-refused with a 400, as a config the server rejects). Files (for
-corruption) live under ``root/<node>/`` on the host, behind a
+refused with a 400, as a config the server rejects); ``refuse_start`` — nodes
+that ``start_node`` leaves down (a server that will not come back; ``start``
+still boots them). ``calls`` logs every ability call the harness makes, in
+order, as ``(method, *arguments)`` — ``("kill", node)``, ``("start_node",
+node)``, ``("pause", node)``, ``("resume", node)``, ``("terminate", node)``,
+``("isolate", grudge)``, ``("cut_clients", nodes, both_ways)``,
+``("heal_network",)``, ``("power_fail", nodes)`` — so a test can assert on
+what was done as well as on the state it left. Files (for corruption) live
+under ``root/<node>/`` on the host (the store in ``data/``), behind a
 :class:`DirRemote`. :func:`backend` hands the runner a
 :class:`~harness.runner.Backend` that builds them.
 """
@@ -33,8 +40,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import shutil
 import subprocess
 import threading
 import time
@@ -48,6 +53,7 @@ from nats.errors import TimeoutError as NatsTimeout
 from nats.js.errors import APIError
 
 from harness.backends.base import FILES, NETWORK, POWER, PROCESS, Grudge
+from harness.backends.host import HostRemote
 from harness.clients import Ack, NatsClient, StoredMsg
 from harness.monitor import NodeMonitor, StreamView
 
@@ -79,12 +85,15 @@ class FakeCluster:
         root: Path,
         sync_always: bool = False,
         misbehave: Sequence[str] = (),
+        refuse_start: Sequence[str] = (),
     ) -> None:
         self.nodes = list(nodes)
         self.abilities = OFFERED
         self.root = root
         self.sync_always = sync_always
         self.misbehave = frozenset(misbehave)
+        self.refuse_start = set(refuse_start)  # start_node leaves these down
+        self.calls: list[tuple[Any, ...]] = []  # every ability call, as (method, *arguments)
         self.up: dict[str, bool] = dict.fromkeys(nodes, False)
         self.paused: dict[str, bool] = dict.fromkeys(nodes, False)
         self.grudge: dict[str, frozenset[str]] = {}
@@ -100,7 +109,7 @@ class FakeCluster:
         self._maybe_hang_sync("start")
         for n in self.nodes:
             (self.root / n / "data").mkdir(parents=True, exist_ok=True)
-            self.start_node(n)
+            self._boot(n)
 
     def stop(self) -> None:
         with self._lock:
@@ -133,51 +142,70 @@ class FakeCluster:
     # -- process --------------------------------------------------------------
     def kill(self, node: str) -> None:
         with self._lock:
-            self.up[node] = self.paused[node] = False
-            self.events.append(f"[KIL] {node} killed")
+            self.calls.append(("kill", node))
+            self._down(node)
 
     def start_node(self, node: str) -> None:
         with self._lock:
-            self.up[node] = True
-            self.paused[node] = False
-            self.events.append(f"[INF] {node} started")
+            self.calls.append(("start_node", node))
+            if node not in self.refuse_start:
+                self._boot(node)
 
     def pause(self, node: str) -> None:
         with self._lock:
+            self.calls.append(("pause", node))
             if self.up[node]:
                 self.paused[node] = True
 
     def resume(self, node: str) -> None:
         with self._lock:
+            self.calls.append(("resume", node))
             self.paused[node] = False
 
     def running(self, node: str) -> bool:
         return self.up[node]
 
     def terminate(self, node: str, timeout: float = 10.0) -> None:
-        self.kill(node)
+        with self._lock:
+            self.calls.append(("terminate", node))
+            self._down(node)
+
+    def _boot(self, node: str) -> None:
+        with self._lock:
+            self.up[node] = True
+            self.paused[node] = False
+            self.events.append(f"[INF] {node} started")
+
+    def _down(self, node: str) -> None:
+        with self._lock:
+            self.up[node] = self.paused[node] = False
+            self.events.append(f"[KIL] {node} killed")
 
     # -- network --------------------------------------------------------------
     def isolate(self, grudge: Grudge) -> None:
         with self._lock:
+            self.calls.append(("isolate", dict(grudge)))
             for n, enemies in grudge.items():
                 self.grudge[n] = self.grudge.get(n, frozenset()) | enemies
 
     def cut_clients(self, nodes: Sequence[str], both_ways: bool) -> None:
         with self._lock:
+            self.calls.append(("cut_clients", list(nodes), both_ways))
             self.clients_cut |= set(nodes)
 
     def heal_network(self) -> None:
         with self._lock:
+            self.calls.append(("heal_network",))
             self.grudge = {}
             self.clients_cut = set()
 
     # -- power ----------------------------------------------------------------
     def power_fail(self, nodes: list[str]) -> dict[str, int]:
         with self._lock:
+            self.calls.append(("power_fail", list(nodes)))
             dropped: dict[str, int] = {}
             for n in nodes:
-                self.kill(n)
+                self._down(n)
                 lost = 0
                 for st in self.streams.values():
                     if n in st.logs:
@@ -373,50 +401,22 @@ class FakeClient:
         return None
 
 
-class DirRemote:
-    """A :class:`~harness.backends.base.Remote` over a directory of this host."""
+class DirRemote(HostRemote):
+    """A :class:`~harness.backends.base.Remote` over a directory of this host.
+
+    Files are :class:`HostRemote`'s, under ``root``; commands are recorded in
+    ``commands`` and succeed without running.
+    """
 
     def __init__(self, root: Path) -> None:
-        self.root = root
+        super().__init__(list, root)
         self.commands: list[list[str]] = []
-
-    def _path(self, path: str) -> Path:
-        return self.root / path
 
     def run(
         self, argv: Sequence[str], check: bool = True, timeout: float = 30.0
     ) -> subprocess.CompletedProcess[str]:
         self.commands.append(list(argv))
         return subprocess.CompletedProcess(list(argv), 0, "", "")
-
-    def read(self, path: str, offset: int = 0, length: int = -1) -> bytes:
-        with self._path(path).open("rb") as fh:
-            fh.seek(offset)
-            return fh.read(length)
-
-    def write(self, path: str, offset: int, data: bytes) -> None:
-        fd = os.open(self._path(path), os.O_WRONLY)
-        try:
-            os.pwrite(fd, data, offset)
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-
-    def size(self, path: str) -> int:
-        return self._path(path).stat().st_size
-
-    def truncate(self, path: str, size: int) -> None:
-        os.truncate(self._path(path), size)
-
-    def files(self, root: str) -> list[tuple[str, int]]:
-        base = self._path(root)
-        found = [
-            (str(p.relative_to(base)), p.stat().st_size) for p in base.rglob("*") if p.is_file()
-        ]
-        return sorted(found)
-
-    def fetch(self, root: str, dest: Path) -> None:
-        shutil.copytree(self._path(root), dest, dirs_exist_ok=True)
 
 
 def backend(
@@ -439,9 +439,11 @@ def backend(
         return cluster.connect  # a FakeCluster's
 
     def preflight(scenario: Scenario) -> None:  # the faults' needs, against what a fake offers
-        from harness import faults
+        from harness import faults, workloads
 
-        faults.preflight(scenario, lambda a: None if a in OFFERED else "which the fake lacks")
+        lacks = lambda a: None if a in OFFERED else "which the fake lacks"  # noqa: E731
+        faults.preflight(scenario, lacks)
+        workloads.preflight(scenario, lacks)
 
     fake = Backend(
         preflight=preflight,

@@ -57,10 +57,18 @@ def host_abilities() -> frozenset[str]:
 
 
 class HostRemote:
-    """A node on this host: commands behind a namespace prefix, files as host paths."""
+    """A node on this host: commands behind a namespace prefix, files as host paths.
 
-    def __init__(self, prefix: Callable[[], list[str]]) -> None:
+    With ``root``, a relative path names a file under it (the fake cluster's
+    nodes keep their stores that way).
+    """
+
+    def __init__(self, prefix: Callable[[], list[str]], root: Path | None = None) -> None:
         self.prefix = prefix
+        self.root = root
+
+    def _path(self, path: str) -> Path:
+        return self.root / path if self.root is not None else Path(path)
 
     def run(
         self, argv: Sequence[str], check: bool = True, timeout: float = 30.0
@@ -68,12 +76,12 @@ class HostRemote:
         return netns.run([*self.prefix(), *argv], check=check, timeout=timeout)
 
     def read(self, path: str, offset: int = 0, length: int = -1) -> bytes:
-        with open(path, "rb") as fh:
+        with open(self._path(path), "rb") as fh:
             fh.seek(offset)
             return fh.read(length)
 
     def write(self, path: str, offset: int, data: bytes) -> None:
-        fd = os.open(path, os.O_WRONLY)
+        fd = os.open(self._path(path), os.O_WRONLY)
         try:
             os.pwrite(fd, data, offset)
             os.fsync(fd)
@@ -81,13 +89,13 @@ class HostRemote:
             os.close(fd)
 
     def size(self, path: str) -> int:
-        return os.stat(path).st_size
+        return os.stat(self._path(path)).st_size
 
     def truncate(self, path: str, size: int) -> None:
-        os.truncate(path, size)
+        os.truncate(self._path(path), size)
 
     def files(self, root: str) -> list[tuple[str, int]]:
-        base = Path(root)
+        base = self._path(root)
         if not base.is_dir():
             return []
         found = []
@@ -101,7 +109,7 @@ class HostRemote:
 
     def fetch(self, root: str, dest: Path) -> None:
         try:
-            shutil.copytree(root, dest, symlinks=True, dirs_exist_ok=True)
+            shutil.copytree(self._path(root), dest, symlinks=True, dirs_exist_ok=True)
         except shutil.Error as e:  # files that vanished mid-copy: keep the rest
             log.warning("fetch %s: %d files skipped", root, len(e.args[0]))
 

@@ -78,25 +78,25 @@ class FaultContext:
 
     def process(self) -> ProcessControl:
         """The cluster's ``process`` ability."""
-        if not isinstance(self.cluster, ProcessControl):
+        if PROCESS not in self.cluster.abilities or not isinstance(self.cluster, ProcessControl):
             raise _lacks(PROCESS)
         return self.cluster
 
     def network(self) -> NetworkControl:
         """The cluster's ``network`` ability."""
-        if not isinstance(self.cluster, NetworkControl):
+        if NETWORK not in self.cluster.abilities or not isinstance(self.cluster, NetworkControl):
             raise _lacks(NETWORK)
         return self.cluster
 
     def power(self) -> PowerControl:
         """The cluster's ``power`` ability."""
-        if not isinstance(self.cluster, PowerControl):
+        if POWER not in self.cluster.abilities or not isinstance(self.cluster, PowerControl):
             raise _lacks(POWER)
         return self.cluster
 
     def files(self) -> FileAccess:
         """The cluster's ``files`` ability (a Remote per node, and its store)."""
-        if not isinstance(self.cluster, FileAccess):
+        if FILES not in self.cluster.abilities or not isinstance(self.cluster, FileAccess):
             raise _lacks(FILES)
         return self.cluster
 

@@ -12,12 +12,18 @@ without running it:
   checked with (every run adds the well-formedness and server-log checkers);
 - ``headline_checker``: the checker whose ``summary`` is the run's headline;
 - ``anomalies``: every anomaly name those checkers can report;
+- ``needs``: the backend abilities it uses (``harness.backends.base.ABILITIES``),
+  checked before a run starts like a fault's;
 - ``pairs_fs``: op names whose ``ok`` value is a list of ``[int, int]`` pairs,
   which the history loader turns into an int64 array of shape (n, 2).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
+from harness.errors import Unsupported
 from harness.workloads.base import Workload, WorkloadContext, WorkloadSpecBase
 from harness.workloads.queue import QueueWorkload
 
@@ -25,4 +31,21 @@ REGISTRY: dict[str, type[Workload]] = {
     QueueWorkload.name: QueueWorkload,
 }
 
-__all__ = ["REGISTRY", "Workload", "WorkloadContext", "WorkloadSpecBase"]
+
+def preflight(scenario: Any, lacks: Callable[[str], str | None]) -> None:
+    """Raise Unsupported (exit 3, one line) if the backend lacks an ability the workload needs.
+
+    ``lacks(ability)`` is None when the backend offers it here, else why not
+    (:func:`harness.backends.lacks`).
+    """
+    workload = REGISTRY[scenario.workload.name]
+    for ability in sorted(workload.needs):
+        why = lacks(ability)
+        if why is not None:
+            raise Unsupported(
+                f"the {scenario.backend} backend cannot run workload {workload.name}: "
+                f"it needs {ability}, {why}"
+            )
+
+
+__all__ = ["REGISTRY", "Workload", "WorkloadContext", "WorkloadSpecBase", "preflight"]

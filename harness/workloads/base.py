@@ -26,7 +26,8 @@ process id:
 Class attributes (read without running anything): ``name``, ``Spec`` (its
 pydantic spec, a member of the scenario's ``workload`` union, discriminated
 by ``name``), ``checkers`` (names in ``checkers.compose.REGISTRY``),
-``headline_checker``, ``anomalies`` and ``pairs_fs`` (op names whose ``ok``
+``headline_checker``, ``anomalies``, ``needs`` (backend abilities, checked
+in preflight) and ``pairs_fs`` (op names whose ``ok``
 value is a list of ``[int, int]`` pairs, loaded as an int64 array).
 """
 
@@ -84,6 +85,7 @@ class Workload(Protocol):
     checkers: ClassVar[tuple[str, ...]]
     headline_checker: ClassVar[str]
     anomalies: ClassVar[tuple[str, ...]]
+    needs: ClassVar[frozenset[str]]
     pairs_fs: ClassVar[frozenset[str]]
 
     def __init__(self, ctx: WorkloadContext) -> None: ...

@@ -1,6 +1,6 @@
 """The queue workload: publish unique integers, then read every node back.
 
-Ops (DESIGN §3.1):
+Ops (docs/contracts.md §1):
 
 - ``publish``: ``value`` is an integer unique within the run and increasing
   per process, sent as the payload of an acknowledged JetStream publish to
@@ -38,7 +38,8 @@ import time
 from collections.abc import Iterator
 from typing import Any, ClassVar, Literal
 
-from harness.clients import NatsClient, Unknown
+from harness.backends.base import NETWORK
+from harness.clients import NatsClient, Unknown, classify
 from harness.interpreter import Completion, Operation
 from harness.workloads import streams
 from harness.workloads.base import WorkloadContext, WorkloadSpecBase
@@ -66,6 +67,7 @@ class QueueWorkload:
         "divergence",
         "failed-but-read",
     )
+    needs: ClassVar[frozenset[str]] = frozenset({NETWORK})  # per-node reads cut every route
     pairs_fs: ClassVar[frozenset[str]] = frozenset({"read"})
 
     def __init__(self, ctx: WorkloadContext) -> None:
@@ -139,7 +141,7 @@ class QueueWorkload:
             )
             reply = json.loads(data)
         except Exception as e:
-            reply = {"error": f"{type(e).__name__}: {e}"[:200]}
+            reply = {"error": classify(e)[1]}
         self.ctx.note("step-down", {"settle": "step-down", "preferred": node, "reply": reply})
         return reply
 

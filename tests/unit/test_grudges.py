@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import random
 import subprocess
+from pathlib import Path
 
 import pytest
 
+from harness.backends.fake import FakeCluster
 from harness.backends.host import HostCluster, HostRemote
 from harness.faults.base import FaultContext
 from harness.faults.partition import PartitionFault
@@ -267,47 +269,31 @@ def test_symmetric_pair_is_cut_both_ways_with_resets(monkeypatch) -> None:
     assert ["ip", "netns", "exec", "n1", "ss", "-K", "dst", "10.0.0.12"] in rec.cmds
 
 
-class FakeCluster:
-    def __init__(self) -> None:
-        self.nodes = list(N3)
-        self.isolated: list[dict[str, frozenset[str]]] = []
-        self.cut: list[tuple[list[str], bool]] = []
-        self.healed = 0
-
-    def isolate(self, grudge: dict[str, frozenset[str]]) -> None:
-        self.isolated.append(grudge)
-
-    def cut_clients(self, nodes: list[str], both_ways: bool) -> None:
-        self.cut.append((list(nodes), both_ways))
-
-    def heal_network(self) -> None:
-        self.healed += 1
-
-
 def ctx_for(cluster: FakeCluster, leader: str | None = "n2") -> FaultContext:
-    # a partial fake: only the network ability
-    return FaultContext(cluster, random.Random(0), "chaos", stream_leader=lambda: leader)  # type: ignore[arg-type]
+    """A context whose stream leader is ``leader``, as the nemesis would have looked it up."""
+    return FaultContext(cluster, random.Random(0), "chaos", stream_leader=lambda: leader)
 
 
-def test_partition_fault_isolates_the_leader_and_heals(monkeypatch) -> None:
-    cluster = FakeCluster()
+def test_partition_fault_isolates_the_leader_and_heals(tmp_path: Path) -> None:
+    cluster = FakeCluster(N3, tmp_path)
     fault = PartitionFault(PartitionSpec(kind="partition", shape="stream-leader"))
     value = fault.start(ctx_for(cluster))
-    assert cluster.isolated == [g({"n2": "n1 n3", "n1": "n2", "n3": "n2"})]
+    grudge = g({"n2": "n1 n3", "n1": "n2", "n3": "n2"})
+    assert cluster.calls == [("isolate", grudge)] and cluster.grudge == grudge
     assert value["leader"] == "n2"
     assert value["cut_off"] == ["n2"]
-    assert value["clients_cut"] == []
+    assert value["clients_cut"] == [] and cluster.clients_cut == set()
     assert fault.stop(ctx_for(cluster)) == {"healed": True}
-    assert cluster.healed == 1
+    assert cluster.calls == [("isolate", grudge), ("heal_network",)] and cluster.grudge == {}
 
 
-def test_partition_fault_one_way_with_clients_cut() -> None:
-    cluster = FakeCluster()
+def test_partition_fault_one_way_with_clients_cut(tmp_path: Path) -> None:
+    cluster = FakeCluster(N3, tmp_path)
     spec = PartitionSpec(kind="partition", shape="stream-leader", one_way=True, cut_clients=True)
     value = PartitionFault(spec).start(ctx_for(cluster))
-    assert cluster.isolated == [g({"n2": "n1 n3"})]
     assert value["clients_cut"] == ["n2"]
-    assert cluster.cut == [(["n2"], False)]
+    assert cluster.calls == [("isolate", g({"n2": "n1 n3"})), ("cut_clients", ["n2"], False)]
+    assert cluster.grudge == g({"n2": "n1 n3"}) and cluster.clients_cut == {"n2"}
 
 
 def test_host_backends_cut_clients_and_replay_rules_on_a_new_namespace(monkeypatch) -> None:

@@ -83,6 +83,8 @@ def test_reads_past_their_deadline_are_recorded_and_the_run_broke(tmp_path: Path
     saved = json.loads((out.run_dir / "results.json").read_text())
     assert saved["deadlines_passed"] == [{"phase": "reads", "deadline": 0.6}]
     assert saved["valid"] == "unknown"
+    for page in ("summary.md", "report.html"):
+        assert "reads (deadline 0.6s)" in (out.run_dir / page).read_text(), page
     assert made[0].stopped  # torn down all the same
 
 
@@ -158,3 +160,18 @@ def test_sigint_in_the_main_phase_interrupts_and_every_invoke_is_completed(
     assert_well_formed(ops)
     assert out.result["valid"] == "unknown"
     assert made[0].stopped
+
+
+def test_a_workload_needing_what_the_backend_lacks_is_refused_in_one_line() -> None:
+    from harness import workloads
+    from harness.errors import Unsupported
+
+    def lacks(ability: str) -> str | None:
+        return "which this host lacks" if ability == "network" else None
+
+    with pytest.raises(Unsupported) as e:
+        workloads.preflight(scenario(), lacks)
+    assert str(e.value) == (
+        "the local backend cannot run workload queue: it needs network, which this host lacks"
+    )
+    assert e.value.exit_code == 3

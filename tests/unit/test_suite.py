@@ -60,10 +60,13 @@ def layout(root: Path, suite: str = SUITE) -> Path:
 class FakeRunner:
     """Pretends to run: default sync + kill loses writes, anything else is valid."""
 
-    def __init__(self, fail_with: Exception | None = None, interrupt_at: int = 0) -> None:
+    def __init__(
+        self, fail_with: Exception | None = None, interrupt_at: int = 0, broken: str | None = None
+    ) -> None:
         self.seen: list[Scenario] = []
         self.fail_with = fail_with
         self.interrupt_at = interrupt_at
+        self.broken = broken
 
     def __call__(self, scenario: Scenario, runs_dir: Path) -> RunOutcome:
         self.seen.append(scenario)
@@ -80,7 +83,7 @@ class FakeRunner:
             "headline_checker": "queue",
         }
         interrupted = "SIGINT" if len(self.seen) == self.interrupt_at else None
-        return RunOutcome(run_dir, result, interrupted)
+        return RunOutcome(run_dir, result, interrupted, broken=self.broken)
 
 
 def test_cases_of_a_suite_directory(tmp_path: Path) -> None:
@@ -250,6 +253,14 @@ def test_a_run_that_cannot_happen_is_an_error(tmp_path: Path) -> None:
     )  # fmt: skip
     err = ts.find("testcase/error")
     assert err is not None and err.get("message") == "ERROR: no nats-server binary"
+
+
+def test_a_run_that_broke_makes_the_suite_exit_4(tmp_path: Path) -> None:
+    out = run(tmp_path, FakeRunner(broken="phase 'reads' passed its deadline of 75s"))
+    assert out.exit_code == 4
+    rows = json.loads((out.out / "summary.json").read_text())["rows"]
+    assert {r["why"] for r in rows} == {"the run broke: phase 'reads' passed its deadline of 75s"}
+    assert not any(r["matched"] for r in rows)
 
 
 def test_interrupted_suite_stops_and_keeps_its_table(tmp_path: Path) -> None:
