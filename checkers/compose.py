@@ -33,11 +33,13 @@ its ``headline`` to explain an "unknown")::
       "nodes": [{"node", "status", "note", "counts": [count, ...]}, ...],
       "notes": [sentence, ...],
       "over_time": {"label", "ylabel", "caption", "overall": HIST, "per_node": {node: HIST}},
+      "examples": [{"title": str, "note": str, "head": [str, ...], "rows": [[cell, ...], ...]}],
     }
 
-Every key but ``headline`` is optional; ``bad`` marks a count that shows
-something wrong; HIST is ``{"bucket_s", "start_s", "counts"}``
-(:func:`checkers.queue.ack_histogram`).
+Every key but ``headline`` is optional; ``examples`` are the first cases
+of each anomaly with the ops involved (the report shows up to 10 rows
+each); ``bad`` marks a count that shows something wrong; HIST is
+``{"bucket_s", "start_s", "counts"}`` (:func:`checkers.queue.ack_histogram`).
 """
 
 from __future__ import annotations

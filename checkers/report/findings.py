@@ -1,11 +1,11 @@
 """Example rows and log findings for the report: sample values with the ops behind them.
 
-In: the headline checker's result (the queue checker's samples of lost,
-unexpected, duplicated and divergent values, and ``sample_reads``: where
-the final reads held each sample; a checker without those keys has no
-examples), the ops of the history (for the publish ops behind a value),
-and the result folder (for node logs). Out: example tables as
-``(title, note, rows, header)`` and the node-log section as HTML. The log
+In: the headline checker's result (its ``summary.examples`` tables, and the
+queue checker's samples of lost, unexpected, duplicated and divergent
+values with ``sample_reads``: where the final reads held each sample), the
+ops of the history (for the publish ops behind a value), and the result
+folder (for node logs). Out: example tables as ``(title, note, rows,
+header)`` and the node-log section as HTML. The log
 checker's findings (``checkers.logs`` in the result) are shown as it reports
 them; without them, each node log's level counts and first error lines are
 shown so a report of any run still points at the logs.
@@ -71,9 +71,24 @@ def _read_at(q: dict[str, Any], values: list[int]) -> dict[int, dict[str, list[i
     return {v: found.get(str(v)) or {} for v in values}
 
 
-def examples(q: dict[str, Any], ops: pd.DataFrame | None) -> list[Example]:
-    """Tables of sample anomalous values, each with the ops or reads that show it."""
+def checker_examples(q: dict[str, Any]) -> list[Example]:
+    """The example tables a checker hands over in its ``summary.examples`` (any workload)."""
     out: list[Example] = []
+    for e in (q.get("summary") or {}).get("examples") or []:
+        rows = [tuple(r) for r in (e.get("rows") or [])[:PER_KIND]]
+        out.append(
+            (str(e.get("title", "")), str(e.get("note", "")), rows, list(e.get("head") or []))
+        )
+    return out
+
+
+def examples(q: dict[str, Any], ops: pd.DataFrame | None) -> list[Example]:
+    """Tables of sample anomalous values, each with the ops or reads that show it.
+
+    The queue checker's samples are looked up in the ops here; any checker
+    may instead hand over finished tables in ``summary.examples``.
+    """
+    out: list[Example] = checker_examples(q)
     lost = [int(v) for v in (q.get("lost") or [])[:PER_KIND]]
     missing = {
         n: [int(v) for v in (m.get("sample") or [])[:PER_KIND]]

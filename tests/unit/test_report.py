@@ -429,3 +429,28 @@ def test_a_single_instant_still_has_a_time_axis() -> None:
     w = timeline.FaultWindow("kill", 3.0, 3.0, False, ("n1",))
     lo, hi = timeline.plot_span(pd.DataFrame({"invoke_s": [], "complete_s": []}), [w])
     assert lo < 3.0 < hi
+
+
+def test_a_checker_hands_the_report_its_own_example_tables() -> None:
+    from checkers.report import findings
+
+    q = {
+        "summary": {
+            "headline": "1 double winner",
+            "examples": [
+                {
+                    "title": "Double winners",
+                    "note": "two writes won the same expected sequence",
+                    "head": ["key", "expected", "winners"],
+                    "rows": [["k1", 4, "p3, p7"]] * 12,
+                }
+            ],
+        }
+    }
+    [(title, note, rows, head)] = findings.examples(q, None)
+    assert (title, note, head) == (
+        "Double winners",
+        "two writes won the same expected sequence",
+        ["key", "expected", "winners"],
+    )
+    assert rows == [("k1", 4, "p3, p7")] * findings.PER_KIND
