@@ -37,7 +37,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
-from harness import backends, clients, results
+from harness import backends, clients, results, servers, workloads
 from harness.backends.base import Cluster, PowerControl, ProcessControl
 from harness.clients import ClientPool, Connect
 from harness.errors import (
@@ -375,6 +375,8 @@ def execute(scenario: Scenario, options: RunOptions) -> RunOutcome:
     backend.preflight(scenario)  # root, tools, an engine, and every planned fault's abilities
     schedule.plan(scenario)  # a fault the scenario makes impossible (a ring of 3 nodes): exit 2
     binary = backend.binary(scenario, options.nats_server)
+    if binary is not None:  # a workload that needs a newer server: say so before anything runs
+        workloads.check_server(scenario, servers.binary_version(binary))
     run = Run(scenario, options, backend, binary)
     (run.run_dir / "scenario.yaml").write_text(scenario.to_yaml())
     handler = _log_to(run.run_dir)

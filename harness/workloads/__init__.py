@@ -14,12 +14,15 @@ without running it:
 - ``anomalies``: every anomaly name those checkers can report;
 - ``needs``: the backend abilities it uses (``harness.backends.base.ABILITIES``),
   checked before a run starts like a fault's;
+- ``min_server``: the oldest nats-server version it works on (None: any),
+  checked before a run starts;
 - ``pairs_fs``: op names whose ``ok`` value is a list of ``[int, int]`` pairs,
   which the history loader turns into an int64 array of shape (n, 2).
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -48,4 +51,28 @@ def preflight(scenario: Any, lacks: Callable[[str], str | None]) -> None:
             )
 
 
-__all__ = ["REGISTRY", "Workload", "WorkloadContext", "WorkloadSpecBase", "preflight"]
+def version_key(version: str) -> tuple[int, ...]:
+    """``"2.12.1"`` -> ``(2, 12, 1)`` (a suffix such as ``-beta`` is ignored)."""
+    return tuple(int(p) for p in re.findall(r"\d+", version.split("-")[0])[:3])
+
+
+def check_server(scenario: Any, version: str) -> None:
+    """Raise Unsupported (exit 3) if the workload needs a newer nats-server than ``version``."""
+    workload = REGISTRY[scenario.workload.name]
+    need = workload.min_server
+    if need and version_key(version) < version_key(need):
+        raise Unsupported(
+            f"workload {workload.name} needs nats-server {need} or newer, and this run's is "
+            f"{version} (--set server.version={need}, or newer)"
+        )
+
+
+__all__ = [
+    "REGISTRY",
+    "Workload",
+    "WorkloadContext",
+    "WorkloadSpecBase",
+    "check_server",
+    "preflight",
+    "version_key",
+]

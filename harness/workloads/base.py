@@ -27,7 +27,8 @@ Class attributes (read without running anything): ``name``, ``Spec`` (its
 pydantic spec, a member of the scenario's ``workload`` union, discriminated
 by ``name``), ``checkers`` (names in ``checkers.compose.REGISTRY``),
 ``headline_checker``, ``anomalies``, ``needs`` (backend abilities, checked
-in preflight) and ``pairs_fs`` (op names whose ``ok``
+in preflight), ``min_server`` (the oldest nats-server it works on, None for
+any; checked in preflight) and ``pairs_fs`` (op names whose ``ok``
 value is a list of ``[int, int]`` pairs, loaded as an int64 array).
 """
 
@@ -86,6 +87,7 @@ class Workload(Protocol):
     headline_checker: ClassVar[str]
     anomalies: ClassVar[tuple[str, ...]]
     needs: ClassVar[frozenset[str]]
+    min_server: ClassVar[str | None]
     pairs_fs: ClassVar[frozenset[str]]
 
     def __init__(self, ctx: WorkloadContext) -> None: ...

@@ -68,6 +68,7 @@ class QueueWorkload:
         "failed-but-read",
     )
     needs: ClassVar[frozenset[str]] = frozenset({NETWORK})  # per-node reads cut every route
+    min_server: ClassVar[str | None] = None
     pairs_fs: ClassVar[frozenset[str]] = frozenset({"read"})
 
     def __init__(self, ctx: WorkloadContext) -> None:

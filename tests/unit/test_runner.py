@@ -175,3 +175,19 @@ def test_a_workload_needing_what_the_backend_lacks_is_refused_in_one_line() -> N
         "the local backend cannot run workload queue: it needs network, which this host lacks"
     )
     assert e.value.exit_code == 3
+
+
+def test_a_workload_needing_a_newer_server_is_refused_in_one_line(monkeypatch) -> None:
+    from harness import workloads
+    from harness.errors import Unsupported
+    from harness.workloads.queue import QueueWorkload
+
+    monkeypatch.setattr(QueueWorkload, "min_server", "2.12.0")
+    workloads.check_server(scenario(), "2.12.0")
+    workloads.check_server(scenario(), "2.14.0-beta.1")
+    with pytest.raises(Unsupported) as e:
+        workloads.check_server(scenario(), "2.11.11")
+    assert str(e.value) == (
+        "workload queue needs nats-server 2.12.0 or newer, and this run's is 2.11.11 "
+        "(--set server.version=2.12.0, or newer)"
+    )

@@ -38,6 +38,7 @@ class TallyWorkload:
     headline_checker: ClassVar[str] = "tally"
     anomalies: ClassVar[tuple[str, ...]] = ("miscounted",)
     needs: ClassVar[frozenset[str]] = frozenset()
+    min_server: ClassVar[str | None] = None
     pairs_fs: ClassVar[frozenset[str]] = frozenset()
 
     def __init__(self, ctx: WorkloadContext) -> None:
