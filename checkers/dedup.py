@@ -211,7 +211,7 @@ def check_dedup(ops: pd.DataFrame, context: dict[str, Any]) -> dict[str, Any]:
         "lost_count": len(lost),
         "lost_ids": _sample(lost),
         "phantom_duplicate_count": len(phantom),
-        "phantom_ids": _sample(phantom),
+        "phantom_duplicate_ids": _sample(phantom),
         "unexpected_count": len(unexpected),
         "unexpected_ids": _sample(unexpected),
         "failed_but_read_count": len(failed_read),
@@ -306,7 +306,7 @@ def _attempt_text(a: Any) -> str:
 def _examples(
     q: dict[str, Any], att: pd.DataFrame, stored: np.ndarray, names: list[str]
 ) -> list[dict[str, Any]]:
-    keys = ("duplicated_ids", "lost_ids", "phantom_ids", "failed_but_read_ids")
+    keys = ("duplicated_ids", "lost_ids", "phantom_duplicate_ids", "failed_but_read_ids")
     wanted = _ids([v for k in keys for v in q[k][:EXAMPLES]])
     pick = att[contains(uniq(wanted), att["id"].to_numpy())]
     tries = {int(i): "; ".join(map(_attempt_text, g.itertuples())) for i, g in pick.groupby("id")}
@@ -322,7 +322,11 @@ def _examples(
     for key, title, note in (
         ("duplicated_ids", "Duplicated ids", "stored at two stream sequences on one node"),
         ("lost_ids", "Lost ids", "acknowledged, and stored on no node"),
-        ("phantom_ids", "Phantom duplicates", "acked as a duplicate of a copy never seen"),
+        (
+            "phantom_duplicate_ids",
+            "Phantom duplicates",
+            "acked as a duplicate of a copy never seen",
+        ),
         ("failed_but_read_ids", "Failed ids read back", "every attempt failed, yet stored"),
     ):
         sample = q[key][:EXAMPLES]
@@ -373,21 +377,25 @@ COUNTS = (
 )
 
 
+def _ids_text(n: int) -> str:
+    return f"{n:,} id{'' if n == 1 else 's'}"
+
+
 def _problems(q: dict[str, Any]) -> list[str]:
     acked = q.get("acknowledged_count") or 0
     parts = []
     if q.get("duplicated_count"):
-        parts.append(f"DUPLICATED {q['duplicated_count']:,} ids within the duplicate window")
+        parts.append(f"DUPLICATED {_ids_text(q['duplicated_count'])} within the duplicate window")
     if q.get("lost_count"):
         pct = 100.0 * q["lost_count"] / acked if acked else 0.0
         parts.append(f"LOST {q['lost_count']:,} of {acked:,} acknowledged ids ({pct:.2f}%)")
     for key, label in (
-        ("phantom_duplicate_count", "phantom duplicate acks"),
+        ("phantom_duplicate_count", "phantom duplicate{s}"),
         ("unexpected_count", "unexpected"),
-        ("failed_but_read_count", "failed ids read back"),
+        ("failed_but_read_count", "failed id{s} read back"),
     ):
         if q.get(key):
-            parts.append(f"{q[key]:,} {label}")
+            parts.append(f"{q[key]:,} " + label.format(s="" if q[key] == 1 else "s"))
     div = (q.get("divergence") or {}).get("count") or 0
     if div:
         parts.append(f"{div:,} divergent between replicas")
