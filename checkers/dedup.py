@@ -161,13 +161,14 @@ def check_dedup(ops: pd.DataFrame, context: dict[str, Any]) -> dict[str, Any]:
     read = uniq(np.concatenate(read_parts)) if read_parts else attempted[:0]
 
     # duplicated: stored twice on one node, attempts within the window
-    span = att.groupby("id")["time"].agg(lambda t: int(t.max() - t.min()))
+    times = att.groupby("id")["time"].agg(["min", "max"])
+    span = times["max"] - times["min"]
     twice = duplicated_values(reads)
     within = span.reindex(twice).fillna(0).to_numpy() <= window
     duplicated, outside = twice[within], twice[~within]
 
     lost = acked[~contains(read, acked)]
-    all_failed = att.groupby("id")["type"].agg(lambda t: bool((t == "fail").all()))
+    all_failed = pd.Series(types == "fail").groupby(ids).all()
     failed = _ids(all_failed.index[all_failed.to_numpy(dtype=bool)])
     failed_read = failed[contains(read, failed)]
     bad_payload = stored[stored[:, 1] != stored[:, 2]][:, 1] if len(stored) else stored[:0, 0]
