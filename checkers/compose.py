@@ -49,6 +49,7 @@ from typing import Any
 
 import pandas as pd
 
+from checkers.dedup import check_dedup
 from checkers.logs import check_logs
 from checkers.queue import check_queue
 from checkers.stats import check_stats
@@ -62,6 +63,7 @@ REGISTRY: dict[str, Checker] = {
     "stats": check_stats,
     "queue": check_queue,
     "logs": check_logs,
+    "dedup": check_dedup,
 }
 
 _RANK = {True: 0, "unknown": 1, False: 2}

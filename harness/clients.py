@@ -84,6 +84,7 @@ class StoredMsg:
     seq: int
     data: bytes
     subject: str = ""
+    headers: dict[str, str] | None = None  # the stored message's (and the direct get's Nats-*)
 
 
 class NatsClient(Protocol):
@@ -198,7 +199,10 @@ class NatsPyClient:
                     raise Unknown(f"direct get: status {status} {headers.get('Description', '')}")
                 out.append(
                     StoredMsg(
-                        int(headers["Nats-Sequence"]), msg.data, headers.get("Nats-Subject", "")
+                        int(headers["Nats-Sequence"]),
+                        msg.data,
+                        headers.get("Nats-Subject", ""),
+                        headers,
                     )
                 )
         finally:

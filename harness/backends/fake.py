@@ -13,6 +13,10 @@ just enough of JetStream to give a history meaning:
   follower it can reach, and acknowledged only with a majority; a node that is
   down, paused or cut from clients times out (``info``), a stream with no
   reachable leader answers "no responders" (``fail``);
+- a publish with a ``Nats-Msg-Id`` the leader's log already holds (stored
+  within the stream's ``duplicate_window``, default 2 minutes) is not stored
+  again and is acknowledged with the original's seq and ``duplicate``;
+  direct gets return each message's headers;
 - followers catch up from the leader whenever they can reach it;
 - ``power_fail`` keeps only what was synced: everything with
   ``sync_always``, nothing otherwise (like the 2-minute default);
@@ -66,6 +70,18 @@ Msg = tuple[int, str, bytes]
 OFFERED = frozenset({PROCESS, NETWORK, POWER, FILES})  # every ability but netem
 
 
+class _Stored(tuple[int, str, bytes]):
+    """A stored :data:`Msg` that also keeps its headers and when it was stored (for dedup)."""
+
+    headers: dict[str, str] | None
+    at: float
+
+    def __new__(cls, seq: int, subject: str, data: bytes, headers: dict[str, str] | None) -> Any:
+        msg = super().__new__(cls, (seq, subject, data))
+        msg.headers, msg.at = headers, time.monotonic()
+        return msg
+
+
 @dataclass
 class _Stream:
     name: str
@@ -74,6 +90,7 @@ class _Stream:
     leader: str | None = None
     logs: dict[str, list[Msg]] = field(default_factory=dict)
     synced: dict[str, int] = field(default_factory=dict)
+    duplicate_window: float = 120.0  # seconds; nats-server's default when none is configured
 
 
 class FakeCluster:
@@ -265,6 +282,7 @@ class FakeCluster:
                 return
             replicas = self.nodes[: int(config.get("num_replicas", 1))]
             st = _Stream(name, list(config.get("subjects") or [name]), replicas)
+            st.duplicate_window = float(config.get("duplicate_window") or 120.0)
             st.logs = {n: [] for n in replicas}
             self.streams[name] = st
             self.settle(st)
@@ -277,7 +295,9 @@ class FakeCluster:
                     return st
         return None
 
-    def publish(self, node: str, subject: str, data: bytes) -> Ack:
+    def publish(
+        self, node: str, subject: str, data: bytes, headers: dict[str, str] | None = None
+    ) -> Ack:
         with self._lock:
             if not self.alive(node) or node in self.clients_cut:
                 raise NatsTimeout
@@ -286,12 +306,32 @@ class FakeCluster:
             if st is None or leader is None or not (leader == node or self.hears(node, leader)):
                 raise NoRespondersError
             log = st.logs[leader]
+            original = self._original(st, log, (headers or {}).get("Nats-Msg-Id"))
+            if original is not None:
+                return Ack(st.name, original, duplicate=True)
             seq = (log[-1][0] if log else 0) + 1
-            log.append((seq, subject, data))
+            log.append(_Stored(seq, subject, data, headers))
             if self.sync_always:
                 st.synced[leader] = len(log)
             self.settle(st)
             return Ack(st.name, seq)
+
+    @staticmethod
+    def _original(st: _Stream, log: list[Msg], msg_id: str | None) -> int | None:
+        """The seq of a message stored with ``msg_id`` within the duplicate window, if any.
+
+        Like the server's, the fake's dedup state is its store: what a power
+        loss drops, it forgets.
+        """
+        if not msg_id:
+            return None
+        since = time.monotonic() - st.duplicate_window
+        for m in reversed(log):
+            if isinstance(m, _Stored) and m.at < since:
+                return None
+            if isinstance(m, _Stored) and (m.headers or {}).get("Nats-Msg-Id") == msg_id:
+                return m[0]
+        return None
 
     def _maybe_hang_sync(self, what: str) -> None:
         if what in self.misbehave:
@@ -368,7 +408,7 @@ class FakeClient:
     ) -> Ack:
         await self._hang("publish")
         await asyncio.sleep(0)  # let the other workers and the nemesis run, as real I/O would
-        return self.c.publish(self.node, subject, payload)
+        return self.c.publish(self.node, subject, payload, headers)
 
     async def request(self, subject: str, payload: bytes, timeout: float) -> bytes:
         c = self.c
@@ -394,7 +434,11 @@ class FakeClient:
         st = c.streams.get(stream)
         if st is None or self.node not in st.replicas:
             raise NoRespondersError
-        msgs = [StoredMsg(s, d, subj) for s, subj, d in st.logs[self.node] if s >= seq][:batch]
+        msgs = [
+            StoredMsg(m[0], m[2], m[1], getattr(m, "headers", None))
+            for m in st.logs[self.node]
+            if m[0] >= seq
+        ][:batch]
         return msgs or None
 
     async def close(self) -> None:

@@ -21,30 +21,26 @@ Final reads, and why each one returns that node's replica. After the
 recovery wait (every replica reports the same stream state, and serves
 direct gets itself), ``prepare_reads`` cuts every route
 (:func:`harness.workloads.streams.isolate_for_reads`). Then, for each node, a
-client connected to that node sends batched direct gets. With zero routes,
-before and after the read (checked on the node's ``/routez``; the DROP/RESET
-rules stop any route from re-forming in between), the only subscriber the
-request can reach is the node's own replica. Before reading, the node's
-``/subsz`` (which lists only its local subscriptions) must show its own
-direct-get subscription.
+client connected to that node sends batched direct gets
+(:func:`harness.workloads.streams.read_alone`). With zero routes, before and
+after the read (checked on the node's ``/routez``; the DROP/RESET rules stop
+any route from re-forming in between), the only subscriber the request can
+reach is the node's own replica. Before reading, the node's ``/subsz``
+(which lists only its local subscriptions) must show its own direct-get
+subscription.
 """
 
 from __future__ import annotations
 
-import asyncio
 import itertools
-import json
-import time
 from collections.abc import Iterator
 from typing import Any, ClassVar, Literal
 
 from harness.backends.base import NETWORK
-from harness.clients import NatsClient, Unknown, classify
+from harness.clients import NatsClient, StoredMsg
 from harness.interpreter import Completion, Operation
 from harness.workloads import streams
 from harness.workloads.base import WorkloadContext, WorkloadSpecBase
-
-READ_BATCH = 1000
 
 
 class QueueSpec(WorkloadSpecBase):
@@ -84,24 +80,7 @@ class QueueWorkload:
     # -- setup --------------------------------------------------------------
     async def setup(self) -> dict[str, Any]:
         """Open a client per node; create the stream and wait for its replicas and leader."""
-        sc = self.ctx.scenario
-        for node in self.cluster.nodes:
-            await self.ctx.client_for(node)
-        config = {
-            "name": self.stream,
-            "subjects": [f"{self.stream}.>"],
-            "num_replicas": sc.stream.replicas,
-            "storage": sc.stream.storage,
-            "allow_direct": True,
-        }
-        first = await self.ctx.client_for(self.cluster.nodes[0])
-        bound = sc.recovery.setup
-        deadline = time.monotonic() + bound
-        await streams.create_stream(lambda: first.add_stream(config, timeout=5), self.stream, bound)
-        left = max(0.0, deadline - time.monotonic())
-        self.replica_nodes = await streams.wait_replicas(
-            self.cluster, self.stream, sc.stream.replicas, left
-        )
+        self.replica_nodes = await streams.open_stream(self.ctx)
         return {"replica_nodes": self.replica_nodes}
 
     # -- main phase ---------------------------------------------------------
@@ -128,23 +107,8 @@ class QueueWorkload:
         )
 
     async def lead_from(self, node: str) -> dict[str, Any]:
-        """Ask the stream leader to step down in favour of ``node`` (recorded as a nemesis op).
-
-        A stream leader always serves direct gets, so this is how the recovery
-        wait gets a replica that never rejoined the direct-get group (seen after
-        a power loss corrupted its ``meta.inf``) to answer the final read itself.
-        """
-        client = await self.ctx.client_for(node)
-        req = json.dumps({"placement": {"preferred": node}}).encode()
-        try:
-            data = await client.request(
-                f"$JS.API.STREAM.LEADER.STEPDOWN.{self.stream}", req, timeout=5
-            )
-            reply = json.loads(data)
-        except Exception as e:
-            reply = {"error": classify(e)[1]}
-        self.ctx.note("step-down", {"settle": "step-down", "preferred": node, "reply": reply})
-        return reply
+        """A step-down in favour of ``node`` (:func:`streams.step_down_to`)."""
+        return await streams.step_down_to(self.ctx, self.stream, node)
 
     # -- final reads ----------------------------------------------------------
     async def prepare_reads(self, bound: float) -> dict[str, Any]:
@@ -158,41 +122,19 @@ class QueueWorkload:
 
     async def _read(self, client: NatsClient, node: str) -> Completion:
         """One node's replica, provably its own (see the module docstring)."""
-        mon = self.cluster.monitor(node)
-        view = await asyncio.to_thread(mon.stream_view, self.stream)
-        if view is None:
-            raise Unknown("node did not answer /jsz")
-        if not view.present:
+        pairs = await streams.read_alone(
+            self.cluster, client, node, self.stream, self.read_timeout, _pair
+        )
+        if pairs is None:
             return Completion("ok", [], extra={"note": f"stream {self.stream} is absent on {node}"})
-        if not await asyncio.to_thread(mon.serves_direct_get, self.stream):
-            raise Unknown(
-                f"{node} holds the stream but does not serve direct gets (replica not caught up)"
-            )
-        routes_before = await asyncio.to_thread(mon.route_count)
-        pairs = await self._direct_read(client, self.read_timeout)
-        routes_after = await asyncio.to_thread(mon.route_count)
-        if routes_before != 0 or routes_after != 0:
-            raise Unknown(f"node had routes during the read ({routes_before}, {routes_after})")
         return Completion("ok", pairs, extra={"routes": 0})
-
-    async def _direct_read(self, client: NatsClient, timeout: float) -> list[list[int]]:
-        """Every message of the stream, in batches, within ``timeout`` seconds in all."""
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
-        pairs: list[list[int]] = []
-        seq = 1
-        while True:
-            left = deadline - loop.time()
-            if left <= 0:
-                raise TimeoutError
-            batch = await client.direct_get(self.stream, seq, READ_BATCH, left)
-            if not batch:
-                return pairs
-            pairs += [[m.seq, _decode(m.data)] for m in batch]
-            seq = batch[-1].seq + 1
 
     async def close(self) -> None:
         """Nothing of its own: the runner closes the clients."""
+
+
+def _pair(msg: StoredMsg) -> list[int]:
+    return [msg.seq, _decode(msg.data)]
 
 
 def _decode(data: bytes) -> int:

@@ -1,11 +1,11 @@
 """What every stream-backed workload needs: create a stream, wait for its replicas,
-wait until they agree, and make each node's read provably its own.
+wait until they agree, make each node's read provably its own, and read it.
 
 In: a cluster (its nodes' own monitors, :class:`harness.monitor.NodeMonitor`)
 and a :class:`~harness.clients.NatsClient`. Out: plain dicts for
-results.json, and exceptions from the error tree when the cluster never
-gets there. A workload module calls these from its hooks; the runner never
-does.
+results.json, a node's messages as rows, and exceptions from the error tree
+when the cluster never gets there. A workload module calls these from its
+hooks; the runner never does.
 
 Why per-node reads are local. Direct gets are answered by a queue
 subscription every caught-up replica holds, and queue delivery is random
@@ -18,6 +18,7 @@ connections at once) and waits until each node's own ``/routez`` shows 0.
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, cast
@@ -26,11 +27,14 @@ from nats.errors import MaxPayloadError
 from nats.js.errors import APIError
 
 from harness import monitor
+from harness.clients import NatsClient, StoredMsg, Unknown, classify
 from harness.errors import BadInput, NoStreamLeader
 
 if TYPE_CHECKING:  # the scenario imports the workload registry: no import at run time
     from harness.backends.base import Cluster, NetworkControl
+    from harness.workloads.base import WorkloadContext
 
+READ_BATCH = 1000  # messages per batched direct get
 NUDGE_EVERY = 5.0  # seconds a replica may lag in joining the direct-get group before a nudge
 GONE_AFTER = 10.0  # every node answers without the stream this long: it is gone, stop waiting
 
@@ -69,6 +73,32 @@ async def create_stream(
             if time.monotonic() > deadline:
                 raise NoStreamLeader(f"could not create stream {stream}: {e}") from None
         await asyncio.sleep(poll)
+
+
+async def open_stream(ctx: WorkloadContext, extra: dict[str, Any] | None = None) -> list[str]:
+    """The setup of a stream workload: a client per node, the scenario's stream, its replicas.
+
+    The stream is ``<name>.>`` with the scenario's replicas and storage and
+    direct gets allowed, plus ``extra`` config fields (``StreamConfig``
+    names); returns the nodes that hold it once each of them sees a leader.
+    """
+    sc, cluster = ctx.scenario, ctx.cluster
+    for node in cluster.nodes:
+        await ctx.client_for(node)
+    config = {
+        "name": sc.stream.name,
+        "subjects": [f"{sc.stream.name}.>"],
+        "num_replicas": sc.stream.replicas,
+        "storage": sc.stream.storage,
+        "allow_direct": True,
+        **(extra or {}),
+    }
+    first = await ctx.client_for(cluster.nodes[0])
+    bound = sc.recovery.setup
+    deadline = time.monotonic() + bound
+    await create_stream(lambda: first.add_stream(config, timeout=5), sc.stream.name, bound)
+    left = max(0.0, deadline - time.monotonic())
+    return await wait_replicas(cluster, sc.stream.name, sc.stream.replicas, left)
 
 
 async def wait_replicas(
@@ -154,6 +184,26 @@ def _view_dict(v: monitor.StreamView | None) -> dict[str, Any] | None:
     }
 
 
+async def step_down_to(ctx: WorkloadContext, stream: str, node: str) -> dict[str, Any]:
+    """Ask the stream leader to step down in favour of ``node`` (recorded as a nemesis op).
+
+    A stream leader always serves direct gets, so this is how the recovery
+    wait gets a replica that never rejoined the direct-get group (seen after
+    a power loss corrupted its ``meta.inf``) to answer the final read itself
+    (the ``nudge`` of :func:`wait_converged`). The server's reply, or
+    ``{"error"}``.
+    """
+    client = await ctx.client_for(node)
+    req = json.dumps({"placement": {"preferred": node}}).encode()
+    try:
+        data = await client.request(f"$JS.API.STREAM.LEADER.STEPDOWN.{stream}", req, timeout=5)
+        reply = json.loads(data)
+    except Exception as e:
+        reply = {"error": classify(e)[1]}
+    ctx.note("step-down", {"settle": "step-down", "preferred": node, "reply": reply})
+    return reply
+
+
 async def isolate_for_reads(cluster: Cluster, timeout: float, poll: float = 0.25) -> bool:
     """Cut every route (each node against all others); wait until no node has a route.
 
@@ -176,3 +226,55 @@ async def isolate_for_reads(cluster: Cluster, timeout: float, poll: float = 0.25
 async def heal(cluster: Cluster) -> None:
     """Remove the read isolation again (every rule of the run)."""
     await asyncio.to_thread(cast("NetworkControl", cluster).heal_network)
+
+
+Row = Callable[[StoredMsg], list[int]]
+"""How a workload turns one stored message into one row of its read value."""
+
+
+async def read_alone(
+    cluster: Cluster, client: NatsClient, node: str, stream: str, timeout: float, row: Row
+) -> list[list[int]] | None:
+    """``node``'s replica of ``stream``, provably its own: ``row(msg)`` per message, in order.
+
+    None when the node's ``/jsz`` shows no such stream (it is gone: data).
+    Raises :class:`~harness.clients.Unknown` (the read is no evidence) when
+    the node does not answer ``/jsz``, holds the stream but does not serve
+    direct gets itself (its ``/subsz`` lists only local subscriptions), or
+    had a route before or after the read (with zero routes the only
+    subscriber a direct get can reach is the node's own replica; the read
+    isolation's DROP/RESET rules stop a route from re-forming in between).
+    """
+    mon = cluster.monitor(node)
+    view = await asyncio.to_thread(mon.stream_view, stream)
+    if view is None:
+        raise Unknown("node did not answer /jsz")
+    if not view.present:
+        return None
+    if not await asyncio.to_thread(mon.serves_direct_get, stream):
+        raise Unknown(
+            f"{node} holds the stream but does not serve direct gets (replica not caught up)"
+        )
+    routes_before = await asyncio.to_thread(mon.route_count)
+    rows = await direct_read(client, stream, timeout, row)
+    routes_after = await asyncio.to_thread(mon.route_count)
+    if routes_before != 0 or routes_after != 0:
+        raise Unknown(f"node had routes during the read ({routes_before}, {routes_after})")
+    return rows
+
+
+async def direct_read(client: NatsClient, stream: str, timeout: float, row: Row) -> list[list[int]]:
+    """Every message of ``stream`` as ``row(msg)``, in batched direct gets, within ``timeout`` s."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    rows: list[list[int]] = []
+    seq = 1
+    while True:
+        left = deadline - loop.time()
+        if left <= 0:
+            raise TimeoutError
+        batch = await client.direct_get(stream, seq, READ_BATCH, left)
+        if not batch:
+            return rows
+        rows += [row(m) for m in batch]
+        seq = batch[-1].seq + 1
