@@ -78,14 +78,12 @@ def simulate(
     procs = list(range(workers))
     next_proc = workers
     planned = []  # (lin point, invoke, complete, process, key, f, arg, info?, applies?)
-    counter = 0
-    for _ in range(ops):
+    for counter in range(1, ops + 1):
         w = rng.randrange(workers)
         t0 = clock[w]
         dur = rng.expovariate(1 / 0.002)
         key = rng.randrange(keys)
         f = rng.choices(fs, weights)[0]
-        counter += 1
         arg: Any = None
         if f in ("write", "put", "create"):
             arg = counter
@@ -105,7 +103,7 @@ def simulate(
     store = _Store()
     events = []
     revision_of: dict[int, int] = {}
-    for lin, t0, t1, proc, key, f, arg, lost, applies in sorted(planned):
+    for _lin, t0, t1, proc, key, f, arg, lost, applies in sorted(planned):
         if f == "update" and isinstance(arg[1], int) and arg[1] in revision_of:
             arg = [arg[0], revision_of[arg[1]]]  # `last` names a value's revision: resolve it
         typ, result, extra = store.apply(key, f, arg) if applies else ("info", None, {})

@@ -16,8 +16,9 @@ out of the list and starts over from the head; reaching the completion of
 an op not yet linearized means backtracking. A configuration (the set of
 linearized ops as a bitset, the model state) already seen is never
 explored again. A search that uses up its budget (``max_steps`` loop
-steps, or ``max_seconds``, per key) leaves the key ``unknown`` — never
-valid.
+steps, ``max_seconds``, or :data:`MAX_MEMO_BYTES` of memoised
+configurations, per key) leaves the key ``unknown`` — never valid; its
+``reason`` says which.
 
 For a key that is not linearizable, the *window* shows where the search
 failed: at the deepest configuration it reached (the longest linearizable
@@ -32,7 +33,8 @@ Out (docs/contracts.md §2): ``valid``, ``anomalies`` (``non-linearizable``),
 ``model``, ``key_count``, ``invalid_key_count``, ``unknown_key_count``,
 ``op_count`` (ops searched), ``info_count``, ``fail_count`` (dropped),
 ``ignored_count`` (ops of other ``f``), ``steps``, ``keys`` (per key:
-``key``, ``valid``, ``op_count``, ``steps``), ``windows`` (the first
+``key``, ``valid``, ``op_count``, ``steps``, and ``reason`` when
+``unknown``), ``windows`` (the first
 :data:`WINDOWS` invalid keys) and ``summary`` with one ``examples`` table
 per window (shape in :mod:`checkers.compose`).
 
@@ -51,11 +53,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from checkers.linear_models import MODELS, UNKNOWN, Model, Op, freeze
+from checkers.linear_models import ATOMS, MODELS, UNKNOWN, Model, Op, freeze
 from checkers.schema import client_mask, column, line_numbers
 from checkers.stats import paired_ops
 
 MAX_STEPS = 1_000_000  # search steps per key before the key is "unknown"
+MAX_MEMO_BYTES = 512 * 1024 * 1024  # about this much memo per key, at most
 WINDOWS = 20  # windows kept in the result
 EXAMPLES = 5  # of them shown as example tables
 TRIED = 10  # states listed per window
@@ -72,6 +75,7 @@ class KeyResult:
     op_count: int
     steps: int
     window: dict[str, Any] | None = None
+    reason: str | None = None  # why an "unknown" search stopped
 
 
 @dataclass
@@ -94,11 +98,13 @@ def history_ops(ops: pd.DataFrame, model: Model) -> tuple[list[Op], dict[str, in
     ignored = int((client_mask(ops) & ~wanted & (types == "invoke")).sum())
     invokes = np.flatnonzero(wanted & (types == "invoke"))
     unfinished = np.setdiff1d(invokes, pairs["invoke_row"].to_numpy())
-    times = column(ops, "time")
-    times = times if times.dtype == np.int64 else np.zeros(len(ops), dtype=np.int64)
-    pos = np.empty(len(ops), dtype=np.int64)
-    pos[np.lexsort((np.arange(len(ops)), times))] = np.arange(len(ops))
+    t = column(ops, "time")
+    t = t if t.dtype == np.int64 else np.zeros(len(ops), dtype=np.int64)
+    rank = np.empty(len(ops), dtype=np.int64)  # real-time order: by time, then file order
+    rank[np.lexsort((np.arange(len(ops)), t))] = np.arange(len(ops))
+    pos, times, names = rank.tolist(), t.tolist(), f.tolist()
     values, procs, lines = column(ops, "value"), column(ops, "process").tolist(), line_numbers(ops)
+    lines = lines.tolist()
     extra = [column(ops, k) for k in model.fields]
     inv = np.concatenate([pairs["invoke_row"].to_numpy(), unfinished]).astype(np.int64)
     done = np.concatenate([pairs["complete_row"].to_numpy(), np.full(len(unfinished), -1)])
@@ -106,34 +112,34 @@ def history_ops(ops: pd.DataFrame, model: Model) -> tuple[list[Op], dict[str, in
     out: list[Op] = []
     skipped = {"fail_count": 0, "info_dropped_count": 0}
     for i, c, kind in zip(inv.tolist(), done.tolist(), kinds.tolist(), strict=True):
-        name = f[i]
+        name = names[i]
         if kind == "fail":
             skipped["fail_count"] += 1
             continue
-        if kind != "ok" and name in model.readonly:
+        ok = kind == "ok"
+        if not ok and name in model.readonly:
             skipped["info_dropped_count"] += 1
             continue
         key, arg = _key_arg(values[i], lines[i])
-        if kind == "ok":
+        if ok:
             result = _key_arg(values[c], lines[c])[1]
             output = (result, *(_field(x[c]) for x in extra)) if extra else result
         else:
             output = UNKNOWN
         out.append(
             Op(
-                id=len(out),
-                key=key,
-                input=(name, arg),
-                output=output,
-                type="ok" if kind == "ok" else "info",
-                process=procs[i],
-                invoke_pos=int(pos[i]),
-                complete_pos=int(pos[c]) if kind == "ok" else None,
-                invoke_time=int(times[i]),
-                complete_time=int(times[c]) if c >= 0 else None,
-                invoke_value=values[i],
-                complete_value=values[c] if c >= 0 else None,
-                line=int(lines[i]),
+                key,
+                (name, arg),
+                output,
+                "ok" if ok else "info",
+                procs[i],
+                pos[i],
+                pos[c] if ok else None,
+                times[i],
+                times[c] if c >= 0 else None,
+                values[i],
+                values[c] if c >= 0 else None,
+                lines[i],
             )
         )
     skipped["ignored_count"] = ignored
@@ -147,6 +153,9 @@ def _field(v: Any) -> Any:
 
 
 def _key_arg(value: Any, line: int) -> tuple[Any, Any]:
+    if type(value) is list and len(value) == 2:
+        k, a = value
+        return (k if type(k) in ATOMS else freeze(k), a if type(a) in ATOMS else freeze(a))
     v = freeze(value)
     if not isinstance(v, tuple) or len(v) != 2:
         raise ValueError(f"line {line}: value must be [key, argument], not {value!r}")
@@ -157,9 +166,10 @@ def search(
     model: Model, ops: list[Op], max_steps: int = MAX_STEPS, max_seconds: float | None = None
 ) -> KeyResult:
     """Search one key's ``ops`` for a linearization (see the module docstring)."""
-    ops = [op._replace(id=i) for i, op in enumerate(ops)]
-    events = [(op.invoke_pos, 2 * op.id) for op in ops]
-    events += [(op.complete_pos, 2 * op.id + 1) for op in ops if op.complete_pos is not None]
+    events = [(op.invoke_pos, 2 * i) for i, op in enumerate(ops)]
+    events += [
+        (op.complete_pos, 2 * i + 1) for i, op in enumerate(ops) if op.complete_pos is not None
+    ]
     events.sort()
     m = len(events)
     code = [0] + [e for _, e in events] + [1]  # slot 0 is the head, slot m+1 the end (a return)
@@ -181,14 +191,15 @@ def search(
     fail = _Fail()
     remaining = sum(1 for r in ret if r >= 0)
     deadline = None if max_seconds is None else time.monotonic() + max_seconds
+    max_memo = MAX_MEMO_BYTES // (len(ops) // 8 + 160)  # a bitset, a tuple, a set slot
     slot = nxt[0]
     steps = 0
     while remaining:
         steps += 1
-        if steps > max_steps or (
-            deadline is not None and not steps & 1023 and time.monotonic() > deadline
-        ):
-            return KeyResult(ops[0].key, "unknown", len(ops), steps)
+        if steps > max_steps:
+            return KeyResult(ops[0].key, "unknown", len(ops), steps, None, f"{max_steps:,} steps")
+        if deadline is not None and not steps & 1023 and time.monotonic() > deadline:
+            return KeyResult(ops[0].key, "unknown", len(ops), steps, None, f"{max_seconds:g} s")
         c = code[slot]
         if not c & 1:  # a call: linearize it here, unless it fails or leads nowhere new
             i = c >> 1
@@ -197,6 +208,9 @@ def search(
                 nl = lin | bits[i]
                 k = (nl, new)
                 if k not in cache:
+                    if len(cache) > max_memo:
+                        why = f"{MAX_MEMO_BYTES:,} bytes of memo"
+                        return KeyResult(ops[0].key, "unknown", len(ops), steps, None, why)
                     cache.add(k)
                     stack = (slot, state, stack)
                     depth += 1
@@ -234,35 +248,37 @@ def search(
 
 def _window(model: Model, ops: list[Op], fail: _Fail, code: list[int]) -> dict[str, Any]:
     """Where a failed search got stuck (see the module docstring)."""
-    chain: list[tuple[int, Any]] = []  # (op id, state before it), bottom of the stack first
+    chain: list[tuple[int, Any]] = []  # (op number, state before it), bottom of the stack first
     node = fail.stack
     while node is not None:
         chain.append((code[node[0]] >> 1, node[1]))
         node = node[2]
     chain.reverse()
-    after = [s for _, s in chain[1:]] + [fail.state]
+    after = [s for _, s in chain[1:]] + [fail.state] * bool(chain)
     placed = {i for i, _ in chain}
-    failed = ops[code[fail.slot] >> 1]
-    assert failed.complete_pos is not None  # the search only backtracks at a completion
-    unplaced = [op for op in ops if op.id not in placed and op.invoke_pos < failed.complete_pos]
-    start = min(op.invoke_pos for op in unplaced)
+    x = code[fail.slot] >> 1
+    end = ops[x].complete_pos
+    assert end is not None  # the search only backtracks at a completion
+    unplaced = [i for i, op in enumerate(ops) if i not in placed and op.invoke_pos < end]
+    start = min(ops[i].invoke_pos for i in unplaced)
     first = next(
         (n for n, (i, _) in enumerate(chain) if (ops[i].complete_pos or 0) > start), len(chain)
     )
     first = max(first - 1, 0)
     before = 0  # the ops that completed before the failed op was invoked: placed in every try
-    for op in ops:
-        if op.complete_pos is not None and op.complete_pos < failed.invoke_pos:
-            before |= 1 << op.id
-    bit = 1 << failed.id
+    for i, op in enumerate(ops):
+        if op.complete_pos is not None and op.complete_pos < ops[x].invoke_pos:
+            before |= 1 << i
+    bit = 1 << x
     tried = sorted(
         {model.show(s) for lin, s in fail.cache if not lin & bit and lin & before == before}
     )
-    rows = [_op_row(ops[i], "linearized", model.show(s)) for (i, _), s in zip(chain, after)][first:]
-    rows += [_op_row(op, "concurrent", None) for op in unplaced if op.id != failed.id]
-    rows.append(_op_row(failed, "failed", None))
+    shown = zip(chain[first:], after[first:], strict=True)
+    rows = [_op_row(ops[i], "linearized", model.show(s)) for (i, _), s in shown]
+    rows += [_op_row(ops[i], "concurrent", None) for i in unplaced if i != x]
+    rows.append(_op_row(ops[x], "failed", None))
     return {
-        "key": failed.key,
+        "key": ops[x].key,
         "prefix_length": len(chain),
         "op_count": len(ops),
         "start_state": model.show(chain[first][1] if chain else model.init()),
@@ -317,11 +333,12 @@ def check_linear(
         "max_steps": max_steps,
         "keys": [
             {"key": r.key, "valid": r.valid, "op_count": r.op_count, "steps": r.steps}
+            | ({"reason": r.reason} if r.reason else {})
             for r in results
         ],
         "windows": [r.window for r in bad[:WINDOWS]],
     }
-    out["summary"] = _summary(out, max_seconds)
+    out["summary"] = _summary(out, [r.reason for r in undecided])
     return out
 
 
@@ -374,24 +391,28 @@ def _example(w: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _summary(r: dict[str, Any], max_seconds: float | None) -> dict[str, Any]:
+def _count(name: str, value: int, bad: bool, meaning: str) -> dict[str, Any]:
+    return {"name": name, "value": value, "bad": bad, "meaning": meaning}
+
+
+def _summary(r: dict[str, Any], reasons: list[Any]) -> dict[str, Any]:
     n, bad, unk = r["key_count"], r["invalid_key_count"], r["unknown_key_count"]
     if bad:
         first = r["windows"][0]["key"]
         text = f"{bad:,} of {n:,} keys not linearizable ({r['model']}; first: key {first!r})"
     elif unk:
-        budget = f"{r['max_steps']:,} steps" + (f" or {max_seconds:g} s" if max_seconds else "")
-        text = f"linearizability undecided on {unk:,} of {n:,} keys (search budget of {budget})"
+        spent = ", ".join(dict.fromkeys(reasons))
+        text = f"linearizability undecided on {unk:,} of {n:,} keys (search budget spent: {spent})"
     else:
         text = f"{n:,} keys linearizable ({r['op_count']:,} ops, {r['model']} model)"
     counts = [
-        {"name": "keys", "value": n, "bad": False, "meaning": "keys checked independently"},
-        {"name": "ops", "value": r["op_count"], "bad": False, "meaning": "ops searched"},
-        {"name": "info", "value": r["info_count"], "bad": False, "meaning": "ops of unknown outcome"},
-        {"name": "failed", "value": r["fail_count"], "bad": False, "meaning": "failed ops (dropped)"},
-        {"name": "not linearizable", "value": bad, "bad": bad > 0, "meaning": "keys with no valid order"},
-        {"name": "undecided", "value": unk, "bad": unk > 0, "meaning": "keys whose search ran out of budget"},
-    ]  # fmt: skip
+        _count("keys", n, False, "keys checked independently"),
+        _count("ops", r["op_count"], False, "ops searched"),
+        _count("info", r["info_count"], False, "ops of unknown outcome"),
+        _count("failed", r["fail_count"], False, "failed ops (did not happen: dropped)"),
+        _count("not linearizable", bad, bad > 0, "keys with no valid order"),
+        _count("undecided", unk, unk > 0, "keys whose search ran out of budget"),
+    ]
     return {
         "headline": text,
         "counts": counts,

@@ -81,13 +81,11 @@ UNKNOWN: Any = _Unknown()
 class Op(NamedTuple):
     """One operation of a history, as the search sees it.
 
-    ``id`` is its position in the list handed to the search; ``invoke_pos``
-    and ``complete_pos`` order it in real time (``complete_pos`` is None for
+    ``invoke_pos`` and ``complete_pos`` order it in real time (``complete_pos`` is None for
     an ``info`` op, which may take effect any time after its invoke);
     ``input``/``output`` go to the model's ``step``; the rest is for reports.
     """
 
-    id: int
     key: Any
     input: Input
     output: Any
@@ -102,10 +100,15 @@ class Op(NamedTuple):
     line: int  # 1-based history line of the invoke
 
 
+ATOMS = frozenset({int, str, bool, type(None)})
+
+
 def freeze(v: Any) -> Any:
     """``v`` with lists as tuples and dicts as sorted item tuples (hashable); NaN is None."""
+    if type(v) in ATOMS:
+        return v
     if isinstance(v, list | tuple):
-        return tuple(freeze(x) for x in v)
+        return tuple([freeze(x) for x in v])
     if isinstance(v, dict):
         return tuple(sorted((k, freeze(x)) for k, x in v.items()))
     if isinstance(v, float) and math.isnan(v):

@@ -1,4 +1,4 @@
-"""The linearizability checker on known-answer histories, random linearizable ones, and a brute force.
+"""The linearizability checker: known answers, random linearizable histories, a brute force.
 
 Planted violations (stale read, lost update, double winner, a read of a
 value never written) must be flagged with the window asserted op by op;
@@ -19,6 +19,7 @@ import orjson
 import pandas as pd
 import pytest
 
+from checkers import linear
 from checkers.compose import REGISTRY, check_history
 from checkers.linear import check_linear, history_ops, search
 from checkers.linear_models import MODELS, Model, Op
@@ -34,7 +35,7 @@ finally:
 
 
 class H:
-    """A history built op by op: ``op`` adds an invoke at ``start`` and its completion at ``end``."""
+    """A history built op by op: ``op`` adds an invoke at ``start``, its completion at ``end``."""
 
     def __init__(self) -> None:
         self.events: list[tuple[int, int, dict[str, Any]]] = []
@@ -260,7 +261,7 @@ def test_registered_per_model_and_composed(tmp_path: Path) -> None:
         result = check_history(ops, {}, ["wellformed", name], headline=name)
         assert (result["valid"], result["anomalies"]) == (False, ["non-linearizable"])
         line = headline(result).line
-        assert line == "INVALID: 1 of 1 keys not linearizable (%s; first: key 'x')" % name[7:]
+        assert line == f"INVALID: 1 of 1 keys not linearizable ({name[7:]}; first: key 'x')"
     assert REGISTRY["linear-kv"](ops, {})["op_count"] == 0  # kv knows no read/write
 
 
@@ -282,9 +283,9 @@ def test_a_spent_step_budget_is_unknown_never_valid(tmp_path: Path) -> None:
         1,
         [],
     )
-    assert r["keys"][0]["steps"] == 10_001
+    assert (r["keys"][0]["steps"], r["keys"][0]["reason"]) == (10_001, "10,000 steps")
     assert r["summary"]["headline"] == (
-        "linearizability undecided on 1 of 1 keys (search budget of 10,000 steps)"
+        "linearizability undecided on 1 of 1 keys (search budget spent: 10,000 steps)"
     )
     h = H()  # a linearizable history is unknown too when the budget is too small to show it
     for t in range(20):
@@ -296,7 +297,13 @@ def test_a_spent_step_budget_is_unknown_never_valid(tmp_path: Path) -> None:
 def test_a_spent_time_budget_is_unknown(tmp_path: Path) -> None:
     r = check_linear(_exploding(16).ops(tmp_path), {}, "register", max_seconds=0.05)
     assert r["valid"] == "unknown"
-    assert r["summary"]["headline"].endswith("(search budget of 1,000,000 steps or 0.05 s)")
+    assert r["summary"]["headline"].endswith("(search budget spent: 0.05 s)")
+
+
+def test_a_spent_memo_budget_is_unknown(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(linear, "MAX_MEMO_BYTES", 100_000)
+    r = check_linear(_exploding(14).ops(tmp_path), {}, "register")
+    assert (r["valid"], r["keys"][0]["reason"]) == ("unknown", "100,000 bytes of memo")
 
 
 def test_exhausting_a_small_search_is_false(tmp_path: Path) -> None:
