@@ -26,8 +26,9 @@ prefix), the op whose completion it hit unplaced (``failed``), the other
 ops not yet placed that were invoked before that completion
 (``concurrent``), and the prefix's ops from the last one completed before
 the window's first invoke on (``linearized``, each with the model state
-after it); ``start_state`` is the state before the window, ``tried_states``
-every state the search tried the failed op in.
+after it); ``start_state`` is the state before the window;
+``tried_state_count`` counts the states the search tried the failed op in,
+``tried_states`` shows the first :data:`TRIED`.
 
 Out (docs/contracts.md §2): ``valid``, ``anomalies`` (``non-linearizable``),
 ``model``, ``key_count``, ``invalid_key_count``, ``unknown_key_count``,
@@ -45,6 +46,7 @@ so a workload names it in its ``checkers`` like any other checker.
 
 from __future__ import annotations
 
+import itertools
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -270,9 +272,8 @@ def _window(model: Model, ops: list[Op], fail: _Fail, code: list[int]) -> dict[s
         if op.complete_pos is not None and op.complete_pos < ops[x].invoke_pos:
             before |= 1 << i
     bit = 1 << x
-    tried = sorted(
-        {model.show(s) for lin, s in fail.cache if not lin & bit and lin & before == before}
-    )
+    raw = {s for lin, s in fail.cache if not lin & bit and lin & before == before}
+    tried = sorted({model.show(s) for s in itertools.islice(raw, 100 * TRIED)})
     shown = zip(chain[first:], after[first:], strict=True)
     rows = [_op_row(ops[i], "linearized", model.show(s)) for (i, _), s in shown]
     rows += [_op_row(ops[i], "concurrent", None) for i in unplaced if i != x]
@@ -285,7 +286,7 @@ def _window(model: Model, ops: list[Op], fail: _Fail, code: list[int]) -> dict[s
         "final_state": model.show(fail.state),
         "failed": rows[-1],
         "tried_states": tried[:TRIED],
-        "tried_state_count": len(tried),
+        "tried_state_count": len(raw),
         "ops": rows,
     }
 

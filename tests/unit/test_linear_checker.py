@@ -10,6 +10,7 @@ search must agree with trying every order; a spent budget is ``unknown``.
 from __future__ import annotations
 
 import itertools
+import json
 import random
 import sys
 from pathlib import Path
@@ -23,6 +24,7 @@ from checkers import linear
 from checkers.compose import REGISTRY, check_history
 from checkers.linear import check_linear, history_ops, search
 from checkers.linear_models import MODELS, Model, Op
+from checkers.report.findings import checker_examples
 from checkers.verdict import headline
 from harness.history import load_history
 
@@ -103,6 +105,7 @@ def test_stale_read(tmp_path: Path) -> None:
     assert [e["title"] for e in ex] == ["Key 'x': not linearizable"]
     assert [row[0] for row in ex[0]["rows"]] == ["linearized", "failed"]
     assert "could not be placed: it was tried in 2." in ex[0]["note"]
+    assert json.loads(json.dumps(r))["windows"][0]["ops"][1]["result"] == ["x", 1]
 
 
 def test_lost_update_in_kv(tmp_path: Path) -> None:
@@ -262,6 +265,8 @@ def test_registered_per_model_and_composed(tmp_path: Path) -> None:
         assert (result["valid"], result["anomalies"]) == (False, ["non-linearizable"])
         line = headline(result).line
         assert line == f"INVALID: 1 of 1 keys not linearizable ({name[7:]}; first: key 'x')"
+        (title, _, rows, head), *more = checker_examples(result["checkers"][name])
+        assert (title, len(rows), len(head), more) == ("Key 'x': not linearizable", 2, 9, [])
     assert REGISTRY["linear-kv"](ops, {})["op_count"] == 0  # kv knows no read/write
 
 
