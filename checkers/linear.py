@@ -16,7 +16,8 @@ out of the list and starts over from the head; reaching the completion of
 an op not yet linearized means backtracking. A configuration (the set of
 linearized ops as a bitset, the model state) already seen is never
 explored again. A search that uses up its budget (``max_steps`` loop
-steps, ``max_seconds``, or :data:`MAX_MEMO_BYTES` of memoised
+steps — by default :data:`MAX_STEPS`, or :data:`STEPS_PER_OP` per op of a
+bigger key — ``max_seconds``, or :data:`MAX_MEMO_BYTES` of memoised
 configurations, per key) leaves the key ``unknown`` — never valid; its
 ``reason`` says which.
 
@@ -33,15 +34,17 @@ after it); ``start_state`` is the state before the window;
 Out (docs/contracts.md §2): ``valid``, ``anomalies`` (``non-linearizable``),
 ``model``, ``key_count``, ``invalid_key_count``, ``unknown_key_count``,
 ``op_count`` (ops searched), ``info_count``, ``fail_count`` (dropped),
+``info_dropped_count`` (``info`` ops of a read-only ``f``: dropped),
 ``ignored_count`` (ops of other ``f``), ``steps``, ``keys`` (per key:
 ``key``, ``valid``, ``op_count``, ``steps``, and ``reason`` when
-``unknown``), ``windows`` (the first
-:data:`WINDOWS` invalid keys) and ``summary`` with one ``examples`` table
-per window (shape in :mod:`checkers.compose`).
+``unknown``), ``windows`` (of the first :data:`WINDOWS` invalid keys) and
+``summary`` with one ``examples`` table per window for the first
+:data:`EXAMPLES` (shape in :mod:`checkers.compose`).
 
-Register it per model (:func:`linear_checker`; ``linear-register``,
+One registry name per model (:func:`linear_checker`: ``linear-register``,
 ``linear-cas-register``, ``linear-kv`` in :data:`checkers.compose.REGISTRY`),
-so a workload names it in its ``checkers`` like any other checker.
+since a checker's context carries no workload settings: a workload names
+one in its ``checkers`` like any other checker.
 """
 
 from __future__ import annotations
@@ -59,7 +62,8 @@ from checkers.linear_models import ATOMS, MODELS, UNKNOWN, Model, Op, freeze
 from checkers.schema import client_mask, column, line_numbers
 from checkers.stats import paired_ops
 
-MAX_STEPS = 1_000_000  # search steps per key before the key is "unknown"
+MAX_STEPS = 1_000_000  # search steps per key before the key is "unknown"…
+STEPS_PER_OP = 200  # …or this many per op, for a key with more than 5,000 ops
 MAX_MEMO_BYTES = 512 * 1024 * 1024  # about this much memo per key, at most
 WINDOWS = 20  # windows kept in the result
 EXAMPLES = 5  # of them shown as example tables
@@ -165,9 +169,11 @@ def _key_arg(value: Any, line: int) -> tuple[Any, Any]:
 
 
 def search(
-    model: Model, ops: list[Op], max_steps: int = MAX_STEPS, max_seconds: float | None = None
+    model: Model, ops: list[Op], max_steps: int | None = None, max_seconds: float | None = None
 ) -> KeyResult:
     """Search one key's ``ops`` for a linearization (see the module docstring)."""
+    if max_steps is None:
+        max_steps = max(MAX_STEPS, STEPS_PER_OP * len(ops))
     events = [(op.invoke_pos, 2 * i) for i, op in enumerate(ops)]
     events += [
         (op.complete_pos, 2 * i + 1) for i, op in enumerate(ops) if op.complete_pos is not None
@@ -310,7 +316,7 @@ def check_linear(
     ops: pd.DataFrame,
     context: dict[str, Any],
     model: Model | str,
-    max_steps: int = MAX_STEPS,
+    max_steps: int | None = None,
     max_seconds: float | None = None,
 ) -> dict[str, Any]:
     """Check ``ops`` against ``model`` key by key; the result dict of the module docstring."""
@@ -331,7 +337,6 @@ def check_linear(
         "info_count": sum(1 for op in found if op.type == "info"),
         **skipped,
         "steps": sum(r.steps for r in results),
-        "max_steps": max_steps,
         "keys": [
             {"key": r.key, "valid": r.valid, "op_count": r.op_count, "steps": r.steps}
             | ({"reason": r.reason} if r.reason else {})
