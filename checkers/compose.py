@@ -50,6 +50,7 @@ from typing import Any
 import pandas as pd
 
 from checkers.dedup import check_dedup
+from checkers.linear import linear_checker
 from checkers.logs import check_logs
 from checkers.queue import check_queue
 from checkers.stats import check_stats
@@ -64,6 +65,9 @@ REGISTRY: dict[str, Checker] = {
     "queue": check_queue,
     "logs": check_logs,
     "dedup": check_dedup,
+    "linear-register": linear_checker("register"),
+    "linear-cas-register": linear_checker("cas-register"),
+    "linear-kv": linear_checker("kv"),
 }
 
 _RANK = {True: 0, "unknown": 1, False: 2}

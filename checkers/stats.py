@@ -31,7 +31,8 @@ def paired_ops(ops: pd.DataFrame) -> pd.DataFrame:
 
     Columns: ``invoke_time``, ``complete_time`` (int ns), ``type`` (of the
     completion: ok/fail/info), ``f``, ``process``, ``node`` and ``value``
-    (of the invoke). Invokes without a completion (a run cut short) are left out.
+    (of the invoke), ``invoke_row`` and ``complete_row`` (the two ops' positions
+    in ``ops``). Invokes without a completion (a run cut short) are left out.
     """
     rows = np.flatnonzero(client_mask(ops))
     procs = ops["process"].to_numpy()[rows].astype(np.int64)
@@ -52,6 +53,8 @@ def paired_ops(ops: pd.DataFrame) -> pd.DataFrame:
             "process": procs[:-1][is_pair],
             "node": _obj(ops, "node")[inv],
             "value": _obj(ops, "value")[inv],
+            "invoke_row": inv,
+            "complete_row": done,
         }
     )
 

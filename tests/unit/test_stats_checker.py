@@ -58,8 +58,13 @@ def test_pairs_each_invoke_with_its_completion(ops: pd.DataFrame) -> None:
         "process",
         "node",
         "value",
+        "invoke_row",
+        "complete_row",
     ]
     assert pairs["value"].tolist()[:4] == [1, 2, 3, 4]
+    assert set(ops["type"].to_numpy()[pairs["invoke_row"]]) == {"invoke"}
+    assert (ops["type"].to_numpy()[pairs["complete_row"]] == pairs["type"]).all()
+    assert (ops["time"].to_numpy()[pairs["complete_row"]] == pairs["complete_time"]).all()
     assert pairs["type"].tolist() == ["ok", "ok", "fail", "info", "ok"]
     assert ((pairs["complete_time"] - pairs["invoke_time"]) // MS).tolist() == [10, 20, 30, 978, 50]
 
