@@ -49,6 +49,7 @@ from typing import Any
 
 import pandas as pd
 
+from checkers.consumer import check_consumer
 from checkers.logs import check_logs
 from checkers.queue import check_queue
 from checkers.stats import check_stats
@@ -61,6 +62,7 @@ REGISTRY: dict[str, Checker] = {
     "wellformed": check_wellformed,
     "stats": check_stats,
     "queue": check_queue,
+    "consumer": check_consumer,
     "logs": check_logs,
 }
 
