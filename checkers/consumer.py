@@ -335,7 +335,10 @@ def _problems(r: dict[str, Any]) -> list[str]:
     if r["out_of_order_count"]:
         parts.append(f"{r['out_of_order_count']:,} delivered out of order")
     for m in r["consumer_state_mismatches"][:2]:
-        parts.append(f"consumer {m['check']} {m['found']} (expected {m['expected']})")
+        if m["check"] == "present":
+            parts.append(f"the consumer is gone ({m['note']} were confirmed)")
+        else:
+            parts.append(f"consumer {m['check']} {m['found']} (expected {m['expected']})")
     if r["unexpected_count"]:
         parts.append(f"{r['unexpected_count']:,} unexpected")
     return parts

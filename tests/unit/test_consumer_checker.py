@@ -239,7 +239,7 @@ def test_the_consumer_state_after_the_drain_against_the_acks(
 def test_the_consumer_gone_is_a_mismatch_and_its_headline_says_so(tmp_path: Path) -> None:
     c = clean()
     c.drain(state={"present": False}, drained=False)
-    assert line(c, tmp_path) == "INVALID: consumer present no such consumer (expected yes)"
+    assert line(c, tmp_path) == "INVALID: the consumer is gone (6 acks were confirmed)"
 
 
 def test_values_never_published_are_unexpected(tmp_path: Path) -> None:
