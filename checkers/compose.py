@@ -49,6 +49,7 @@ from typing import Any
 
 import pandas as pd
 
+from checkers.consumer import check_consumer
 from checkers.dedup import check_dedup
 from checkers.linear import linear_checker
 from checkers.logs import check_logs
@@ -63,6 +64,7 @@ REGISTRY: dict[str, Checker] = {
     "wellformed": check_wellformed,
     "stats": check_stats,
     "queue": check_queue,
+    "consumer": check_consumer,
     "logs": check_logs,
     "dedup": check_dedup,
     "linear-register": linear_checker("register"),

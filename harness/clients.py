@@ -14,7 +14,8 @@ Uncertainty is recorded, never guessed (STYLE §3):
 
 :class:`NatsClient` is everything a workload may ask of a connection to one
 node: an acknowledged JetStream publish, a request, a batched direct get, a
-stream creation. :class:`NatsPyClient` implements it over nats-py; the fake
+stream creation, and a durable pull consumer (create, fetch, confirmed ack,
+state). :class:`NatsPyClient` implements it over nats-py; the fake
 cluster (``harness.backends.fake``) implements it in memory. Each real
 client is bound to one node: it connects to that node's URL only, with
 server discovery off (the cluster config sets ``no_advertise``), so a client
@@ -27,15 +28,15 @@ import asyncio
 import contextlib
 import json
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import nats
 from nats.aio.client import Client
 from nats.errors import NoRespondersError
 from nats.errors import TimeoutError as NatsTimeout
-from nats.js.api import StreamConfig
-from nats.js.errors import APIError, NoStreamResponseError
+from nats.js.api import ConsumerConfig, StreamConfig
+from nats.js.errors import APIError, NoStreamResponseError, NotFoundError
 
 FAIL = "fail"
 INFO = "info"
@@ -87,6 +88,29 @@ class StoredMsg:
     headers: dict[str, str] | None = None  # the stored message's (and the direct get's Nats-*)
 
 
+@dataclass(frozen=True)
+class Delivery:
+    """One message a pull consumer delivered: its stream sequence, payload and delivery
+    count (1 the first time); ``handle`` is what :meth:`NatsClient.ack_sync` acknowledges."""
+
+    seq: int
+    data: bytes
+    num_delivered: int
+    handle: Any = field(default=None, compare=False, repr=False)
+
+
+@dataclass(frozen=True)
+class ConsumerState:
+    """What ``CONSUMER.INFO`` says of a consumer (stream sequences and counts)."""
+
+    delivered_stream: int  # the last stream sequence delivered
+    ack_floor_stream: int  # every message up to this stream sequence is acknowledged
+    num_pending: int  # messages not yet delivered
+    num_ack_pending: int  # delivered, not yet acknowledged
+    num_redelivered: int  # ack-pending messages delivered more than once
+    num_waiting: int = 0  # pull requests waiting
+
+
 class NatsClient(Protocol):
     """What a workload may do over its connection to one node."""
 
@@ -105,6 +129,20 @@ class NatsClient(Protocol):
         self, stream: str, seq: int, batch: int, timeout: float
     ) -> list[StoredMsg] | None:
         """Up to ``batch`` messages from ``seq`` on; ``[]`` at the end, None: nothing there."""
+
+    async def add_consumer(self, stream: str, config: dict[str, Any], timeout: float) -> None:
+        """Create a consumer on ``stream`` (``ConsumerConfig`` fields); errors: ``APIError``."""
+
+    async def fetch(self, stream: str, durable: str, batch: int, timeout: float) -> list[Delivery]:
+        """Up to ``batch`` messages from the durable pull consumer; ``[]`` if none came in time."""
+
+    async def ack_sync(self, delivery: Delivery, timeout: float) -> None:
+        """Acknowledge ``delivery`` and wait until the server confirms it."""
+
+    async def consumer_info(
+        self, stream: str, durable: str, timeout: float
+    ) -> ConsumerState | None:
+        """The consumer's state; None when the server has no such consumer (or stream)."""
 
     async def close(self) -> None:
         """Close the connection (never raises)."""
@@ -142,6 +180,7 @@ class NatsPyClient:
     def __init__(self, nc: Client) -> None:
         self.nc = nc
         self._js: dict[float, Any] = {}  # one JetStream context per timeout, not one per publish
+        self._pulls: dict[tuple[str, str], tuple[Any, asyncio.Lock]] = {}  # per durable
 
     def _jetstream(self, timeout: float) -> Any:
         js = self._js.get(timeout)
@@ -208,6 +247,54 @@ class NatsPyClient:
         finally:
             with contextlib.suppress(Exception):  # the connection may be gone already
                 await sub.unsubscribe()
+
+    async def add_consumer(self, stream: str, config: dict[str, Any], timeout: float) -> None:
+        await self._jetstream(timeout).add_consumer(stream, ConsumerConfig(**config))
+
+    async def fetch(self, stream: str, durable: str, batch: int, timeout: float) -> list[Delivery]:
+        """One ``psub.fetch`` on a subscription bound to the existing durable.
+
+        Bound, never created: ``pull_subscribe`` would silently create a new
+        consumer (delivering everything again) if the server lost this one.
+        Fetches on one connection take turns: concurrent fetches on one pull
+        subscription would take each other's messages and status replies.
+        """
+        pull = self._pulls.get((stream, durable))
+        if pull is None:
+            js = self._jetstream(timeout)
+            pull = (await js.pull_subscribe_bind(durable=durable, stream=stream), asyncio.Lock())
+            self._pulls[(stream, durable)] = pull
+        psub, lock = pull
+        try:
+            async with lock:
+                msgs = await psub.fetch(batch, timeout)
+        except TimeoutError:  # NatsTimeout is one too; nothing came: a 408, or no answer at all
+            return []
+        out = []
+        for m in msgs:
+            meta = m.metadata
+            out.append(Delivery(meta.sequence.stream, m.data, meta.num_delivered, m))
+        return out
+
+    async def ack_sync(self, delivery: Delivery, timeout: float) -> None:
+        await delivery.handle.ack_sync(timeout=timeout)
+
+    async def consumer_info(
+        self, stream: str, durable: str, timeout: float
+    ) -> ConsumerState | None:
+        try:
+            info = await self._jetstream(timeout).consumer_info(stream, durable, timeout=timeout)
+        except NotFoundError:  # no such consumer, or no such stream
+            return None
+        delivered, floor = info.delivered, info.ack_floor
+        return ConsumerState(
+            delivered_stream=delivered.stream_seq if delivered else 0,
+            ack_floor_stream=floor.stream_seq if floor else 0,
+            num_pending=info.num_pending or 0,
+            num_ack_pending=info.num_ack_pending or 0,
+            num_redelivered=info.num_redelivered or 0,
+            num_waiting=info.num_waiting or 0,
+        )
 
     async def close(self) -> None:
         with contextlib.suppress(Exception):  # closing a connection to a dead node may fail

@@ -21,7 +21,11 @@ just enough of JetStream to give a history meaning:
 - ``power_fail`` keeps only what was synced: everything with
   ``sync_always``, nothing otherwise (like the 2-minute default);
 - each node's monitor (:class:`FakeMonitor`) reports its own view; direct
-  gets are answered from the node's own replica.
+  gets are answered from the node's own replica;
+- durable pull consumers with explicit acks (:class:`_Consumer`): a fetch
+  delivers expired ack-pending messages again, then new ones from the
+  leader's log; an ack removes a message from pending and moves the ack
+  floor; fetches and acks need a reachable stream leader, like publishes.
 
 Knobs for tests: ``sync_always``; ``misbehave`` — calls that never return
 (``"start"``, ``"meta_leader"``, ``"direct_get"``, ``"publish"``), to
@@ -58,7 +62,7 @@ from nats.js.errors import APIError
 
 from harness.backends.base import FILES, NETWORK, POWER, PROCESS, Grudge
 from harness.backends.host import HostRemote
-from harness.clients import Ack, NatsClient, StoredMsg
+from harness.clients import Ack, ConsumerState, Delivery, NatsClient, StoredMsg
 from harness.monitor import NodeMonitor, StreamView
 
 if TYPE_CHECKING:
@@ -93,6 +97,45 @@ class _Stream:
     duplicate_window: float = 120.0  # seconds; nats-server's default when none is configured
 
 
+@dataclass
+class _Consumer:
+    """A durable pull consumer: what it delivered, what awaits an ack, what was acked."""
+
+    ack_wait: float
+    next_seq: int = 1  # the next stream sequence never delivered
+    pending: dict[int, tuple[float, int]] = field(default_factory=dict)  # seq: (due, delivered)
+    acked: set[int] = field(default_factory=set)
+    ack_floor: int = 0
+
+    def take(self, log: list[Msg], batch: int, now: float, handle: Any) -> list[Delivery]:
+        """Up to ``batch`` deliveries: expired ack-pending messages first, then new ones."""
+        by_seq = {m[0]: m for m in log}
+        due = sorted(s for s, (at, _) in self.pending.items() if at <= now and s in by_seq)
+        fresh = [m[0] for m in log if m[0] >= self.next_seq]
+        out = []
+        for seq in (due + fresh)[:batch]:
+            count = self.pending.get(seq, (0.0, 0))[1] + 1
+            self.pending[seq] = (now + self.ack_wait, count)
+            self.next_seq = max(self.next_seq, seq + 1)
+            out.append(Delivery(seq, by_seq[seq][2], count, handle))
+        return out
+
+    def ack(self, seq: int) -> None:
+        if self.pending.pop(seq, None) is not None:
+            self.acked.add(seq)
+        while self.ack_floor + 1 in self.acked:
+            self.ack_floor += 1
+
+    def state(self, log: list[Msg]) -> ConsumerState:
+        return ConsumerState(
+            delivered_stream=self.next_seq - 1,
+            ack_floor_stream=self.ack_floor,
+            num_pending=sum(1 for m in log if m[0] >= self.next_seq),
+            num_ack_pending=len(self.pending),
+            num_redelivered=sum(1 for _, n in self.pending.values() if n > 1),
+        )
+
+
 class FakeCluster:
     """An in-memory cluster (see the module docstring)."""
 
@@ -116,6 +159,7 @@ class FakeCluster:
         self.grudge: dict[str, frozenset[str]] = {}
         self.clients_cut: set[str] = set()
         self.streams: dict[str, _Stream] = {}
+        self.consumers: dict[tuple[str, str], _Consumer] = {}  # (stream, durable)
         self.events: list[str] = []  # what happened, written to each node's log by collect
         self.dropped: dict[str, int] = {}
         self.stopped = False
@@ -333,6 +377,31 @@ class FakeCluster:
                 return m[0]
         return None
 
+    def _leader_log(self, node: str, stream: str) -> list[Msg]:
+        """The stream leader's log as ``node`` reaches it (or raise as a client would see)."""
+        if not self.alive(node) or node in self.clients_cut:
+            raise NatsTimeout
+        st = self.streams.get(stream)
+        leader = self.settle(st) if st else None
+        if st is None or leader is None or not (leader == node or self.hears(node, leader)):
+            raise NoRespondersError
+        return st.logs[leader]
+
+    def add_consumer(self, node: str, stream: str, config: dict[str, Any]) -> None:
+        with self._lock:
+            self._leader_log(node, stream)
+            durable = config.get("durable_name") or config["name"]
+            ack_wait = float(config.get("ack_wait") or 30.0)
+            self.consumers.setdefault((stream, durable), _Consumer(ack_wait))
+
+    def consumer(self, node: str, stream: str, durable: str) -> tuple[_Consumer, list[Msg]]:
+        with self._lock:
+            log = self._leader_log(node, stream)
+            con = self.consumers.get((stream, durable))
+            if con is None:
+                raise APIError(code=404, err_code=10014, description="consumer not found")
+            return con, log
+
     def _maybe_hang_sync(self, what: str) -> None:
         if what in self.misbehave:
             while not self.stopped:
@@ -440,6 +509,35 @@ class FakeClient:
             if m[0] >= seq
         ][:batch]
         return msgs or None
+
+    async def add_consumer(self, stream: str, config: dict[str, Any], timeout: float) -> None:
+        self.c.add_consumer(self.node, stream, config)
+
+    async def fetch(self, stream: str, durable: str, batch: int, timeout: float) -> list[Delivery]:
+        """What the consumer has for us, waiting up to ``timeout`` for something to come."""
+        deadline = time.monotonic() + timeout
+        while True:
+            with self.c._lock:
+                con, log = self.c.consumer(self.node, stream, durable)
+                got = con.take(log, batch, time.monotonic(), (stream, durable))
+            if got or time.monotonic() >= deadline:
+                return got
+            await asyncio.sleep(min(0.01, max(0.0, deadline - time.monotonic())))
+
+    async def ack_sync(self, delivery: Delivery, timeout: float) -> None:
+        await asyncio.sleep(0)  # let the others run, as the round trip would
+        with self.c._lock:
+            con, _ = self.c.consumer(self.node, *delivery.handle)
+            con.ack(delivery.seq)
+
+    async def consumer_info(
+        self, stream: str, durable: str, timeout: float
+    ) -> ConsumerState | None:
+        try:
+            con, log = self.c.consumer(self.node, stream, durable)
+        except APIError:
+            return None
+        return con.state(log)
 
     async def close(self) -> None:
         return None

@@ -28,12 +28,14 @@ from typing import Any
 
 from harness.errors import Unsupported
 from harness.workloads.base import Workload, WorkloadContext, WorkloadSpecBase
+from harness.workloads.consumer import ConsumerWorkload
 from harness.workloads.dedup import DedupWorkload
 from harness.workloads.queue import QueueWorkload
 
 REGISTRY: dict[str, type[Workload]] = {
     QueueWorkload.name: QueueWorkload,
     DedupWorkload.name: DedupWorkload,
+    ConsumerWorkload.name: ConsumerWorkload,
 }
 
 

@@ -50,13 +50,18 @@ async def _views(
 
 
 async def create_stream(
-    add: Callable[[], Awaitable[None]], stream: str, timeout: float, poll: float = 0.5
+    add: Callable[[], Awaitable[None]],
+    stream: str,
+    timeout: float,
+    poll: float = 0.5,
+    what: str = "stream",
 ) -> None:
     """Call ``add()`` until the stream exists, retrying while the cluster settles.
 
     An API error after ``timeout`` seconds: a 400 is the user's config
     (:class:`BadInput`), anything else the cluster's (:class:`NoStreamLeader`).
-    A request too big to send is bad input at once.
+    A request too big to send is bad input at once. ``what`` names the thing
+    in those errors (a workload creating a consumer the same way says so).
     """
     deadline = time.monotonic() + timeout
     while True:
@@ -64,14 +69,14 @@ async def create_stream(
             await add()
             return
         except MaxPayloadError as e:  # the request itself is too big: retrying won't help
-            raise BadInput(f"cannot create stream {stream}: {e}") from None
+            raise BadInput(f"cannot create {what} {stream}: {e}") from None
         except APIError as e:  # 400s too: "no suitable peers" is one while nodes settle
             if time.monotonic() > deadline:
                 cls = BadInput if e.code == 400 else NoStreamLeader
-                raise cls(f"cannot create stream {stream}: {e}") from None
+                raise cls(f"cannot create {what} {stream}: {e}") from None
         except Exception as e:  # settling cluster: retry until the bound
             if time.monotonic() > deadline:
-                raise NoStreamLeader(f"could not create stream {stream}: {e}") from None
+                raise NoStreamLeader(f"could not create {what} {stream}: {e}") from None
         await asyncio.sleep(poll)
 
 
@@ -127,8 +132,12 @@ async def wait_converged(
     timeout: float,
     nudge: Callable[[str], Awaitable[Any]] | None = None,
     poll: float = 0.5,
+    serving: bool = True,
 ) -> dict[str, Any]:
     """Until every replica node reports the same state for ``stream``, with a leader.
+
+    With ``serving`` (for workloads that read each replica by direct gets),
+    also until every replica serves direct gets itself.
 
     Gives up after ``timeout``, or after ``GONE_AFTER`` seconds in which every
     node answered without the stream (a power loss can delete it everywhere).
@@ -146,7 +155,7 @@ async def wait_converged(
         views = await _views(cluster, nodes, stream)
         states = {v.state for v in views if v and v.present}
         agreed = all(v and v.present and v.leader for v in views) and len(states) == 1
-        if agreed:  # and every replica answers direct gets itself (the final reads need it)
+        if agreed and serving:  # and every replica answers direct gets itself (the reads need it)
             direct = await asyncio.gather(
                 *(asyncio.to_thread(cluster.monitor(n).serves_direct_get, stream) for n in nodes)
             )

@@ -315,14 +315,17 @@ def test_nightly_suite_covers_every_fault_family_with_expectations() -> None:
     assert all(20 <= c.scenario.time_limit <= 30 for c in cases)
     kinds = set().union(*(c.scenario.fault_kinds for c in cases))
     assert {"kill", "pause", "partition", "power-loss", "corrupt"} <= kinds
-    coordinated = {
-        c.scenario.server.sync_interval: c.scenario.expect
-        for c in cases
-        if any(getattr(f, "coordinated", False) for f in c.scenario.faults)
-    }
-    assert set(coordinated) == {"default", "always"}
-    assert coordinated["default"] is not None and coordinated["default"].anomalies == ("lost",)
-    assert coordinated["always"] is not None and coordinated["always"].valid is True
+    for workload, lossy in (("queue", ("lost",)), ("consumer", None)):
+        coordinated = {
+            c.scenario.server.sync_interval: c.scenario.expect
+            for c in cases
+            if c.scenario.workload.name == workload
+            and any(getattr(f, "coordinated", False) for f in c.scenario.faults)
+        }
+        assert set(coordinated) == {"default", "always"}
+        assert coordinated["default"] is not None and coordinated["default"].valid is not True
+        assert coordinated["default"].anomalies == lossy
+        assert coordinated["always"] is not None and coordinated["always"].valid is True
 
 
 def test_nightly_workflow_steps() -> None:
