@@ -49,6 +49,7 @@ from typing import Any
 
 import pandas as pd
 
+from checkers.counter import check_counter
 from checkers.logs import check_logs
 from checkers.queue import check_queue
 from checkers.stats import check_stats
@@ -62,6 +63,7 @@ REGISTRY: dict[str, Checker] = {
     "stats": check_stats,
     "queue": check_queue,
     "logs": check_logs,
+    "counter": check_counter,
 }
 
 _RANK = {True: 0, "unknown": 1, False: 2}

@@ -75,6 +75,7 @@ class Ack:
     stream: str
     seq: int
     duplicate: bool = False
+    val: str | None = None  # a counter stream's new total (``Nats-Incr`` publishes), as sent
 
 
 @dataclass(frozen=True)
@@ -104,6 +105,9 @@ class NatsClient(Protocol):
         self, stream: str, seq: int, batch: int, timeout: float
     ) -> list[StoredMsg] | None:
         """Up to ``batch`` messages from ``seq`` on; ``[]`` at the end, None: nothing there."""
+
+    async def direct_get_last(self, stream: str, subject: str, timeout: float) -> StoredMsg | None:
+        """The last message stored on ``subject`` (a direct get); None: there is none."""
 
     async def close(self) -> None:
         """Close the connection (never raises)."""
@@ -159,7 +163,7 @@ class NatsPyClient:
         self, subject: str, payload: bytes, timeout: float, headers: dict[str, str] | None = None
     ) -> Ack:
         ack = await self._jetstream(timeout).publish(subject, payload, headers=headers)
-        return Ack(ack.stream, ack.seq, bool(ack.duplicate))
+        return Ack(ack.stream, ack.seq, bool(ack.duplicate), ack.val)
 
     async def request(self, subject: str, payload: bytes, timeout: float) -> bytes:
         return (await self.nc.request(subject, payload, timeout=timeout)).data
@@ -204,6 +208,17 @@ class NatsPyClient:
         finally:
             with contextlib.suppress(Exception):  # the connection may be gone already
                 await sub.unsubscribe()
+
+    async def direct_get_last(self, stream: str, subject: str, timeout: float) -> StoredMsg | None:
+        """``$JS.API.DIRECT.GET.<stream>.<subject>``: one reply, or a ``404`` status for none."""
+        msg = await self.nc.request(f"$JS.API.DIRECT.GET.{stream}.{subject}", b"", timeout=timeout)
+        headers = msg.headers or {}
+        status = headers.get("Status")
+        if status == "404":
+            return None
+        if status:
+            raise Unknown(f"direct get: status {status} {headers.get('Description', '')}")
+        return StoredMsg(int(headers["Nats-Sequence"]), msg.data, headers.get("Nats-Subject", ""))
 
     async def close(self) -> None:
         with contextlib.suppress(Exception):  # closing a connection to a dead node may fail

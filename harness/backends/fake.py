@@ -14,6 +14,8 @@ just enough of JetStream to give a history meaning:
   down, paused or cut from clients times out (``info``), a stream with no
   reachable leader answers "no responders" (``fail``);
 - followers catch up from the leader whenever they can reach it;
+- a stream with ``allow_msg_counter`` takes only ``Nats-Incr`` publishes: each
+  stores ``{"val": "<total>"}`` and acks the subject's new total as ``val``;
 - ``power_fail`` keeps only what was synced: everything with
   ``sync_always``, nothing otherwise (like the 2-minute default);
 - each node's monitor (:class:`FakeMonitor`) reports its own view; direct
@@ -74,6 +76,7 @@ class _Stream:
     leader: str | None = None
     logs: dict[str, list[Msg]] = field(default_factory=dict)
     synced: dict[str, int] = field(default_factory=dict)
+    counter: bool = False  # allow_msg_counter: publishes carry Nats-Incr, bodies the total
 
 
 class FakeCluster:
@@ -265,6 +268,7 @@ class FakeCluster:
                 return
             replicas = self.nodes[: int(config.get("num_replicas", 1))]
             st = _Stream(name, list(config.get("subjects") or [name]), replicas)
+            st.counter = bool(config.get("allow_msg_counter"))
             st.logs = {n: [] for n in replicas}
             self.streams[name] = st
             self.settle(st)
@@ -277,7 +281,9 @@ class FakeCluster:
                     return st
         return None
 
-    def publish(self, node: str, subject: str, data: bytes) -> Ack:
+    def publish(
+        self, node: str, subject: str, data: bytes, headers: dict[str, str] | None = None
+    ) -> Ack:
         with self._lock:
             if not self.alive(node) or node in self.clients_cut:
                 raise NatsTimeout
@@ -287,16 +293,30 @@ class FakeCluster:
                 raise NoRespondersError
             log = st.logs[leader]
             seq = (log[-1][0] if log else 0) + 1
+            val = None
+            if st.counter:
+                data, val = _increment(log, subject, (headers or {}).get("Nats-Incr"))
             log.append((seq, subject, data))
             if self.sync_always:
                 st.synced[leader] = len(log)
             self.settle(st)
-            return Ack(st.name, seq)
+            return Ack(st.name, seq, val=val)
 
     def _maybe_hang_sync(self, what: str) -> None:
         if what in self.misbehave:
             while not self.stopped:
                 time.sleep(0.05)
+
+
+def _increment(log: list[Msg], subject: str, incr: str | None) -> tuple[bytes, str]:
+    """A counter stream's next message on ``subject``: its body and the new total."""
+    if incr is None or not incr.lstrip("-").isdigit():
+        why = "missing" if incr is None else "invalid"
+        raise APIError(code=400, err_code=10169, description=f"message counter increment is {why}")
+    last = next((d for _, subj, d in reversed(log) if subj == subject), None)
+    total = int(json.loads(last)["val"]) if last else 0
+    val = str(total + int(incr))
+    return json.dumps({"val": val}).encode(), val
 
 
 class FakeMonitor:
@@ -368,7 +388,7 @@ class FakeClient:
     ) -> Ack:
         await self._hang("publish")
         await asyncio.sleep(0)  # let the other workers and the nemesis run, as real I/O would
-        return self.c.publish(self.node, subject, payload)
+        return self.c.publish(self.node, subject, payload, headers)
 
     async def request(self, subject: str, payload: bytes, timeout: float) -> bytes:
         c = self.c
@@ -396,6 +416,11 @@ class FakeClient:
             raise NoRespondersError
         msgs = [StoredMsg(s, d, subj) for s, subj, d in st.logs[self.node] if s >= seq][:batch]
         return msgs or None
+
+    async def direct_get_last(self, stream: str, subject: str, timeout: float) -> StoredMsg | None:
+        await self._hang("direct_get")
+        msgs = await self.direct_get(stream, 1, 1 << 62, timeout) or []
+        return next((m for m in reversed(msgs) if m.subject == subject), None)
 
     async def close(self) -> None:
         return None

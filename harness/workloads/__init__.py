@@ -28,10 +28,12 @@ from typing import Any
 
 from harness.errors import Unsupported
 from harness.workloads.base import Workload, WorkloadContext, WorkloadSpecBase
+from harness.workloads.counter import CounterWorkload
 from harness.workloads.queue import QueueWorkload
 
 REGISTRY: dict[str, type[Workload]] = {
     QueueWorkload.name: QueueWorkload,
+    CounterWorkload.name: CounterWorkload,
 }
 
 

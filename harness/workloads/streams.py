@@ -18,6 +18,7 @@ connections at once) and waits until each node's own ``/routez`` shows 0.
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, cast
@@ -26,10 +27,13 @@ from nats.errors import MaxPayloadError
 from nats.js.errors import APIError
 
 from harness import monitor
+from harness.clients import Unknown, classify
 from harness.errors import BadInput, NoStreamLeader
+from harness.interpreter import Completion
 
 if TYPE_CHECKING:  # the scenario imports the workload registry: no import at run time
     from harness.backends.base import Cluster, NetworkControl
+    from harness.workloads.base import WorkloadContext
 
 NUDGE_EVERY = 5.0  # seconds a replica may lag in joining the direct-get group before a nudge
 GONE_AFTER = 10.0  # every node answers without the stream this long: it is gone, stop waiting
@@ -176,3 +180,76 @@ async def isolate_for_reads(cluster: Cluster, timeout: float, poll: float = 0.25
 async def heal(cluster: Cluster) -> None:
     """Remove the read isolation again (every rule of the run)."""
     await asyncio.to_thread(cast("NetworkControl", cluster).heal_network)
+
+
+# -- the usual hooks of a workload over one stream ---------------------------------
+
+
+async def setup_stream(ctx: WorkloadContext, **config: Any) -> list[str]:
+    """Open a client per node, create the scenario's stream (its name, ``<name>.>``,
+    replicas and storage, with direct gets, plus ``config``), wait for its replicas
+    and leader within ``recovery.setup``; the nodes that hold it."""
+    sc = ctx.scenario
+    for node in ctx.cluster.nodes:
+        await ctx.client_for(node)
+    name = sc.stream.name
+    full = {
+        "name": name,
+        "subjects": [f"{name}.>"],
+        "num_replicas": sc.stream.replicas,
+        "storage": sc.stream.storage,
+        "allow_direct": True,
+        **config,
+    }
+    first = await ctx.client_for(ctx.cluster.nodes[0])
+    deadline = time.monotonic() + sc.recovery.setup
+    await create_stream(lambda: first.add_stream(full, timeout=5), name, sc.recovery.setup)
+    left = max(0.0, deadline - time.monotonic())
+    return await wait_replicas(ctx.cluster, name, sc.stream.replicas, left)
+
+
+async def lead_from(ctx: WorkloadContext, stream: str, node: str) -> dict[str, Any]:
+    """Ask the leader of ``stream`` to step down in favour of ``node``; the reply.
+
+    Recorded as a nemesis note. A stream leader always serves direct gets, so
+    this is how the recovery wait gets a replica that never rejoined the
+    direct-get group to answer its final read itself (the ``nudge`` of
+    :func:`wait_converged`).
+    """
+    client = await ctx.client_for(node)
+    req = json.dumps({"placement": {"preferred": node}}).encode()
+    try:
+        data = await client.request(f"$JS.API.STREAM.LEADER.STEPDOWN.{stream}", req, timeout=5)
+        reply = json.loads(data)
+    except Exception as e:
+        reply = {"error": classify(e)[1]}
+    ctx.note("step-down", {"settle": "step-down", "preferred": node, "reply": reply})
+    return reply
+
+
+async def read_alone(
+    cluster: Cluster, node: str, stream: str, read: Callable[[], Awaitable[Any]], absent: Any
+) -> Completion:
+    """One node's final read of ``stream``, provably its own: ``ok`` with what ``read()``
+    returned and ``routes: 0``.
+
+    A node whose ``/jsz`` shows no such stream reads as ``ok`` with ``absent``
+    and a ``note`` (the stream is gone: that is data). A node that does not
+    answer, holds the stream without serving direct gets, or had a route
+    before or after the read raises ``Unknown`` (an ``info`` read, not
+    evidence). Call it after :func:`isolate_for_reads`.
+    """
+    mon = cluster.monitor(node)
+    view = await asyncio.to_thread(mon.stream_view, stream)
+    if view is None:
+        raise Unknown("node did not answer /jsz")
+    if not view.present:
+        return Completion("ok", absent, extra={"note": f"stream {stream} is absent on {node}"})
+    if not await asyncio.to_thread(mon.serves_direct_get, stream):
+        raise Unknown(f"{node} holds the stream but does not serve direct gets (not caught up)")
+    routes_before = await asyncio.to_thread(mon.route_count)
+    value = await read()
+    routes_after = await asyncio.to_thread(mon.route_count)
+    if routes_before != 0 or routes_after != 0:
+        raise Unknown(f"node had routes during the read ({routes_before}, {routes_after})")
+    return Completion("ok", value, extra={"routes": 0})

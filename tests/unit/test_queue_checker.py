@@ -337,7 +337,7 @@ def test_check_history_refuses_unknown_names() -> None:
         check_history(pd.DataFrame(), {}, ["stats", "nope"])
     with pytest.raises(ValueError, match="headline checker 'queue' is not among stats"):
         check_history(pd.DataFrame(), {}, ["stats"], headline="queue")
-    assert set(REGISTRY) == {"wellformed", "stats", "queue", "logs"}
+    assert {"wellformed", "stats", "queue", "logs"} <= set(REGISTRY)
 
 
 def test_check_safe_turns_a_raise_into_unknown(tmp_path: Path) -> None:
