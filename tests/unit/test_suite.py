@@ -316,13 +316,17 @@ def test_nightly_suite_covers_every_fault_family_with_expectations() -> None:
     kinds = set().union(*(c.scenario.fault_kinds for c in cases))
     assert {"kill", "pause", "partition", "power-loss", "corrupt"} <= kinds
     coordinated = {
-        c.scenario.server.sync_interval: c.scenario.expect
+        (c.scenario.workload.name, c.scenario.server.sync_interval): c.scenario.expect
         for c in cases
         if any(getattr(f, "coordinated", False) for f in c.scenario.faults)
     }
-    assert set(coordinated) == {"default", "always"}
-    assert coordinated["default"] is not None and coordinated["default"].anomalies == ("lost",)
-    assert coordinated["always"] is not None and coordinated["always"].valid is True
+    assert set(coordinated) >= {("queue", "default"), ("queue", "always")}
+    lost = coordinated["queue", "default"]
+    assert lost is not None and lost.anomalies == ("lost",)
+    always = coordinated["queue", "always"]
+    assert always is not None and always.valid is True
+    counter = coordinated["counter", "default"]  # every workload's own loss
+    assert counter is not None and counter.anomalies == ("lost-increment",)
 
 
 def test_nightly_workflow_steps() -> None:
