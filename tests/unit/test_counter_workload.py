@@ -112,3 +112,15 @@ def test_counters_need_nats_server_2_12(tmp_path: Path) -> None:
     with pytest.raises(Unsupported, match=r"workload counter needs nats-server 2\.12\.0"):
         execute(sc, opts)
     assert made == [] and not (tmp_path / "results").exists()
+
+
+def test_a_declared_old_server_is_refused_before_it_is_installed(tmp_path: Path) -> None:
+    backend, made = fake.backend()
+    asked: list[str] = []
+    backend = dataclasses.replace(backend, binary=lambda sc, explicit: asked.append("binary"))
+    opts = RunOptions(results_dir=tmp_path / "results", echo=lambda _m: None, backend=backend,
+                      work_root=tmp_path / "work")  # fmt: skip
+    sc = counter(server={"version": "2.11.11"})
+    with pytest.raises(Unsupported, match=r"and this run's is 2\.11\.11 \(--set server\.version"):
+        execute(sc, opts)
+    assert asked == [] and made == []
