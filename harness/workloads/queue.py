@@ -33,13 +33,11 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-import json
-import time
 from collections.abc import Iterator
 from typing import Any, ClassVar, Literal
 
 from harness.backends.base import NETWORK
-from harness.clients import NatsClient, Unknown, classify
+from harness.clients import NatsClient
 from harness.interpreter import Completion, Operation
 from harness.workloads import streams
 from harness.workloads.base import WorkloadContext, WorkloadSpecBase
@@ -84,24 +82,7 @@ class QueueWorkload:
     # -- setup --------------------------------------------------------------
     async def setup(self) -> dict[str, Any]:
         """Open a client per node; create the stream and wait for its replicas and leader."""
-        sc = self.ctx.scenario
-        for node in self.cluster.nodes:
-            await self.ctx.client_for(node)
-        config = {
-            "name": self.stream,
-            "subjects": [f"{self.stream}.>"],
-            "num_replicas": sc.stream.replicas,
-            "storage": sc.stream.storage,
-            "allow_direct": True,
-        }
-        first = await self.ctx.client_for(self.cluster.nodes[0])
-        bound = sc.recovery.setup
-        deadline = time.monotonic() + bound
-        await streams.create_stream(lambda: first.add_stream(config, timeout=5), self.stream, bound)
-        left = max(0.0, deadline - time.monotonic())
-        self.replica_nodes = await streams.wait_replicas(
-            self.cluster, self.stream, sc.stream.replicas, left
-        )
+        self.replica_nodes = await streams.setup_stream(self.ctx)
         return {"replica_nodes": self.replica_nodes}
 
     # -- main phase ---------------------------------------------------------
@@ -128,23 +109,8 @@ class QueueWorkload:
         )
 
     async def lead_from(self, node: str) -> dict[str, Any]:
-        """Ask the stream leader to step down in favour of ``node`` (recorded as a nemesis op).
-
-        A stream leader always serves direct gets, so this is how the recovery
-        wait gets a replica that never rejoined the direct-get group (seen after
-        a power loss corrupted its ``meta.inf``) to answer the final read itself.
-        """
-        client = await self.ctx.client_for(node)
-        req = json.dumps({"placement": {"preferred": node}}).encode()
-        try:
-            data = await client.request(
-                f"$JS.API.STREAM.LEADER.STEPDOWN.{self.stream}", req, timeout=5
-            )
-            reply = json.loads(data)
-        except Exception as e:
-            reply = {"error": classify(e)[1]}
-        self.ctx.note("step-down", {"settle": "step-down", "preferred": node, "reply": reply})
-        return reply
+        """Ask the stream leader to step down in favour of ``node`` (:func:`streams.lead_from`)."""
+        return await streams.lead_from(self.ctx, self.stream, node)
 
     # -- final reads ----------------------------------------------------------
     async def prepare_reads(self, bound: float) -> dict[str, Any]:
@@ -158,22 +124,8 @@ class QueueWorkload:
 
     async def _read(self, client: NatsClient, node: str) -> Completion:
         """One node's replica, provably its own (see the module docstring)."""
-        mon = self.cluster.monitor(node)
-        view = await asyncio.to_thread(mon.stream_view, self.stream)
-        if view is None:
-            raise Unknown("node did not answer /jsz")
-        if not view.present:
-            return Completion("ok", [], extra={"note": f"stream {self.stream} is absent on {node}"})
-        if not await asyncio.to_thread(mon.serves_direct_get, self.stream):
-            raise Unknown(
-                f"{node} holds the stream but does not serve direct gets (replica not caught up)"
-            )
-        routes_before = await asyncio.to_thread(mon.route_count)
-        pairs = await self._direct_read(client, self.read_timeout)
-        routes_after = await asyncio.to_thread(mon.route_count)
-        if routes_before != 0 or routes_after != 0:
-            raise Unknown(f"node had routes during the read ({routes_before}, {routes_after})")
-        return Completion("ok", pairs, extra={"routes": 0})
+        read = lambda: self._direct_read(client, self.read_timeout)  # noqa: E731
+        return await streams.read_alone(self.cluster, node, self.stream, read, [])
 
     async def _direct_read(self, client: NatsClient, timeout: float) -> list[list[int]]:
         """Every message of the stream, in batches, within ``timeout`` seconds in all."""

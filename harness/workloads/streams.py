@@ -246,7 +246,9 @@ async def read_alone(
     if not view.present:
         return Completion("ok", absent, extra={"note": f"stream {stream} is absent on {node}"})
     if not await asyncio.to_thread(mon.serves_direct_get, stream):
-        raise Unknown(f"{node} holds the stream but does not serve direct gets (not caught up)")
+        raise Unknown(
+            f"{node} holds the stream but does not serve direct gets (replica not caught up)"
+        )
     routes_before = await asyncio.to_thread(mon.route_count)
     value = await read()
     routes_after = await asyncio.to_thread(mon.route_count)
