@@ -50,6 +50,7 @@ from typing import Any
 import pandas as pd
 
 from checkers.consumer import check_consumer
+from checkers.counter import check_counter
 from checkers.dedup import check_dedup
 from checkers.linear import linear_checker
 from checkers.logs import check_logs
@@ -70,6 +71,7 @@ REGISTRY: dict[str, Checker] = {
     "linear-register": linear_checker("register"),
     "linear-cas-register": linear_checker("cas-register"),
     "linear-kv": linear_checker("kv"),
+    "counter": check_counter,
 }
 
 _RANK = {True: 0, "unknown": 1, False: 2}

@@ -76,6 +76,7 @@ class Ack:
     stream: str
     seq: int
     duplicate: bool = False
+    val: str | None = None  # a counter stream's new total (``Nats-Incr`` publishes), as sent
 
 
 @dataclass(frozen=True)
@@ -144,6 +145,9 @@ class NatsClient(Protocol):
     ) -> ConsumerState | None:
         """The consumer's state; None when the server has no such consumer (or stream)."""
 
+    async def direct_get_last(self, stream: str, subject: str, timeout: float) -> StoredMsg | None:
+        """The last message stored on ``subject`` (a direct get); None: there is none."""
+
     async def close(self) -> None:
         """Close the connection (never raises)."""
 
@@ -199,7 +203,7 @@ class NatsPyClient:
         self, subject: str, payload: bytes, timeout: float, headers: dict[str, str] | None = None
     ) -> Ack:
         ack = await self._jetstream(timeout).publish(subject, payload, headers=headers)
-        return Ack(ack.stream, ack.seq, bool(ack.duplicate))
+        return Ack(ack.stream, ack.seq, bool(ack.duplicate), ack.val)
 
     async def request(self, subject: str, payload: bytes, timeout: float) -> bytes:
         return (await self.nc.request(subject, payload, timeout=timeout)).data
@@ -295,6 +299,17 @@ class NatsPyClient:
             num_redelivered=info.num_redelivered or 0,
             num_waiting=info.num_waiting or 0,
         )
+
+    async def direct_get_last(self, stream: str, subject: str, timeout: float) -> StoredMsg | None:
+        """``$JS.API.DIRECT.GET.<stream>.<subject>``: one reply, or a ``404`` status for none."""
+        msg = await self.nc.request(f"$JS.API.DIRECT.GET.{stream}.{subject}", b"", timeout=timeout)
+        headers = msg.headers or {}
+        status = headers.get("Status")
+        if status == "404":
+            return None
+        if status:
+            raise Unknown(f"direct get: status {status} {headers.get('Description', '')}")
+        return StoredMsg(int(headers["Nats-Sequence"]), msg.data, headers.get("Nats-Subject", ""))
 
     async def close(self) -> None:
         with contextlib.suppress(Exception):  # closing a connection to a dead node may fail

@@ -374,6 +374,9 @@ def execute(scenario: Scenario, options: RunOptions) -> RunOutcome:
     backend = options.backend
     backend.preflight(scenario)  # root, tools, an engine, and every planned fault's abilities
     schedule.plan(scenario)  # a fault the scenario makes impossible (a ring of 3 nodes): exit 2
+    server = scenario.server
+    if options.nats_server is None and server.binary is None and server.image is None:
+        workloads.check_server(scenario, server.version)  # refuse an old one before installing it
     binary = backend.binary(scenario, options.nats_server)
     if binary is not None:  # a workload that needs a newer server: say so before anything runs
         workloads.check_server(scenario, servers.binary_version(binary))

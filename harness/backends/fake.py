@@ -18,6 +18,8 @@ just enough of JetStream to give a history meaning:
   again and is acknowledged with the original's seq and ``duplicate``;
   direct gets return each message's headers;
 - followers catch up from the leader whenever they can reach it;
+- a stream with ``allow_msg_counter`` takes only ``Nats-Incr`` publishes: each
+  stores ``{"val": "<total>"}`` and acks the subject's new total as ``val``;
 - ``power_fail`` keeps only what was synced: everything with
   ``sync_always``, nothing otherwise (like the 2-minute default);
 - each node's monitor (:class:`FakeMonitor`) reports its own view; direct
@@ -95,6 +97,7 @@ class _Stream:
     logs: dict[str, list[Msg]] = field(default_factory=dict)
     synced: dict[str, int] = field(default_factory=dict)
     duplicate_window: float = 120.0  # seconds; nats-server's default when none is configured
+    counter: bool = False  # allow_msg_counter: publishes carry Nats-Incr, bodies the total
 
 
 @dataclass
@@ -134,6 +137,8 @@ class _Consumer:
             num_ack_pending=len(self.pending),
             num_redelivered=sum(1 for _, n in self.pending.values() if n > 1),
         )
+
+    counter: bool = False  # allow_msg_counter: publishes carry Nats-Incr, bodies the total
 
 
 class FakeCluster:
@@ -327,6 +332,7 @@ class FakeCluster:
             replicas = self.nodes[: int(config.get("num_replicas", 1))]
             st = _Stream(name, list(config.get("subjects") or [name]), replicas)
             st.duplicate_window = float(config.get("duplicate_window") or 120.0)
+            st.counter = bool(config.get("allow_msg_counter"))
             st.logs = {n: [] for n in replicas}
             self.streams[name] = st
             self.settle(st)
@@ -354,11 +360,14 @@ class FakeCluster:
             if original is not None:
                 return Ack(st.name, original, duplicate=True)
             seq = (log[-1][0] if log else 0) + 1
+            val = None
+            if st.counter:
+                data, val = _increment(log, subject, (headers or {}).get("Nats-Incr"))
             log.append(_Stored(seq, subject, data, headers))
             if self.sync_always:
                 st.synced[leader] = len(log)
             self.settle(st)
-            return Ack(st.name, seq)
+            return Ack(st.name, seq, val=val)
 
     @staticmethod
     def _original(st: _Stream, log: list[Msg], msg_id: str | None) -> int | None:
@@ -406,6 +415,17 @@ class FakeCluster:
         if what in self.misbehave:
             while not self.stopped:
                 time.sleep(0.05)
+
+
+def _increment(log: list[Msg], subject: str, incr: str | None) -> tuple[bytes, str]:
+    """A counter stream's next message on ``subject``: its body and the new total."""
+    if incr is None or not incr.lstrip("-").isdigit():
+        why = "missing" if incr is None else "invalid"
+        raise APIError(code=400, err_code=10169, description=f"message counter increment is {why}")
+    last = next((d for _, subj, d in reversed(log) if subj == subject), None)
+    total = int(json.loads(last)["val"]) if last else 0
+    val = str(total + int(incr))
+    return json.dumps({"val": val}).encode(), val
 
 
 class FakeMonitor:
@@ -538,6 +558,11 @@ class FakeClient:
         except APIError:
             return None
         return con.state(log)
+
+    async def direct_get_last(self, stream: str, subject: str, timeout: float) -> StoredMsg | None:
+        await self._hang("direct_get")
+        msgs = await self.direct_get(stream, 1, 1 << 62, timeout) or []
+        return next((m for m in reversed(msgs) if m.subject == subject), None)
 
     async def close(self) -> None:
         return None

@@ -29,6 +29,7 @@ from typing import Any
 from harness.errors import Unsupported
 from harness.workloads.base import Workload, WorkloadContext, WorkloadSpecBase
 from harness.workloads.consumer import ConsumerWorkload
+from harness.workloads.counter import CounterWorkload
 from harness.workloads.dedup import DedupWorkload
 from harness.workloads.queue import QueueWorkload
 
@@ -36,6 +37,7 @@ REGISTRY: dict[str, type[Workload]] = {
     QueueWorkload.name: QueueWorkload,
     DedupWorkload.name: DedupWorkload,
     ConsumerWorkload.name: ConsumerWorkload,
+    CounterWorkload.name: CounterWorkload,
 }
 
 

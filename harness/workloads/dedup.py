@@ -40,7 +40,7 @@ from __future__ import annotations
 
 import itertools
 import random
-from collections.abc import Iterator
+from collections.abc import Awaitable, Iterator
 from typing import Any, ClassVar, Literal
 
 from pydantic import Field
@@ -131,14 +131,13 @@ class DedupWorkload:
             return Completion("ok", extra={"seq": ack.seq, "duplicate": ack.duplicate})
         if op.f == "read":
             assert op.node is not None
-            triples = await streams.read_alone(
-                self.cluster, client, op.node, self.stream, self.read_timeout, _triple
-            )
-            extra: dict[str, Any] = {"duplicate_window": self.spec.duplicate_window}
-            if triples is None:
-                note = f"stream {self.stream} is absent on {op.node}"
-                return Completion("ok", [], extra={**extra, "note": note})
-            return Completion("ok", triples, extra={**extra, "routes": 0})
+
+            def read() -> Awaitable[list[list[int]]]:
+                return streams.direct_read(client, self.stream, self.read_timeout, _triple)
+
+            done = await streams.read_alone(self.cluster, op.node, self.stream, read, [])
+            window = {"duplicate_window": self.spec.duplicate_window}
+            return Completion(done.type, done.value, extra={**window, **done.extra})
         raise ValueError(f"dedup workload has no operation {op.f!r}")
 
     async def recover(self, bound: float) -> dict[str, Any]:

@@ -33,7 +33,7 @@ subscription.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterator
+from collections.abc import Awaitable, Iterator
 from typing import Any, ClassVar, Literal
 
 from harness.backends.base import NETWORK
@@ -122,12 +122,11 @@ class QueueWorkload:
 
     async def _read(self, client: NatsClient, node: str) -> Completion:
         """One node's replica, provably its own (see the module docstring)."""
-        pairs = await streams.read_alone(
-            self.cluster, client, node, self.stream, self.read_timeout, _pair
-        )
-        if pairs is None:
-            return Completion("ok", [], extra={"note": f"stream {self.stream} is absent on {node}"})
-        return Completion("ok", pairs, extra={"routes": 0})
+
+        def read() -> Awaitable[list[list[int]]]:
+            return streams.direct_read(client, self.stream, self.read_timeout, _pair)
+
+        return await streams.read_alone(self.cluster, node, self.stream, read, [])
 
     async def close(self) -> None:
         """Nothing of its own: the runner closes the clients."""

@@ -29,6 +29,7 @@ from nats.js.errors import APIError
 from harness import monitor
 from harness.clients import NatsClient, StoredMsg, Unknown, classify
 from harness.errors import BadInput, NoStreamLeader
+from harness.interpreter import Completion
 
 if TYPE_CHECKING:  # the scenario imports the workload registry: no import at run time
     from harness.backends.base import Cluster, NetworkControl
@@ -242,34 +243,33 @@ Row = Callable[[StoredMsg], list[int]]
 
 
 async def read_alone(
-    cluster: Cluster, client: NatsClient, node: str, stream: str, timeout: float, row: Row
-) -> list[list[int]] | None:
-    """``node``'s replica of ``stream``, provably its own: ``row(msg)`` per message, in order.
+    cluster: Cluster, node: str, stream: str, read: Callable[[], Awaitable[Any]], absent: Any
+) -> Completion:
+    """One node's final read of ``stream``, provably its own: ``ok`` with what ``read()``
+    returned and ``routes: 0``.
 
-    None when the node's ``/jsz`` shows no such stream (it is gone: data).
-    Raises :class:`~harness.clients.Unknown` (the read is no evidence) when
-    the node does not answer ``/jsz``, holds the stream but does not serve
-    direct gets itself (its ``/subsz`` lists only local subscriptions), or
-    had a route before or after the read (with zero routes the only
-    subscriber a direct get can reach is the node's own replica; the read
-    isolation's DROP/RESET rules stop a route from re-forming in between).
+    A node whose ``/jsz`` shows no such stream reads as ``ok`` with ``absent``
+    and a ``note`` (the stream is gone: that is data). A node that does not
+    answer, holds the stream without serving direct gets, or had a route
+    before or after the read raises ``Unknown`` (an ``info`` read, not
+    evidence). Call it after :func:`isolate_for_reads`.
     """
     mon = cluster.monitor(node)
     view = await asyncio.to_thread(mon.stream_view, stream)
     if view is None:
         raise Unknown("node did not answer /jsz")
     if not view.present:
-        return None
+        return Completion("ok", absent, extra={"note": f"stream {stream} is absent on {node}"})
     if not await asyncio.to_thread(mon.serves_direct_get, stream):
         raise Unknown(
             f"{node} holds the stream but does not serve direct gets (replica not caught up)"
         )
     routes_before = await asyncio.to_thread(mon.route_count)
-    rows = await direct_read(client, stream, timeout, row)
+    value = await read()
     routes_after = await asyncio.to_thread(mon.route_count)
     if routes_before != 0 or routes_after != 0:
         raise Unknown(f"node had routes during the read ({routes_before}, {routes_after})")
-    return rows
+    return Completion("ok", value, extra={"routes": 0})
 
 
 async def direct_read(client: NatsClient, stream: str, timeout: float, row: Row) -> list[list[int]]:

@@ -326,6 +326,14 @@ def test_nightly_suite_covers_every_fault_family_with_expectations() -> None:
         assert coordinated["default"] is not None and coordinated["default"].valid is not True
         assert coordinated["default"].anomalies == lossy
         assert coordinated["always"] is not None and coordinated["always"].valid is True
+    counter = [
+        c.scenario.expect
+        for c in cases
+        if c.scenario.workload.name == "counter"
+        and c.scenario.server.sync_interval == "default"
+        and any(getattr(f, "coordinated", False) for f in c.scenario.faults)
+    ]
+    assert counter and all(e is not None and e.anomalies == ("lost-increment",) for e in counter)
 
 
 def test_nightly_workflow_steps() -> None:
