@@ -138,8 +138,6 @@ class _Consumer:
             num_redelivered=sum(1 for _, n in self.pending.values() if n > 1),
         )
 
-    counter: bool = False  # allow_msg_counter: publishes carry Nats-Incr, bodies the total
-
 
 class FakeCluster:
     """An in-memory cluster (see the module docstring)."""

@@ -60,7 +60,7 @@ class CounterSpec(WorkloadSpecBase):
     max_increment: int = Field(default=100, ge=1, description="increments are 1..max_increment")
 
 
-class CounterWorkload:
+class CounterWorkload(streams.ReplicaReads):
     """Increments counters with ``Nats-Incr`` and reads every node's totals back."""
 
     name: ClassVar[str] = "counter"
@@ -131,28 +131,6 @@ class CounterWorkload:
             msg = await client.direct_get_last(self.stream, self.subject(key), left)
             out.append([key, 0 if msg is None else _total(msg.data)])
         return out
-
-    async def recover(self, bound: float) -> dict[str, Any]:
-        """Until every replica agrees on the stream and serves direct gets (or ``bound``)."""
-        return await streams.wait_converged(
-            self.cluster,
-            self.replica_nodes,
-            self.stream,
-            bound,
-            nudge=lambda node: streams.step_down_to(self.ctx, self.stream, node),
-        )
-
-    async def prepare_reads(self, bound: float) -> dict[str, Any]:
-        return {"isolated_for_reads": await streams.isolate_for_reads(self.cluster, bound)}
-
-    def final_ops(self) -> list[Operation]:
-        return [Operation("read", None, node) for node in self.replica_nodes]
-
-    async def after_reads(self) -> None:
-        await streams.heal(self.cluster)
-
-    async def close(self) -> None:
-        """Nothing of its own: the runner closes the clients."""
 
 
 def _total(data: bytes) -> int:

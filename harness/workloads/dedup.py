@@ -64,7 +64,7 @@ class DedupSpec(WorkloadSpecBase):
     resend: float = Field(default=0.05, ge=0, le=1, description="acked values sent once more")
 
 
-class DedupWorkload:
+class DedupWorkload(streams.ReplicaReads):
     """Publishes unique messages with Msg-Ids, retrying after ``info``; reads every node back."""
 
     name: ClassVar[str] = "dedup"
@@ -139,27 +139,6 @@ class DedupWorkload:
             window = {"duplicate_window": self.spec.duplicate_window}
             return Completion(done.type, done.value, extra={**window, **done.extra})
         raise ValueError(f"dedup workload has no operation {op.f!r}")
-
-    async def recover(self, bound: float) -> dict[str, Any]:
-        """Until every replica agrees on the stream and serves direct gets (or ``bound``)."""
-        return await streams.wait_converged(
-            self.cluster, self.replica_nodes, self.stream, bound, nudge=self._nudge
-        )
-
-    async def _nudge(self, node: str) -> dict[str, Any]:
-        return await streams.step_down_to(self.ctx, self.stream, node)
-
-    async def prepare_reads(self, bound: float) -> dict[str, Any]:
-        return {"isolated_for_reads": await streams.isolate_for_reads(self.cluster, bound)}
-
-    def final_ops(self) -> list[Operation]:
-        return [Operation("read", None, node) for node in self.replica_nodes]
-
-    async def after_reads(self) -> None:
-        await streams.heal(self.cluster)
-
-    async def close(self) -> None:
-        """Nothing of its own: the runner closes the clients."""
 
 
 def _triple(msg: StoredMsg) -> list[int]:

@@ -49,7 +49,7 @@ class QueueSpec(WorkloadSpecBase):
     name: Literal["queue"] = "queue"
 
 
-class QueueWorkload:
+class QueueWorkload(streams.ReplicaReads):
     """Publishes unique integers to one stream and reads every node back."""
 
     name: ClassVar[str] = "queue"
@@ -99,27 +99,7 @@ class QueueWorkload:
             return await self._read(client, op.node)
         raise ValueError(f"queue workload has no operation {op.f!r}")
 
-    # -- recovery -------------------------------------------------------------
-    async def recover(self, bound: float) -> dict[str, Any]:
-        """Until every replica agrees on the stream and serves direct gets (or ``bound``)."""
-        return await streams.wait_converged(
-            self.cluster, self.replica_nodes, self.stream, bound, nudge=self.lead_from
-        )
-
-    async def lead_from(self, node: str) -> dict[str, Any]:
-        """A step-down in favour of ``node`` (:func:`streams.step_down_to`)."""
-        return await streams.step_down_to(self.ctx, self.stream, node)
-
     # -- final reads ----------------------------------------------------------
-    async def prepare_reads(self, bound: float) -> dict[str, Any]:
-        return {"isolated_for_reads": await streams.isolate_for_reads(self.cluster, bound)}
-
-    def final_ops(self) -> list[Operation]:
-        return [Operation("read", None, node) for node in self.replica_nodes]
-
-    async def after_reads(self) -> None:
-        await streams.heal(self.cluster)
-
     async def _read(self, client: NatsClient, node: str) -> Completion:
         """One node's replica, provably its own (see the module docstring)."""
 
@@ -127,9 +107,6 @@ class QueueWorkload:
             return streams.direct_read(client, self.stream, self.read_timeout, _pair)
 
         return await streams.read_alone(self.cluster, node, self.stream, read, [])
-
-    async def close(self) -> None:
-        """Nothing of its own: the runner closes the clients."""
 
 
 def _pair(msg: StoredMsg) -> list[int]:

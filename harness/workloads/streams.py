@@ -29,7 +29,7 @@ from nats.js.errors import APIError
 from harness import monitor
 from harness.clients import NatsClient, StoredMsg, Unknown, classify
 from harness.errors import BadInput, NoStreamLeader
-from harness.interpreter import Completion
+from harness.interpreter import Completion, Operation
 
 if TYPE_CHECKING:  # the scenario imports the workload registry: no import at run time
     from harness.backends.base import Cluster, NetworkControl
@@ -287,3 +287,43 @@ async def direct_read(client: NatsClient, stream: str, timeout: float, row: Row)
             return rows
         rows += [row(m) for m in batch]
         seq = batch[-1].seq + 1
+
+
+class ReplicaReads:
+    """The recovery and final-read hooks of a workload that reads each replica on its own.
+
+    Mixed into a workload class that sets ``ctx``, ``cluster``, ``stream`` and
+    ``replica_nodes`` (the nodes holding the stream, from :func:`open_stream`)
+    and performs ``read`` ops in its ``invoke`` (usually via
+    :func:`read_alone`): ``recover`` waits until every replica agrees and
+    serves direct gets (nudging a straggler with :func:`step_down_to`),
+    ``prepare_reads`` cuts every route (:func:`isolate_for_reads`),
+    ``final_ops`` is one ``read`` per replica node, ``after_reads`` heals.
+    """
+
+    ctx: WorkloadContext
+    cluster: Cluster
+    stream: str
+    replica_nodes: list[str]
+
+    async def recover(self, bound: float) -> dict[str, Any]:
+        """Until every replica agrees on the stream and serves direct gets (or ``bound``)."""
+        return await wait_converged(
+            self.cluster, self.replica_nodes, self.stream, bound, nudge=self.lead_from
+        )
+
+    async def lead_from(self, node: str) -> dict[str, Any]:
+        """A step-down in favour of ``node`` (:func:`step_down_to`)."""
+        return await step_down_to(self.ctx, self.stream, node)
+
+    async def prepare_reads(self, bound: float) -> dict[str, Any]:
+        return {"isolated_for_reads": await isolate_for_reads(self.cluster, bound)}
+
+    def final_ops(self) -> list[Operation]:
+        return [Operation("read", None, node) for node in self.replica_nodes]
+
+    async def after_reads(self) -> None:
+        await heal(self.cluster)
+
+    async def close(self) -> None:
+        """Nothing of its own: the runner closes the clients."""
