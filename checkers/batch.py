@@ -30,7 +30,7 @@ sequences in batch order. Anomalies, each counted in batches:
   plus stream sequences holding different values on two nodes
   (:func:`checkers.queue.same_seq_conflicts`).
 
-Allowed, and counted: ``recovered`` (``info`` batches stored whole),
+Allowed, and counted: ``recovered`` (``info`` batches whole on every read node),
 ``unknown`` (``info`` batches absent), ``failed`` (failed and absent),
 ``moved`` (a committed batch stored whole but not ending at the acked
 sequence). A node whose read is ``info`` or missing is unread and judged
@@ -82,6 +82,33 @@ ANOMALIES = (
 I64 = np.int64
 
 
+class ValueIndex:
+    """Finds each value's message index: a dense table when the values are compact
+    (the workload's are 0, 1, 2, …), else a binary search over the sorted values."""
+
+    def __init__(self, values: np.ndarray) -> None:
+        self.lo = int(values.min()) if len(values) else 0
+        span = int(values.max()) - self.lo + 1 if len(values) else 0
+        self.table: np.ndarray | None = None
+        if span <= 4 * len(values) + 1024:
+            self.table = np.full(span + 1, -1, dtype=I64)  # the last slot: out of range
+            self.table[values - self.lo] = np.arange(len(values), dtype=I64)
+        else:
+            self.order = np.argsort(values, kind="stable")
+            self.sorted = values[self.order]
+
+    def __call__(self, values: np.ndarray) -> np.ndarray:
+        """For each of ``values``: its message index, or -1 if it was never sent."""
+        if self.table is not None:
+            at = values - self.lo
+            at = np.where((at < 0) | (at >= len(self.table)), len(self.table) - 1, at)
+            return self.table[at]
+        if not len(self.sorted):
+            return np.full(len(values), -1, dtype=I64)
+        at = np.minimum(np.searchsorted(self.sorted, values), len(self.sorted) - 1)
+        return np.where(self.sorted[at] == values, self.order[at], -1)
+
+
 @dataclass
 class Batches:
     """Every batch of the history, indexed by invoke order (arrays of one row per batch),
@@ -98,7 +125,7 @@ class Batches:
     values: np.ndarray  # every message's value, batch after batch
     batch_of: np.ndarray  # per message: its batch's index
     pos: np.ndarray  # per message: its 1-based position in its batch
-    order: np.ndarray  # argsort of values (to look a value up)
+    lookup: ValueIndex  # value -> message index
 
 
 def batches(ops: pd.DataFrame) -> Batches:
@@ -127,8 +154,10 @@ def batches(ops: pd.DataFrame) -> Batches:
 
     def from_ok(name: str) -> np.ndarray:
         out = np.full(n, -1, dtype=I64)
-        got = pd.to_numeric(pd.Series(column(ops, name)[done]), errors="coerce")
-        out[at] = got.fillna(-1).to_numpy().astype(I64)
+        if name in ops:
+            col = ops[name]
+            col = col if pd.api.types.is_numeric_dtype(col) else pd.to_numeric(col, errors="coerce")
+            out[at] = np.nan_to_num(col.to_numpy(dtype=float)[done], nan=-1).astype(I64)
         return np.where(ok, out, -1)
 
     return Batches(
@@ -143,7 +172,7 @@ def batches(ops: pd.DataFrame) -> Batches:
         values=values,
         batch_of=batch_of,
         pos=pos,
-        order=np.argsort(values, kind="stable"),
+        lookup=ValueIndex(values),
     )
 
 
@@ -191,7 +220,7 @@ def view(b: Batches, nr: NodeRead, raw: np.ndarray) -> NodeView:
     # one row per value (a value at two seqs is ``duplicated``; its first seq counts here)
     first_of = np.unique(pairs[:, 1], return_index=True)[1] if len(pairs) else np.empty(0, I64)
     seqs, vals = pairs[first_of, 0], pairs[first_of, 1]
-    m = _lookup(b, vals)
+    m = b.lookup(vals)
     known = m >= 0
     seqs, m = seqs[known], m[known]
     bat, pos = b.batch_of[m], b.pos[m]
@@ -210,21 +239,12 @@ def view(b: Batches, nr: NodeRead, raw: np.ndarray) -> NodeView:
     contiguous = whole & (lo == hi)
     first[present == 0] = -1
     # unexpected: never sent, or its headers name another batch or position
-    rm = _lookup(b, raw[:, 3]) if len(raw) else np.empty(0, I64)
+    rm = b.lookup(raw[:, 3]) if len(raw) else np.empty(0, I64)
     sent = rm >= 0
     fits = sent.copy()
     fits[sent] = (raw[sent, 1] == b.ids[b.batch_of[rm[sent]]]) & (raw[sent, 2] == b.pos[rm[sent]])
     unexpected = uniq(raw[~fits, 3]) if len(raw) else np.empty(0, I64)
     return NodeView(present, first, last, contiguous, unexpected)
-
-
-def _lookup(b: Batches, values: np.ndarray) -> np.ndarray:
-    """For each of ``values``: its message index in ``b``, or -1 if never sent."""
-    if not len(b.values):
-        return np.full(len(values), -1, dtype=I64)
-    sorted_values = b.values[b.order]
-    at = np.minimum(np.searchsorted(sorted_values, values), len(sorted_values) - 1)
-    return np.where(sorted_values[at] == values, b.order[at], -1)
 
 
 def check_batch(ops: pd.DataFrame, context: dict[str, Any]) -> dict[str, Any]:
@@ -241,6 +261,7 @@ def check_batch(ops: pd.DataFrame, context: dict[str, Any]) -> dict[str, Any]:
     partial = _any((~whole[k] & ~absent[k] for k in views), n)
     split = _any((whole[k] & ~v.contiguous for k, v in views.items()), n)
     all_absent = ~_any((~a for a in absent.values()), n) if views else none  # no read: unknown
+    all_whole = ~_any((~w for w in whole.values()), n) if views else none
     ok, failed, info = (b.type == t for t in ("ok", "fail", "info"))
     failed_visible = failed & ~all_absent if views else none
     lost = ok & all_absent
@@ -288,9 +309,10 @@ def check_batch(ops: pd.DataFrame, context: dict[str, Any]) -> dict[str, Any]:
         "bad_ack_count": counts["bad-ack"],
         "bad_ack_batches": sample(bad_ack),
         "failed_count": int((failed & all_absent).sum()),
-        "recovered_count": int((info & any_whole & ~any_absent).sum()),
+        "recovered_count": int((info & all_whole).sum()),
         "unknown_count": int((info & all_absent).sum()),
         "moved_count": int(moved.sum()),
+        "broken_count": int((partial | split | failed_visible | lost).sum()),
         "per_node": _per_node(reads, views, b, ok),
         "unread_nodes": sorted(n for n, nr in reads.items() if nr.status == "unread"),
         "divergence": {
@@ -450,10 +472,11 @@ def _problems(q: dict[str, Any]) -> list[str]:
     for key, label in (
         ("duplicated_count", "duplicated"),
         ("unexpected_count", "unexpected"),
-        ("bad_ack_count", "bad acks"),
     ):
         if q.get(key):
             parts.append(f"{q[key]:,} {label}")
+    if q.get("bad_ack_count"):
+        parts.append(_plural(q["bad_ack_count"], "bad ack"))
     div = (q.get("divergence") or {}).get("count") or 0
     if div:
         parts.append(f"{div:,} divergent between replicas")
@@ -483,7 +506,7 @@ def summarize(q: dict[str, Any]) -> dict[str, Any]:
     unread = list(q.get("unread_nodes") or [])
     if q.get("valid") is True:
         headline = (
-            f"{committed:,} committed batches ({q.get('committed_message_count') or 0:,} "
+            f"{_plural(committed, 'committed batch')} ({q.get('committed_message_count') or 0:,} "
             "messages), each whole and contiguous on every replica"
         )
     elif q.get("valid") is False:
@@ -494,8 +517,7 @@ def summarize(q: dict[str, Any]) -> dict[str, Any]:
     counts.append(
         _count("divergent", (q.get("divergence") or {}).get("count"), "replicas disagree", True)
     )
-    broken = sum(q.get(k) or 0 for k in ("partial_count", "split_count", "lost_count"))
-    broken += q.get("failed_visible_count") or 0
+    broken = q.get("broken_count") or 0
     total = q.get("batch_count") or 0
     return {
         "headline": headline,
