@@ -13,10 +13,11 @@ Uncertainty is recorded, never guessed (STYLE §3):
   worker continues under a new id (``harness.interpreter``).
 
 :class:`NatsClient` is everything a workload may ask of a connection to one
-node: an acknowledged JetStream publish, a request, a batched direct get, a
-stream creation, and a durable pull consumer (create, fetch, confirmed ack,
-state). :class:`NatsPyClient` implements it over nats-py; the fake
-cluster (``harness.backends.fake``) implements it in memory. Each real
+node: an acknowledged JetStream publish, a staged one (an atomic batch's
+message before its commit), a request, a batched direct get, a stream
+creation, and a durable pull consumer (create, fetch, confirmed ack,
+state). :class:`NatsPyClient` implements it over nats-py; the fake cluster
+(``harness.backends.fake``) implements it in memory. Each real
 client is bound to one node: it connects to that node's URL only, with
 server discovery off (the cluster config sets ``no_advertise``), so a client
 never silently moves to another node.
@@ -77,6 +78,8 @@ class Ack:
     seq: int
     duplicate: bool = False
     val: str | None = None  # a counter stream's new total (``Nats-Incr`` publishes), as sent
+    batch: str | None = None  # an atomic batch's commit: the batch id the server committed
+    count: int | None = None  # … and how many messages it stored (seq is the last one's)
 
 
 @dataclass(frozen=True)
@@ -148,6 +151,16 @@ class NatsClient(Protocol):
     async def direct_get_last(self, stream: str, subject: str, timeout: float) -> StoredMsg | None:
         """The last message stored on ``subject`` (a direct get); None: there is none."""
 
+    async def publish_staged(
+        self, subject: str, payload: bytes, headers: dict[str, str], timeout: float | None
+    ) -> None:
+        """A message the stream stages rather than stores (an atomic batch's before its commit).
+
+        With ``timeout``: a request, whose empty reply confirms the message was
+        staged (an error reply raises ``APIError``); None: a plain publish that
+        nothing answers.
+        """
+
     async def close(self) -> None:
         """Close the connection (never raises)."""
 
@@ -203,7 +216,7 @@ class NatsPyClient:
         self, subject: str, payload: bytes, timeout: float, headers: dict[str, str] | None = None
     ) -> Ack:
         ack = await self._jetstream(timeout).publish(subject, payload, headers=headers)
-        return Ack(ack.stream, ack.seq, bool(ack.duplicate), ack.val)
+        return Ack(ack.stream, ack.seq, bool(ack.duplicate), ack.val, ack.batch_id, ack.batch_size)
 
     async def request(self, subject: str, payload: bytes, timeout: float) -> bytes:
         return (await self.nc.request(subject, payload, timeout=timeout)).data
@@ -310,6 +323,19 @@ class NatsPyClient:
         if status:
             raise Unknown(f"direct get: status {status} {headers.get('Description', '')}")
         return StoredMsg(int(headers["Nats-Sequence"]), msg.data, headers.get("Nats-Subject", ""))
+
+    async def publish_staged(
+        self, subject: str, payload: bytes, headers: dict[str, str], timeout: float | None
+    ) -> None:
+        if timeout is None:
+            await self.nc.publish(subject, payload, headers=headers)
+            return
+        msg = await self.nc.request(subject, payload, timeout=timeout, headers=headers)
+        if msg.data:  # staged: an empty reply; refused: a PubAck with an error
+            reply = json.loads(msg.data)
+            if "error" in reply:
+                APIError.from_error(reply["error"])  # raises
+            raise Unknown(f"a staged message answered with {msg.data[:80]!r}")
 
     async def close(self) -> None:
         with contextlib.suppress(Exception):  # closing a connection to a dead node may fail

@@ -20,6 +20,12 @@ just enough of JetStream to give a history meaning:
 - followers catch up from the leader whenever they can reach it;
 - a stream with ``allow_msg_counter`` takes only ``Nats-Incr`` publishes: each
   stores ``{"val": "<total>"}`` and acks the subject's new total as ``val``;
+- a stream with ``allow_atomic`` takes atomic batches (:class:`_Staged`):
+  messages with ``Nats-Batch-Id`` / ``Nats-Batch-Sequence`` are staged at the
+  stream leader until the one with ``Nats-Batch-Commit`` appends them all at
+  once and acks the last seq with the batch id and ``count``; a gap, a batch
+  the leader never staged (it changed, or was killed) or an unknown batch is
+  refused with err_code 10176, batch headers on another stream with 10174;
 - ``power_fail`` keeps only what was synced: everything with
   ``sync_always``, nothing otherwise (like the 2-minute default);
 - each node's monitor (:class:`FakeMonitor`) reports its own view; direct
@@ -98,6 +104,23 @@ class _Stream:
     synced: dict[str, int] = field(default_factory=dict)
     duplicate_window: float = 120.0  # seconds; nats-server's default when none is configured
     counter: bool = False  # allow_msg_counter: publishes carry Nats-Incr, bodies the total
+    atomic: bool = False  # allow_atomic: batch headers stage messages until their commit
+
+
+BATCH_ID, BATCH_SEQ, BATCH_COMMIT = "Nats-Batch-Id", "Nats-Batch-Sequence", "Nats-Batch-Commit"
+
+
+@dataclass
+class _Staged:
+    """An atomic batch the stream ``leader`` holds until its commit: ``(subject, data,
+    headers)`` of messages 1, 2, … in order."""
+
+    leader: str
+    msgs: list[tuple[str, bytes, dict[str, str]]] = field(default_factory=list)
+
+
+def _incomplete() -> APIError:
+    return APIError(code=400, err_code=10176, description="atomic publish batch is incomplete")
 
 
 @dataclass
@@ -163,6 +186,7 @@ class FakeCluster:
         self.clients_cut: set[str] = set()
         self.streams: dict[str, _Stream] = {}
         self.consumers: dict[tuple[str, str], _Consumer] = {}  # (stream, durable)
+        self.staged: dict[tuple[str, str], _Staged] = {}  # (stream, batch id)
         self.events: list[str] = []  # what happened, written to each node's log by collect
         self.dropped: dict[str, int] = {}
         self.stopped = False
@@ -243,6 +267,7 @@ class FakeCluster:
     def _down(self, node: str) -> None:
         with self._lock:
             self.up[node] = self.paused[node] = False
+            self.staged = {k: b for k, b in self.staged.items() if b.leader != node}
             self.events.append(f"[KIL] {node} killed")
 
     # -- network --------------------------------------------------------------
@@ -331,6 +356,7 @@ class FakeCluster:
             st = _Stream(name, list(config.get("subjects") or [name]), replicas)
             st.duplicate_window = float(config.get("duplicate_window") or 120.0)
             st.counter = bool(config.get("allow_msg_counter"))
+            st.atomic = bool(config.get("allow_atomic"))
             st.logs = {n: [] for n in replicas}
             self.streams[name] = st
             self.settle(st)
@@ -354,6 +380,8 @@ class FakeCluster:
             if st is None or leader is None or not (leader == node or self.hears(node, leader)):
                 raise NoRespondersError
             log = st.logs[leader]
+            if BATCH_ID in (headers or {}):
+                return self._commit(st, leader, subject, data, headers or {})
             original = self._original(st, log, (headers or {}).get("Nats-Msg-Id"))
             if original is not None:
                 return Ack(st.name, original, duplicate=True)
@@ -366,6 +394,62 @@ class FakeCluster:
                 st.synced[leader] = len(log)
             self.settle(st)
             return Ack(st.name, seq, val=val)
+
+    def _commit(
+        self, st: _Stream, leader: str, subject: str, data: bytes, headers: dict[str, str]
+    ) -> Ack:
+        """The last message of an atomic batch: append the staged ones and it, all at once."""
+        if not st.atomic:
+            raise APIError(code=400, err_code=10174, description="atomic publish is disabled")
+        if headers.get(BATCH_COMMIT) != "1":
+            raise ValueError("a batch message that is not the commit has no PubAck: stage it")
+        staged = self.staged.pop((st.name, headers[BATCH_ID]), None)
+        msgs = staged.msgs if staged is not None and staged.leader == leader else []
+        if headers.get(BATCH_SEQ) != str(len(msgs) + 1):
+            raise _incomplete()
+        log = st.logs[leader]
+        first = (log[-1][0] if log else 0) + 1
+        for i, (subj, d, h) in enumerate([*msgs, (subject, data, headers)]):
+            log.append(_Stored(first + i, subj, d, h))
+        if self.sync_always:
+            st.synced[leader] = len(log)
+        self.settle(st)
+        return Ack(st.name, first + len(msgs), batch=headers[BATCH_ID], count=len(msgs) + 1)
+
+    def stage(
+        self, node: str, subject: str, data: bytes, headers: dict[str, str], confirm: bool
+    ) -> None:
+        """An atomic batch's message before its commit, staged at the stream leader.
+
+        ``confirm``: the client asked for a reply, so what it cannot reach
+        raises (a timeout, no responders) and a refusal is an ``APIError``;
+        without, such a message just vanishes, as a plain publish does.
+        """
+        with self._lock:
+            st = self.stream_for(subject)
+            try:
+                if not self.alive(node) or node in self.clients_cut:
+                    raise NatsTimeout
+                leader = self.settle(st) if st else None
+                if st is None or leader is None or not (leader == node or self.hears(node, leader)):
+                    raise NoRespondersError
+                if not st.atomic:
+                    raise APIError(
+                        code=400, err_code=10174, description="atomic publish is disabled"
+                    )
+                key = (st.name, headers.get(BATCH_ID, ""))
+                if headers.get(BATCH_SEQ) == "1":
+                    self.staged[key] = _Staged(leader)
+                staged = self.staged.get(key)
+                if staged is None or staged.leader != leader:
+                    raise _incomplete()
+                if headers.get(BATCH_SEQ) != str(len(staged.msgs) + 1):
+                    del self.staged[key]
+                    raise _incomplete()
+                staged.msgs.append((subject, data, headers))
+            except Exception:
+                if confirm:
+                    raise
 
     @staticmethod
     def _original(st: _Stream, log: list[Msg], msg_id: str | None) -> int | None:
@@ -496,6 +580,13 @@ class FakeClient:
         await self._hang("publish")
         await asyncio.sleep(0)  # let the other workers and the nemesis run, as real I/O would
         return self.c.publish(self.node, subject, payload, headers)
+
+    async def publish_staged(
+        self, subject: str, payload: bytes, headers: dict[str, str], timeout: float | None
+    ) -> None:
+        await self._hang("publish")
+        await asyncio.sleep(0)  # let the others run, as real I/O would
+        self.c.stage(self.node, subject, payload, headers, timeout is not None)
 
     async def request(self, subject: str, payload: bytes, timeout: float) -> bytes:
         c = self.c
