@@ -74,7 +74,7 @@ class BatchSpec(WorkloadSpecBase):
     max_batch: int = Field(default=5, ge=2, le=1000, description="messages in the largest batch")
 
 
-class BatchWorkload:
+class BatchWorkload(streams.ReplicaReads):
     """Publishes atomic batches and reads every node's stream back with the batch headers."""
 
     name: ClassVar[str] = "batch"
@@ -148,27 +148,6 @@ class BatchWorkload:
         if ack.batch is not None and ack.batch != bid:
             raise Unknown(f"the commit's ack is for batch {ack.batch!r}, at seq {ack.seq}")
         return Completion("ok", extra={"seq": ack.seq, "count": ack.count})
-
-    async def recover(self, bound: float) -> dict[str, Any]:
-        """Until every replica agrees on the stream and serves direct gets (or ``bound``)."""
-        return await streams.wait_converged(
-            self.cluster, self.replica_nodes, self.stream, bound, nudge=self._nudge
-        )
-
-    async def _nudge(self, node: str) -> dict[str, Any]:
-        return await streams.step_down_to(self.ctx, self.stream, node)
-
-    async def prepare_reads(self, bound: float) -> dict[str, Any]:
-        return {"isolated_for_reads": await streams.isolate_for_reads(self.cluster, bound)}
-
-    def final_ops(self) -> list[Operation]:
-        return [Operation("read", None, node) for node in self.replica_nodes]
-
-    async def after_reads(self) -> None:
-        await streams.heal(self.cluster)
-
-    async def close(self) -> None:
-        """Nothing of its own: the runner closes the clients."""
 
 
 def _row(msg: StoredMsg) -> list[int]:
