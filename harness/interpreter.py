@@ -28,8 +28,9 @@ import asyncio
 import itertools
 import time
 from collections.abc import Awaitable, Callable, Iterator, Mapping
-from dataclasses import dataclass, field
-from typing import Any, Protocol
+from dataclasses import dataclass
+from types import MappingProxyType
+from typing import Any, NamedTuple, Protocol
 
 from harness import clients
 from harness.clients import NatsClient
@@ -38,26 +39,34 @@ from harness.history import HistoryWriter
 INTERRUPTED = "interrupted"
 
 
-@dataclass(frozen=True)
-class Operation:
-    """What a workload wants done: ``f`` with ``value``, sent to ``node``."""
+class Operation(NamedTuple):
+    """What a workload wants done: ``f`` with ``value``, sent to ``node``.
+
+    ``data`` is the workload's own (what ``invoke`` needs beyond the value, such
+    as the message to acknowledge); the history never sees it.
+    """
 
     f: str
     value: Any = None
     node: str | None = None
+    data: Any = None
 
 
 _SAME: Any = object()
+_NO_EXTRA: Mapping[str, Any] = MappingProxyType({})
 
 
-@dataclass(frozen=True)
-class Completion:
-    """How an operation ended; ``value`` defaults to the invoke's value."""
+class Completion(NamedTuple):
+    """How an operation ended; ``value`` defaults to the invoke's value.
+
+    (Named tuples: one is made per operation, and they cost a third of a
+    frozen dataclass to build.)
+    """
 
     type: str = "ok"
     value: Any = _SAME
     error: str | None = None
-    extra: Mapping[str, Any] = field(default_factory=dict)
+    extra: Mapping[str, Any] = _NO_EXTRA
 
 
 @dataclass
@@ -69,7 +78,12 @@ class Counters:
     info: int = 0
 
     def add(self, kind: str) -> None:
-        setattr(self, kind, getattr(self, kind) + 1)
+        if kind == "ok":
+            self.ok += 1
+        elif kind == "fail":
+            self.fail += 1
+        else:
+            self.info += 1
 
 
 class Client(Protocol):

@@ -56,7 +56,7 @@ import itertools
 import time
 from collections import deque
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from typing import Any, ClassVar, Literal
 
 from pydantic import Field
@@ -83,20 +83,6 @@ class ConsumerSpec(WorkloadSpecBase):
     batch: int = Field(default=10, ge=1, le=1000, description="messages per fetch")
     fetch_timeout: Seconds = Field(default=1.0, gt=0, description="how long a fetch waits")
     ack_wait: Seconds = Field(default=5.0, gt=0, description="redelivery after this")
-
-
-@dataclass(frozen=True)
-class _Fetch(Operation):
-    """A fetch; the worker's inbox receives what it delivered (the history never sees it)."""
-
-    inbox: deque[Delivery] = field(default_factory=deque, compare=False, repr=False)
-
-
-@dataclass(frozen=True)
-class _Ack(Operation):
-    """An ack of ``delivery`` (what ``ack_sync`` needs; the history sees ``value`` only)."""
-
-    delivery: Delivery | None = field(default=None, compare=False, repr=False)
 
 
 class ConsumerWorkload:
@@ -179,24 +165,24 @@ class ConsumerWorkload:
         while True:
             if inbox:
                 d = inbox.popleft()
-                yield _Ack("ack", [d.seq, _decode(d.data)], node, delivery=d)
+                yield Operation("ack", [d.seq, _decode(d.data)], node, d)  # data: the delivery
             else:
-                yield _Fetch("fetch", {"worker": worker, "batch": self.spec.batch}, node, inbox)
+                value = {"worker": worker, "batch": self.spec.batch}
+                yield Operation("fetch", value, node, inbox)  # data: the worker's inbox
 
     async def invoke(self, client: NatsClient, op: Operation) -> Completion:
         if op.f == "publish":
             ack = await client.publish(self.subject, b"%d" % op.value, self.timeout)
             return Completion("ok", extra={"seq": ack.seq})
-        if isinstance(op, _Fetch):
+        if op.f == "fetch":
             got = await client.fetch(
                 self.stream, self.durable, op.value["batch"], self.spec.fetch_timeout
             )
-            op.inbox.extend(got)
+            op.data.extend(got)
             triples = [[d.seq, _decode(d.data), d.num_delivered] for d in got]
             return Completion("ok", triples, extra={"worker": op.value["worker"]})
-        if isinstance(op, _Ack):
-            assert op.delivery is not None
-            await client.ack_sync(op.delivery, self.timeout)
+        if op.f == "ack":
+            await client.ack_sync(op.data, self.timeout)
             return Completion("ok")
         if op.f == "drain":
             return await self._drain(client)
