@@ -52,6 +52,7 @@ import pandas as pd
 from checkers.consumer import check_consumer
 from checkers.counter import check_counter
 from checkers.dedup import check_dedup
+from checkers.kv import check_kv
 from checkers.linear import linear_checker
 from checkers.logs import check_logs
 from checkers.queue import check_queue
@@ -72,6 +73,7 @@ REGISTRY: dict[str, Checker] = {
     "linear-cas-register": linear_checker("cas-register"),
     "linear-kv": linear_checker("kv"),
     "counter": check_counter,
+    "kv": check_kv,
 }
 
 _RANK = {True: 0, "unknown": 1, False: 2}

@@ -31,6 +31,7 @@ from harness.workloads.base import Workload, WorkloadContext, WorkloadSpecBase
 from harness.workloads.consumer import ConsumerWorkload
 from harness.workloads.counter import CounterWorkload
 from harness.workloads.dedup import DedupWorkload
+from harness.workloads.kv import KvWorkload
 from harness.workloads.queue import QueueWorkload
 
 REGISTRY: dict[str, type[Workload]] = {
@@ -38,6 +39,7 @@ REGISTRY: dict[str, type[Workload]] = {
     DedupWorkload.name: DedupWorkload,
     ConsumerWorkload.name: ConsumerWorkload,
     CounterWorkload.name: CounterWorkload,
+    KvWorkload.name: KvWorkload,
 }
 
 
