@@ -30,7 +30,8 @@ linear verdict and the final reads' — False for ``lost-write`` or
 ``divergence``, "unknown" when no node could be read), ``anomalies``,
 ``by_f`` (per ``f``: ``ok``, ``fail``, ``info``), ``key_count``,
 ``op_count``, ``write_ok_count``, ``refused_update_count``,
-``refused_create_count``, ``linear`` (``valid``, ``key_count``,
+``refused_create_count`` (fails for a wrong revision, a key that exists),
+``failed_count`` (other fails), ``info_count``, ``linear`` (``valid``, ``key_count``,
 ``invalid_key_count``, ``unknown_key_count``, ``invalid_keys``,
 ``unknown_keys``), ``direct_read_count``, ``stale_read_count``,
 ``stale_reads`` (sample), ``lost_write_count``, ``divergence_count``,
@@ -52,6 +53,7 @@ from checkers.schema import client_mask, column, line_numbers
 FS = ("get", "get-direct", "put", "create", "update", "delete")
 WRITES = ("put", "create", "update", "delete")
 ANOMALIES = ("non-linearizable", "lost-write", "divergence")
+REFUSALS = ("wrong revision", "key exists")  # how the workload's refused update and create begin
 EXAMPLES = 10
 SAMPLE = 20
 SEC = 1e9
@@ -60,7 +62,8 @@ _RANK = {True: 0, "unknown": 1, False: 2}
 
 def kv_ops(ops: pd.DataFrame) -> pd.DataFrame:
     """One row per kv invoke: ``f``, ``key``, ``arg``, ``type`` (no completion: ``info``),
-    ``result`` (the ok value's argument), ``revision`` (-1 where none), ``process``,
+    ``result`` (the ok value's argument), ``error`` ("" where none), ``revision`` (-1
+    where none), ``process``,
     ``node``, ``invoked``, ``done`` (-1 where none) and ``line`` (of the invoke)."""
     f, types = column(ops, "f"), column(ops, "type")
     rows = np.flatnonzero(client_mask(ops) & np.isin(f, FS))
@@ -72,7 +75,7 @@ def kv_ops(ops: pd.DataFrame) -> pd.DataFrame:
     nxt = np.minimum(inv + 1, max(len(rows) - 1, 0))
     done = (inv + 1 < len(rows)) & (proc[nxt] == proc[inv]) & (t[nxt] != "invoke")
     comp = np.where(done, rows[nxt], -1)
-    values, revs = column(ops, "value"), column(ops, "revision")
+    values, revs, errors = column(ops, "value"), column(ops, "revision"), column(ops, "error")
     times, lines = column(ops, "time").astype(np.int64), line_numbers(ops)
     keyarg = [_pair(v) for v in values[rows[inv]]]
     result = [_pair(values[c])[1] if c >= 0 else None for c in comp.tolist()]
@@ -85,6 +88,7 @@ def kv_ops(ops: pd.DataFrame) -> pd.DataFrame:
             "arg": _objects([a for _, a in keyarg]),
             "type": np.where(done, t[nxt], "info"),
             "result": _objects(result),
+            "error": _objects([str(errors[c] or "") if c >= 0 else "" for c in comp.tolist()]),
             "revision": rev,
             "process": proc[inv],
             "node": column(ops, "node")[rows[inv]],
@@ -208,7 +212,8 @@ def check_kv(ops: pd.DataFrame, context: dict[str, Any]) -> dict[str, Any]:
     anomalies = [a for a in ANOMALIES if counts[a]]
     own: bool | str = not (lost or divergent) if read_nodes else "unknown"
     ok = t["type"] == "ok"
-    refused = t["type"] == "fail"
+    failed = t["type"] == "fail"
+    refused = failed & t["error"].str.startswith(REFUSALS)
     result: dict[str, Any] = {
         "valid": max((lin["valid"], own), key=lambda v: _RANK[v]),
         "anomalies": anomalies,
@@ -218,6 +223,7 @@ def check_kv(ops: pd.DataFrame, context: dict[str, Any]) -> dict[str, Any]:
         "write_ok_count": int((ok & t["f"].isin(WRITES)).sum()),
         "refused_update_count": int((refused & (t["f"] == "update")).sum()),
         "refused_create_count": int((refused & (t["f"] == "create")).sum()),
+        "failed_count": int((failed & ~refused).sum()),
         "info_count": int((t["type"] == "info").sum()),
         "linear": {
             "valid": lin["valid"],
@@ -354,6 +360,7 @@ COUNTS = (
         False,
     ),
     ("creates refused", "refused_create_count", "creates of a key that existed", False),
+    ("failed", "failed_count", "other ops that certainly did not happen (no leader)", False),
     ("unknown", "info_count", "ops of unknown outcome (allowed)", False),
     ("lost writes", "lost_write_count", "replica keys older than an acknowledged revision", True),
     ("divergent", "divergence_count", "keys whose replicas disagree", True),

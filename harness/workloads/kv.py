@@ -30,11 +30,12 @@ entry's stream sequence as ``revision``; these are the ``kv`` model's ops in
   written, or deleted): as nats-py does, a publish expecting revision 0,
   and when that is refused and the leader's last entry is a delete, one
   expecting that delete's revision. Refused: ``fail`` with ``key exists``
-  and the server's error code (10071).
+  and the server's error code (10071, or 10164: another conditional
+  write to the key was in flight on the leader).
 - ``update``: ``[key, [value, last]]``, written only if the key's revision
   is still ``last`` — the revision the worker's previous ``get`` returned
   (each update follows a get of its key). Refused: ``fail`` with ``wrong
-  revision`` and the server's error code (10071).
+  revision`` and the server's error code (10071 or 10164).
 - ``delete``: ``[key, null]``, a blind delete marker.
 - ``read`` (final reads, one per replica node, after healing): the ``ok``
   value is ``[[key, value, revision], …]`` for every key, each key's last
@@ -72,7 +73,10 @@ from harness.workloads.base import WorkloadContext, WorkloadSpecBase
 EXPECT_LAST = "Nats-Expected-Last-Subject-Sequence"
 KV_OPERATION = "KV-Operation"
 REMOVED = ("DEL", "PURGE")  # KV-Operation values of an entry that removes its key
-WRONG_LAST = 10071  # err_code: wrong last sequence
+# err_codes of a refused expected-sequence publish: the subject's last sequence is another
+# (10071), or another publish to the subject is in flight on the stream leader (10164); both
+# are sent by the leader before it proposes the message, so nothing was stored
+WRONG_LAST = (10071, 10164)
 ACTIONS = ("update", "create", "put", "delete")  # "update" is a get, then the update
 WEIGHTS = (5, 2, 2, 1)
 
@@ -132,6 +136,7 @@ class KvWorkload:
             "history": self.spec.history,
             "replicas": sc.stream.replicas,
             "storage": sc.stream.storage,
+            "direct": True,  # allow_direct: nats-py leaves it off unless asked
         }
         first = await self.ctx.client_for(self.cluster.nodes[0])
         deadline = time.monotonic() + sc.recovery.setup
@@ -202,8 +207,8 @@ class KvWorkload:
                 subject, b"%d" % value, self.timeout, {EXPECT_LAST: str(last)}
             )
         except APIError as e:
-            if e.err_code == WRONG_LAST:
-                raise Failed(f"{refusal} (err_code {WRONG_LAST}: {e.description})") from None
+            if e.err_code in WRONG_LAST:
+                raise Failed(f"{refusal} (err_code {e.err_code}: {e.description})") from None
             raise
 
     async def _create(self, client: NatsClient, subject: str, value: int) -> Ack:
