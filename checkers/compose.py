@@ -53,6 +53,7 @@ from checkers.batch import check_batch
 from checkers.consumer import check_consumer
 from checkers.counter import check_counter
 from checkers.dedup import check_dedup
+from checkers.kv import check_kv
 from checkers.linear import linear_checker
 from checkers.logs import check_logs
 from checkers.queue import check_queue
@@ -74,6 +75,7 @@ REGISTRY: dict[str, Checker] = {
     "linear-kv": linear_checker("kv"),
     "counter": check_counter,
     "batch": check_batch,
+    "kv": check_kv,
 }
 
 _RANK = {True: 0, "unknown": 1, False: 2}

@@ -363,7 +363,8 @@ def _s(t: int | None) -> str:
     return "–" if t is None else f"{t / SEC:.3f}"
 
 
-def _example(w: dict[str, Any]) -> dict[str, Any]:
+def window_example(w: dict[str, Any]) -> dict[str, Any]:
+    """One window (see the module docstring) as a ``summary.examples`` table."""
     head = ["role", "process", "f", "value", "result", "type", "invoked (s)", "completed (s)"]
     rows = [
         [
@@ -424,5 +425,5 @@ def _summary(r: dict[str, Any], reasons: list[Any]) -> dict[str, Any]:
         "counts": counts,
         "row": {"keys": n, "keys_invalid": bad, "keys_unknown": unk, "ops": r["op_count"]},
         "rate": {"name": "keys_invalid", "label": "non-linearizable keys"},
-        "examples": [_example(w) for w in r["windows"][:EXAMPLES]],
+        "examples": [window_example(w) for w in r["windows"][:EXAMPLES]],
     }

@@ -36,7 +36,7 @@ import nats
 from nats.aio.client import Client
 from nats.errors import NoRespondersError
 from nats.errors import TimeoutError as NatsTimeout
-from nats.js.api import ConsumerConfig, StreamConfig
+from nats.js.api import ConsumerConfig, KeyValueConfig, StorageType, StreamConfig
 from nats.js.errors import APIError, NoStreamResponseError, NotFoundError
 
 FAIL = "fail"
@@ -160,6 +160,14 @@ class NatsClient(Protocol):
         staged (an error reply raises ``APIError``); None: a plain publish that
         nothing answers.
         """
+
+    async def add_key_value(self, config: dict[str, Any], timeout: float) -> None:
+        """Create a KV bucket (``KeyValueConfig`` fields: ``bucket``, ``history``,
+        ``replicas``, ``storage`` …): the stream ``KV_<bucket>`` on ``$KV.<bucket>.>``."""
+
+    async def msg_get_last(self, stream: str, subject: str, timeout: float) -> StoredMsg | None:
+        """The last message on ``subject`` as the stream leader holds it (``STREAM.MSG.GET``
+        with ``last_by_subj``), with its headers; None: there is none."""
 
     async def close(self) -> None:
         """Close the connection (never raises)."""
@@ -322,7 +330,24 @@ class NatsPyClient:
             return None
         if status:
             raise Unknown(f"direct get: status {status} {headers.get('Description', '')}")
-        return StoredMsg(int(headers["Nats-Sequence"]), msg.data, headers.get("Nats-Subject", ""))
+        seq, subject = int(headers["Nats-Sequence"]), headers.get("Nats-Subject", "")
+        return StoredMsg(seq, msg.data, subject, headers)
+
+    async def add_key_value(self, config: dict[str, Any], timeout: float) -> None:
+        fields = dict(config)
+        if isinstance(fields.get("storage"), str):
+            fields["storage"] = StorageType(fields["storage"])
+        await self._jetstream(timeout).create_key_value(KeyValueConfig(**fields))
+
+    async def msg_get_last(self, stream: str, subject: str, timeout: float) -> StoredMsg | None:
+        """A leader get; "no message found" (err_code 10037) is None, other API errors raise."""
+        try:
+            raw = await self._jetstream(timeout).get_msg(stream, subject=subject)
+        except NotFoundError as e:
+            if e.err_code == 10037:
+                return None
+            raise
+        return StoredMsg(raw.seq or 0, raw.data or b"", raw.subject or subject, raw.headers)
 
     async def publish_staged(
         self, subject: str, payload: bytes, headers: dict[str, str], timeout: float | None

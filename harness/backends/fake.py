@@ -16,7 +16,9 @@ just enough of JetStream to give a history meaning:
 - a publish with a ``Nats-Msg-Id`` the leader's log already holds (stored
   within the stream's ``duplicate_window``, default 2 minutes) is not stored
   again and is acknowledged with the original's seq and ``duplicate``;
-  direct gets return each message's headers;
+  direct gets return each message's headers; a publish whose
+  ``Nats-Expected-Last-Subject-Sequence`` is not the subject's last sequence
+  is refused (err_code 10071); KV buckets are their streams ``KV_<bucket>``;
 - followers catch up from the leader whenever they can reach it;
 - a stream with ``allow_msg_counter`` takes only ``Nats-Incr`` publishes: each
   stores ``{"val": "<total>"}`` and acks the subject's new total as ``val``;
@@ -385,6 +387,7 @@ class FakeCluster:
             original = self._original(st, log, (headers or {}).get("Nats-Msg-Id"))
             if original is not None:
                 return Ack(st.name, original, duplicate=True)
+            _expect_last_subject(log, subject, headers)
             seq = (log[-1][0] if log else 0) + 1
             val = None
             if st.counter:
@@ -508,6 +511,17 @@ def _increment(log: list[Msg], subject: str, incr: str | None) -> tuple[bytes, s
     total = int(json.loads(last)["val"]) if last else 0
     val = str(total + int(incr))
     return json.dumps({"val": val}).encode(), val
+
+
+def _expect_last_subject(log: list[Msg], subject: str, headers: dict[str, str] | None) -> None:
+    """Refuse, as the server does (err_code 10071), a publish whose
+    ``Nats-Expected-Last-Subject-Sequence`` is not ``subject``'s last sequence (0: none)."""
+    want = (headers or {}).get("Nats-Expected-Last-Subject-Sequence")
+    if want is None:
+        return
+    last = next((seq for seq, subj, _ in reversed(log) if subj == subject), 0)
+    if int(want) != last:
+        raise APIError(code=400, err_code=10071, description=f"wrong last sequence: {last}")
 
 
 class FakeMonitor:
@@ -652,6 +666,20 @@ class FakeClient:
         await self._hang("direct_get")
         msgs = await self.direct_get(stream, 1, 1 << 62, timeout) or []
         return next((m for m in reversed(msgs) if m.subject == subject), None)
+
+    async def add_key_value(self, config: dict[str, Any], timeout: float) -> None:
+        """The bucket's stream ``KV_<bucket>`` on ``$KV.<bucket>.>`` (history is not modelled:
+        every read wants a subject's last entry)."""
+        bucket = config["bucket"]
+        stream = {"name": f"KV_{bucket}", "subjects": [f"$KV.{bucket}.>"], "allow_direct": True}
+        await self.add_stream({**stream, "num_replicas": config.get("replicas", 1)}, timeout)
+
+    async def msg_get_last(self, stream: str, subject: str, timeout: float) -> StoredMsg | None:
+        await asyncio.sleep(0)  # let the others run, as the round trip to the leader would
+        with self.c._lock:
+            log = self.c._leader_log(self.node, stream)
+            m = next((m for m in reversed(log) if m[1] == subject), None)
+        return None if m is None else StoredMsg(m[0], m[2], m[1], getattr(m, "headers", None))
 
     async def close(self) -> None:
         return None

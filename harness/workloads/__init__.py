@@ -32,6 +32,7 @@ from harness.workloads.batch import BatchWorkload
 from harness.workloads.consumer import ConsumerWorkload
 from harness.workloads.counter import CounterWorkload
 from harness.workloads.dedup import DedupWorkload
+from harness.workloads.kv import KvWorkload
 from harness.workloads.queue import QueueWorkload
 
 REGISTRY: dict[str, type[Workload]] = {
@@ -40,6 +41,7 @@ REGISTRY: dict[str, type[Workload]] = {
     ConsumerWorkload.name: ConsumerWorkload,
     CounterWorkload.name: CounterWorkload,
     BatchWorkload.name: BatchWorkload,
+    KvWorkload.name: KvWorkload,
 }
 
 
