@@ -49,6 +49,7 @@ from typing import Any
 
 import pandas as pd
 
+from checkers.cas import check_cas
 from checkers.consumer import check_consumer
 from checkers.counter import check_counter
 from checkers.dedup import check_dedup
@@ -72,6 +73,7 @@ REGISTRY: dict[str, Checker] = {
     "linear-cas-register": linear_checker("cas-register"),
     "linear-kv": linear_checker("kv"),
     "counter": check_counter,
+    "cas": check_cas,
 }
 
 _RANK = {True: 0, "unknown": 1, False: 2}

@@ -25,6 +25,7 @@ never silently moves to another node.
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import json
 from collections.abc import Awaitable, Callable
@@ -40,6 +41,7 @@ from nats.js.errors import APIError, NoStreamResponseError, NotFoundError
 
 FAIL = "fail"
 INFO = "info"
+NO_MESSAGE = 10037  # JetStream err_code of a message get that found nothing
 
 
 class Failed(Exception):
@@ -147,6 +149,10 @@ class NatsClient(Protocol):
 
     async def direct_get_last(self, stream: str, subject: str, timeout: float) -> StoredMsg | None:
         """The last message stored on ``subject`` (a direct get); None: there is none."""
+
+    async def msg_get_last(self, stream: str, subject: str, timeout: float) -> StoredMsg | None:
+        """The last message on ``subject`` (wildcards allowed) as the stream leader answers it
+        (``STREAM.MSG.GET``); None: there is none; other API errors raise ``APIError``."""
 
     async def close(self) -> None:
         """Close the connection (never raises)."""
@@ -310,6 +316,23 @@ class NatsPyClient:
         if status:
             raise Unknown(f"direct get: status {status} {headers.get('Description', '')}")
         return StoredMsg(int(headers["Nats-Sequence"]), msg.data, headers.get("Nats-Subject", ""))
+
+    async def msg_get_last(self, stream: str, subject: str, timeout: float) -> StoredMsg | None:
+        """``$JS.API.STREAM.MSG.GET.<stream>`` with ``last_by_subj``: only the leader answers.
+
+        A ``no message found`` error (err_code 10037) is None; the message's
+        headers are not decoded (``headers`` None).
+        """
+        req = json.dumps({"last_by_subj": subject}).encode()
+        resp = json.loads(await self.request(f"$JS.API.STREAM.MSG.GET.{stream}", req, timeout))
+        error = resp.get("error")
+        if error:
+            if error.get("err_code") == NO_MESSAGE:
+                return None
+            APIError.from_error(error)  # raises the APIError of its code
+        m = resp["message"]
+        data = base64.b64decode(m.get("data") or "")
+        return StoredMsg(int(m["seq"]), data, m.get("subject", ""))
 
     async def close(self) -> None:
         with contextlib.suppress(Exception):  # closing a connection to a dead node may fail

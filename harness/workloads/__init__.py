@@ -28,6 +28,7 @@ from typing import Any
 
 from harness.errors import Unsupported
 from harness.workloads.base import Workload, WorkloadContext, WorkloadSpecBase
+from harness.workloads.cas import CasWorkload
 from harness.workloads.consumer import ConsumerWorkload
 from harness.workloads.counter import CounterWorkload
 from harness.workloads.dedup import DedupWorkload
@@ -38,6 +39,7 @@ REGISTRY: dict[str, type[Workload]] = {
     DedupWorkload.name: DedupWorkload,
     ConsumerWorkload.name: ConsumerWorkload,
     CounterWorkload.name: CounterWorkload,
+    CasWorkload.name: CasWorkload,
 }
 
 
