@@ -111,7 +111,7 @@ def stale_reads(direct: pd.DataFrame, wins: pd.DataFrame) -> pd.DataFrame:
         bad = reads["seq"].fillna(0).to_numpy() < known
         hit = acks.iloc[at[np.maximum(before - 1, 0)][bad]]
         rows = reads[bad].copy()
-        rows["missed_value"] = [a[1] for a in hit["arg"]]
+        rows["missed_value"] = _objects([a[1] for a in hit["arg"]], rows.index)
         rows["missed_seq"] = hit["seq"].to_numpy()
         rows["missed_at"] = hit["complete_time"].to_numpy()
         out.append(rows)
