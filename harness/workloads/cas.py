@@ -34,9 +34,11 @@ Ops (docs/contracts.md §1; independent keys, ``value`` is ``[key, argument]``):
   preceding read returned, null for none; ``new`` a fresh integer); ``ok``:
   it won, with the ack's ``seq`` and the sequence it expected as
   ``expected_seq`` (subject mode) or ``expected_stream_seq`` (stream mode).
-  ``fail``: refused with err_code 10071 (wrong last sequence), or no stream
-  leader got it (no responders); another JetStream API error, a timeout or a
-  dropped connection is ``info`` (it may have been stored).
+  ``fail``: refused with err_code 10071 or 10164 (wrong last sequence; both
+  are decided before the write is proposed, or by every replica alike while
+  applying it), or no stream leader got it (no responders); another
+  JetStream API error, a timeout or a dropped connection is ``info`` (it may
+  have been stored).
 - ``read-direct``: invoke ``[key, null]``; ``ok`` value ``[key, v]`` and
   ``seq`` as ``read``, through a direct get of the last message by subject
   (any replica with ``allow_direct`` may answer). Another ``f`` than
@@ -78,7 +80,10 @@ HEADERS = {
     "subject": "Nats-Expected-Last-Subject-Sequence",
     "stream": "Nats-Expected-Last-Sequence",
 }
-WRONG_LAST_SEQUENCE = 10071  # the err_code of a refused expected-sequence publish
+# err_codes of a refused expected-sequence publish: 10071 "wrong last sequence: <seq>" (the
+# leader's check before proposing, or every replica's while applying, alike); 10164 "wrong
+# last sequence" (2.11+: another expected-sequence write of the subject is in flight)
+WRONG_LAST_SEQUENCE = frozenset({10071, 10164})
 ABSENT, FOREIGN = -1, -2  # a final read's value for no message, for a payload not an integer
 
 
@@ -195,7 +200,7 @@ class CasWorkload:
         try:
             ack = await client.publish(self.subject(key), b"%d" % new, self.spec.timeout, headers)
         except APIError as e:
-            if getattr(e, "err_code", None) == WRONG_LAST_SEQUENCE:
+            if getattr(e, "err_code", None) in WRONG_LAST_SEQUENCE:
                 raise Failed(f"wrong last sequence (expected {expected})") from None
             # another API error may come from applying an entry already committed: unknown
             raise Unknown(f"api-error {e.err_code or e.code}: {e.description}") from None

@@ -8,6 +8,7 @@ recovery, the isolated per-node reads and the cas checker as a real run does.
 
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 
 import pytest
@@ -42,10 +43,10 @@ def test_a_kill_run_is_valid_and_each_cas_expects_what_its_read_saw(tmp_path: Pa
     oks = [op for op in ops if op["f"] == "cas" and op["type"] == "ok"]
     assert len(oks) > 20
     for done in by_process(ops).values():  # a CAS follows its process's read, expecting it
-        for before, op in zip(done, done[1:], strict=False):
+        for before, op in itertools.pairwise(done):
             if op["f"] == "cas":
                 assert before["f"] == "read" and before["type"] == "ok"
-                key, (expected, new) = op["value"]
+                key, (expected, _) = op["value"]
                 assert before["value"] == [key, expected]
                 if op["type"] == "ok":
                     assert op["expected_seq"] == before["seq"] and op["seq"] > before["seq"]
@@ -71,7 +72,7 @@ def test_a_kill_run_is_valid_and_each_cas_expects_what_its_read_saw(tmp_path: Pa
 
 
 def test_stream_mode_expects_the_stream_sequence(tmp_path: Path) -> None:
-    out, made = run(tmp_path, cas(spec={"expect": "stream", "direct_reads": 0.5}))
+    out, _ = run(tmp_path, cas(spec={"expect": "stream", "direct_reads": 0.5}))
     ops = history(out.run_dir)
     oks = [op for op in ops if op["f"] == "cas" and op["type"] == "ok"]
     assert oks and all("expected_seq" not in op for op in oks)
