@@ -15,7 +15,8 @@ Uncertainty is recorded, never guessed (STYLE §3):
 :class:`NatsClient` is everything a workload may ask of a connection to one
 node: an acknowledged JetStream publish, a request, a batched direct get, a
 stream creation, and a durable pull consumer (create, fetch, confirmed ack,
-state). :class:`NatsPyClient` implements it over nats-py; the fake
+state), the last message of a subject by direct get or from the stream
+leader (``msg_get_last``). :class:`NatsPyClient` implements it over nats-py; the fake
 cluster (``harness.backends.fake``) implements it in memory. Each real
 client is bound to one node: it connects to that node's URL only, with
 server discovery off (the cluster config sets ``no_advertise``), so a client
