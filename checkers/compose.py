@@ -50,6 +50,7 @@ from typing import Any
 import pandas as pd
 
 from checkers.batch import check_batch
+from checkers.cas import check_cas
 from checkers.consumer import check_consumer
 from checkers.counter import check_counter
 from checkers.dedup import check_dedup
@@ -76,6 +77,7 @@ REGISTRY: dict[str, Checker] = {
     "counter": check_counter,
     "batch": check_batch,
     "kv": check_kv,
+    "cas": check_cas,
 }
 
 _RANK = {True: 0, "unknown": 1, False: 2}

@@ -14,10 +14,11 @@ Uncertainty is recorded, never guessed (STYLE §3):
 
 :class:`NatsClient` is everything a workload may ask of a connection to one
 node: an acknowledged JetStream publish, a staged one (an atomic batch's
-message before its commit), a request, a batched direct get, a stream
-creation, and a durable pull consumer (create, fetch, confirmed ack,
-state). :class:`NatsPyClient` implements it over nats-py; the fake cluster
-(``harness.backends.fake``) implements it in memory. Each real
+message before its commit), a request, a batched direct get, a stream or KV
+bucket creation, a durable pull consumer (create, fetch, confirmed ack,
+state), and the last message of a subject by direct get or from the stream
+leader (``msg_get_last``). :class:`NatsPyClient` implements it over nats-py;
+the fake cluster (``harness.backends.fake``) implements it in memory. Each real
 client is bound to one node: it connects to that node's URL only, with
 server discovery off (the cluster config sets ``no_advertise``), so a client
 never silently moves to another node.
@@ -41,6 +42,7 @@ from nats.js.errors import APIError, NoStreamResponseError, NotFoundError
 
 FAIL = "fail"
 INFO = "info"
+NO_MESSAGE = 10037  # JetStream err_code of a message get that found nothing
 
 
 class Failed(Exception):
@@ -166,8 +168,9 @@ class NatsClient(Protocol):
         ``replicas``, ``storage`` …): the stream ``KV_<bucket>`` on ``$KV.<bucket>.>``."""
 
     async def msg_get_last(self, stream: str, subject: str, timeout: float) -> StoredMsg | None:
-        """The last message on ``subject`` as the stream leader holds it (``STREAM.MSG.GET``
-        with ``last_by_subj``), with its headers; None: there is none."""
+        """The last message on ``subject`` (wildcards allowed) as the stream leader holds it
+        (``STREAM.MSG.GET`` with ``last_by_subj``), with its headers; None: there is none;
+        other API errors raise ``APIError``."""
 
     async def close(self) -> None:
         """Close the connection (never raises)."""
@@ -344,7 +347,7 @@ class NatsPyClient:
         try:
             raw = await self._jetstream(timeout).get_msg(stream, subject=subject)
         except NotFoundError as e:
-            if e.err_code == 10037:
+            if e.err_code == NO_MESSAGE:
                 return None
             raise
         return StoredMsg(raw.seq or 0, raw.data or b"", raw.subject or subject, raw.headers)

@@ -20,6 +20,10 @@ just enough of JetStream to give a history meaning:
   ``Nats-Expected-Last-Subject-Sequence`` is not the subject's last sequence
   is refused (err_code 10071); KV buckets are their streams ``KV_<bucket>``;
 - followers catch up from the leader whenever they can reach it;
+- a publish with ``Nats-Expected-Last-Sequence`` or
+  ``Nats-Expected-Last-Subject-Sequence`` that does not match the leader's
+  log is refused (400, err_code 10071); a message get (``msg_get_last``) is
+  answered from the leader's log;
 - a stream with ``allow_msg_counter`` takes only ``Nats-Incr`` publishes: each
   stores ``{"val": "<total>"}`` and acks the subject's new total as ``val``;
 - a stream with ``allow_atomic`` takes atomic batches (:class:`_Staged`):
@@ -387,7 +391,7 @@ class FakeCluster:
             original = self._original(st, log, (headers or {}).get("Nats-Msg-Id"))
             if original is not None:
                 return Ack(st.name, original, duplicate=True)
-            _expect_last_subject(log, subject, headers)
+            _check_expected(log, subject, headers or {})
             seq = (log[-1][0] if log else 0) + 1
             val = None
             if st.counter:
@@ -481,6 +485,13 @@ class FakeCluster:
             raise NoRespondersError
         return st.logs[leader]
 
+    def last_on_leader(self, node: str, stream: str, subject: str) -> StoredMsg | None:
+        """The leader's last message on ``subject`` (``>`` / ``*`` wildcards), as ``node`` asks."""
+        with self._lock:
+            log = self._leader_log(node, stream)
+            m = next((m for m in reversed(log) if _matches(subject, m[1])), None)
+            return None if m is None else StoredMsg(m[0], m[2], m[1], getattr(m, "headers", None))
+
     def add_consumer(self, node: str, stream: str, config: dict[str, Any]) -> None:
         with self._lock:
             self._leader_log(node, stream)
@@ -513,15 +524,31 @@ def _increment(log: list[Msg], subject: str, incr: str | None) -> tuple[bytes, s
     return json.dumps({"val": val}).encode(), val
 
 
-def _expect_last_subject(log: list[Msg], subject: str, headers: dict[str, str] | None) -> None:
-    """Refuse, as the server does (err_code 10071), a publish whose
-    ``Nats-Expected-Last-Subject-Sequence`` is not ``subject``'s last sequence (0: none)."""
-    want = (headers or {}).get("Nats-Expected-Last-Subject-Sequence")
-    if want is None:
-        return
-    last = next((seq for seq, subj, _ in reversed(log) if subj == subject), 0)
-    if int(want) != last:
-        raise APIError(code=400, err_code=10071, description=f"wrong last sequence: {last}")
+def _check_expected(log: list[Msg], subject: str, headers: dict[str, str]) -> None:
+    """Refuse (400, err_code 10071) a publish whose expected last sequence does not match:
+    ``Nats-Expected-Last-Sequence`` the stream's, ``Nats-Expected-Last-Subject-Sequence``
+    the subject's (0: the stream or subject holds nothing)."""
+    for header, subj in (
+        ("Nats-Expected-Last-Sequence", None),
+        ("Nats-Expected-Last-Subject-Sequence", subject),
+    ):
+        want = headers.get(header)
+        if want is None:
+            continue
+        last = next((m[0] for m in reversed(log) if subj is None or m[1] == subj), 0)
+        if int(want) != last:
+            raise APIError(code=400, err_code=10071, description=f"wrong last sequence: {last}")
+
+
+def _matches(pattern: str, subject: str) -> bool:
+    """Does ``subject`` match the NATS subject ``pattern`` (``*`` one token, ``>`` the rest)?"""
+    want, got = pattern.split("."), subject.split(".")
+    for i, w in enumerate(want):
+        if w == ">":
+            return len(got) > i
+        if i >= len(got) or (w != "*" and w != got[i]):
+            return False
+    return len(got) == len(want)
 
 
 class FakeMonitor:
@@ -675,11 +702,8 @@ class FakeClient:
         await self.add_stream({**stream, "num_replicas": config.get("replicas", 1)}, timeout)
 
     async def msg_get_last(self, stream: str, subject: str, timeout: float) -> StoredMsg | None:
-        await asyncio.sleep(0)  # let the others run, as the round trip to the leader would
-        with self.c._lock:
-            log = self.c._leader_log(self.node, stream)
-            m = next((m for m in reversed(log) if m[1] == subject), None)
-        return None if m is None else StoredMsg(m[0], m[2], m[1], getattr(m, "headers", None))
+        await asyncio.sleep(0)  # let the others run, as the round trip would
+        return self.c.last_on_leader(self.node, stream, subject)
 
     async def close(self) -> None:
         return None

@@ -29,6 +29,7 @@ from typing import Any
 from harness.errors import Unsupported
 from harness.workloads.base import Workload, WorkloadContext, WorkloadSpecBase
 from harness.workloads.batch import BatchWorkload
+from harness.workloads.cas import CasWorkload
 from harness.workloads.consumer import ConsumerWorkload
 from harness.workloads.counter import CounterWorkload
 from harness.workloads.dedup import DedupWorkload
@@ -42,6 +43,7 @@ REGISTRY: dict[str, type[Workload]] = {
     CounterWorkload.name: CounterWorkload,
     BatchWorkload.name: BatchWorkload,
     KvWorkload.name: KvWorkload,
+    CasWorkload.name: CasWorkload,
 }
 
 
