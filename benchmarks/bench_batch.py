@@ -20,12 +20,9 @@ Run: ``.venv/bin/python benchmarks/bench_batch.py --ops 1000000``
 from __future__ import annotations
 
 import argparse
-import gc
-import resource
 import sys
 import tempfile
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +30,8 @@ import numpy as np
 import orjson
 
 sys.path[:0] = [str(Path(__file__).resolve().parent.parent)]
+
+from measure import peak_rss_mib, timed  # noqa: E402
 
 from checkers.batch import check_batch  # noqa: E402
 from checkers.compose import check_history  # noqa: E402
@@ -101,17 +100,6 @@ def write_history(path: Path, ops: int, max_batch: int, seed: int = 1) -> None:
               "routes": 0})  # fmt: skip
     with path.open("ab") as f:
         f.write(b"\n".join(lines) + b"\n")
-
-
-def peak_rss_mib() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
-def timed(fn: Callable[[], Any]) -> tuple[Any, float]:
-    gc.collect()
-    t = time.perf_counter()
-    out = fn()
-    return out, time.perf_counter() - t
 
 
 def main() -> None:

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import gc
-import resource
 import sys
 import tempfile
 import time
@@ -27,6 +26,7 @@ from typing import Any
 
 sys.path[:0] = [str(Path(__file__).resolve().parent.parent), str(Path(__file__).parent)]
 
+from measure import peak_rss_mib, timed  # noqa: E402
 from synth_history import NODES, write_history  # noqa: E402
 
 from checkers.compose import check_history  # noqa: E402
@@ -37,18 +37,6 @@ PAIRS_FS = frozenset({"read"})  # harness.workloads.REGISTRY["queue"].pairs_fs
 NAMES = ("wellformed", "stats", "queue")  # what a run composes, minus the server logs
 
 MIB = 1024 * 1024
-
-
-def peak_rss_mib() -> float:
-    """Peak resident set size of this process so far (Linux reports KiB)."""
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
-def timed(fn: Callable[[], Any]) -> tuple[Any, float]:
-    gc.collect()
-    t = time.perf_counter()
-    out = fn()
-    return out, time.perf_counter() - t
 
 
 def traced_peak(fn: Callable[[], Any]) -> float:

@@ -21,12 +21,9 @@ Run: ``.venv/bin/python benchmarks/bench_counter.py --ops 1000000``
 from __future__ import annotations
 
 import argparse
-import gc
-import resource
 import sys
 import tempfile
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +31,8 @@ import numpy as np
 import orjson
 
 sys.path[:0] = [str(Path(__file__).resolve().parent.parent)]
+
+from measure import peak_rss_mib, timed  # noqa: E402
 
 from checkers.compose import check_history  # noqa: E402
 from checkers.counter import check_counter  # noqa: E402
@@ -99,17 +98,6 @@ def write_history(path: Path, ops: int, keys: int, seed: int = 1) -> None:
         line({"type": "ok", "process": 10**6 + j, "f": "read", "value": pairs, "node": node})
     with path.open("ab") as f:
         f.write(b"\n".join(lines) + b"\n")
-
-
-def peak_rss_mib() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
-def timed(fn: Callable[[], Any]) -> tuple[Any, float]:
-    gc.collect()
-    t = time.perf_counter()
-    out = fn()
-    return out, time.perf_counter() - t
 
 
 def main() -> None:
