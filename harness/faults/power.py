@@ -16,6 +16,7 @@ from typing import Any, Literal
 from harness.backends.base import POWER, PROCESS
 from harness.faults.base import FaultContext, FaultKind, NodeFaultSpec
 from harness.faults.kill import KillFault
+from harness.faults.targets import describe
 
 NEEDS = frozenset({PROCESS, POWER})
 
@@ -52,7 +53,9 @@ class PowerLossFault(KillFault):
 
 def label(spec: PowerLossSpec) -> str:
     """``power-loss targets=all coordinated``."""
-    return f"power-loss targets={spec.targets}" + (" coordinated" if spec.coordinated else "")
+    return f"power-loss targets={describe(spec.targets)}" + (
+        " coordinated" if spec.coordinated else ""
+    )
 
 
 KIND = FaultKind(PowerLossSpec, PowerLossFault, NEEDS, label)
