@@ -28,6 +28,8 @@ import zlib
 from dataclasses import dataclass
 
 from harness import faults
+from harness.backends.base import NETWORK
+from harness.errors import ScenarioError
 from harness.faults import FaultSpec, program
 from harness.faults.program import ProgramSpec
 from harness.scenario import Scenario, ScheduleSpec
@@ -66,7 +68,22 @@ def plan(scenario: Scenario) -> list[Window]:
     windows = _plan(scenario, scenario.faults, scenario.schedule, 0)
     for k, package in enumerate(scenario.packages, start=1):
         windows += _plan(scenario, package.faults, package.schedule, k)
-    return sorted(windows, key=lambda w: (w.start, w.package, w.order))
+    windows.sort(key=lambda w: (w.start, w.package, w.order))
+    _no_overlapping_cuts(windows)
+    return windows
+
+
+def _no_overlapping_cuts(windows: list[Window]) -> None:
+    """Two network faults at once cannot be undone apart: healing one heals the network."""
+    cuts = [w for w in windows if faults.needs([w.fault]) & {NETWORK}]
+    for i, b in enumerate(cuts[1:], start=1):
+        a = max(cuts[:i], key=lambda w: w.stop)  # the earlier cut that lasts longest
+        if b.start < a.stop:
+            raise ScenarioError(
+                f"windows {a.id} ({a.start:g}–{a.stop:g}s) and {b.id} ({b.start:g}–{b.stop:g}s) "
+                "both cut the network at once; a heal heals the whole network, so network "
+                "faults must not overlap (move a package's quiet or interval)"
+            )
 
 
 def _plan(

@@ -181,3 +181,14 @@ def test_plan_prints_programs_and_packages(tmp_path: Path) -> None:
     res = CliRunner().invoke(main, ["run", str(path), "--plan"])
     assert res.exit_code == 0, res.output
     assert "cut-b: partition targets=same-as:crash" in res.output
+
+
+def test_two_network_faults_at_once_are_refused() -> None:
+    sc = scenario(
+        faults=[{"kind": "partition", "shape": "halves"}],
+        schedule={"quiet": 2, "interval": 6, "duration": 4},
+        packages=[{"faults": [{"kind": "partition", "shape": "one"}],
+                   "schedule": {"quiet": 3, "interval": 6, "duration": 1}}],
+    )  # fmt: skip
+    with pytest.raises(ScenarioError, match=r"windows 0 \(2–6s\) and p1.0 \(3–4s\) both cut"):
+        plan(sc)
