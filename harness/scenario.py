@@ -124,7 +124,15 @@ class StorageSpec(_Model):
         default=None, description="None: on when a planned fault needs power (power-loss)"
     )
     writeback_after: Seconds | None = Field(
-        default=None, description="kernel-writeback model: persist data older than this"
+        default=None,
+        description="writeback model: persist data older than this (counted from the write: "
+        "lazyfs then runs without the kernel's page cache in front of it)",
+    )
+    cache_bytes: int | None = Field(
+        default=None,
+        gt=0,
+        description="hold at most this many un-fsynced bytes per node; past that, write the "
+        "files dirty longest through (a disk cache of bounded size)",
     )
 
 
