@@ -21,6 +21,7 @@ from typing import Any
 
 import click
 
+from checkers import files
 from checkers.verdict import verdict_line
 from harness import results, servers
 from harness.errors import (
@@ -222,7 +223,7 @@ def check(
         from harness.resultfolder import write_all
 
         report_dir.mkdir(parents=True, exist_ok=True)
-        (report_dir / "results.json").write_text(json.dumps(result, indent=2, default=str) + "\n")
+        files.write_json(report_dir / "results.json", result)
         path = write_all(report_dir, result, loaded.ops, None, history=Path(history))
         click.echo(f"report: {path}", err=as_json)
     sys.exit(results.exit_code_for(result))
@@ -236,7 +237,7 @@ def report(run_dir: Path) -> None:
     from harness.resultfolder import regenerate, resolve
 
     folder = resolve(str(run_dir), Path("results"))
-    result, path = regenerate(folder)
+    result, path = regenerate(folder, warn=lambda line: click.echo(line, err=True))
     click.echo(verdict_line(result))
     click.echo(f"report: {path}")
 
@@ -361,8 +362,6 @@ def suite(
     nats_server: str | None,
 ) -> None:
     """Run scenarios, suite files or directories of them in sequence; exit 0 if all matched."""
-    import shutil
-
     from harness import suite as st
 
     cli = [f"time_limit={time_limit}"] if time_limit is not None else []
@@ -373,7 +372,7 @@ def suite(
     )
     if junit_file is not None:
         junit_file.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(outcome.out / "junit.xml", junit_file)
+        files.copy(outcome.out / "junit.xml", junit_file)
     click.echo((outcome.out / "summary.md").read_text(), nl=False)
     click.echo(f"suite: {outcome.out}")
     if outcome.interrupted:

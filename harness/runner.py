@@ -37,6 +37,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
+from checkers import files
 from harness import backends, clients, results, servers, workloads
 from harness.backends.base import Cluster, PowerControl, ProcessControl
 from harness.clients import ClientPool, Connect
@@ -381,7 +382,7 @@ def execute(scenario: Scenario, options: RunOptions) -> RunOutcome:
     if binary is not None:  # a workload that needs a newer server: say so before anything runs
         workloads.check_server(scenario, servers.binary_version(binary))
     run = Run(scenario, options, backend, binary)
-    (run.run_dir / "scenario.yaml").write_text(scenario.to_yaml())
+    files.write_text(run.run_dir / "scenario.yaml", scenario.to_yaml())
     handler = _log_to(run.run_dir)
     run.state.save()
     interrupted: str | None = None

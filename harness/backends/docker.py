@@ -54,6 +54,7 @@ from docker.client import DockerClient
 from docker.errors import APIError, DockerException, NotFound
 from docker.models.containers import Container
 
+from checkers import files
 from harness import config, images
 from harness.backends.host import HostCluster, HostRemote, host_abilities
 from harness.backends.lazystore import LazyStores
@@ -310,7 +311,8 @@ class DockerCluster(HostCluster):
         n = self._nodes.get(node)
         if n is not None and n.container is not None:
             with contextlib.suppress(DockerException):
-                (out / "nats-server.log").write_bytes(n.container.logs(stdout=True, stderr=True))
+                logs = n.container.logs(stdout=True, stderr=True)
+                files.write_bytes(out / "nats-server.log", logs)
 
     def stop(self) -> None:
         """Remove every container, unmount, remove the network and work dir. Safe to repeat."""

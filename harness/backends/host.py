@@ -34,6 +34,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from checkers import files
 from harness import config
 from harness.backends.base import ABILITIES, NETEM, Grudge, Remote
 from harness.backends.lazystore import LazyStores
@@ -119,7 +120,10 @@ def archive(remote: Remote, root: str, tar_path: Path) -> None:
     with tempfile.TemporaryDirectory(dir=tar_path.parent, prefix=".fetch-") as tmp:
         local = Path(tmp) / "data"
         remote.fetch(root, local)
-        with tarfile.open(tar_path, "w:gz") as tar:
+        with (
+            files.atomic_file(tar_path, binary=True) as fh,
+            tarfile.open(fileobj=fh, mode="w:gz") as tar,
+        ):
             tar.add(local, arcname="data")
 
 
@@ -250,7 +254,7 @@ class HostCluster(ABC):
         for name in ("nats-server.conf", "lazyfs.log"):
             src = self.node_dir(node) / name
             if src.exists():
-                shutil.copy2(src, out / name)
+                files.copy(src, out / name)
 
     def _archive(self, node: str, out: Path) -> None:
         remote, root = self.remote(node), self.store_dir(node)

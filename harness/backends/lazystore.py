@@ -3,7 +3,8 @@
 A backend whose scenario uses lazyfs keeps one :class:`LazyStores`. For each
 node it mounts lazyfs at ``<node dir>/data`` over ``<node dir>/backing`` and
 records the mount and the lazyfs pid in the run state before anything else
-can go wrong, so ``nats-chaos clean`` can undo it. ``power_fail`` is the
+can go wrong (the pid as soon as it is spawned, before the mount is up), so
+``nats-chaos clean`` can undo it. ``power_fail`` is the
 storage half of a power loss: the backend has already killed the servers
 (their files are closed, so the kernel has handed every dirty page to
 lazyfs); each mount then drops its un-fsynced data and is remounted, which
@@ -36,6 +37,7 @@ class LazyStores:
             node_dir / "lazyfs.sock",
             self.writeback_after,
             log_path=node_dir / "lazyfs.log",
+            on_spawn=self._record_pid,
         )
         self.mounts[node] = mount
         self._start(mount)
@@ -43,9 +45,10 @@ class LazyStores:
 
     def _start(self, mount: LazyFSMount) -> None:
         self.state.add_mount(str(mount.mountpoint))
-        mount.start()
-        assert mount.pid is not None
-        self.state.add_pid(mount.pid, LAZYFS_EXE)
+        mount.start()  # its pid is recorded (_record_pid) before the mount is waited for
+
+    def _record_pid(self, pid: int) -> None:
+        self.state.add_pid(pid, LAZYFS_EXE)
 
     def _forget_pid(self, pid: int | None) -> None:
         if pid is not None and not pid_alive(pid):
@@ -65,9 +68,7 @@ class LazyStores:
             old = mount.pid
             self.state.add_mount(str(mount.mountpoint))
             dropped[node] = int(mount.remount(drop=True).get("dropped_bytes", 0))
-            self._forget_pid(old)
-            assert mount.pid is not None
-            self.state.add_pid(mount.pid, LAZYFS_EXE)
+            self._forget_pid(old)  # the new lazyfs pid was recorded as it was spawned
         return dropped
 
     def stats(self) -> dict[str, dict[str, int]]:

@@ -30,6 +30,7 @@ from functools import partial
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
+from checkers import files
 from harness import config, servers
 from harness.backends.host import HostCluster, HostRemote, host_abilities
 from harness.backends.lazystore import LazyStores
@@ -169,7 +170,7 @@ class LocalCluster(HostCluster):
     def _copy_logs(self, node: str, out: Path) -> None:
         n = self._nodes.get(node)
         if n is not None and n.log.exists():
-            shutil.copy2(n.log, out / n.log.name)
+            files.copy(n.log, out / n.log.name)
 
     def stop(self) -> None:
         """Kill every server, unmount, delete the namespaces and the work dir. Safe to repeat."""
