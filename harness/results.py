@@ -134,6 +134,7 @@ def write(
     """Check the run's history; write results.json, summary.md, report.html; return the result."""
     history = run_dir / "history.jsonl"
     ops = None
+    log.info("phase: check")
     if history.exists():
         nodes = extra.get("replica_nodes") or scenario.node_names
         wl = scenario.workload.name
@@ -167,6 +168,7 @@ def _write_views(run_dir: Path, result: dict[str, Any], ops: Any, data: dict | N
     never costs ``results.json`` or ``summary.md``."""
     from checkers.report.markdown import summary_md
 
+    log.info("phase: report")
     files.write_text(run_dir / "summary.md", summary_md(result, data))
     try:
         from checkers.report import write_report

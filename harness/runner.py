@@ -17,7 +17,13 @@ reads → collect → teardown. The runner calls only the workload's hooks
 Whatever happens — a phase past its deadline, an error, Ctrl-C, SIGTERM —
 collect and teardown still run (each in a thread with its own deadline, so
 a stuck release cannot hang the harness), the history written so far stays
-on disk and the checkers judge what it holds. A run that broke after it
+on disk and the checkers judge what it holds. A SIGINT/SIGTERM while the
+cluster runs cuts the run short (``interrupted``: the verdict is at best
+unknown); one after that — in teardown, the checkers or the report — cuts
+nothing: the run finishes its folder and exits 130/143 all the same. A
+second signal then stops at once (:class:`~harness.errors.Stopped`; in
+teardown, once the cluster is released), leaving the history and the files
+already written whole. A run that broke after it
 started comes back with ``broken`` set (exit 4); bad input met mid-run is
 raised once the folder is written (exit 2).
 """
@@ -47,6 +53,7 @@ from harness.errors import (
     HarnessError,
     PhaseDeadline,
     RunBroken,
+    Stopped,
     TeardownFailed,
 )
 from harness.faults import schedule
@@ -101,7 +108,7 @@ class RunOutcome:
 
     run_dir: Path
     result: dict[str, Any]
-    interrupted: str | None = None
+    interrupted: str | None = None  # the first SIGINT/SIGTERM, also one after the main phase
     timings: dict[str, float] = field(default_factory=dict)
     broken: str | None = None  # why the run broke (exit 4), if it did
 
@@ -385,11 +392,13 @@ def execute(scenario: Scenario, options: RunOptions) -> RunOutcome:
     files.write_text(run.run_dir / "scenario.yaml", scenario.to_yaml())
     handler = _log_to(run.run_dir)
     run.state.save()
-    interrupted: str | None = None
+    caught: list[str] = []  # every SIGINT/SIGTERM of the run, in order
+    interrupted: str | None = None  # the one that cut the cluster's part short
     refused: BadInput | None = None  # bad input met mid-run: exit 2 once the folder is written
     broken: str | None = None
+    late = _LateSignals(caught, options.echo, run.run_dir)
     try:
-        interrupted = _run_with_signals(run)
+        interrupted = _run_with_signals(run, caught)
     except BadInput as e:
         refused = e
         log.error("run stopped: %s", e)
@@ -403,12 +412,40 @@ def execute(scenario: Scenario, options: RunOptions) -> RunOutcome:
         broken = f"{type(e).__name__}: {e}"
         log.exception("run failed")
     finally:
-        old = {s: signal.signal(s, signal.SIG_IGN) for s in (signal.SIGINT, signal.SIGTERM)}
-        try:
-            problem = run.teardown()
-        finally:
-            for s, h in old.items():
-                signal.signal(s, h)
+        late.install()  # from here a signal is recorded; in teardown a second one waits
+        problem = run.teardown()
+    try:
+        late.stop_if_asked_twice()
+        late.at_once = True
+        outcome = _finish(run, interrupted, refused, broken, problem, caught)
+    except _StopNow:
+        _close_log(handler)
+        with contextlib.suppress(OSError):
+            results.link_latest(run.run_dir)
+        raise late.stopped() from None
+    finally:
+        late.restore()
+    _close_log(handler)
+    if refused is not None:  # the folder (history, logs) is written; now say why, in one line
+        raise refused
+    return outcome
+
+
+def _close_log(handler: logging.Handler) -> None:
+    logging.getLogger().removeHandler(handler)
+    handler.close()
+
+
+def _finish(
+    run: Run,
+    interrupted: str | None,
+    refused: BadInput | None,
+    broken: str | None,
+    problem: str | None,
+    caught: list[str],
+) -> RunOutcome:
+    """Check the history, write the result folder and link it as ``latest``."""
+    options, scenario = run.options, run.scenario
     if broken is None and problem is not None:
         broken = problem
     if broken is None and run.overdue:
@@ -421,17 +458,78 @@ def execute(scenario: Scenario, options: RunOptions) -> RunOutcome:
     result = results.write(
         run.run_dir, scenario, run.extra, run.phases.timings, interrupted=interrupted, error=error
     )
-    logging.getLogger().removeHandler(handler)
-    handler.close()
     results.link_latest(run.run_dir)
-    if refused is not None:  # the folder (history, logs) is written; now say why, in one line
-        raise refused
-    return RunOutcome(run.run_dir, result, interrupted, run.phases.timings, broken)
+    signal_name = caught[0] if caught else None
+    return RunOutcome(run.run_dir, result, signal_name, run.phases.timings, broken)
 
 
-def _run_with_signals(run: Run) -> str | None:
-    """Run the async main; SIGINT/SIGTERM cancel it and are reported by name."""
-    caught: list[str] = []
+class _StopNow(BaseException):
+    """Raised by a second signal; a BaseException, so no ``except Exception`` swallows it."""
+
+
+class _LateSignals:
+    """SIGINT/SIGTERM once the cluster's part of a run is over (teardown, checks, report).
+
+    The first is recorded (the run's exit code becomes 130/143) and the run
+    goes on writing its folder. A second one raises ``_StopNow`` — at once
+    when ``at_once`` is set, else (in teardown, which must release the
+    cluster) at :meth:`stop_if_asked_twice` — and ``execute`` reports it as
+    :meth:`stopped`. Python runs signal handlers in the main thread between
+    bytecodes, so ``_StopNow`` can end a file write midway; the writes are
+    atomic (``checkers.files``), so no file is left half-written.
+    """
+
+    SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+    def __init__(self, caught: list[str], echo: Callable[[str], Any], run_dir: Path) -> None:
+        self.caught = caught
+        self.echo = echo
+        self.run_dir = run_dir
+        self.at_once = False
+        self.old: dict[signal.Signals, Any] = {}
+
+    def install(self) -> None:
+        self.old = {s: signal.signal(s, self._on_signal) for s in self.SIGNALS}
+
+    def restore(self) -> None:
+        for s, handler in self.old.items():
+            signal.signal(s, handler)
+        self.old = {}
+
+    def _on_signal(self, signum: int, _frame: Any) -> None:
+        name = signal.Signals(signum).name
+        self.caught.append(name)
+        if len(self.caught) == 1:
+            log.warning("%s after the main phase: finishing the run's folder", name)
+            with contextlib.suppress(RuntimeError):  # a print it interrupted: say it in the log
+                self.echo(f"{name}: finishing the checks and the report (again to stop now)")
+            return
+        log.warning("%s again: stopping %s", name, "now" if self.at_once else "after teardown")
+        if self.at_once:
+            self._stop()
+
+    def stop_if_asked_twice(self) -> None:
+        if len(self.caught) > 1:
+            self._stop()
+
+    def _stop(self) -> None:
+        for s in self.SIGNALS:  # a third signal: the default, at once
+            signal.signal(s, signal.SIG_DFL)
+        raise _StopNow
+
+    def stopped(self) -> Stopped:
+        """The one-line error of a run stopped by a second signal."""
+        where = self.run_dir
+        return Stopped(
+            f"stopped by a second {self.caught[-1]}; the history and the files written so far "
+            f"are in {where} (check them again with: nats-chaos report {where})",
+            self.caught[0],
+        )
+
+
+def _run_with_signals(run: Run, caught: list[str]) -> str | None:
+    """Run the async main; SIGINT/SIGTERM cancel it and are recorded (by name) in ``caught``."""
+    before = len(caught)
 
     async def guarded() -> None:
         loop = asyncio.get_running_loop()
@@ -453,11 +551,11 @@ def _run_with_signals(run: Run) -> str | None:
     try:
         _run_loop(guarded())
     except asyncio.CancelledError:
-        if not caught:
+        if len(caught) == before:
             raise
     except KeyboardInterrupt:
         caught.append("SIGINT")
-    return caught[0] if caught else None
+    return caught[before] if len(caught) > before else None
 
 
 async def _cancel_the_rest() -> None:

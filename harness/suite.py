@@ -48,7 +48,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from checkers import files
 from checkers.verdict import headline
-from harness.errors import EXIT_RUN_BROKEN, BadInput, HarnessError
+from harness.errors import EXIT_RUN_BROKEN, BadInput, HarnessError, Stopped
 from harness.expect import describe, match
 from harness.junit import write_junit
 from harness.runner import RunOutcome
@@ -367,6 +367,9 @@ def run_suite(
         t = time.monotonic()
         try:
             run = run_one(sc, out / "runs")
+        except Stopped as err:  # a second signal: no more runs, and this one has no row
+            echo(f"nats-chaos: {err}")
+            outcome.interrupted = err.signal
         except HarnessError as err:
             outcome.rows.append(error_row(case, k + 1, sc, err, time.monotonic() - t))
             echo(f"nats-chaos: {err}")
