@@ -25,6 +25,7 @@ from checkers import files
 from checkers.verdict import verdict_line
 from harness import results, servers
 from harness.errors import (
+    EXIT_BAD_INPUT,
     EXIT_CANNOT_RUN,
     EXIT_CODES,
     EXIT_RUN_BROKEN,
@@ -290,16 +291,30 @@ def server_list() -> None:
 @main.command()
 @click.option("--tag", "tags", multiple=True, help="Clean this run tag even if its harness runs.")
 @click.option("--dry-run", is_flag=True, help="Only list what would be removed.")
+@click.option(
+    "--force",
+    is_flag=True,
+    help="Move invalid state files aside, and remove work dirs whose files cannot be copied.",
+)
 @_one_line_errors
-def clean(tags: tuple[str, ...], dry_run: bool) -> None:
-    """Remove leftovers (processes, namespaces, mounts) of runs whose harness died."""
+def clean(tags: tuple[str, ...], dry_run: bool, force: bool) -> None:
+    """Remove leftovers (processes, namespaces, mounts) of runs whose harness died.
+
+    Node files left in a run's work dir are copied into its result folder
+    first. A state file that does not validate is reported and never acted
+    on (exit 2, unless --force moved it aside).
+    """
     from harness.cleanup import clean_runs
 
-    report = clean_runs(list(tags), dry_run=dry_run)
+    report, refused = clean_runs(list(tags), dry_run=dry_run, force=force)
     for line in report:
         click.echo(line)
-    if not report:
+    for line in refused:
+        click.echo(f"nats-chaos: {line}", err=True)
+    if not report and not refused:
         click.echo("nothing to clean")
+    if refused and not (force and not dry_run):
+        sys.exit(EXIT_BAD_INPUT)
 
 
 @main.command()

@@ -13,7 +13,8 @@ else is a bug in nats-chaos and keeps its traceback.
     ├── CannotRun                exit 3: the harness cannot run here (preflight facts)
     │   ├── ServerBinaryError    no nats-server binary and no way to get one
     │   ├── PrivilegeError       not root / no network namespaces
-    │   └── Unsupported          a fault this kernel, host or backend cannot provide
+    │   ├── Unsupported          a fault this kernel, host or backend cannot provide
+    │   └── ResultsNotWritten    a run's result folder could not be written (a full disk)
     ├── RunBroken                exit 4: the run started, then the harness or cluster broke
         ├── ClusterNotFormed     no JetStream meta leader on every node
         ├── NoStreamLeader       the workload's stream never got its replicas and a leader
@@ -88,6 +89,10 @@ class PrivilegeError(CannotRun):
 
 class Unsupported(CannotRun):
     """A requested fault cannot be provided on this host or kernel."""
+
+
+class ResultsNotWritten(CannotRun):
+    """The result folder could not be written; the message says what was kept, and where."""
 
 
 class RunBroken(HarnessError):

@@ -52,6 +52,7 @@ from harness.errors import (
     ClusterNotFormed,
     HarnessError,
     PhaseDeadline,
+    ResultsNotWritten,
     RunBroken,
     Stopped,
     TeardownFailed,
@@ -62,13 +63,12 @@ from harness.faults.schedule import Window
 from harness.history import NEMESIS, HistoryWriter
 from harness.interpreter import Interpreter
 from harness.progress import Progress, Status
-from harness.runstate import RunState, new_tag
+from harness.runstate import WORK_ROOT, RunState, new_tag
 from harness.scenario import Scenario
 from harness.workloads import REGISTRY as WORKLOADS
 from harness.workloads import Workload, WorkloadContext
 
 log = logging.getLogger("nats-chaos")
-WORK_ROOT = Path("/var/tmp/nats-chaos")
 T = TypeVar("T")
 
 
@@ -146,8 +146,15 @@ def new_run_dir(root: Path, scenario: str) -> Path:
     return d
 
 
+class _RunLog(logging.FileHandler):
+    """``harness.log``; a line that cannot be written (a full disk) is dropped, not a traceback."""
+
+    def handleError(self, record: logging.LogRecord) -> None:
+        pass
+
+
 def _log_to(run_dir: Path) -> logging.Handler:
-    handler = logging.FileHandler(run_dir / "harness.log")
+    handler = _RunLog(run_dir / "harness.log")
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     root = logging.getLogger()
     root.addHandler(handler)
@@ -186,12 +193,13 @@ class Run:
         self.backend = backend
         self.phases = _Phases(options.echo)
         self.run_dir = new_run_dir(options.results_dir, scenario.name)
-        self.state = RunState(new_tag())
+        self.state = RunState(new_tag(), run_dir=str(self.run_dir.resolve()))
         self.workdir = options.work_root / self.state.tag
         self.cluster: Cluster | None = None
         self.history: HistoryWriter | None = None
         self.extra: dict[str, Any] = {"tag": self.state.tag}
         self.overdue: list[dict[str, Any]] = []  # phases that passed their deadline
+        self.collect_failed: str | None = None  # why the nodes' files are not all in nodes/
 
     async def phase(self, name: str, key: str, work: Awaitable[T], limit: float | None = None) -> T:
         """Run one phase within its deadline; past it, record it and raise PhaseDeadline."""
@@ -305,7 +313,9 @@ class Run:
         """Collect evidence and release every resource, each within its deadline.
 
         Returns why the release failed (the state file is then kept, so
-        ``nats-chaos clean`` can finish), or None.
+        ``nats-chaos clean`` can finish), or None. When the nodes' files could
+        not all be copied into ``nodes/`` (a full disk), the work dir and the
+        state file are kept too: ``clean`` copies them once it can.
         """
         if self.history is not None:
             self.history.close()
@@ -313,9 +323,11 @@ class Run:
             self._forget()
             return None
         bounds = self.scenario.recovery
-        self._within("collect", bounds.collect, self._collect)
+        late = self._within("collect", bounds.collect, self._collect)
+        if late is not None and self.collect_failed is None:  # still copying: keep the sources
+            self.collect_failed = late
         problem = self._within("teardown", bounds.teardown, self._release)
-        if problem is None:
+        if problem is None and self.collect_failed is None:
             self._forget()
         return problem
 
@@ -331,11 +343,16 @@ class Run:
             cluster.collect(nodes_dir, data=self.options.keep_data)
         except Exception as e:
             log.warning("collecting evidence failed: %s", e)
+            self.collect_failed = str(e)
+            self.options.echo(
+                f"warning: the nodes' files could not all be copied into {nodes_dir}; "
+                f"they are kept in {self.workdir}"
+            )
 
     def _release(self) -> None:
         assert self.cluster is not None
         try:
-            self.cluster.stop()
+            self.cluster.stop(keep_files=self.collect_failed is not None)
         except Exception as e:  # keep the state file: `nats-chaos clean` finishes the job
             log.error("releasing the cluster failed: %s", e)
             self.options.echo(f"warning: {e}")
@@ -419,13 +436,12 @@ def execute(scenario: Scenario, options: RunOptions) -> RunOutcome:
         late.at_once = True
         outcome = _finish(run, interrupted, refused, broken, problem, caught)
     except _StopNow:
-        _close_log(handler)
         with contextlib.suppress(OSError):
             results.link_latest(run.run_dir)
         raise late.stopped() from None
     finally:
         late.restore()
-    _close_log(handler)
+        _close_log(handler)
     if refused is not None:  # the folder (history, logs) is written; now say why, in one line
         raise refused
     return outcome
@@ -455,12 +471,32 @@ def _finish(
         options.echo(f"run broke: {broken}")
     run.extra["deadlines_passed"] = run.overdue
     error = str(refused) if refused is not None else broken
-    result = results.write(
-        run.run_dir, scenario, run.extra, run.phases.timings, interrupted=interrupted, error=error
-    )
-    results.link_latest(run.run_dir)
+    try:
+        result = results.write(
+            run.run_dir, scenario, run.extra, run.phases.timings, interrupted, error
+        )
+        results.link_latest(run.run_dir)
+    except OSError as e:  # a full or failing disk: say what is where, in one line
+        log.error("the result folder could not be written: %s", e)
+        raise _not_written(run, e) from None
     signal_name = caught[0] if caught else None
     return RunOutcome(run.run_dir, result, signal_name, run.phases.timings, broken)
+
+
+def _not_written(run: Run, e: OSError) -> ResultsNotWritten:
+    """What a run whose result folder could not be written says, and where its data is."""
+    history = run.run_dir / "history.jsonl"
+    n = run.history.count if run.history is not None else 0
+    line = (
+        f"{run.run_dir}: the result folder could not be written ({e.strerror or e}); "
+        f"the history has {n} ops in {history}"
+    )
+    if run.collect_failed is not None and run.workdir.exists():
+        line += (
+            f"; the nodes' logs and data are kept in {run.workdir} "
+            "(`nats-chaos clean` copies them into the result folder once there is room)"
+        )
+    return ResultsNotWritten(line)
 
 
 class _StopNow(BaseException):

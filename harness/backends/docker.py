@@ -314,7 +314,7 @@ class DockerCluster(HostCluster):
                 logs = n.container.logs(stdout=True, stderr=True)
                 files.write_bytes(out / "nats-server.log", logs)
 
-    def stop(self) -> None:
+    def stop(self, keep_files: bool = False) -> None:
         """Remove every container, unmount, remove the network and work dir. Safe to repeat."""
         errors = remove_run_resources(self.dc, self.state)
         for n in self._nodes.values():
@@ -323,7 +323,8 @@ class DockerCluster(HostCluster):
         errors += remove_run_network(self.dc, self.state)
         if errors:  # keep the work dir: `clean` finds what is left through the state file
             raise RuntimeError("; ".join(errors) + " (run `nats-chaos clean`)")
-        shutil.rmtree(self.workdir, ignore_errors=True)  # configs, data: collected by now
+        if not keep_files:
+            shutil.rmtree(self.workdir, ignore_errors=True)  # configs, data: collected by now
 
 
 def run_containers(dc: DockerClient, tag: str) -> list[Container]:

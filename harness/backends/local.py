@@ -172,7 +172,7 @@ class LocalCluster(HostCluster):
         if n is not None and n.log.exists():
             files.copy(n.log, out / n.log.name)
 
-    def stop(self) -> None:
+    def stop(self, keep_files: bool = False) -> None:
         """Kill every server, unmount, delete the namespaces and the work dir. Safe to repeat."""
         errors: list[str] = []
         for n in self._nodes.values():
@@ -189,4 +189,5 @@ class LocalCluster(HostCluster):
         errors += netns.destroy_tagged(self.state.tag, self.topo.created)
         if errors:  # keep the work dir: `clean` finds what is left through the state file
             raise RuntimeError("; ".join(errors) + " (run `nats-chaos clean`)")
-        shutil.rmtree(self.workdir, ignore_errors=True)  # configs, data: collected by now
+        if not keep_files:
+            shutil.rmtree(self.workdir, ignore_errors=True)  # configs, data: collected by now
