@@ -152,6 +152,10 @@ class _RunLog(logging.FileHandler):
     def handleError(self, record: logging.LogRecord) -> None:
         pass
 
+    def close(self) -> None:
+        with contextlib.suppress(OSError):  # the last lines could not be flushed
+            super().close()
+
 
 def _log_to(run_dir: Path) -> logging.Handler:
     handler = _RunLog(run_dir / "harness.log")
@@ -478,19 +482,24 @@ def _finish(
         results.link_latest(run.run_dir)
     except OSError as e:  # a full or failing disk: say what is where, in one line
         log.error("the result folder could not be written: %s", e)
-        raise _not_written(run, e) from None
+        with contextlib.suppress(OSError):  # a link needs no data block: it may still fit
+            results.link_latest(run.run_dir)
+        raise _not_written(run, e.strerror or str(e)) from None
+    if run.collect_failed is not None:  # the verdict is written; the evidence is not all there
+        raise _not_written(run, run.collect_failed, verdict=results.verdict_line(result))
     signal_name = caught[0] if caught else None
     return RunOutcome(run.run_dir, result, signal_name, run.phases.timings, broken)
 
 
-def _not_written(run: Run, e: OSError) -> ResultsNotWritten:
-    """What a run whose result folder could not be written says, and where its data is."""
+def _not_written(run: Run, why: str, verdict: str | None = None) -> ResultsNotWritten:
+    """What a run whose result folder could not all be written says, and where its data is."""
     history = run.run_dir / "history.jsonl"
     n = run.history.count if run.history is not None else 0
-    line = (
-        f"{run.run_dir}: the result folder could not be written ({e.strerror or e}); "
-        f"the history has {n} ops in {history}"
-    )
+    if verdict is None:
+        line = f"{run.run_dir}: the result folder could not be written ({why}); "
+    else:
+        line = f"{run.run_dir}: {verdict}, but the nodes' files could not all be copied ({why}); "
+    line += f"the history has {n:,} ops in {history}"
     if run.collect_failed is not None and run.workdir.exists():
         line += (
             f"; the nodes' logs and data are kept in {run.workdir} "
