@@ -44,7 +44,7 @@ EXIT_CODES = {
     EXIT_ANOMALY: "an unexpected anomaly, or valid: false",
     EXIT_BAD_INPUT: "bad input (scenario, options, history file), with a one-line reason",
     EXIT_CANNOT_RUN: "cannot run here (no nats-server, no privileges, no Docker, a fault "
-    "the backend cannot do)",
+    "the backend cannot do), or the result folder could not be written (a full disk)",
     EXIT_RUN_BROKEN: "the run started but the harness or the cluster broke (cluster never "
     "formed, stream never led, a phase passed its deadline, teardown failed); the result "
     "folder holds everything recorded",

@@ -323,6 +323,10 @@ class Run:
         """
         if self.history is not None:
             self.history.close()
+            history = self.run_dir / "history.jsonl"
+            with contextlib.suppress(OSError):  # no op recorded: no 0-byte file either
+                if history.stat().st_size == 0:
+                    history.unlink()
         if self.cluster is None:
             self._forget()
             return None

@@ -97,6 +97,9 @@ def test_a_cluster_that_never_comes_up_breaks_the_run_with_exit_4(tmp_path: Path
     assert "cluster up" in out.result["timings"]
     assert made[0].stopped
     assert results.exit_code_for(out.result) == 1  # the CLI gives 4 (see test_cli_run_exit_4)
+    assert not (out.run_dir / "history.jsonl").exists()  # no op recorded: no empty file
+    written = [p for p in out.run_dir.iterdir() if p.is_file()]  # nodes/: the servers' own
+    assert [p.name for p in written if p.stat().st_size == 0 or p.name.startswith(".")] == []
 
 
 def test_cli_run_exits_4_when_the_run_broke(tmp_path: Path, monkeypatch) -> None:
