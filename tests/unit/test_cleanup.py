@@ -4,6 +4,7 @@ work dir, copies node files into the result folder before removing them, then fo
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import tarfile
 from pathlib import Path
@@ -40,12 +41,21 @@ def clean(*args: str) -> Any:
     return CliRunner().invoke(main, ["clean", *args])
 
 
-def test_a_state_file_with_a_path_for_a_tag_touches_nothing(state_dir: Path, tmp_path: Path):
+def test_a_state_file_with_a_path_for_a_tag_touches_nothing(
+    state_dir: Path, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
     victim = tmp_path / "some" / "dir"
     (victim / "inner").mkdir(parents=True)
     (victim / "precious.txt").write_text("keep me")
     tag = "../../.." + str(victim)  # WORK_ROOT / tag is the victim dir
     assert (WORK_ROOT / tag).resolve() == victim.resolve()
+    mounted = os.geteuid() == 0  # a real mount the crafted file names must stay mounted
+    if mounted:
+        subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(victim / "inner")],
+                       check=True)  # fmt: skip
+        (victim / "inner" / "on-the-mount").write_text("here")
+    request.addfinalizer(lambda: subprocess.run(["umount", str(victim / "inner")],
+                                                capture_output=True, check=False))  # fmt: skip
     crafted = state(tag, mounts=[str(victim / "inner")], namespaces=[f"{tag}-n1"])
     (state_dir / "nc0badbad0.json").write_text(json.dumps(crafted))
     (state_dir / "garbage.json").write_bytes(b"\x00\xff{not json")
@@ -68,6 +78,9 @@ def test_a_state_file_with_a_path_for_a_tag_touches_nothing(state_dir: Path, tmp
         "nc0badbad0.json.rejected",
     ]
     assert (victim / "precious.txt").read_text() == "keep me"
+    if mounted:
+        assert str(victim / "inner") in Path("/proc/mounts").read_text()
+        assert (victim / "inner" / "on-the-mount").read_text() == "here"
     assert clean().stdout.strip() == "nothing to clean"
 
 
