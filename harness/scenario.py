@@ -124,7 +124,15 @@ class StorageSpec(_Model):
         default=None, description="None: on when a planned fault needs power (power-loss)"
     )
     writeback_after: Seconds | None = Field(
-        default=None, description="kernel-writeback model: persist data older than this"
+        default=None,
+        description="writeback model: persist data older than this (counted from the write: "
+        "lazyfs then runs without the kernel's page cache in front of it)",
+    )
+    cache_bytes: int | None = Field(
+        default=None,
+        gt=0,
+        description="hold at most this many un-fsynced bytes per node; past that, write the "
+        "files dirty longest through (a disk cache of bounded size)",
     )
 
 
@@ -141,6 +149,14 @@ class ScheduleSpec(_Model):
         default=None, ge=1, description="after every N fault windows, a stable period"
     )
     stable_for: Seconds = Field(default=0.0, description="length of each stable period")
+
+
+class PackageSpec(_Model):
+    """More faults on their own schedule, run beside the scenario's own (Jepsen's combined
+    nemesis): their windows may overlap the others'."""
+
+    faults: tuple[FaultSpec, ...] = Field(min_length=1)
+    schedule: ScheduleSpec = Field(default_factory=ScheduleSpec)
 
 
 class RecoverySpec(_Model):
@@ -222,6 +238,9 @@ class Scenario(_Model):
     workload: WorkloadSpec = Field(default_factory=lambda: QueueWorkload.Spec(name="queue"))
     faults: tuple[FaultSpec, ...] = ()
     schedule: ScheduleSpec = Field(default_factory=ScheduleSpec)
+    packages: tuple[PackageSpec, ...] = Field(
+        default=(), description="more faults, each package on its own schedule, concurrently"
+    )
     recovery: RecoverySpec = Field(default_factory=RecoverySpec)
     storage: StorageSpec = Field(default_factory=StorageSpec)
     expect: ExpectSpec | None = Field(
@@ -234,7 +253,7 @@ class Scenario(_Model):
             raise ValueError(
                 f"stream.replicas ({self.stream.replicas}) exceeds nodes ({self.nodes})"
             )
-        if self.storage.lazyfs is False and POWER in _faults.needs(self.faults):
+        if self.storage.lazyfs is False and POWER in _faults.needs(self.every_fault):
             power = sorted(k for k in self.fault_kinds if POWER in _faults.REGISTRY[k].needs)
             raise ValueError(f"{', '.join(power)} faults need storage.lazyfs (it is false)")
         if self.server.image and self.backend != "docker":
@@ -246,12 +265,17 @@ class Scenario(_Model):
         """Node data on lazyfs: asked for, or implied by a planned fault that needs ``power``."""
         if self.storage.lazyfs is not None:
             return self.storage.lazyfs
-        return POWER in _faults.needs(self.faults)
+        return POWER in _faults.needs(self.every_fault)
+
+    @property
+    def every_fault(self) -> tuple[FaultSpec, ...]:
+        """The scenario's faults, then each package's."""
+        return self.faults + tuple(f for p in self.packages for f in p.faults)
 
     @property
     def fault_kinds(self) -> set[str]:
-        """Every fault kind the scenario may start, composed steps included."""
-        return _faults.kinds(self.faults)
+        """Every fault kind the scenario may start, composed and program steps included."""
+        return _faults.kinds(self.every_fault)
 
     @property
     def concurrency(self) -> int:

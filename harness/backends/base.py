@@ -127,8 +127,16 @@ class NetworkControl(Protocol):
 class PowerControl(Protocol):
     """Ability ``power``: node stores on lazyfs, so un-fsynced writes can be dropped."""
 
-    def power_fail(self, nodes: list[str]) -> dict[str, int]:
-        """Kill ``nodes`` at one instant, drop their un-fsynced data, remount; bytes dropped."""
+    def power_fail(
+        self, nodes: list[str], keep: float = 0.0, torn_write: bool = False, seed: int = 0
+    ) -> dict[str, dict[str, int]]:
+        """Kill ``nodes`` at one instant, drop their un-fsynced data, remount.
+
+        ``keep`` (0..1) and ``torn_write`` make it torn: that share of the un-fsynced
+        writes, and part of one more, reach the disk first (seeded by ``seed``).
+        Returns per node ``dropped_bytes`` (and ``kept_bytes``, ``torn_bytes`` when
+        torn) and ``fsyncs`` (the node's fsyncs so far).
+        """
 
     def lazyfs_stats(self) -> dict[str, dict[str, int]]:
         """Each mounted node's lazyfs counters."""

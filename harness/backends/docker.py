@@ -134,7 +134,9 @@ class DockerCluster(HostCluster):
         self.subnet: ipaddress.IPv4Network | None = None  # chosen when the network is created
         self.image: str | None = None
         self._nodes: dict[str, _Node] = {}
-        self.stores = LazyStores(state, scenario.storage.writeback_after)
+        self.stores = LazyStores(
+            state, scenario.storage.writeback_after, scenario.storage.cache_bytes
+        )
         self.abilities = host_abilities()
         self._remotes = {n: HostRemote(partial(self._nsenter, n)) for n in self.nodes}
 

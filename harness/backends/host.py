@@ -222,14 +222,17 @@ class HostCluster(ABC):
         return iptables.rules(self.remote(node))
 
     # -- power -----------------------------------------------------------------
-    def power_fail(self, nodes: list[str]) -> dict[str, int]:
+    def power_fail(
+        self, nodes: list[str], keep: float = 0.0, torn_write: bool = False, seed: int = 0
+    ) -> dict[str, dict[str, int]]:
         """Power loss on ``nodes`` at one instant: kill all, drop un-fsynced data, remount.
 
-        Returns the bytes dropped per node; the servers stay down until ``start_node``.
+        Returns the figures per node (:meth:`LazyStores.power_fail`); the servers stay
+        down until ``start_node``.
         """
         for node in nodes:
             self.kill(node)
-        return self.stores.power_fail(nodes)
+        return self.stores.power_fail(nodes, keep, torn_write, seed)
 
     def lazyfs_stats(self) -> dict[str, dict[str, int]]:
         """Each mounted node's lazyfs counters (un-fsynced bytes, fsyncs, drops…)."""

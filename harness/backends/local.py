@@ -62,7 +62,9 @@ class LocalCluster(HostCluster):
         self.nodes = scenario.node_names
         self.topo = netns.Topology(state.tag, self.nodes, netns.pick_subnet(state.tag))
         self._nodes: dict[str, _Node] = {}
-        self.stores = LazyStores(state, scenario.storage.writeback_after)
+        self.stores = LazyStores(
+            state, scenario.storage.writeback_after, scenario.storage.cache_bytes
+        )
         self.abilities = host_abilities()
         self._remotes = {n: HostRemote(partial(self.topo.exec_prefix, n)) for n in self.nodes}
 

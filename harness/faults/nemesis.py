@@ -12,6 +12,13 @@ effect, which for a power loss is seconds later). ``heal_all``
 stops whatever is still active and makes sure every node runs and the
 network is whole — called at the end of the main phase and on any error.
 
+Windows may overlap (a fault program's steps, fault packages): every start
+and stop is an event, played in time order (:meth:`Nemesis.run`); each op
+names its window (``"window": "3.cut-a"``), so a stop pairs with its start
+even when two faults of one kind run at once. A program step's nodes are
+kept by name for later steps' relational targets, a ``fixed`` spec's first
+nodes for its later windows (:meth:`FaultContext.targets`).
+
 A fault whose ``start`` or ``stop`` raises does not stop the run: the op is
 written all the same, with the exception as its ``error`` field
 (``"<ExceptionType>: <message>"``, at most 300 characters) and only what
@@ -63,6 +70,8 @@ class Nemesis:
         self.sleep = sleep
         self.active: list[tuple[Fault, FaultContext]] = []
         self.started = 0
+        self.chosen: dict[str, list[str]] = {}  # program step name -> the nodes it hit
+        self.pinned: dict[int, list[str]] = {}  # a ``fixed`` spec's first nodes
 
     def _leader(self, which: str) -> str | None:
         cluster = self.cluster
@@ -87,48 +96,72 @@ class Nemesis:
             stream=self.stream,
             stream_leader=lambda: self._leader("stream"),
             meta_leader=lambda: self._leader("meta"),
+            chosen=self.chosen,
+            pinned=self.pinned,
         )
 
     async def run(self, windows: list[Window], t0: float) -> None:
-        """Play ``windows`` relative to ``t0`` (monotonic seconds of the main phase start)."""
-        for w in windows:
-            await self._sleep_until(t0 + w.start)
-            fault = faults.make(w.fault)
-            ctx = self.context(w.seed)
-            await self.start(fault, ctx)
-            await self._sleep_until(t0 + w.stop)
-            await self.stop(fault, ctx)
+        """Play ``windows`` relative to ``t0`` (monotonic seconds of the main phase start).
+
+        Every start and stop is an event at its time; events are played one at a
+        time in ``(time, package, order)`` order, so windows may overlap (programs,
+        packages) and a start or stop that takes long delays the events after it.
+        """
+        events = [(w.start, w.package, w.order[0], 0, i) for i, w in enumerate(windows)]
+        events += [(w.stop, w.package, w.order[1], 1, i) for i, w in enumerate(windows)]
+        running: dict[int, tuple[Fault, FaultContext]] = {}
+        for at, _, _, is_stop, i in sorted(events):
+            await self._sleep_until(t0 + at)
+            w = windows[i]
+            if not is_stop:
+                fault, ctx = faults.make(w.fault), self.context(w.seed)
+                running[i] = (fault, ctx)
+                done = await self.start(fault, ctx, w.id)
+                if w.name and isinstance(done.get("nodes"), list):
+                    self.chosen[w.name] = list(done["nodes"])
+            elif i in running:
+                await self.stop(*running.pop(i), w.id)
 
     async def _sleep_until(self, t: float) -> None:
         delay = t - self.clock()
         if delay > 0:
             await self.sleep(delay)
 
-    async def start(self, fault: Fault, ctx: FaultContext) -> None:
-        """Start one fault now and record it (with its ``error`` if starting raised)."""
+    async def start(
+        self, fault: Fault, ctx: FaultContext, window: str | None = None
+    ) -> dict[str, Any]:
+        """Start one fault now and record it (with its ``error`` if starting raised).
+
+        Returns what the fault did (empty if it raised); ``window`` names the
+        window in the op's value, so its stop pairs with it exactly.
+        """
         self.active.append((fault, ctx))
         self.started += 1
         began = self.history.now()  # the fault acts from here; the op is written when it is done
+        tag = {"window": window} if window is not None else {}
         try:
             done = await asyncio.to_thread(fault.start, ctx)
         except Exception as e:
             log.warning("nemesis: start %s failed", fault.kind, exc_info=True)
-            value = {"start": fault.kind, "began": began}
+            value = {"start": fault.kind, **tag, "began": began}
             self.history.append("info", NEMESIS, fault.kind, value, error=_error(e))
-            return
-        value = {"start": fault.kind, **done, "began": began}
+            return {}
+        value = {"start": fault.kind, **tag, **done, "began": began}
         self.history.append("info", NEMESIS, fault.kind, value)
         log.info("nemesis: start %s %s", fault.kind, done)
+        return done
 
-    async def stop(self, fault: Fault, ctx: FaultContext) -> None:
+    async def stop(self, fault: Fault, ctx: FaultContext, window: str | None = None) -> None:
         """Stop one fault now and record it (with its ``error`` if stopping raised)."""
+        tag = {"window": window} if window is not None else {}
         try:
             done = await asyncio.to_thread(fault.stop, ctx)
         except Exception as e:
             log.warning("nemesis: stop %s failed", fault.kind, exc_info=True)
-            self.history.append("info", NEMESIS, fault.kind, {"stop": fault.kind}, error=_error(e))
+            value = {"stop": fault.kind, **tag}
+            self.history.append("info", NEMESIS, fault.kind, value, error=_error(e))
         else:
-            self.history.append("info", NEMESIS, fault.kind, {"stop": fault.kind, **done})
+            self.history.append("info", NEMESIS, fault.kind, {"stop": fault.kind, **tag, **done})
             log.info("nemesis: stop %s %s", fault.kind, done)
         finally:
             self.active = [(f, c) for f, c in self.active if f is not fault]

@@ -27,6 +27,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
+from typing import Any
 
 from harness.errors import CannotRun, PrivilegeError
 from harness.lazyfs.control import ControlClient, LazyFSControlError
@@ -76,6 +77,7 @@ class LazyFSMount:
         extra_args: tuple[str, ...] = (),
         kernel_cache: bool = True,
         on_spawn: Callable[[int], None] | None = None,
+        cache_bytes: int | None = None,
     ) -> None:
         self.mountpoint = Path(mountpoint).absolute()
         self.backing = Path(backing).absolute()
@@ -86,6 +88,7 @@ class LazyFSMount:
         self.extra_args = extra_args
         self.kernel_cache = kernel_cache
         self.on_spawn = on_spawn
+        self.cache_bytes = cache_bytes
         self.client = ControlClient(self.control)
         self.process: subprocess.Popen[bytes] | None = None
 
@@ -101,6 +104,8 @@ class LazyFSMount:
         if self.writeback_after is not None:
             cmd += ["--writeback-after", str(self.writeback_after)]
         cmd.append("--kernel-cache" if self.kernel_cache else "--no-kernel-cache")
+        if self.cache_bytes is not None:
+            cmd += ["--cache-bytes", str(self.cache_bytes)]
         return cmd + list(self.extra_args)
 
     def start(self) -> LazyFSMount:
@@ -182,19 +187,20 @@ class LazyFSMount:
                     proc.wait(timeout=timeout)
         self._cleanup_mount()
 
-    def remount(self, drop: bool = True) -> dict[str, int]:
+    def remount(self, drop: bool = True, **torn: Any) -> dict[str, int]:
         """Power loss of the mount: drop pending data, unmount, mount BACKING again.
 
         Call it after the processes using the mount are gone (their files closed:
         closing hands the kernel's dirty pages to lazyfs, where they are pending).
-        Returns the drop's figures (``dropped_bytes``, ``files``; zeros with
-        ``drop=False`` or a dead lazyfs). Nothing pending survives: the lazyfs
-        process persists nothing on unmount, and whatever the kernel still sends
-        it while unmounting dies with it. The new process has a new ``pid``.
+        Returns the drop's figures (``dropped_bytes``, ``files``, ``kept_bytes``,
+        ``torn_bytes``; zeros with ``drop=False`` or a dead lazyfs); ``torn`` are the
+        drop's torn power loss options (``keep``, ``torn_write``, ``seed``). Nothing
+        pending survives: the lazyfs process persists nothing on unmount, and whatever
+        the kernel still sends it while unmounting dies with it. The new process has a new ``pid``.
         """
         dropped = {"dropped_bytes": 0, "files": 0}
         if drop and self.alive():
-            dropped = self.client.drop()
+            dropped = self.client.drop(**torn)
         self.stop()
         self.start()
         return dropped
