@@ -423,7 +423,7 @@ def execute(scenario: Scenario, options: RunOptions) -> RunOutcome:
     broken: str | None = None
     late = _LateSignals(caught, options.echo, run.run_dir)
     try:
-        interrupted = _run_with_signals(run, caught)
+        interrupted = _run_with_signals(run, caught, then=late.install)
     except BadInput as e:
         refused = e
         log.error("run stopped: %s", e)
@@ -538,7 +538,9 @@ class _LateSignals:
         self.old: dict[signal.Signals, Any] = {}
 
     def install(self) -> None:
-        self.old = {s: signal.signal(s, self._on_signal) for s in self.SIGNALS}
+        """Take over SIGINT/SIGTERM (again: a no-op)."""
+        if not self.old:
+            self.old = {s: signal.signal(s, self._on_signal) for s in self.SIGNALS}
 
     def restore(self) -> None:
         for s, handler in self.old.items():
@@ -576,8 +578,12 @@ class _LateSignals:
         )
 
 
-def _run_with_signals(run: Run, caught: list[str]) -> str | None:
-    """Run the async main; SIGINT/SIGTERM cancel it and are recorded (by name) in ``caught``."""
+def _run_with_signals(run: Run, caught: list[str], then: Callable[[], None]) -> str | None:
+    """Run the async main; SIGINT/SIGTERM cancel it and are recorded (by name) in ``caught``.
+
+    ``then`` takes the signals over the moment the main is done, so none
+    meets the default handlers while the loop shuts down.
+    """
     before = len(caught)
 
     async def guarded() -> None:
@@ -596,6 +602,7 @@ def _run_with_signals(run: Run, caught: list[str]) -> str | None:
         finally:
             for sig in (signal.SIGINT, signal.SIGTERM):
                 loop.remove_signal_handler(sig)
+            then()
 
     try:
         _run_loop(guarded())
