@@ -154,6 +154,8 @@ def regenerate(path: Path, warn: Callable[[str], Any] = print) -> tuple[dict[str
     result = run.result
     if result is None:  # a crashed run: check its history now; it may end mid-op
         assert loaded is not None
+        if not (path / "results.json").exists():
+            warn(f"warning: {path / 'results.json'}: missing; checking history.jsonl again")
         nodes = run.scenario.node_names if run.scenario else None
         nodes_dir = path / "nodes" if (path / "nodes").is_dir() else None
         result = results.check_loaded(loaded, nodes, workload, nodes_dir, cut_off=True)

@@ -59,6 +59,9 @@ def test_report_of_a_crashed_run_checks_its_history(cli: CliRunner, run: Path) -
     result = json.loads((run / "results.json").read_text())
     assert result["checkers"]["queue"]["lost"] == LOST
     assert result["scenario"] == "quick" and result["seed"] == 1
+    assert res.stderr.splitlines() == [
+        f"warning: {run / 'results.json'}: missing; checking history.jsonl again"
+    ]
 
 
 def test_report_of_a_scenario_folder_uses_latest(cli: CliRunner, run: Path) -> None:
