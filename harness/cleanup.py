@@ -153,7 +153,8 @@ def clean_runs(
     states, bad = all_states()
     for state in states:
         if state.tag in tags or not harness_alive(state):
-            lines += clean_state(state, dry_run, force) or [f"{state.tag}: state file removed"]
+            done = "remove state file" if dry_run else "state file removed"
+            lines += clean_state(state, dry_run, force) or [f"{state.tag}: {done}"]
     refused = []
     for path, why in bad:
         if force and not dry_run:
