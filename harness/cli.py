@@ -21,9 +21,11 @@ from typing import Any
 
 import click
 
+from checkers import files
 from checkers.verdict import verdict_line
 from harness import results, servers
 from harness.errors import (
+    EXIT_BAD_INPUT,
     EXIT_CANNOT_RUN,
     EXIT_CODES,
     EXIT_RUN_BROKEN,
@@ -222,7 +224,7 @@ def check(
         from harness.resultfolder import write_all
 
         report_dir.mkdir(parents=True, exist_ok=True)
-        (report_dir / "results.json").write_text(json.dumps(result, indent=2, default=str) + "\n")
+        files.write_json(report_dir / "results.json", result)
         path = write_all(report_dir, result, loaded.ops, None, history=Path(history))
         click.echo(f"report: {path}", err=as_json)
     sys.exit(results.exit_code_for(result))
@@ -236,7 +238,7 @@ def report(run_dir: Path) -> None:
     from harness.resultfolder import regenerate, resolve
 
     folder = resolve(str(run_dir), Path("results"))
-    result, path = regenerate(folder)
+    result, path = regenerate(folder, warn=lambda line: click.echo(line, err=True))
     click.echo(verdict_line(result))
     click.echo(f"report: {path}")
 
@@ -289,16 +291,30 @@ def server_list() -> None:
 @main.command()
 @click.option("--tag", "tags", multiple=True, help="Clean this run tag even if its harness runs.")
 @click.option("--dry-run", is_flag=True, help="Only list what would be removed.")
+@click.option(
+    "--force",
+    is_flag=True,
+    help="Move invalid state files aside, and remove work dirs whose files cannot be copied.",
+)
 @_one_line_errors
-def clean(tags: tuple[str, ...], dry_run: bool) -> None:
-    """Remove leftovers (processes, namespaces, mounts) of runs whose harness died."""
+def clean(tags: tuple[str, ...], dry_run: bool, force: bool) -> None:
+    """Remove leftovers (processes, namespaces, mounts) of runs whose harness died.
+
+    Node files left in a run's work dir are copied into its result folder
+    first. A state file that does not validate is reported and never acted
+    on (exit 2, unless --force moved it aside).
+    """
     from harness.cleanup import clean_runs
 
-    report = clean_runs(list(tags), dry_run=dry_run)
+    report, refused = clean_runs(list(tags), dry_run=dry_run, force=force)
     for line in report:
         click.echo(line)
-    if not report:
+    for line in refused:
+        click.echo(f"nats-chaos: {line}", err=True)
+    if not report and not refused:
         click.echo("nothing to clean")
+    if refused and not (force and not dry_run):
+        sys.exit(EXIT_BAD_INPUT)
 
 
 @main.command()
@@ -361,8 +377,6 @@ def suite(
     nats_server: str | None,
 ) -> None:
     """Run scenarios, suite files or directories of them in sequence; exit 0 if all matched."""
-    import shutil
-
     from harness import suite as st
 
     cli = [f"time_limit={time_limit}"] if time_limit is not None else []
@@ -373,7 +387,7 @@ def suite(
     )
     if junit_file is not None:
         junit_file.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(outcome.out / "junit.xml", junit_file)
+        files.copy(outcome.out / "junit.xml", junit_file)
     click.echo((outcome.out / "summary.md").read_text(), nl=False)
     click.echo(f"suite: {outcome.out}")
     if outcome.interrupted:

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from checkers import files
 from checkers.verdict import headline
 from harness.errors import BadInput
 from harness.runner import RunOptions, execute
@@ -136,7 +137,7 @@ def chart(rows: list[dict[str, Any]], path: Path) -> None:
         ax.set_xticks(range(len(labels)), labels, rotation=15, ha="right", fontsize=8)
         ax.bar_label(bars, fmt="%.1f", fontsize=8)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    files.write_with(path, lambda fh: fig.savefig(fh, format="png", dpi=110), binary=True)
     plt.close(fig)
 
 
@@ -179,8 +180,8 @@ def compare(
 
 def write(out: Path, rows: list[dict[str, Any]], title: str) -> None:
     """Write compare.md, compare.csv and compare.png into ``out``."""
-    (out / "compare.md").write_text(markdown(rows, title))
-    with open(out / "compare.csv", "w", newline="") as fh:
+    files.write_text(out / "compare.md", markdown(rows, title))
+    with files.atomic_file(out / "compare.csv") as fh:
         w = csv.DictWriter(fh, fieldnames=columns(rows), extrasaction="ignore")
         w.writeheader()
         w.writerows(rows)

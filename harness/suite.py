@@ -46,8 +46,9 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from checkers import files
 from checkers.verdict import headline
-from harness.errors import EXIT_RUN_BROKEN, BadInput, HarnessError
+from harness.errors import EXIT_RUN_BROKEN, BadInput, HarnessError, Stopped
 from harness.expect import describe, match
 from harness.junit import write_junit
 from harness.runner import RunOutcome
@@ -328,7 +329,7 @@ def _n(v: Any) -> str:
 
 def write(out: Path, name: str, rows: list[dict[str, Any]], started: float, wall: float) -> None:
     """Write ``summary.md``, ``summary.json`` and ``junit.xml`` into ``out``."""
-    (out / "summary.md").write_text(markdown(name, rows, wall))
+    files.write_text(out / "summary.md", markdown(name, rows, wall))
     data = {
         "suite": name,
         "started": time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(started)),
@@ -338,7 +339,7 @@ def write(out: Path, name: str, rows: list[dict[str, Any]], started: float, wall
         "all_matched": bool(rows) and all(r["matched"] for r in rows),
         "rows": rows,
     }
-    (out / "summary.json").write_text(json.dumps(data, indent=2, default=str) + "\n")
+    files.write_json(out / "summary.json", data)
     write_junit(out / "junit.xml", name, rows, started)
 
 
@@ -366,6 +367,9 @@ def run_suite(
         t = time.monotonic()
         try:
             run = run_one(sc, out / "runs")
+        except Stopped as err:  # a second signal: no more runs, and this one has no row
+            echo(f"nats-chaos: {err}")
+            outcome.interrupted = err.signal
         except HarnessError as err:
             outcome.rows.append(error_row(case, k + 1, sc, err, time.monotonic() - t))
             echo(f"nats-chaos: {err}")

@@ -57,8 +57,12 @@ class Cluster(Protocol):
     def start(self) -> None:
         """Bring every node up (not necessarily ready: the runner waits for that)."""
 
-    def stop(self) -> None:
-        """Stop every node and release every resource; idempotent."""
+    def stop(self, keep_files: bool = False) -> None:
+        """Stop every node and release every resource; idempotent.
+
+        The work dir (configs, logs, stores) goes too, unless ``keep_files``
+        (its files could not be collected: they must survive the run).
+        """
 
     def client_url(self, node: str) -> str:
         """Where a client connects to reach ``node`` (and only ``node``)."""
@@ -73,7 +77,9 @@ class Cluster(Protocol):
         """Write ``dest/<node>/``: ``nats-server.conf``, ``nats-server.log``, ``lazyfs.log``
         (when on lazyfs) and, with ``data``, ``data.tar.gz`` (the store, as ``data/``).
 
-        Best effort: what cannot be collected is logged and skipped.
+        Best effort: what cannot be collected is logged and skipped, and once
+        every piece was tried, an ``OSError`` says which failed (the run then
+        keeps the work dir).
         """
 
     def server_info(self) -> dict[str, Any]:

@@ -205,7 +205,7 @@ class FakeCluster:
             (self.root / n / "data").mkdir(parents=True, exist_ok=True)
             self._boot(n)
 
-    def stop(self) -> None:
+    def stop(self, keep_files: bool = False) -> None:
         with self._lock:
             self.up = dict.fromkeys(self.nodes, False)
             self.stopped = True

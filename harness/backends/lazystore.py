@@ -3,7 +3,8 @@
 A backend whose scenario uses lazyfs keeps one :class:`LazyStores`. For each
 node it mounts lazyfs at ``<node dir>/data`` over ``<node dir>/backing`` and
 records the mount and the lazyfs pid in the run state before anything else
-can go wrong, so ``nats-chaos clean`` can undo it. ``power_fail`` is the
+can go wrong (the pid as soon as it is spawned, before the mount is up), so
+``nats-chaos clean`` can undo it. ``power_fail`` is the
 storage half of a power loss: the backend has already killed the servers
 (their files are closed, so the kernel has handed every dirty page to
 lazyfs); each mount then drops its un-fsynced data and is remounted, which
@@ -44,6 +45,7 @@ class LazyStores:
             node_dir / "lazyfs.sock",
             self.writeback_after,
             log_path=node_dir / "lazyfs.log",
+            on_spawn=self._record_pid,
             # the writeback model counts from when lazyfs sees a write: with the kernel's
             # page cache in front, writes would reach it only after the kernel's own ~30 s
             kernel_cache=self.writeback_after is None,
@@ -55,9 +57,10 @@ class LazyStores:
 
     def _start(self, mount: LazyFSMount) -> None:
         self.state.add_mount(str(mount.mountpoint))
-        mount.start()
-        assert mount.pid is not None
-        self.state.add_pid(mount.pid, LAZYFS_EXE)
+        mount.start()  # its pid is recorded (_record_pid) before the mount is waited for
+
+    def _record_pid(self, pid: int) -> None:
+        self.state.add_pid(pid, LAZYFS_EXE)
 
     def _forget_pid(self, pid: int | None) -> None:
         if pid is not None and not pid_alive(pid):
@@ -86,9 +89,7 @@ class LazyStores:
             self.before[node]["drops"] += 1  # the drop happened in the process just ended
             out[node] = {k: int(v) for k, v in figures.items() if k != "files"}
             out[node]["fsyncs"] = self.before.get(node, {}).get("fsyncs", 0)
-            self._forget_pid(old)
-            assert mount.pid is not None
-            self.state.add_pid(mount.pid, LAZYFS_EXE)
+            self._forget_pid(old)  # the new lazyfs pid was recorded as it was spawned
         return out
 
     def _bank(self, node: str) -> None:

@@ -30,6 +30,7 @@ from functools import partial
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
+from checkers import files
 from harness import config, servers
 from harness.backends.host import HostCluster, HostRemote, host_abilities
 from harness.backends.lazystore import LazyStores
@@ -171,9 +172,9 @@ class LocalCluster(HostCluster):
     def _copy_logs(self, node: str, out: Path) -> None:
         n = self._nodes.get(node)
         if n is not None and n.log.exists():
-            shutil.copy2(n.log, out / n.log.name)
+            files.copy(n.log, out / n.log.name)
 
-    def stop(self) -> None:
+    def stop(self, keep_files: bool = False) -> None:
         """Kill every server, unmount, delete the namespaces and the work dir. Safe to repeat."""
         errors: list[str] = []
         for n in self._nodes.values():
@@ -190,4 +191,5 @@ class LocalCluster(HostCluster):
         errors += netns.destroy_tagged(self.state.tag, self.topo.created)
         if errors:  # keep the work dir: `clean` finds what is left through the state file
             raise RuntimeError("; ".join(errors) + " (run `nats-chaos clean`)")
-        shutil.rmtree(self.workdir, ignore_errors=True)  # configs, data: collected by now
+        if not keep_files:
+            shutil.rmtree(self.workdir, ignore_errors=True)  # configs, data: collected by now

@@ -3,7 +3,8 @@
 In: a mountpoint, a backing directory, a control socket path, an optional
 writeback delay and the cache mode (``kernel_cache``, see
 :mod:`harness.lazyfs.fuse`). Out: a running ``python -m harness.lazyfs`` child
-(``pid``) whose mount is live and whose control socket answers (``client``);
+(``pid``, in a session of its own; ``on_spawn`` hears it first) whose mount
+is live and whose control socket answers (``client``);
 on ``stop()`` a mountpoint that is no longer in ``/proc/mounts``, also when the
 lazyfs process was SIGKILLed (the kernel then leaves a dead mount behind that
 only an unmount removes); ``remount()`` for the power-loss fault (drop, stop,
@@ -23,6 +24,7 @@ import stat
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -74,6 +76,7 @@ class LazyFSMount:
         start_timeout: float = 15.0,
         extra_args: tuple[str, ...] = (),
         kernel_cache: bool = True,
+        on_spawn: Callable[[int], None] | None = None,
         cache_bytes: int | None = None,
     ) -> None:
         self.mountpoint = Path(mountpoint).absolute()
@@ -84,6 +87,7 @@ class LazyFSMount:
         self.start_timeout = start_timeout
         self.extra_args = extra_args
         self.kernel_cache = kernel_cache
+        self.on_spawn = on_spawn
         self.cache_bytes = cache_bytes
         self.client = ControlClient(self.control)
         self.process: subprocess.Popen[bytes] | None = None
@@ -105,7 +109,13 @@ class LazyFSMount:
         return cmd + list(self.extra_args)
 
     def start(self) -> LazyFSMount:
-        """Spawn lazyfs and wait until the mount is live and the control socket answers."""
+        """Spawn lazyfs and wait until the mount is live and the control socket answers.
+
+        The child runs in a session of its own (like nats-server), so a Ctrl-C
+        to the terminal's process group reaches only the harness, which still
+        needs the mount to collect the node's data. ``on_spawn`` gets its pid
+        before the mount is waited for, so a run state can record it first.
+        """
         if os.geteuid() != 0:
             raise PrivilegeError("lazyfs mounts need root (allow_other, /dev/fuse)")
         if not os.path.exists("/dev/fuse"):
@@ -121,8 +131,15 @@ class LazyFSMount:
         env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH")) if p)
         with open(self.log_path or os.devnull, "ab") as out:  # the child keeps its own copy
             self.process = subprocess.Popen(
-                self.command(), stdout=out, stderr=out, stdin=subprocess.DEVNULL, env=env
+                self.command(),
+                stdout=out,
+                stderr=out,
+                stdin=subprocess.DEVNULL,
+                env=env,
+                start_new_session=True,
             )
+        if self.on_spawn is not None:
+            self.on_spawn(self.process.pid)
         self._wait_live()
         return self
 

@@ -427,6 +427,28 @@ def test_sigkilled_lazyfs_leaves_no_mount_after_stop(tmp_path: Path) -> None:
     assert os.listdir(m.backing) == ["x"]
 
 
+def test_lazyfs_runs_in_its_own_session_and_its_pid_is_heard_before_the_mount_is_up(
+    tmp_path: Path,
+) -> None:
+    heard: list[tuple[int, bool]] = []
+    mnt = tmp_path / "mnt"
+    m = LazyFSMount(mnt, tmp_path / "backing", tmp_path / "ctl.sock",
+                    on_spawn=lambda pid: heard.append((pid, is_mounted(mnt))))  # fmt: skip
+    m.start()
+    try:
+        assert m.pid is not None
+        assert heard == [(m.pid, False)]  # a run state records it before anything can fail
+        assert os.getsid(m.pid) == m.pid != os.getsid(0)  # a terminal's Ctrl-C misses it
+        assert m.process is not None
+        m.process.kill()  # a dead lazyfs: remount starts a new one, heard as well
+        m.process.wait(10)
+        m.remount(drop=False)
+        assert len(heard) == 2 and heard[1][0] == m.pid
+    finally:
+        m.stop()
+    assert not is_mounted(mnt)
+
+
 def test_a_torn_power_loss_keeps_some_writes_whole_and_one_in_part(tmp_path: Path) -> None:
     """Exact mode: each file is one pending extent, so what survives is countable per file."""
     with LazyFSMount(tmp_path / "m", tmp_path / "b", tmp_path / "c", kernel_cache=False) as lazy:
