@@ -19,12 +19,14 @@ Faults: each fault's spec lives in its own module under ``harness.faults``;
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal, Union
 
 import yaml
 from pydantic import BeforeValidator, Field, ValidationError, field_validator, model_validator
 
+from harness import config, yamlfile
 from harness import faults as _faults
 from harness.backends.base import POWER
 from harness.errors import ScenarioError
@@ -37,7 +39,7 @@ from harness.faults.partition import PartitionShape, PartitionSpec
 from harness.faults.pause import PauseSpec
 from harness.faults.power import PowerLossSpec
 from harness.faults.stepdown import StepDownSpec
-from harness.spec import Seconds, TargetName, _Model, parse_seconds
+from harness.spec import Seconds, TargetName, _Model, human, parse_seconds, within_bounds
 from harness.workloads import REGISTRY as WORKLOADS
 from harness.workloads import WorkloadSpecBase
 from harness.workloads.queue import QueueWorkload
@@ -64,6 +66,9 @@ __all__ = [
 ]
 
 
+MIN_TIME_LIMIT = 1.0  # seconds: a shorter main phase has nothing to check
+
+
 class ServerSpec(_Model):
     """Which nats-server runs and how it is configured."""
 
@@ -78,13 +83,26 @@ class ServerSpec(_Model):
     @field_validator("sync_interval", mode="before")
     @classmethod
     def _sync(cls, v: Any) -> str:
-        if isinstance(v, int | float) and not isinstance(v, bool):
-            v = f"{v}s"
-        if not isinstance(v, str):
+        if isinstance(v, bool) or not isinstance(v, int | float | str):
             raise ValueError("must be 'always', 'default' or a duration like 2m or 10s")
         if v in ("always", "default"):
-            return v
-        parse_seconds(v)
+            return str(v)
+        seconds = within_bounds(parse_seconds(v))
+        if seconds < 0.001:
+            raise ValueError(
+                f"{v!r} is not a positive interval (nats-server would read it as its 2-minute "
+                "default); give always to sync every write, or 1ms or more"
+            )
+        if isinstance(v, str):  # as written, in the form nats-server parses: 10s, not "10 s"
+            return "".join(v.split()) + ("" if v.strip()[-1].isalpha() else "s")
+        return human(seconds)
+
+    @field_validator("config")
+    @classmethod
+    def _config(cls, v: dict[str, Any]) -> dict[str, Any]:
+        why = config.reserved(v)
+        if why is not None:
+            raise ValueError(why)
         return v
 
 
@@ -227,7 +245,7 @@ class ExpectSpec(_Model):
 class Scenario(_Model):
     """One run: cluster shape, server settings, workload, faults and limits."""
 
-    name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
+    name: str = Field(max_length=100)
     description: str = ""
     nodes: int = Field(default=3, ge=1, le=9)
     backend: Literal["local", "docker"] = "local"
@@ -247,8 +265,41 @@ class Scenario(_Model):
         default=None, description="the known outcome: exit 0 when the run matches it"
     )
 
+    @field_validator("name")
+    @classmethod
+    def _name(cls, v: str) -> str:
+        # the run folder is results/<name>/: a name must stay one folder inside it
+        if not re.fullmatch(r"[A-Za-z0-9_][A-Za-z0-9_.-]*", v):
+            raise ValueError(
+                f"{v!r} is not a folder name: use letters, digits, _ . - "
+                "(not starting with . or -), so results stay inside --results-dir"
+            )
+        return v
+
+    @field_validator("time_limit")
+    @classmethod
+    def _long_enough(cls, v: float) -> float:
+        if v < MIN_TIME_LIMIT:
+            raise ValueError(
+                f"{v:g}s is shorter than {MIN_TIME_LIMIT:g}s: the main phase would write "
+                "nothing to check"
+            )
+        return v
+
     @model_validator(mode="after")
     def _consistent(self) -> Scenario:
+        if self.nodes == 1:
+            raise ValueError(
+                "nodes: 1 node cannot form a JetStream cluster (no meta leader to wait for); "
+                "use nodes: 3 or more (an R1 stream runs on 3 nodes too)"
+            )
+        if self.nodes < 3 and not (
+            self.stream.replicas == 1 and "replicas" in self.stream.model_fields_set
+        ):
+            raise ValueError(
+                f"nodes: {self.nodes} nodes are too few for a replicated stream (a quorum "
+                "needs 3); use nodes: 3 or more, or write stream.replicas: 1"
+            )
         if self.stream.replicas > self.nodes:
             raise ValueError(
                 f"stream.replicas ({self.stream.replicas}) exceeds nodes ({self.nodes})"
@@ -297,10 +348,7 @@ def parse_override(text: str) -> tuple[list[str], Any]:
     key, sep, raw = text.partition("=")
     if not sep or not key.strip() or any(not p for p in key.strip().split(".")):
         raise ScenarioError(f"--set {text!r}: expected dotted.key=value")
-    try:
-        value = yaml.safe_load(raw) if raw.strip() else ""
-    except yaml.YAMLError:
-        value = raw
+    value = yamlfile.parse_value(raw, f"--set {key.strip()}") if raw.strip() else ""
     return key.strip().split("."), value
 
 
@@ -360,16 +408,7 @@ def scenario_from_dict(raw: Any, source: str, overrides: list[str] | None = None
 def load_scenario(path: Path | str, overrides: list[str] | None = None) -> Scenario:
     """Load and validate a scenario YAML file, applying ``--set`` overrides."""
     path = Path(path)
-    try:
-        text = path.read_text()
-    except OSError as e:
-        raise ScenarioError(f"{path}: cannot read scenario ({e.strerror})") from None
-    try:
-        raw = yaml.safe_load(text)
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        where = f" line {mark.line + 1}" if mark else ""
-        raise ScenarioError(f"{path}:{where} not valid YAML ({getattr(e, 'problem', e)})") from None
+    raw = yamlfile.load(path)  # bounded: size, UTF-8, depth, aliases
     if isinstance(raw, dict) and "name" not in raw:
         raw["name"] = path.stem
     return scenario_from_dict(raw, str(path), overrides)
