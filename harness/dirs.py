@@ -1,8 +1,8 @@
 """The directories nats-chaos writes into: checked before anything starts, never shared.
 
 In: a directory a command will write (``--results-dir``, ``check --report``,
-a run folder ``report`` rewrites). Out: :func:`require_writable` returns
-nothing or raises :class:`~harness.errors.CannotRun` (exit 3) with one line
+a run folder ``report`` rewrites). Out: :func:`require_writable` creates
+nothing and returns nothing, or raises :class:`~harness.errors.CannotRun` (exit 3) with one line
 naming the path and why — read-only, not a directory, no permission, or too
 little free space for a result folder (:data:`MIN_FREE_BYTES`).
 :func:`stamped_dir` creates ``parent/<YYYYmmddTHHMMSS>`` (``-1``, ``-2`` …
@@ -27,23 +27,27 @@ def _why(e: OSError) -> str:
 
 
 def require_writable(path: Path, what: str) -> None:
-    """Raise CannotRun unless ``path`` (created if missing) takes new files and has room."""
+    """Raise CannotRun unless ``path`` can take new files and has room; creates nothing.
+
+    When ``path`` does not exist yet, its nearest existing parent is what is
+    probed (a file is written there and removed at once).
+    """
+    probe = path
+    while not probe.exists() and probe != probe.parent:
+        if probe.is_symlink():  # a dangling link: mkdir would fail on it
+            raise CannotRun(f"{path}: cannot create {what} ({probe} is a broken link)")
+        probe = probe.parent
+    if not probe.is_dir():
+        raise CannotRun(f"{path}: {what} must be a directory, and {probe} is a file")
     try:
-        path.mkdir(parents=True, exist_ok=True)
-    except FileExistsError:
-        raise CannotRun(f"{path}: {what} must be a directory, and this is a file") from None
-    except OSError as e:
-        raise CannotRun(f"{path}: cannot create {what} ({_why(e)})") from None
-    if not path.is_dir():
-        raise CannotRun(f"{path}: {what} must be a directory")
-    try:
-        with tempfile.NamedTemporaryFile(dir=path, prefix=".nats-chaos-probe-") as fh:
+        with tempfile.NamedTemporaryFile(dir=probe, prefix=".nats-chaos-probe-") as fh:
             fh.write(b"x" * 4096)
             fh.flush()
             os.fsync(fh.fileno())
-        st = os.statvfs(path)
+        st = os.statvfs(probe)
     except OSError as e:
-        raise CannotRun(f"{path}: cannot write {what} ({_why(e)})") from None
+        where = "" if probe == path else f" (in {probe})"
+        raise CannotRun(f"{path}: cannot write {what}{where}: {_why(e)}") from None
     free = st.f_bavail * st.f_frsize
     if free < MIN_FREE_BYTES:
         raise CannotRun(
