@@ -61,7 +61,7 @@ class NodeAddress:
         return f"http://{self.host}:{self.monitor_port}"
 
 
-_LISTEN = "where each node listens (its own address and ports 4222/6222/8222)"
+_LISTEN = "where each node listens: its own address, ports 4222, 6222 and 8222"
 _MONITOR = f"the monitoring port ({MONITOR_PORT}) the harness polls"
 RESERVED: dict[tuple[str, ...], str] = {
     ("host",): _LISTEN,
@@ -177,7 +177,7 @@ def server_check(scenario: Scenario, binary: Path) -> None:
     line when it rejects the config (an unknown option, a value it cannot
     parse), before anything of the run exists.
     """
-    peers = [NodeAddress(n, "127.0.0.1") for n in scenario.node_names]
+    peers = [NodeAddress(n, f"127.0.0.{i}") for i, n in enumerate(scenario.node_names, 1)]
     with tempfile.TemporaryDirectory(prefix="nats-chaos-config-") as tmp:
         path = write_config(render(scenario, peers[0], peers, Path(tmp) / "store"), Path(tmp) / "c")
         try:

@@ -55,7 +55,8 @@ def within_bounds(v: float) -> float:
     if v < 0:
         raise ValueError(f"{v:g}s is negative; {bounds}")
     if v > MAX_SECONDS:
-        raise ValueError(f"{v:g}s is longer than {human(MAX_SECONDS)}; {bounds}")
+        shown = "infinity" if v == float("inf") else f"{v:g}s"
+        raise ValueError(f"{shown} is longer than {human(MAX_SECONDS)}; {bounds}")
     return v
 
 
