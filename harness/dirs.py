@@ -26,6 +26,17 @@ def _why(e: OSError) -> str:
     return e.strerror or type(e).__name__
 
 
+def _probe(directory: Path) -> None:
+    """Write 4 KiB to a new file in ``directory`` and fsync it; the file is always removed."""
+    fd, name = tempfile.mkstemp(dir=directory, prefix=".nats-chaos-probe-")
+    try:
+        os.write(fd, b"x" * 4096)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+        os.unlink(name)
+
+
 def require_writable(path: Path, what: str) -> None:
     """Raise CannotRun unless ``path`` can take new files and has room; creates nothing.
 
@@ -40,10 +51,7 @@ def require_writable(path: Path, what: str) -> None:
     if not probe.is_dir():
         raise CannotRun(f"{path}: {what} must be a directory, and {probe} is a file")
     try:
-        with tempfile.NamedTemporaryFile(dir=probe, prefix=".nats-chaos-probe-") as fh:
-            fh.write(b"x" * 4096)
-            fh.flush()
-            os.fsync(fh.fileno())
+        _probe(probe)
         st = os.statvfs(probe)
     except OSError as e:
         where = "" if probe == path else f" (in {probe})"
