@@ -391,6 +391,8 @@ class _Columns:
         self.ints["_line"].append(lines)
         seen = {k: self.factors[k].add(cols[k]) for k in _STR_COLUMNS}
         self._check_types(recs, lines, seen["type"])
+        for k in ("f", "node", "error"):
+            self._check_strings(cols[k], lines, k, seen[k])
         self.process.append(self._process(cols["process"], lines))
         self.value.append(self._values(cols["value"], lines, seen))
         for k in sorted(keys - set(CORE_FIELDS) - {"_line"}):
@@ -426,6 +428,16 @@ class _Columns:
                 raise HistoryError(
                     f"{self.path}:{line}: type {t!r} is not one of {', '.join(OP_TYPES)}"
                 )
+
+    def _check_strings(self, items: list[Any], lines: np.ndarray, key: str, seen: Any) -> None:
+        """``f`` is a string; ``node`` and ``error`` a string or null: else a HistoryError."""
+        strings = seen is not None and all(type(u) is str for u in seen[1])
+        if strings and (key != "f" or seen[0].min(initial=0) >= 0):  # f may not be null
+            return
+        for v, line in zip(items, lines.tolist(), strict=True):
+            if type(v) is not str and (key == "f" or v is not None):
+                kind = "a string" if key == "f" else "a string or null"
+                raise HistoryError(f"{self.path}:{line}: {key} {_short(v)} is not {kind}")
 
     def _ints(self, items: list[Any], lines: np.ndarray, key: str) -> np.ndarray:
         """``index``/``time`` as int64 (None where a hand-written history omits them).

@@ -378,9 +378,15 @@ def _deep_copy(v: Any) -> Any:
     return v
 
 
+def _loc_part(part: Any) -> str:
+    """A field path part as written, or quoted when it is no plain name (``'\\n'``)."""
+    text = str(part)
+    return text if re.fullmatch(r"[\w-]+", text) else repr(part)
+
+
 def _first_error(source: str, err: ValidationError) -> ScenarioError:
     e = err.errors()[0]
-    loc = ".".join(str(p) for p in e["loc"]) or "(top level)"
+    loc = ".".join(_loc_part(p) for p in e["loc"]) or "(top level)"
     msg = e["msg"].removeprefix("Value error, ")
     if e["type"] == "extra_forbidden":
         msg = "unknown field"

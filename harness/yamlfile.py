@@ -68,7 +68,11 @@ def _check_events(text: str, source: str) -> None:
 def _yaml_error(source: str, e: yaml.YAMLError) -> ScenarioError:
     mark = getattr(e, "problem_mark", None)
     where = f" line {mark.line + 1}" if mark else ""
-    return ScenarioError(f"{source}:{where} not valid YAML ({getattr(e, 'problem', None) or e})")
+    if isinstance(e, yaml.reader.ReaderError):  # a character YAML does not allow
+        why = f"character {e.character!r} at offset {e.position}: {e.reason}"
+    else:
+        why = getattr(e, "problem", None) or str(e)
+    return ScenarioError(f"{source}:{where} not valid YAML ({' '.join(str(why).split())})")
 
 
 def parse(text: str, source: str) -> Any:

@@ -249,6 +249,10 @@ def publish(value: str) -> list[str]:
             "1: process 9999999999999999999 is not a 64-bit integer",
         ),
         (publish('{"a":1}'), "1: publish value {'a': 1} is not a 64-bit integer"),
+        ([INVOKE.replace('"node":"n1"', '"node":[]')], "1: node [] is not a string or null"),
+        ([INVOKE.replace('"f":"publish"', '"f":null')], "1: f None is not a string"),
+        ([INVOKE.replace('"f":"publish"', '"f":7')], "1: f 7 is not a string"),
+        ([INVOKE[:-1] + ',"error":{"a":1}}'], "1: error {'a': 1} is not a string or null"),
         (publish("1" + "0" * 26), "1: publish value 1e+26 is not a 64-bit integer"),
         (publish("9223372036854775808"), "1: publish value 9223372036854775808 is not a 64-bit"),
         (
