@@ -7,10 +7,15 @@ validation, with each value parsed as YAML (``--set nodes=5``,
 :class:`ScenarioError` with one line: the file, the field path and what is
 wrong, e.g. ``scenarios/x.yaml: stream.replicas: must be at most nodes (3)``.
 
-Durations accept seconds as a number or a string with a unit (``500ms``,
-``10s``, ``2m``, ``1h``). ``server.sync_interval`` is passed to nats-server
-as written (``always`` or a duration); ``default`` leaves nats-server's own
-default (2 minutes).
+Files are read within bounds (size, UTF-8, YAML depth and aliases:
+:mod:`harness.yamlfile`). Durations accept seconds as a number or a string
+with a unit (``500ms``, ``10s``, ``2m``, ``1h``), from 0 to 24h;
+``time_limit`` is at least 1s. ``server.sync_interval`` is ``always``, a
+duration of 1ms or more (``0`` would be read by nats-server as its default),
+written as nats-server parses it, or ``default`` for nats-server's own
+default (2 minutes). ``server.config`` may not override what the harness
+sets itself (:func:`harness.config.reserved`). ``nodes`` is at least 3, or 2
+with ``stream.replicas: 1`` written out; ``name`` is one folder name.
 
 Faults: each fault's spec lives in its own module under ``harness.faults``;
 ``faults`` here is the union the fault registry builds from them
