@@ -26,6 +26,7 @@ import itertools
 import mmap
 import os
 import re
+import stat
 import threading
 import time
 import warnings
@@ -553,7 +554,10 @@ def load_history(path: Path | str, pairs_fs: frozenset[str] = frozenset()) -> Lo
     path = Path(path)
     try:
         with path.open("rb") as fh:
-            size = os.fstat(fh.fileno()).st_size
+            st = os.fstat(fh.fileno())
+            if not stat.S_ISREG(st.st_mode):  # /dev/zero has size 0: it would read as empty
+                raise HistoryError(f"{path}: not a regular file (a device?), not a history")
+            size = st.st_size
             buf: Any = mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) if size else b""
     except OSError as e:
         raise HistoryError(f"{path}: cannot read history ({e.strerror})") from None

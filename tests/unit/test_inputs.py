@@ -276,6 +276,13 @@ def test_malformed_history_is_exit_2_naming_the_line(
     assert res.stderr.startswith(f"nats-chaos: {h}:{expected}"), res.stderr
 
 
+def test_a_device_is_no_history() -> None:
+    """``check /dev/zero`` read as an empty history: "UNKNOWN: no node was read"."""
+    res = CliRunner().invoke(main, ["check", "/dev/zero"])
+    assert res.exit_code == 2
+    assert res.stderr == "nats-chaos: /dev/zero: not a regular file (a device?), not a history\n"
+
+
 def test_a_well_formed_history_still_checks(tmp_path: Path) -> None:
     h = tmp_path / "h.jsonl"
     read_ok = (
