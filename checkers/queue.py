@@ -48,7 +48,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from checkers.schema import client_mask, column
+from checkers.schema import client_mask, column, int64_at
 
 SAMPLE = 20
 EXAMPLES = 5
@@ -151,8 +151,8 @@ _col = column
 
 def _by_value(rows: np.ndarray, ops: pd.DataFrame, extra: str) -> pd.DataFrame:
     """Publish rows as a frame of int ``value`` and ``extra``, sorted by value, one row each."""
-    values = _col(ops, "value")[rows].astype(np.int64)
-    other = _col(ops, extra)[rows].astype(np.int64)
+    values = int64_at(ops, rows, "value")
+    other = int64_at(ops, rows, extra)
     order = np.argsort(values, kind="stable")
     frame = pd.DataFrame({"value": values[order], extra: other[order]})
     first = np.ones(len(frame), dtype=bool)

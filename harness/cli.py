@@ -7,11 +7,15 @@ folder again, ``show`` a run's summary,
 :class:`HarnessError` becomes one line on stderr and its exit code
 (``harness.errors``, docs/contracts.md §5): 2 for bad input, 3 when the
 harness cannot run here, 4 when a run broke after it started; ``run`` exits
-130/143 when interrupted. Anything else is a bug and keeps its traceback.
+130/143 when interrupted. An ``OSError`` the host caused (no permission, a
+read-only or full disk) is one line naming the path, exit 3; the directories
+a command writes are checked before it starts (``harness.dirs``). Anything
+else is a bug and keeps its traceback.
 """
 
 from __future__ import annotations
 
+import errno
 import json
 import sys
 from collections.abc import Callable
@@ -24,6 +28,7 @@ import click
 from checkers import files
 from checkers.verdict import verdict_line
 from harness import results, servers
+from harness.dirs import require_writable
 from harness.errors import (
     EXIT_BAD_INPUT,
     EXIT_CANNOT_RUN,
@@ -36,6 +41,12 @@ from harness.errors import (
 )
 from harness.workloads import REGISTRY as WORKLOADS
 
+# What the host did to a file nats-chaos wrote or read, not a bug: exit 3 with the path.
+_HOST_ERRNOS = frozenset(
+    {errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOSPC, errno.EDQUOT, errno.ENOTDIR,
+     errno.EISDIR, errno.ENAMETOOLONG, errno.ELOOP, errno.EMFILE, errno.ENFILE, errno.EIO}
+)  # fmt: skip
+
 
 def _one_line_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
     @wraps(fn)
@@ -45,6 +56,12 @@ def _one_line_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
         except HarnessError as e:
             click.echo(f"nats-chaos: {e}", err=True)
             sys.exit(e.exit_code)
+        except OSError as e:
+            if e.errno not in _HOST_ERRNOS:
+                raise
+            where = f"{e.filename}: " if e.filename else ""
+            click.echo(f"nats-chaos: {where}{e.strerror or e}", err=True)
+            sys.exit(EXIT_CANNOT_RUN)
 
     return wrapper
 
@@ -212,6 +229,8 @@ def check(
         raise BadInput(f"{report_dir}: --report needs a directory, and this is a file")
     if nodes_dir is not None and not nodes_dir.is_dir():
         raise BadInput(f"{nodes_dir}: --nodes-dir needs a directory (a run's nodes/ folder)")
+    if report_dir is not None:
+        require_writable(report_dir, "the --report dir")
     loaded = results.load(Path(history), workload)
     result = results.check_loaded(loaded, node_list, workload, nodes_dir, cut_off)
     for w in result.get("history_warnings", []):
@@ -238,6 +257,7 @@ def report(run_dir: Path) -> None:
     from harness.resultfolder import regenerate, resolve
 
     folder = resolve(str(run_dir), Path("results"))
+    require_writable(folder, "the result folder")
     result, path = regenerate(folder, warn=lambda line: click.echo(line, err=True))
     click.echo(verdict_line(result))
     click.echo(f"report: {path}")

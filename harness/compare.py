@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import csv
 import itertools
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +23,7 @@ from typing import Any
 
 from checkers import files
 from checkers.verdict import headline
+from harness.dirs import require_writable, stamped_dir
 from harness.errors import BadInput
 from harness.runner import RunOptions, execute
 from harness.scenario import load_scenario, parse_override
@@ -157,8 +157,8 @@ def compare(
     base = load_scenario(scenario_file, overrides)
     for v in combos:  # validate every variant before running any
         load_scenario(scenario_file, [*overrides, *v.overrides])
-    out = results_dir / "compare" / time.strftime("%Y%m%dT%H%M%S")
-    out.mkdir(parents=True, exist_ok=False)
+    require_writable(results_dir, "the results dir")
+    out = stamped_dir(results_dir / "compare")
     rows: list[dict[str, Any]] = []
     for k in range(repeat):
         for v in combos:

@@ -21,8 +21,9 @@ from pathlib import Path
 from typing import Any
 
 from checkers import files
+from checkers.schema import MalformedHistory
 from checkers.verdict import verdict_line
-from harness.errors import BadInput
+from harness.errors import BadInput, HistoryError
 from harness.history import LoadedHistory, load_history
 from harness.scenario import ExpectSpec, Scenario
 
@@ -102,6 +103,8 @@ def check_loaded(
     names = checker_names(workload, logs=nodes_dir is not None)
     try:
         result = check_history(ops, context, names, workload_spec(workload).headline_checker)
+    except MalformedHistory as e:  # a value that breaks the workload's contract: exit 2
+        raise HistoryError(f"{loaded.path or 'history'}:{e.line}: {e.why}") from None
     except ValueError as e:  # a workload naming a checker that does not exist
         raise BadInput(f"workload {workload}: {e}") from None
     result["history_warnings"] = loaded.warnings

@@ -6,8 +6,10 @@ clients: the real backends, or ``harness.backends.fake``). Out: a result
 folder and a :class:`RunOutcome`.
 
 ``execute`` runs the preflight (nothing of the run exists yet: exit 3 on a
-refusal), creates the result folder and then the phases, each within its
-deadline (``RecoverySpec.deadline``): cluster up → workload setup → main
+refusal — the host, a results dir that cannot be written, a server too old;
+exit 2 for a config ``nats-server -t`` rejects), creates the result folder
+and then the phases, each within its deadline (``RecoverySpec.deadline``):
+cluster up → workload setup → main
 phase (the client interpreter runs the workload's operations while the
 nemesis plays the fault plan) → heal → the workload's recovery wait → its
 read preparation → its final reads (through the interpreter) → heal after
@@ -44,9 +46,10 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from checkers import files
-from harness import backends, clients, results, servers, workloads
+from harness import backends, clients, config, results, servers, workloads
 from harness.backends.base import Cluster, PowerControl, ProcessControl
 from harness.clients import ClientPool, Connect
+from harness.dirs import require_writable, stamped_dir
 from harness.errors import (
     BadInput,
     ClusterNotFormed,
@@ -134,16 +137,8 @@ class _Phases:
 
 
 def new_run_dir(root: Path, scenario: str) -> Path:
-    """``root/<scenario>/<YYYYmmddTHHMMSS>`` (suffixed if that second is taken)."""
-    base = root / scenario
-    stamp = time.strftime("%Y%m%dT%H%M%S")
-    d = base / stamp
-    i = 1
-    while d.exists():
-        d = base / f"{stamp}-{i}"
-        i += 1
-    d.mkdir(parents=True)
-    return d
+    """``root/<scenario>/<YYYYmmddTHHMMSS>``, suffixed if that second is taken (``dirs``)."""
+    return stamped_dir(root / scenario)
 
 
 class _RunLog(logging.FileHandler):
@@ -407,12 +402,14 @@ def execute(scenario: Scenario, options: RunOptions) -> RunOutcome:
     backend = options.backend
     backend.preflight(scenario)  # root, tools, an engine, and every planned fault's abilities
     schedule.plan(scenario)  # a fault the scenario makes impossible (a ring of 3 nodes): exit 2
+    require_writable(options.results_dir, "the results dir")  # read-only, full: exit 3
     server = scenario.server
     if options.nats_server is None and server.binary is None and server.image is None:
         workloads.check_server(scenario, server.version)  # refuse an old one before installing it
     binary = backend.binary(scenario, options.nats_server)
-    if binary is not None:  # a workload that needs a newer server: say so before anything runs
+    if binary is not None:  # a server too old for the workload: say so before anything runs
         workloads.check_server(scenario, servers.binary_version(binary))
+        config.server_check(scenario, binary)  # the server's own error for a config it rejects
     run = Run(scenario, options, backend, binary)
     files.write_text(run.run_dir / "scenario.yaml", scenario.to_yaml())
     handler = _log_to(run.run_dir)

@@ -43,11 +43,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from checkers import files
 from checkers.verdict import headline
+from harness import yamlfile
+from harness.dirs import require_writable, stamped_dir
 from harness.errors import EXIT_RUN_BROKEN, BadInput, HarnessError, Stopped
 from harness.expect import describe, match
 from harness.junit import write_junit
@@ -176,12 +177,7 @@ def _entry_cases(entry: _Entry, base: Path, where: str, cli: list[str]) -> list[
 
 
 def _read_yaml(path: Path) -> Any:
-    try:
-        return yaml.safe_load(path.read_text())
-    except OSError as e:
-        raise BadInput(f"{path}: cannot read ({e.strerror})") from None
-    except yaml.YAMLError as e:
-        raise BadInput(f"{path}: not valid YAML ({getattr(e, 'problem', e)})") from None
+    return yamlfile.load(path, "scenario or suite")
 
 
 def _suite_file(path: Path, raw: dict[str, Any], cli: list[str]) -> tuple[str | None, list[Case]]:
@@ -358,8 +354,8 @@ def run_suite(
         raise BadInput("the suite has no scenarios")
     todo = [(case, k) for k in range(repeat) for case in cases]
     scenarios = [case.for_repeat(k) for case, k in todo]  # validate every repeat first
-    out = results_dir / "suites" / time.strftime("%Y%m%dT%H%M%S")
-    out.mkdir(parents=True, exist_ok=False)
+    require_writable(results_dir, "the results dir")
+    out = stamped_dir(results_dir / "suites")
     outcome = SuiteOutcome(out, name, [])
     started, t0 = time.time(), time.monotonic()
     for i, ((case, k), sc) in enumerate(zip(todo, scenarios, strict=True), 1):
