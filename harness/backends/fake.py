@@ -35,7 +35,9 @@ just enough of JetStream to give a history meaning:
 - ``power_fail`` keeps only what was synced: everything with
   ``sync_always``, nothing otherwise (like the 2-minute default);
 - each node's monitor (:class:`FakeMonitor`) reports its own view; direct
-  gets are answered from the node's own replica;
+  gets are answered from the node's own replica; the fake plays nats-server
+  ``version`` (the scenario's ``server.version``): below 2.11 a batched direct
+  get is never finished (the client times out), as 2.10 ignores ``batch``;
 - durable pull consumers with explicit acks (:class:`_Consumer`): a fetch
   delivers expired ack-pending messages again, then new ones from the
   leader's log; an ack removes a message from pending and moves the ack
@@ -78,6 +80,7 @@ from harness.backends.base import FILES, NETWORK, POWER, PROCESS, Grudge
 from harness.backends.host import HostRemote
 from harness.clients import Ack, ConsumerState, Delivery, NatsClient, StoredMsg
 from harness.monitor import NodeMonitor, StreamView
+from harness.servers import DEFAULT_VERSION, batched_direct_get
 
 if TYPE_CHECKING:
     from harness.runner import Backend
@@ -178,8 +181,10 @@ class FakeCluster:
         sync_always: bool = False,
         misbehave: Sequence[str] = (),
         refuse_start: Sequence[str] = (),
+        version: str = DEFAULT_VERSION,
     ) -> None:
         self.nodes = list(nodes)
+        self.version = version  # the nats-server version the fake plays
         self.abilities = OFFERED
         self.root = root
         self.sync_always = sync_always
@@ -227,7 +232,7 @@ class FakeCluster:
             (out / "nats-server.log").write_text("".join(f"{e}\n" for e in self.events))
 
     def server_info(self) -> dict[str, Any]:
-        return {"backend": "fake", "version": "fake"}
+        return {"backend": "fake", "version": self.version, "sha256": None}
 
     async def connect(self, node: str, name: str) -> NatsClient:
         """The fake's :data:`~harness.clients.Connect`: a client bound to ``node``."""
@@ -643,11 +648,17 @@ class FakeClient:
                 st.leader = preferred
         return json.dumps({"success": True}).encode()
 
+    def server_version(self) -> str | None:
+        return self.c.version
+
     async def direct_get(
         self, stream: str, seq: int, batch: int, timeout: float
     ) -> list[StoredMsg] | None:
         await self._hang("direct_get")
         c = self.c
+        if batch > 1 and not batched_direct_get(c.version):  # 2.10: one message, no end, ever
+            await asyncio.sleep(timeout)
+            raise NatsTimeout
         if not c.alive(self.node):
             raise NatsTimeout
         st = c.streams.get(stream)
@@ -738,7 +749,11 @@ def backend(
 
     def make(scenario: Scenario, binary: Path | None, workdir: Path, state: RunState) -> Any:
         cluster = FakeCluster(
-            scenario.node_names, workdir, sync_always=sync_always, misbehave=misbehave
+            scenario.node_names,
+            workdir,
+            sync_always=sync_always,
+            misbehave=misbehave,
+            version=scenario.server.version,
         )
         made.append(cluster)
         return cluster

@@ -22,11 +22,11 @@ without running it:
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from typing import Any
 
 from harness.errors import Unsupported
+from harness.servers import version_key
 from harness.workloads.base import Workload, WorkloadContext, WorkloadSpecBase
 from harness.workloads.batch import BatchWorkload
 from harness.workloads.cas import CasWorkload
@@ -61,11 +61,6 @@ def preflight(scenario: Any, lacks: Callable[[str], str | None]) -> None:
                 f"the {scenario.backend} backend cannot run workload {workload.name}: "
                 f"it needs {ability}, {why}"
             )
-
-
-def version_key(version: str) -> tuple[int, ...]:
-    """``"2.12.1"`` -> ``(2, 12, 1)`` (a suffix such as ``-beta`` is ignored)."""
-    return tuple(int(p) for p in re.findall(r"\d+", version.split("-")[0])[:3])
 
 
 def check_server(scenario: Any, version: str) -> None:
