@@ -63,6 +63,7 @@ under ``root/<node>/`` on the host (the store in ``data/``), behind a
 from __future__ import annotations
 
 import asyncio
+import bisect
 import json
 import subprocess
 import threading
@@ -664,11 +665,12 @@ class FakeClient:
         st = c.streams.get(stream)
         if st is None or self.node not in st.replicas:
             raise NoRespondersError
+        log = st.logs[self.node]  # in seq order
+        first = bisect.bisect_left(log, seq, key=lambda m: m[0])
         msgs = [
             StoredMsg(m[0], m[2], m[1], getattr(m, "headers", None))
-            for m in st.logs[self.node]
-            if m[0] >= seq
-        ][:batch]
+            for m in log[first : first + batch]
+        ]
         return msgs or None
 
     async def add_consumer(self, stream: str, config: dict[str, Any], timeout: float) -> None:
