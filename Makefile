@@ -32,6 +32,7 @@ demo: system-RUN_PKGS $(STAMP)
 test: system-TEST_PKGS $(STAMP)
 	$(BIN)/nats-chaos server install
 	$(BIN)/nats-chaos server install 2.15.0
+	$(BIN)/nats-chaos server install 2.10.25
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy

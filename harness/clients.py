@@ -14,8 +14,10 @@ Uncertainty is recorded, never guessed (STYLE §3):
   worker continues under a new id (``harness.interpreter``).
 
 :class:`NatsClient` is everything a workload may ask of a connection to one
-node: an acknowledged JetStream publish, a staged one (an atomic batch's
-message before its commit), a request, a batched direct get, a stream or KV
+node: the version its server announced, an acknowledged JetStream publish, a
+staged one (an atomic batch's message before its commit), a request, a
+direct get (batched, or one message: the form every server version answers), a
+stream or KV
 bucket creation, a durable pull consumer (create, fetch, confirmed ack,
 state), and the last message of a subject by direct get or from the stream
 leader (``msg_get_last``). :class:`NatsPyClient` implements it over nats-py;
@@ -153,6 +155,9 @@ class ConsumerState:
 class NatsClient(Protocol):
     """What a workload may do over its connection to one node."""
 
+    def server_version(self) -> str | None:
+        """The version the node's server announced (``2.10.25``); None before it connects."""
+
     async def add_stream(self, config: dict[str, Any], timeout: float) -> None:
         """Create a stream (``StreamConfig`` fields); API errors raise ``APIError``."""
 
@@ -167,7 +172,12 @@ class NatsClient(Protocol):
     async def direct_get(
         self, stream: str, seq: int, batch: int, timeout: float
     ) -> list[StoredMsg] | None:
-        """Up to ``batch`` messages from ``seq`` on; ``[]`` at the end, None: nothing there."""
+        """Up to ``batch`` messages from ``seq`` on; ``[]`` at the end, None: nothing there.
+
+        ``batch`` > 1 needs a server that answers batched direct gets (2.11+);
+        ``batch`` 1 is a single direct get of the first message at or after
+        ``seq``, which every server answers.
+        """
 
     async def add_consumer(self, stream: str, config: dict[str, Any], timeout: float) -> None:
         """Create a consumer on ``stream`` (``ConsumerConfig`` fields); errors: ``APIError``."""
@@ -253,6 +263,11 @@ class NatsPyClient:
     async def open(cls, url: str, name: str) -> NatsPyClient:
         return cls(await connect(url, name))
 
+    def server_version(self) -> str | None:
+        """From the server's INFO on connect (the node this client is bound to)."""
+        v = self.nc.connected_server_version
+        return f"{v.major}.{v.minor}.{v.patch}" if v.major else None
+
     async def add_stream(self, config: dict[str, Any], timeout: float) -> None:
         await self._jetstream(timeout).add_stream(StreamConfig(**config))
 
@@ -268,10 +283,14 @@ class NatsPyClient:
     async def direct_get(
         self, stream: str, seq: int, batch: int, timeout: float
     ) -> list[StoredMsg] | None:
-        """One batched direct get (``$JS.API.DIRECT.GET.<stream>`` with ``batch``).
+        """One direct get (``$JS.API.DIRECT.GET.<stream>``).
 
-        The server answers each message, then a ``204`` status that ends the
-        batch, or a ``404`` when nothing is stored at or after ``seq``. The
+        With ``batch`` > 1 the request carries ``batch`` and the server answers
+        each message, then a ``204`` status that ends the batch, or a ``404``
+        when nothing is stored at or after ``seq`` (a 2.10 server ignores
+        ``batch``: one message, no ``204``, and the read times out). With
+        ``batch`` 1 it is a single get with ``next_by_subj: ">"``: one reply,
+        the first message at or after ``seq``, or a ``404``. The
         whole batch must arrive within ``timeout`` seconds: the deadline is
         checked between messages too, so a reply stream that never pauses
         cannot hold the read past it.
@@ -282,8 +301,9 @@ class NatsPyClient:
         sub = await self.nc.subscribe(inbox)
         out: list[StoredMsg] = []
         try:
-            req = json.dumps({"seq": seq, "batch": batch}).encode()
-            await self.nc.publish(f"$JS.API.DIRECT.GET.{stream}", req, reply=inbox)
+            single = batch == 1
+            ask = {"seq": seq, "next_by_subj": ">"} if single else {"seq": seq, "batch": batch}
+            await self.nc.publish(f"$JS.API.DIRECT.GET.{stream}", json.dumps(ask).encode(), inbox)
             while True:
                 left = deadline - loop.time()
                 if left <= 0:
@@ -305,6 +325,8 @@ class NatsPyClient:
                         headers,
                     )
                 )
+                if single:
+                    return out
         finally:
             with contextlib.suppress(Exception):  # the connection may be gone already
                 await sub.unsubscribe()

@@ -25,7 +25,7 @@ from checkers import files
 from checkers.verdict import headline
 from harness.dirs import require_writable, stamped_dir
 from harness.errors import BadInput
-from harness.runner import RunOptions, execute
+from harness.runner import REAL_BACKEND, Backend, RunOptions, execute
 from harness.scenario import load_scenario, parse_override
 
 HEAD = ["variant", "repeat"]  # then the headline checker's row figures, then TAIL
@@ -149,14 +149,20 @@ def compare(
     results_dir: Path,
     echo: Callable[[str], Any] = print,
     nats_server: str | None = None,
+    backend: Backend = REAL_BACKEND,
 ) -> tuple[Path, list[dict[str, Any]]]:
-    """Run every variant ``repeat`` times; write the comparison folder and return it with rows."""
+    """Run every variant ``repeat`` times; write the comparison folder and return it with rows.
+
+    Every variant is validated, and its nats-server found or installed
+    (``--vary server.version=…``), before any runs: a version that cannot be
+    had stops the comparison at once (exit 3).
+    """
     if repeat < 1:
         raise BadInput("--repeat must be at least 1")
     combos = variants(vary)
     base = load_scenario(scenario_file, overrides)
-    for v in combos:  # validate every variant before running any
-        load_scenario(scenario_file, [*overrides, *v.overrides])
+    for v in combos:  # validate every variant, and find its server, before running any
+        backend.binary(load_scenario(scenario_file, [*overrides, *v.overrides]), nats_server)
     require_writable(results_dir, "the results dir")
     out = stamped_dir(results_dir / "compare")
     rows: list[dict[str, Any]] = []
@@ -165,7 +171,9 @@ def compare(
             seed = [f"seed={base.seed + k}"]
             sc = load_scenario(scenario_file, [*overrides, *v.overrides, *seed])
             echo(f"== {v.label} (repeat {k + 1}/{repeat}, seed {sc.seed})")
-            opts = RunOptions(results_dir=out / "runs", nats_server=nats_server, echo=echo)
+            opts = RunOptions(
+                results_dir=out / "runs", nats_server=nats_server, echo=echo, backend=backend
+            )
             outcome = execute(sc, opts)
             echo(headline(outcome.result).line)
             rows.append(row(v, k + 1, outcome.result, outcome.run_dir))

@@ -28,6 +28,7 @@ from rich.table import Table
 
 from harness import backends, engine, faults, servers
 from harness.backends.base import ABILITIES, NETEM
+from harness.errors import ServerBinaryError
 from harness.net.netem import probe as netem_probe
 from harness.scenario import Scenario
 
@@ -132,12 +133,11 @@ def check_docker() -> Check:
 def check_servers() -> Check:
     have = servers.installed()
     detail = ", ".join(have) or "none installed"
-    known = ", ".join(sorted(servers.SOURCES))
     return Check(
         "servers",
         "nats-server binaries",
         bool(have),
-        f"{detail} (installable: {known})",
+        f"{detail} (installable: nats-chaos server list --available)",
         "" if have else f"nats-chaos server install {servers.DEFAULT_VERSION}",
     )
 
@@ -180,7 +180,11 @@ def _server_check(scenario: Scenario, by: dict[str, Check]) -> Check:
         if scenario.backend == "docker":
             detail += "; its image is built on first run if missing"
         return Check("server", f"nats-server {sv.version}", True, detail)
-    if sv.version in servers.SOURCES:
+    try:
+        offers = servers.offered(timeout=10)
+    except ServerBinaryError as e:
+        return Check("server", f"nats-server {sv.version}", False, str(e), "")
+    if sv.version in offers:
         return Check(
             "server",
             f"nats-server {sv.version}",
@@ -192,8 +196,8 @@ def _server_check(scenario: Scenario, by: dict[str, Check]) -> Check:
         "server",
         f"nats-server {sv.version}",
         False,
-        "no known source",
-        "set server.binary to a nats-server binary",
+        str(servers.not_offered(sv.version, list(offers))),
+        "set server.version to an offered one, or server.binary to a nats-server binary",
     )
 
 

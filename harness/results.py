@@ -49,6 +49,11 @@ def versions() -> dict[str, Any]:
     }
 
 
+def _server_versions(info: dict[str, Any]) -> dict[str, Any]:
+    """The nats-server a run used: its version and its binary's sha256 (``server_info``)."""
+    return {"nats_server": info.get("version"), "nats_server_sha256": info.get("sha256")}
+
+
 def workload_spec(name: str) -> Any:
     """The workload class registered as ``name`` (its checkers, headline, pairs_fs)."""
     from harness.workloads import REGISTRY
@@ -156,7 +161,7 @@ def write(
         interrupted=interrupted,
         error=error,
         timings=timings,
-        versions={**versions(), "nats_server": (extra.get("nats_server") or {}).get("version")},
+        versions={**versions(), **_server_versions(extra.get("nats_server") or {})},
         **{k: v for k, v in extra.items() if k != "nats_server"},
     )
     result["stats"] = result.get("checkers", {}).get("stats", {})

@@ -85,6 +85,16 @@ class ServerSpec(_Model):
     sync_interval: str = "default"
     config: dict[str, Any] = Field(default_factory=dict)
 
+    @field_validator("version", mode="before")
+    @classmethod
+    def _version(cls, v: Any) -> str:
+        if not isinstance(v, str) or not re.fullmatch(r"\d+\.\d+\.\d+\S*", v):
+            raise ValueError(
+                f"{v!r} is no nats-server version: write all three parts, quoted in YAML "
+                '(e.g. "2.10.25"; nats-chaos server list --available)'
+            )
+        return v
+
     @field_validator("sync_interval", mode="before")
     @classmethod
     def _sync(cls, v: Any) -> str:

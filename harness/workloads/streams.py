@@ -13,6 +13,9 @@ between local and routed members; so a direct get is answered by the node it
 was sent to only when that node has zero routes. :func:`isolate_for_reads`
 gives every node a grudge against all the others (TCP resets kill the route
 connections at once) and waits until each node's own ``/routez`` shows 0.
+:func:`direct_read` reads in batched direct gets, or on a server that
+announces a version without them (2.10) in single ones; either way on the
+one isolated node the client is bound to.
 """
 
 from __future__ import annotations
@@ -30,12 +33,14 @@ from harness import monitor
 from harness.clients import NatsClient, StoredMsg, Unknown, classify
 from harness.errors import BadInput, NoStreamLeader
 from harness.interpreter import Completion, Operation
+from harness.servers import batched_direct_get
 
 if TYPE_CHECKING:  # the scenario imports the workload registry: no import at run time
     from harness.backends.base import Cluster, NetworkControl
     from harness.workloads.base import WorkloadContext
 
 READ_BATCH = 1000  # messages per batched direct get
+SINGLE_WINDOW = 64  # single direct gets in flight at once where batches are not answered
 NUDGE_EVERY = 5.0  # seconds a replica may lag in joining the direct-get group before a nudge
 GONE_AFTER = 10.0  # every node answers without the stream this long: it is gone, stop waiting
 
@@ -273,9 +278,13 @@ async def read_alone(
 
 
 async def direct_read(client: NatsClient, stream: str, timeout: float, row: Row) -> list[list[int]]:
-    """Every message of ``stream`` as ``row(msg)``, in batched direct gets, within ``timeout`` s."""
+    """Every message of ``stream`` as ``row(msg)``, within ``timeout`` s: in batched direct
+    gets where the client's server answers them (:func:`batched_direct_get`), else in
+    single ones (:func:`_single_reads`)."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
+    if not batched_direct_get(client.server_version()):
+        return await _single_reads(client, stream, deadline, row)
     rows: list[list[int]] = []
     seq = 1
     while True:
@@ -287,6 +296,35 @@ async def direct_read(client: NatsClient, stream: str, timeout: float, row: Row)
             return rows
         rows += [row(m) for m in batch]
         seq = batch[-1].seq + 1
+
+
+async def _single_reads(
+    client: NatsClient, stream: str, deadline: float, row: Row
+) -> list[list[int]]:
+    """Every message from single direct gets, ``SINGLE_WINDOW`` in flight at a time.
+
+    Each get asks for the first message at or after its sequence. In a window
+    ``s … s+W-1`` every stored message up to ``s+W-1`` answers its own get, and
+    the last get answers the first one past the window (the one the next window
+    starts after) or nothing (the end), so holes are skipped and nothing is
+    missed.
+    """
+    loop = asyncio.get_running_loop()
+    rows: list[list[int]] = []
+    seq = 1
+    while True:
+        left = deadline - loop.time()
+        if left <= 0:
+            raise TimeoutError
+        window = range(seq, seq + SINGLE_WINDOW)
+        got = await asyncio.wait_for(
+            asyncio.gather(*(client.direct_get(stream, s, 1, left) for s in window)), left
+        )
+        found = {m.seq: m for msgs in got for m in msgs or []}
+        rows += [row(found[s]) for s in sorted(found)]
+        if not got[-1]:
+            return rows
+        seq = max(found) + 1
 
 
 class ReplicaReads:

@@ -1,4 +1,5 @@
-"""CLI contract without a cluster: one-line errors, exit codes 2 and 3, --plan, server list."""
+"""CLI contract without a cluster: one-line errors, exit codes 2 and 3, --plan (server
+install and list: test_servers.py)."""
 
 from __future__ import annotations
 
@@ -71,18 +72,6 @@ def test_check_missing_file_is_exit_2(cli: CliRunner, tmp_path: Path) -> None:
     res = cli.invoke(main, ["check", str(tmp_path / "none.jsonl")])
     assert res.exit_code == 2
     assert "cannot read history" in res.stderr
-
-
-def test_server_list_names_known_versions(cli: CliRunner) -> None:
-    res = cli.invoke(main, ["server", "list"])
-    assert res.exit_code == 0
-    assert "2.14.0" in res.stdout and "2.15.0" in res.stdout
-
-
-def test_unknown_server_version_is_exit_3(cli: CliRunner) -> None:
-    res = cli.invoke(main, ["server", "install", "0.0.1"])
-    assert res.exit_code == 3
-    assert "no known source for nats-server 0.0.1" in res.stderr
 
 
 def test_missing_host_tool_is_exit_3_naming_the_package(

@@ -218,7 +218,7 @@ def test_a_server_older_than_the_oldest_supported_is_refused_with_the_minimum(
         fakerun.run(tmp_path, sc)
     assert err.type.__name__ == "Unsupported" and err.value.exit_code == 3
     assert str(err.value).startswith(
-        "nats-server 2.9.10 is older than 2.11.0, the oldest nats-chaos runs"
+        "nats-server 2.9.10 is older than 2.10.0, the oldest nats-chaos runs"
     )
     assert not (tmp_path / "results").exists()
 
