@@ -6,9 +6,11 @@ is killed or restarted. Each window gets a fresh fault object built from its
 spec and a ``random.Random`` seeded for that window, so targets are
 reproducible. Every start and stop is a history op with ``process:
 "nemesis"``, ``type: "info"``, ``f`` = the fault kind and a ``value`` that
-says what was done (``{"start": "kill", "nodes": [...], "began": ns}``; ``began``
-is when the fault started acting — the op itself is written once it is in
-effect, which for a power loss is seconds later). ``heal_all``
+says what was done (``{"start": "kill", "nodes": [...], "began": ns, "leaders":
+{"stream": "n2", "meta": "n1"}}``; ``began`` is when the fault started acting
+— the op itself is written once it is in effect, which for a power loss is
+seconds later — and ``leaders`` who led the stream and the meta group just
+before). ``heal_all``
 stops whatever is still active and makes sure every node runs and the
 network is whole — called at the end of the main phase and on any error.
 
@@ -79,6 +81,10 @@ class Nemesis:
                 return who
         return None
 
+    def leaders(self) -> dict[str, str | None]:
+        """The stream and meta leader as the first running node that knows says (None: none)."""
+        return {"stream": self._leader("stream"), "meta": self._leader("meta")}
+
     def context(self, seed: int) -> FaultContext:
         """A fault context with its own seeded RNG."""
         return FaultContext(
@@ -108,15 +114,16 @@ class Nemesis:
         """Start one fault now and record it (with its ``error`` if starting raised)."""
         self.active.append((fault, ctx))
         self.started += 1
+        leaders = await asyncio.to_thread(self.leaders)  # who led just before the fault
         began = self.history.now()  # the fault acts from here; the op is written when it is done
         try:
             done = await asyncio.to_thread(fault.start, ctx)
         except Exception as e:
             log.warning("nemesis: start %s failed", fault.kind, exc_info=True)
-            value = {"start": fault.kind, "began": began}
+            value = {"start": fault.kind, "began": began, "leaders": leaders}
             self.history.append("info", NEMESIS, fault.kind, value, error=_error(e))
             return
-        value = {"start": fault.kind, **done, "began": began}
+        value = {"start": fault.kind, **done, "began": began, "leaders": leaders}
         self.history.append("info", NEMESIS, fault.kind, value)
         log.info("nemesis: start %s %s", fault.kind, done)
 

@@ -60,6 +60,10 @@ class QueueWorkload(streams.ReplicaReads):
         "lost",
         "unexpected",
         "duplicated",
+        "stream-lost",
+        "stalled",
+        "replica-groups",
+        "holes",
         "divergence",
         "failed-but-read",
     )

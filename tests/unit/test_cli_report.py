@@ -93,7 +93,7 @@ def test_show_prints_verdict_counts_and_nodes(cli: CliRunner, run: Path) -> None
     assert "INVALID" in out and "LOST 3 of 369 acknowledged writes" in out
     assert "sync_interval" in out and "2.14.0" in out
     rows = {line.split()[0]: line.split() for line in out.splitlines() if line.strip()[:2] == "n2"}
-    assert rows["n2"][:5] == ["n2", "│", "read", "│", "356"]
+    assert rows["n2"][:5] == ["n2", "│", "holes", "│", "356"]  # n2 lacks seqs 90-99
     assert "faults: kill ×1 (10.0s – 15.0s)" in out
     assert f"report: {run / 'report.html'}" in out
 

@@ -197,8 +197,8 @@ def test_summary_md_has_verdict_and_tables(run_dir: Path) -> None:
     lines = md.splitlines()
     assert lines[0] == "## ❌ INVALID · quick"
     assert lines[2].startswith("**LOST 3 of ") and "; 1 unexpected" in lines[2]
-    assert "| node | status | read | lost | missing | note |" in md
-    assert re.search(r"^\| n2 \| read \| [\d,]+ \| 13 \| 10 \|", md, re.M)
+    assert "| node | status | read | lost | missing | holes | note |" in md
+    assert re.search(r"^\| n2 \| holes \| [\d,]+ \| 13 \| 10 \| 10 \|", md, re.M)
     assert "| **3** |" in md  # lost is bold in the counts row
     assert "| sync_interval | default |" in md
 
