@@ -51,8 +51,8 @@ from checkers.sets import contains, uniq
 
 RANGES = 20  # ranges kept per list
 WINDOWS = 10  # lost windows kept per group (the largest, in time order)
-STALL_LINES = re.compile(
-    r"catch ?up|peerstate|will retry|falling behind|out of sync|stream.*behind|snapshot", re.I
+STALL_LINES = re.compile(  # what a replica that cannot catch up says about it
+    r"catch ?up|peerstate|will retry|falling behind|out of sync|stream.*behind", re.I
 )
 ORPHAN_LINES = re.compile(r"orphan", re.I)
 
