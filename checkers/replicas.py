@@ -3,8 +3,8 @@
 In: the final reads of every node (``{node: NodeRead}``, :func:`checkers.queue.node_reads`:
 each node's ``(stream_seq, value)`` pairs, sorted by seq), the acknowledged
 values with their acknowledgement times, the history's recovery record
-(:func:`recovery_record`: the ``{"settle": "recovery", …}`` nemesis op the
-runner writes after the recovery wait) and, optionally, the run's
+(:func:`checkers.windows.recovery_record`: the ``{"settle": "recovery", …}``
+nemesis op the runner writes after the recovery wait) and, optionally, the run's
 ``nodes/`` folder (for the log lines that explain a stalled or lost
 replica). Out (:func:`analyse`): a dict of plain values for results.json,
 with one entry per anomaly:
@@ -46,8 +46,10 @@ import numpy as np
 import pandas as pd
 
 from checkers.logs import LOG_NAME, explain
-from checkers.schema import client_mask, column
 from checkers.sets import contains, uniq
+from checkers.windows import recovery_record
+
+__all__ = ["analyse", "behind_at_bound", "lost_windows", "ranges", "recovery_record"]
 
 RANGES = 20  # ranges kept per list
 WINDOWS = 10  # lost windows kept per group (the largest, in time order)
@@ -55,15 +57,6 @@ STALL_LINES = re.compile(  # what a replica that cannot catch up says about it
     r"catch ?up|peerstate|will retry|falling behind|out of sync|stream.*behind", re.I
 )
 ORPHAN_LINES = re.compile(r"orphan", re.I)
-
-
-def recovery_record(ops: pd.DataFrame) -> dict[str, Any] | None:
-    """The value of the last ``{"settle": "recovery", …}`` nemesis op, or None."""
-    nem = np.flatnonzero(~client_mask(ops))
-    for value in column(ops, "value")[nem][::-1]:
-        if isinstance(value, dict) and value.get("settle") == "recovery":
-            return value
-    return None
 
 
 def ranges(seqs: np.ndarray) -> list[list[int]]:

@@ -15,9 +15,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
-from checkers.schema import client_mask
+from checkers.schema import client_mask, column
 
 NS = 1e9
 
@@ -77,3 +78,14 @@ def fault_windows(ops: pd.DataFrame) -> list[FaultWindow]:
 def faults_only(windows: list[FaultWindow]) -> list[FaultWindow]:
     """The windows of injected faults (without the settling actions of the recovery wait)."""
     return [w for w in windows if "settle" not in w.detail]
+
+
+def recovery_record(ops: pd.DataFrame) -> dict[str, Any] | None:
+    """The value of the last ``{"settle": "recovery", …}`` nemesis op (the runner writes it
+    after the recovery wait: ``converged``, ``seconds``, ``bound``, ``nudges``, ``nodes``), or
+    None for a history without one."""
+    nem = np.flatnonzero(~client_mask(ops))
+    for value in column(ops, "value")[nem][::-1]:
+        if isinstance(value, dict) and value.get("settle") == "recovery":
+            return value
+    return None

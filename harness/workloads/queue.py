@@ -54,7 +54,7 @@ class QueueWorkload(streams.ReplicaReads):
 
     name: ClassVar[str] = "queue"
     Spec: ClassVar[type[WorkloadSpecBase]] = QueueSpec
-    checkers: ClassVar[tuple[str, ...]] = ("stats", "queue")
+    checkers: ClassVar[tuple[str, ...]] = ("stats", "queue", "availability")
     headline_checker: ClassVar[str] = "queue"
     anomalies: ClassVar[tuple[str, ...]] = (
         "lost",
