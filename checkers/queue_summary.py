@@ -4,8 +4,8 @@ In: a queue checker result (:func:`checkers.queue.check_queue`; any subset
 of its keys). Out (:func:`summarize`): the ``summary`` block every view
 reads through :func:`checkers.verdict.headline` (shape in
 :mod:`checkers.compose`). The replica anomalies (:mod:`checkers.replicas`)
-are named in the headline — ``stream lost on n1``, ``n3 stalled (809
-behind at the 30s recovery bound)``, ``2 replica groups disagree on 1,234
+are named in the headline — ``STREAM LOST on n1``, ``STALLED n3 (809
+stream sequences behind at the 30s recovery bound)``, ``2 replica groups disagree on 1,234
 stream sequences ({n1, n2} | {n3})``, ``holes on n2: 4,653 stream
 sequences`` — and explained in the notes and example tables.
 """
@@ -51,15 +51,15 @@ def _nodes(names: Any) -> str:
     return "{" + ", ".join(map(str, names)) + "}"
 
 
-def _stalled_phrase(node: str, st: dict[str, Any]) -> str:
+def _stalled_phrase(st: dict[str, Any]) -> str:
     at = st.get("at_bound") or {}
     bound = st.get("bound_s")
     where = (
         f"at the {bound:g}s recovery bound" if isinstance(bound, int | float) else "at the bound"
     )
     if at.get("behind") is None:
-        return f"{node} stalled (did not answer {where})"
-    return f"{node} stalled ({_many(at['behind'], 'stream sequence')} behind {where})"
+        return f"did not answer {where}"
+    return f"{_many(at['behind'], 'stream sequence')} behind {where}"
 
 
 def replica_problems(q: dict[str, Any]) -> list[str]:
@@ -68,7 +68,7 @@ def replica_problems(q: dict[str, Any]) -> list[str]:
     lost_on = list(q.get("stream_lost") or {})
     if lost_on:
         parts.append(f"STREAM LOST on {', '.join(lost_on)}")
-    parts += [_stalled_phrase(n, st) for n, st in (q.get("stalled") or {}).items()]
+    parts += [f"STALLED {n} ({_stalled_phrase(st)})" for n, st in (q.get("stalled") or {}).items()]
     div = q.get("divergence") or {}
     conflicts = (div.get("conflict_seqs") or {}).get("count") or 0
     groups = div.get("groups") or []
@@ -86,7 +86,7 @@ def replica_problems(q: dict[str, Any]) -> list[str]:
         )
     for node, short in (div.get("short_nodes") or {}).items():
         lacks = _many(short["count"], "stream sequence")
-        parts.append(f"{node} lacks {lacks} other replicas end with")
+        parts.append(f"replica {node} lacks {lacks} other replicas end with")
     return parts
 
 
@@ -175,8 +175,7 @@ def replica_notes(q: dict[str, Any]) -> list[str]:
         notes.append(text + ".")
     for node, st in (q.get("stalled") or {}).items():
         at = st.get("at_bound") or {}
-        text = _stalled_phrase(node, st)[len(node) + 1 :]
-        text = f"{node} was {text}"
+        text = f"{node} was stalled ({_stalled_phrase(st)})"
         if at.get("last_seq") is not None:
             text += f": last stream sequence {at['last_seq']:,} of {at['top_seq']:,}"
         if st.get("read"):

@@ -442,8 +442,8 @@ def test_two_group_divergence_is_two_groups_with_their_ranges_and_lost_windows(
     assert r["anomalies"] == ["replica-groups", "divergence"]
     assert r["summary"]["headline"] == (
         "2 replica groups disagree on 5 stream sequences ({n1, n2} | {n3}); "
-        "n1 lacks 2 stream sequences other replicas end with; "
-        "n2 lacks 2 stream sequences other replicas end with"
+        "replica n1 lacks 2 stream sequences other replicas end with; "
+        "replica n2 lacks 2 stream sequences other replicas end with"
     )
     assert r["summary"]["notes"][0] == (
         "Replica group {n1, n2}: 15 messages at stream sequences 1–15; lacks 7 acknowledged "
@@ -492,7 +492,7 @@ def test_a_replica_behind_a_prefix_at_the_recovery_bound_is_stalled_not_divergen
     assert st["prefix_consistent"] is True
     assert st["log"] == [{"line": line, "count": 3}]
     assert r["summary"]["headline"] == (
-        "n3 stalled (4 stream sequences behind at the 2s recovery bound)"
+        "STALLED n3 (4 stream sequences behind at the 2s recovery bound)"
     )
     rows = {row["node"]: row["status"] for row in r["summary"]["nodes"]}
     assert rows == {"n1": "read", "n2": "read", "n3": "stalled"}
@@ -515,7 +515,7 @@ def test_a_stalled_replica_that_could_not_be_read_is_still_stalled(tmp_path: Pat
     assert r["unread_nodes"] == ["n3"]
     assert r["stalled"]["n3"]["at_bound"]["behind"] is None
     assert r["stalled"]["n3"]["read"] is False
-    assert r["summary"]["headline"] == "n3 stalled (did not answer at the 1s recovery bound)"
+    assert r["summary"]["headline"] == "STALLED n3 (did not answer at the 1s recovery bound)"
 
 
 def test_a_middle_range_missing_while_serving_reads_is_a_hole(tmp_path: Path) -> None:
