@@ -1,7 +1,9 @@
 """The queue checker: were acknowledged publishes kept, and do the replicas agree?
 
 In: the ops DataFrame of a queue-workload history (docs/contracts.md §1, see
-:mod:`checkers.schema`) and a context with ``nodes`` (every cluster node).
+:mod:`checkers.schema`) and a context with ``nodes`` (every cluster node)
+and optionally ``nodes_dir`` (the run's ``nodes/``, for the log lines that
+explain a stalled or lost replica).
 Publishes are invoke/completion pairs whose ``value`` is a unique integer;
 final ``read`` completions carry, per node, the stream as
 ``[stream_seq, value]`` pairs (a list, or an int64 array of shape (n, 2)).
@@ -12,8 +14,15 @@ R ∩ (A − K), failed = definitely failed publishes not read, unknown =
 A − K − R − failed. A publish that definitely failed yet was read is
 "failed-but-read" (an anomaly: either the server or the harness's error
 mapping is wrong). A value at two stream sequences on one node is
-duplicated. Divergence is a stream sequence holding different values on
-two nodes, or a node missing acknowledged values that another node has.
+duplicated. How the replicas differ is named for what happened
+(:mod:`checkers.replicas`): ``stream-lost`` (a read says the stream is
+absent), ``stalled`` (behind when the recovery wait reached its bound; its
+backlog is not divergence), ``replica-groups`` (a stream sequence holds
+different values on two nodes; the nodes grouped by contents), ``holes``
+(a middle range missing on a replica) and ``divergence`` (a replica, not
+stalled, ends short of another); ``divergence.count`` counts each stream
+sequence once, and ``missing_on_node`` keeps each node's acknowledged
+values another node has.
 ``valid`` is False for any of these, "unknown" when no node could be read,
 else True. Everything is set algebra over sorted numpy arrays; the only
 Python loops are over nodes and read ops, never over publishes or values.

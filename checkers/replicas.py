@@ -211,8 +211,8 @@ def analyse(
             pairs = read[node]
             entry["read_last_seq"] = int(pairs[-1, 0]) if len(pairs) else 0
             entry["read_behind"] = len(tails.get(node, []))
-            here = np.isin(conflict_seqs, pairs[:, 0])
-            entry["prefix_consistent"] = node not in holes and not here.any()
+            clashes = contains(pairs[:, 0], conflict_seqs).any()  # pairs are sorted by seq
+            entry["prefix_consistent"] = node not in holes and not clashes
         entry["log"] = _log_lines(nodes_dir, node, STALL_LINES)
         stalled[node] = entry
     short = [t for n, t in tails.items() if n not in stalled and len(t)]

@@ -567,3 +567,19 @@ def test_a_stream_absent_on_a_node_that_had_it_is_stream_lost(tmp_path: Path) ->
     assert headline(result).line == (
         "INVALID: STREAM LOST on n2; ORPHANED: the server deleted the stream as orphaned on n2"
     )
+
+
+def test_a_stalled_replica_that_disagrees_is_stalled_and_in_its_own_group(tmp_path: Path) -> None:
+    h = H()
+    for v in range(8):
+        h.publish(0, v)
+    recovery(h, {"n1": 8, "n2": 8, "n3": 5})
+    h.read("n1", stream(list(range(8))))
+    h.read("n2", stream(list(range(8))))
+    h.read("n3", stream([0, 1, 2, 3, 99]))  # behind, and seq 5 holds a value nobody published
+    r = check(h, tmp_path, NODES)
+    assert r["anomalies"] == ["unexpected", "stalled", "replica-groups"]
+    assert r["stalled"]["n3"]["prefix_consistent"] is False
+    assert r["stalled"]["n3"]["read_behind"] == 3  # seqs 6-8: its backlog, not divergence
+    assert r["divergence"]["count"] == 1  # seq 5 only
+    assert [g["nodes"] for g in r["divergence"]["groups"]] == [["n1", "n2"], ["n3"]]
