@@ -53,8 +53,8 @@ __all__ = ["analyse", "behind_at_bound", "lost_windows", "ranges", "recovery_rec
 
 RANGES = 20  # ranges kept per list
 WINDOWS = 10  # lost windows kept per group (the largest, in time order)
-STALL_LINES = re.compile(  # what a replica that cannot catch up says about it
-    r"catch ?up|peerstate|will retry|falling behind|out of sync|stream.*behind", re.I
+STALL_LINES = re.compile(  # what a replica that cannot catch up (or start) says about it
+    r"catch ?up|peerstate|will retry|falling behind|out of sync|stream.*behind|\[FTL\]", re.I
 )
 ORPHAN_LINES = re.compile(r"orphan", re.I)
 
