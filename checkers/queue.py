@@ -273,10 +273,13 @@ def conflict_seqs(reads: dict[str, NodeRead]) -> np.ndarray:
     return uniq(s[1:, 0][clash])
 
 
-def same_seq_conflicts(reads: dict[str, NodeRead]) -> dict[str, Any]:
-    """Stream sequences that hold different values on different nodes: count and examples."""
+def same_seq_conflicts(
+    reads: dict[str, NodeRead], conflicts: np.ndarray | None = None
+) -> dict[str, Any]:
+    """Stream sequences that hold different values on different nodes: count and examples
+    (``conflicts``: the :func:`conflict_seqs` of ``reads``, when already known)."""
     read = {n: nr for n, nr in reads.items() if len(nr.pairs)}
-    conflicts = conflict_seqs(read)
+    conflicts = conflict_seqs(read) if conflicts is None else conflicts
     examples = []
     for seq in conflicts[:EXAMPLES].tolist():
         per_node = {}
@@ -338,12 +341,11 @@ def check_queue(ops: pd.DataFrame, context: dict[str, Any]) -> dict[str, Any]:
     recovered = not_acked[contains(read, not_acked)]
     failed_read = failed[contains(read, failed)]  # "certainly not written", yet read
     duplicated = duplicated_values(reads)
-    conflicts = same_seq_conflicts(reads)
+    clashing = conflict_seqs(reads)
+    conflicts = same_seq_conflicts(reads, clashing)
     has = holdings(reads, acked)
     missing = missing_on_nodes(has, acked)
-    replicas = analyse(
-        reads, acks, conflict_seqs(reads), recovery_record(ops), context.get("nodes_dir")
-    )
+    replicas = analyse(reads, acks, clashing, recovery_record(ops), context.get("nodes_dir"))
     any_read = any(nr.status != "unread" for nr in reads.values())
     counts = {
         "lost": len(lost),

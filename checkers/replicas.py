@@ -187,15 +187,14 @@ def analyse(
     ack_times = acks["time"].to_numpy()[order]
     lost_nodes = sorted(n for n, nr in reads.items() if nr.absent)
     read = {n: nr.pairs for n, nr in reads.items() if nr.status != "unread" and not nr.absent}
-    every = (
-        uniq(np.concatenate([p[:, 0] for p in read.values()]))
-        if read
-        else np.empty(0, dtype=np.int64)
-    )
+    seqs = [p[:, 0] for p in read.values()]
+    # the usual case, every replica holding the same sequences, needs no per-node pass
+    same = bool(seqs) and all(np.array_equal(seqs[0], q) for q in seqs[1:])
+    every = uniq(np.concatenate(seqs)) if seqs and not same else np.empty(0, dtype=np.int64)
     behind = behind_at_bound(recovery)
     holes: dict[str, Any] = {}
     tails: dict[str, np.ndarray] = {}
-    for node, pairs in read.items():
+    for node, pairs in read.items() if not same else ():
         last = int(pairs[-1, 0]) if len(pairs) else 0
         absent_here = every[~contains(pairs[:, 0], every)]
         gap = absent_here[absent_here < last]
