@@ -113,15 +113,14 @@ def step_downs(ops: pd.DataFrame) -> list[dict[str, Any]]:
 
 def check_availability(ops: pd.DataFrame, context: dict[str, Any]) -> dict[str, Any]:
     """Availability figures of a history; see the module docstring."""
-    client = client_mask(ops)
-    f, types = column(ops, "f"), column(ops, "type")
-    times = ops["time"].to_numpy().astype(np.int64)
-    writes = client & (f == WRITE)
-    acks = np.sort(times[writes & (types == "ok")])
-    failed = writes & ((types == "fail") | (types == "info"))
-    fail_t, fail_e = times[failed], column(ops, "error")[failed]
-    inv = times[writes & (types == "invoke")]
-    done = times[writes & (types != "invoke")]
+    rows = np.flatnonzero(client_mask(ops) & (column(ops, "f") == WRITE))  # the writes
+    types = column(ops, "type")[rows]
+    times = ops["time"].to_numpy().astype(np.int64)[rows]
+    acks = np.sort(times[types == "ok"])
+    failed = (types == "fail") | (types == "info")
+    fail_t, fail_e = times[failed], column(ops, "error")[rows][failed]
+    invoked = types == "invoke"
+    inv, done = times[invoked], times[~invoked]
     recovery = recovery_record(ops)
     result: dict[str, Any] = {
         "valid": True,
