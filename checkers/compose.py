@@ -59,6 +59,7 @@ from checkers.kv import check_kv
 from checkers.linear import linear_checker
 from checkers.logs import check_logs
 from checkers.queue import check_queue
+from checkers.schema import MalformedHistory
 from checkers.stats import check_stats
 from checkers.wellformed import check_wellformed
 
@@ -94,9 +95,15 @@ def merge_valid(*vs: Valid) -> Valid:
 
 
 def check_safe(name: str, fn: Checker, ops: Any, context: dict[str, Any]) -> dict[str, Any]:
-    """Run one checker; an exception becomes ``{"valid": "unknown", "error": ...}``."""
+    """Run one checker; an exception becomes ``{"valid": "unknown", "error": ...}``.
+
+    Except :class:`~checkers.schema.MalformedHistory`: a history that breaks
+    the contract is bad input, raised to the caller.
+    """
     try:
         result = fn(ops, context)
+    except MalformedHistory:  # bad input, not a crashed checker: the caller reports it
+        raise
     except Exception as e:
         return {"valid": "unknown", "error": f"checker {name} raised {type(e).__name__}: {e}"}
     if not isinstance(result, dict) or result.get("valid") not in (True, False, "unknown"):

@@ -33,7 +33,9 @@ after it); ``start_state`` is the state before the window;
 
 Out (docs/contracts.md §2): ``valid``, ``anomalies`` (``non-linearizable``),
 ``model``, ``key_count``, ``invalid_key_count``, ``unknown_key_count``,
-``op_count`` (ops searched), ``info_count``, ``fail_count`` (dropped),
+``op_count`` (ops of the model's ``f``), ``info_count``, ``pruned_count``
+(``info`` ops the model's ``prune`` left out before the search: for the
+register models, unknown writes of a value no op observed), ``fail_count`` (dropped),
 ``info_dropped_count`` (``info`` ops of a read-only ``f``: dropped),
 ``ignored_count`` (ops of other ``f``), ``steps``, ``keys`` (per key:
 ``key``, ``valid``, ``op_count``, ``steps``, and ``reason`` when
@@ -322,7 +324,9 @@ def check_linear(
     """Check ``ops`` against ``model`` key by key; the result dict of the module docstring."""
     model = MODELS[model] if isinstance(model, str) else model
     found, skipped = history_ops(ops, model)
-    results = [search(model, g, max_steps, max_seconds) for g in model.partition(found) if g]
+    groups = [g for g in model.partition(found) if g]
+    kept = [model.prune(g) for g in groups] if model.prune else groups
+    results = [search(model, g, max_steps, max_seconds) for g in kept]
     bad = [r for r in results if r.valid is False]
     undecided = [r for r in results if r.valid == "unknown"]
     valid: bool | str = False if bad else "unknown" if undecided else True
@@ -335,6 +339,7 @@ def check_linear(
         "unknown_key_count": len(undecided),
         "op_count": len(found),
         "info_count": sum(1 for op in found if op.type == "info"),
+        "pruned_count": len(found) - sum(len(g) for g in kept),
         **skipped,
         "steps": sum(r.steps for r in results),
         "keys": [
@@ -417,6 +422,7 @@ def _summary(r: dict[str, Any], reasons: list[Any]) -> dict[str, Any]:
         _count("ops", r["op_count"], False, "ops searched"),
         _count("info", r["info_count"], False, "ops of unknown outcome"),
         _count("failed", r["fail_count"], False, "failed ops (did not happen: dropped)"),
+        _count("unobserved", r["pruned_count"], False, "unknown writes nobody saw: left out"),
         _count("not linearizable", bad, bad > 0, "keys with no valid order"),
         _count("undecided", unk, unk > 0, "keys whose search ran out of budget"),
     ]

@@ -14,7 +14,10 @@ data plus pure functions:
   the step then says what the op does if it took effect. ``ok`` False means
   the op cannot have returned ``output`` in ``state``;
 - ``partition(ops) -> groups``: P-compositionality: groups of ops checked
-  independently (here always by key: the object is one register per key).
+  independently (here always by key: the object is one register per key);
+- ``prune(ops) -> ops`` (optional): one key's ops without ``info`` ops that
+  provably change no verdict, so a key with many unknown writes does not
+  spend the search budget on them (:func:`unobserved_writes`).
 
 How a history maps onto a model (Jepsen's independent-key convention,
 docs/contracts.md §1): the op's ``f`` is the model's operation name
@@ -124,6 +127,25 @@ def by_key(ops: Sequence[Op]) -> list[list[Op]]:
     return list(groups.values())
 
 
+def unobserved_writes(ops: Sequence[Op]) -> list[Op]:
+    """``ops`` without the ``info`` writes and cas ops whose new value nothing observed.
+
+    For the register models: a value is observed when an ``ok`` read returned it
+    or a cas expects it. Dropping an unknown write of an unobserved value is
+    sound: in any order that places it, no op after it until the next write can
+    depend on the state it leaves (a read would return the value, a cas would
+    expect it), so the same order without it is also valid; and an ``info`` op
+    may take effect never.
+    """
+    seen = {op.output for op in ops if op.type == "ok" and op.input[0] == "read"}
+    seen |= {_pair(op.input[1], "cas")[0] for op in ops if op.input[0] == "cas"}
+    return [op for op in ops if op.type == "ok" or op.input[0] == "read" or _new(op) in seen]
+
+
+def _new(op: Op) -> Any:
+    return _pair(op.input[1], "cas")[1] if op.input[0] == "cas" else op.input[1]
+
+
 def _show(state: Any) -> str:
     return "unwritten" if state is None else repr(state)
 
@@ -138,6 +160,7 @@ class Model:
     init: Callable[[], Any]
     step: Step
     partition: Callable[[Sequence[Op]], list[list[Op]]] = by_key
+    prune: Callable[[Sequence[Op]], list[Op]] | None = None
     fields: tuple[str, ...] = ()
     show: Callable[[Any], str] = _show
 
@@ -198,6 +221,7 @@ REGISTER = Model(
     readonly=frozenset({"read"}),
     init=lambda: None,
     step=_register_step,
+    prune=unobserved_writes,
 )
 CAS_REGISTER = Model(
     name="cas-register",
@@ -205,6 +229,7 @@ CAS_REGISTER = Model(
     readonly=frozenset({"read"}),
     init=lambda: None,
     step=_register_step,
+    prune=unobserved_writes,
 )
 KV = Model(
     name="kv",

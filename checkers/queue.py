@@ -60,7 +60,7 @@ import pandas as pd
 from checkers.queue_summary import _count as _count  # re-exported: other checkers use it
 from checkers.queue_summary import summarize
 from checkers.replicas import analyse, recovery_record
-from checkers.schema import client_mask, column
+from checkers.schema import client_mask, column, int64_at
 from checkers.sets import contains, repeated, uniq
 
 SAMPLE = 20
@@ -141,8 +141,8 @@ _col = column
 
 def _by_value(rows: np.ndarray, ops: pd.DataFrame, extra: str) -> pd.DataFrame:
     """Publish rows as a frame of int ``value`` and ``extra``, sorted by value, one row each."""
-    values = _col(ops, "value")[rows].astype(np.int64)
-    other = _col(ops, extra)[rows].astype(np.int64)
+    values = int64_at(ops, rows, "value")
+    other = int64_at(ops, rows, extra)
     order = np.argsort(values, kind="stable")
     frame = pd.DataFrame({"value": values[order], extra: other[order]})
     first = np.ones(len(frame), dtype=bool)

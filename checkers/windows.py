@@ -41,7 +41,8 @@ def _nodes(value: dict[str, Any]) -> tuple[str, ...]:
 
 
 def fault_windows(ops: pd.DataFrame) -> list[FaultWindow]:
-    """Nemesis start ops paired with their stop ops (same kind; same nodes if the stop names any).
+    """Nemesis start ops paired with their stop ops: the same ``window`` if they name one,
+    else the same kind (and the same nodes if the stop names any).
 
     A nemesis op that is neither a start nor a stop (a settling action of the
     recovery wait) becomes a window from its ``began`` (if it has one) to
@@ -60,7 +61,9 @@ def fault_windows(ops: pd.DataFrame) -> list[FaultWindow]:
             open_.append((t0, str(v["start"]), _nodes(v), rest))
         elif "stop" in v:
             kind, nodes = str(v["stop"]), _nodes(v)
-            match = [
+            window = v.get("window")  # the window both ops name, when the nemesis wrote it
+            match = [i for i, o in enumerate(open_) if window and o[3].get("window") == window]
+            match = match or [
                 i for i, o in enumerate(open_) if o[1] == kind and (not nodes or o[2] == nodes)
             ]
             match = match or [i for i, o in enumerate(open_) if o[1] == kind]

@@ -1,14 +1,24 @@
 """``nats-chaos clean``: undo what a killed run left behind, using its state file only.
 
+In: the state files in ``harness.runstate.state_dir()``, each validated
+first (``runstate.load``: a schema, its tag is its name, every namespace,
+container and network carries the tag, every mount is inside the run's
+work dir). Out: one line per action, and per state file that is refused.
+A refused state file is never acted on; with ``force`` it is moved aside
+(``<name>.rejected``) so later runs of ``clean`` stop reporting it.
+
 A run is cleaned when its harness process is gone (or its tag is named
 explicitly). For each: its Docker containers and network (the recorded
 names and anything labelled ``nats-chaos.run=<tag>``) are removed first, so
-no container still uses a mount; pids it started are killed if they still
-run the executable recorded for them, its mounts are unmounted, its namespaces
-(the recorded ones and any other ``<tag>-*``) are deleted, its work
-directory is removed, and finally its state file (kept while a container or
-network could not be removed, so a later ``clean`` finishes). Nothing is chosen by a
-broad name pattern: every action is tied to the run's own tag.
+no container still uses a mount; the servers it started are killed; its
+nodes' configs, logs and stores are copied from its work dir into its
+result folder's ``nodes/`` (as a run's collect writes them); then its
+lazyfs processes are killed, its mounts unmounted, its namespaces (the
+recorded ones and any other ``<tag>-*``) deleted and its work dir
+``WORK_ROOT/<tag>`` removed; finally its state file. Whatever could not be
+undone (or copied) keeps the state file, so a later ``clean`` finishes; the
+work dir is removed only once its files are copied (or ``force``). Every
+pid killed must still run the executable recorded for it.
 """
 
 from __future__ import annotations
@@ -16,41 +26,101 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+from harness.backends.lazystore import LAZYFS_EXE
 from harness.net import netns
-from harness.runstate import RunState, all_states, harness_alive, kill_pid, pid_is, unmount
+from harness.runstate import (
+    WORK_ROOT,
+    RunState,
+    all_states,
+    harness_alive,
+    kill_pid,
+    pid_is,
+    unmount,
+)
 
-WORK_ROOT = Path("/var/tmp/nats-chaos")
 
-
-def clean_state(state: RunState, dry_run: bool = False) -> list[str]:
+def clean_state(state: RunState, dry_run: bool = False, force: bool = False) -> list[str]:
     """Release everything ``state`` records; return one line per action."""
     lines: list[str] = []
-    docker_left = False
+    left = False  # something could not be undone: keep the state file
     if state.containers or state.networks:
-        docker_lines, docker_left = _clean_docker(state, dry_run)
+        docker_lines, left = _clean_docker(state, dry_run)
         lines += docker_lines
-    for pid, exe in state.pids.items():
-        if pid_is(int(pid), exe):
-            lines.append(f"{state.tag}: kill pid {pid} ({exe})")
-            if not dry_run and not kill_pid(int(pid), exe):
-                lines.append(f"{state.tag}: pid {pid} did not die")
+    servers = {p: e for p, e in state.pids.items() if e != LAZYFS_EXE}
+    lazyfs = {p: e for p, e in state.pids.items() if e == LAZYFS_EXE}
+    left |= _kill(state, servers, dry_run, lines)  # no server writes while its files are copied
+    copied = _copy_node_files(state, dry_run, lines)
+    left |= _kill(state, lazyfs, dry_run, lines)
     for mount in state.mounts:
         lines.append(f"{state.tag}: unmount {mount}")
         if not dry_run and not unmount(mount):
             lines.append(f"{state.tag}: {mount} is still mounted")
+            left = True
     for ns in sorted(set(state.namespaces) | set(netns.namespaces_of(state.tag))):
         if ns in netns.list_namespaces():
             lines.append(f"{state.tag}: delete namespace {ns}")
     if not dry_run:
-        lines += [f"{state.tag}: {e}" for e in netns.destroy_tagged(state.tag, state.namespaces)]
-    work = WORK_ROOT / state.tag
-    if work.exists():
+        errors = netns.destroy_tagged(state.tag, state.namespaces)
+        lines += [f"{state.tag}: {e}" for e in errors]
+        left |= bool(errors)
+    work = state.work_dir
+    if work.is_symlink():
+        lines.append(f"{state.tag}: {work} is a symlink; left alone")
+    elif work.exists() and (copied or force):
         lines.append(f"{state.tag}: remove {work}")
         if not dry_run:
             shutil.rmtree(work, ignore_errors=True)
-    if not dry_run and not docker_left:
+    elif work.exists():
+        left = True
+    if not dry_run and not left:
         state.remove()
     return lines
+
+
+def _kill(state: RunState, pids: dict[str, str], dry_run: bool, lines: list[str]) -> bool:
+    """Kill ``pids`` that still run their executable; True if one did not die."""
+    survived = False
+    for pid, exe in pids.items():
+        if pid_is(int(pid), exe):
+            lines.append(f"{state.tag}: kill pid {pid} ({exe})")
+            if not dry_run and not kill_pid(int(pid), exe):
+                lines.append(f"{state.tag}: pid {pid} did not die")
+                survived = True
+    return survived
+
+
+def _copy_node_files(state: RunState, dry_run: bool, lines: list[str]) -> bool:
+    """Copy the work dir's node files into the result folder's ``nodes/``; True if done
+    (or there was nothing to copy), False if the work dir must be kept."""
+    from harness.backends.host import collect_work_dir
+
+    work = state.work_dir
+    if not work.is_dir() or work.is_symlink() or not any(work.iterdir()):
+        return True
+    if state.run_dir is None:  # a state file of an older nats-chaos: nowhere to copy to
+        lines.append(f"{state.tag}: no result folder recorded; node files not copied")
+        return True
+    run_dir = Path(state.run_dir)
+    if not (run_dir / "scenario.yaml").is_file() or run_dir.is_symlink():
+        lines.append(
+            f"{state.tag}: {run_dir} is not the run's result folder; node files kept in {work} "
+            "(`clean --force` removes them)"
+        )
+        return False
+    dest = run_dir / "nodes"
+    if dest.is_symlink():
+        lines.append(f"{state.tag}: {dest} is a symlink; node files kept in {work}")
+        return False
+    lines.append(f"{state.tag}: copy node files from {work} into {dest}")
+    if dry_run:
+        return True
+    failed = collect_work_dir(work, dest)
+    if failed:
+        lines.append(
+            f"{state.tag}: could not copy {'; '.join(failed)}; node files kept in {work} "
+            "(`clean --force` removes them)"
+        )
+    return not failed
 
 
 def _clean_docker(state: RunState, dry_run: bool) -> tuple[list[str], bool]:
@@ -72,10 +142,28 @@ def _clean_docker(state: RunState, dry_run: bool) -> tuple[list[str], bool]:
     return lines + [f"{state.tag}: {e}" for e in errors], bool(errors)
 
 
-def clean_runs(tags: list[str], dry_run: bool = False) -> list[str]:
-    """Clean every run named in ``tags`` and every run whose harness is gone."""
+def clean_runs(
+    tags: list[str], dry_run: bool = False, force: bool = False
+) -> tuple[list[str], list[str]]:
+    """Clean every run named in ``tags`` and every run whose harness is gone.
+
+    Returns (one line per action, one line per refused state file).
+    """
     lines: list[str] = []
-    for state in all_states():
+    states, bad = all_states()
+    for state in states:
         if state.tag in tags or not harness_alive(state):
-            lines += clean_state(state, dry_run) or [f"{state.tag}: state file removed"]
-    return lines
+            done = "remove state file" if dry_run else "state file removed"
+            lines += clean_state(state, dry_run, force) or [f"{state.tag}: {done}"]
+    refused = []
+    for path, why in bad:
+        if force and not dry_run:
+            aside = path.with_name(path.name + ".rejected")
+            path.rename(aside)
+            refused.append(f"{why}; moved aside to {aside}")
+        else:
+            refused.append(f"{why}; nothing it names was touched (`clean --force` moves it aside)")
+    return lines, refused
+
+
+__all__ = ["WORK_ROOT", "clean_runs", "clean_state"]

@@ -7,11 +7,15 @@ folder again, ``show`` a run's summary,
 :class:`HarnessError` becomes one line on stderr and its exit code
 (``harness.errors``, docs/contracts.md §5): 2 for bad input, 3 when the
 harness cannot run here, 4 when a run broke after it started; ``run`` exits
-130/143 when interrupted. Anything else is a bug and keeps its traceback.
+130/143 when interrupted. An ``OSError`` the host caused (no permission, a
+read-only or full disk) is one line naming the path, exit 3; the directories
+a command writes are checked before it starts (``harness.dirs``). Anything
+else is a bug and keeps its traceback.
 """
 
 from __future__ import annotations
 
+import errno
 import json
 import sys
 from collections.abc import Callable
@@ -21,9 +25,12 @@ from typing import Any
 
 import click
 
+from checkers import files
 from checkers.verdict import verdict_line
 from harness import results, servers
+from harness.dirs import require_writable
 from harness.errors import (
+    EXIT_BAD_INPUT,
     EXIT_CANNOT_RUN,
     EXIT_CODES,
     EXIT_RUN_BROKEN,
@@ -34,6 +41,12 @@ from harness.errors import (
 )
 from harness.workloads import REGISTRY as WORKLOADS
 
+# What the host did to a file nats-chaos wrote or read, not a bug: exit 3 with the path.
+_HOST_ERRNOS = frozenset(
+    {errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOSPC, errno.EDQUOT, errno.ENOTDIR,
+     errno.EISDIR, errno.ENAMETOOLONG, errno.ELOOP, errno.EMFILE, errno.ENFILE, errno.EIO}
+)  # fmt: skip
+
 
 def _one_line_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
     @wraps(fn)
@@ -43,6 +56,12 @@ def _one_line_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
         except HarnessError as e:
             click.echo(f"nats-chaos: {e}", err=True)
             sys.exit(e.exit_code)
+        except OSError as e:
+            if e.errno not in _HOST_ERRNOS:
+                raise
+            where = f"{e.filename}: " if e.filename else ""
+            click.echo(f"nats-chaos: {where}{e.strerror or e}", err=True)
+            sys.exit(EXIT_CANNOT_RUN)
 
     return wrapper
 
@@ -210,6 +229,8 @@ def check(
         raise BadInput(f"{report_dir}: --report needs a directory, and this is a file")
     if nodes_dir is not None and not nodes_dir.is_dir():
         raise BadInput(f"{nodes_dir}: --nodes-dir needs a directory (a run's nodes/ folder)")
+    if report_dir is not None:
+        require_writable(report_dir, "the --report dir")
     loaded = results.load(Path(history), workload)
     result = results.check_loaded(loaded, node_list, workload, nodes_dir, cut_off)
     for w in result.get("history_warnings", []):
@@ -222,7 +243,7 @@ def check(
         from harness.resultfolder import write_all
 
         report_dir.mkdir(parents=True, exist_ok=True)
-        (report_dir / "results.json").write_text(json.dumps(result, indent=2, default=str) + "\n")
+        files.write_json(report_dir / "results.json", result)
         path = write_all(report_dir, result, loaded.ops, None, history=Path(history))
         click.echo(f"report: {path}", err=as_json)
     sys.exit(results.exit_code_for(result))
@@ -236,7 +257,8 @@ def report(run_dir: Path) -> None:
     from harness.resultfolder import regenerate, resolve
 
     folder = resolve(str(run_dir), Path("results"))
-    result, path = regenerate(folder)
+    require_writable(folder, "the result folder")
+    result, path = regenerate(folder, warn=lambda line: click.echo(line, err=True))
     click.echo(verdict_line(result))
     click.echo(f"report: {path}")
 
@@ -289,16 +311,30 @@ def server_list() -> None:
 @main.command()
 @click.option("--tag", "tags", multiple=True, help="Clean this run tag even if its harness runs.")
 @click.option("--dry-run", is_flag=True, help="Only list what would be removed.")
+@click.option(
+    "--force",
+    is_flag=True,
+    help="Move invalid state files aside, and remove work dirs whose files cannot be copied.",
+)
 @_one_line_errors
-def clean(tags: tuple[str, ...], dry_run: bool) -> None:
-    """Remove leftovers (processes, namespaces, mounts) of runs whose harness died."""
+def clean(tags: tuple[str, ...], dry_run: bool, force: bool) -> None:
+    """Remove leftovers (processes, namespaces, mounts) of runs whose harness died.
+
+    Node files left in a run's work dir are copied into its result folder
+    first. A state file that does not validate is reported and never acted
+    on (exit 2, unless --force moved it aside).
+    """
     from harness.cleanup import clean_runs
 
-    report = clean_runs(list(tags), dry_run=dry_run)
+    report, refused = clean_runs(list(tags), dry_run=dry_run, force=force)
     for line in report:
         click.echo(line)
-    if not report:
+    for line in refused:
+        click.echo(f"nats-chaos: {line}", err=True)
+    if not report and not refused:
         click.echo("nothing to clean")
+    if refused and not (force and not dry_run):
+        sys.exit(EXIT_BAD_INPUT)
 
 
 @main.command()
@@ -361,8 +397,6 @@ def suite(
     nats_server: str | None,
 ) -> None:
     """Run scenarios, suite files or directories of them in sequence; exit 0 if all matched."""
-    import shutil
-
     from harness import suite as st
 
     cli = [f"time_limit={time_limit}"] if time_limit is not None else []
@@ -373,7 +407,7 @@ def suite(
     )
     if junit_file is not None:
         junit_file.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(outcome.out / "junit.xml", junit_file)
+        files.copy(outcome.out / "junit.xml", junit_file)
     click.echo((outcome.out / "summary.md").read_text(), nl=False)
     click.echo(f"suite: {outcome.out}")
     if outcome.interrupted:

@@ -4,11 +4,12 @@ client errors become op types.
 Uncertainty is recorded, never guessed (STYLE §3):
 
 - ``fail`` — the operation certainly did not take effect: the server
-  answered with a JetStream API error, or nobody was subscribed (no
-  responders: no stream received the message), or a workload raised
-  :class:`Failed` for an answer it knows to be a refusal;
+  refused it with a JetStream API error before proposing it, or nobody was
+  subscribed (no responders: no stream received the message), or a workload
+  raised :class:`Failed` for an answer it knows to be a refusal;
 - ``info`` — it may or may not have taken effect: a timeout, a connection
-  that dropped with the request in flight, a workload's :class:`Unknown`,
+  that dropped with the request in flight, an API error sent after the
+  message was proposed (:func:`classify` has the table), a workload's :class:`Unknown`,
   anything unexpected. The process that saw an ``info`` is retired and its
   worker continues under a new id (``harness.interpreter``).
 
@@ -53,8 +54,40 @@ class Unknown(Exception):
     """Raised by a workload's operation for an outcome it cannot know (recorded as info)."""
 
 
+# JetStream API errors a stream leader sends while applying an entry already committed to the
+# stream's raft log (nats-server stream.go processJetStreamMsg, clustered path): the followers
+# apply the same entry, so the message may be stored although the publisher got an error.
+AFTER_PROPOSAL = {
+    10063: "expected stream sequence does not match",  # the leader's store was not at the
+    # entry's sequence when it applied it (it fell behind or ran ahead of the log)
+    10077: "store failed",  # writing the committed entry to the leader's store failed
+}
+
+
 def classify(exc: BaseException) -> tuple[str, str]:
-    """Map a client exception to ``(op type, short error)``: fail is certain, info is not."""
+    """Map a client exception to ``(op type, short error)``: fail is certain, info is not.
+
+    =======================================  ======  ============================================
+    the client saw                           op      why (nats-server's behaviour)
+    =======================================  ======  ============================================
+    :class:`Failed` / :class:`Unknown`       fail /  the workload knows (e.g. cas: err_codes
+                                             info    10071/10164, a refused expected sequence)
+    no responders (status 503, no JS error)  fail    no stream subscribed to the subject: nothing
+                                                     received it, nothing stored
+    API error 10063 or 10077                 info    sent by the stream leader while applying an
+                                                     entry already in the raft log (stream
+                                                     sequence mismatch, store failed): followers
+                                                     may store it (:data:`AFTER_PROPOSAL`)
+    any other API error                      fail    a refusal before the message is proposed:
+                                                     the leader's checks in
+                                                     processClusteredInboundMsg (not leader,
+                                                     sealed, insufficient resources, size,
+                                                     Msg-Id and expected-sequence headers,
+                                                     counters, batches); reads, consumer and
+                                                     stream API calls changed nothing
+    timeout, connection lost, anything else  info    the request may have been acted on
+    =======================================  ======  ============================================
+    """
     if isinstance(exc, Failed):
         return FAIL, str(exc)[:200]
     if isinstance(exc, Unknown):
@@ -64,7 +97,7 @@ def classify(exc: BaseException) -> tuple[str, str]:
     if isinstance(exc, APIError):
         code = getattr(exc, "err_code", None) or getattr(exc, "code", None)
         desc = (getattr(exc, "description", None) or str(exc)).strip()
-        return FAIL, f"api-error {code}: {desc}"[:200]
+        return INFO if code in AFTER_PROPOSAL else FAIL, f"api-error {code}: {desc}"[:200]
     if isinstance(exc, NatsTimeout | asyncio.TimeoutError | TimeoutError):
         return INFO, "timeout"
     name = type(exc).__name__

@@ -18,13 +18,14 @@ from __future__ import annotations
 
 import csv
 import itertools
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from checkers import files
 from checkers.verdict import headline
+from harness.dirs import require_writable, stamped_dir
 from harness.errors import BadInput
 from harness.runner import RunOptions, execute
 from harness.scenario import load_scenario, parse_override
@@ -162,7 +163,7 @@ def chart(rows: list[dict[str, Any]], path: Path) -> None:
         ax.set_xticks(range(len(labels)), labels, rotation=15, ha="right", fontsize=8)
         ax.bar_label(bars, fmt="%.1f", fontsize=8)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    files.write_with(path, lambda fh: fig.savefig(fh, format="png", dpi=110), binary=True)
     plt.close(fig)
 
 
@@ -182,8 +183,8 @@ def compare(
     base = load_scenario(scenario_file, overrides)
     for v in combos:  # validate every variant before running any
         load_scenario(scenario_file, [*overrides, *v.overrides])
-    out = results_dir / "compare" / time.strftime("%Y%m%dT%H%M%S")
-    out.mkdir(parents=True, exist_ok=False)
+    require_writable(results_dir, "the results dir")
+    out = stamped_dir(results_dir / "compare")
     rows: list[dict[str, Any]] = []
     for k in range(repeat):
         for v in combos:
@@ -205,8 +206,8 @@ def compare(
 
 def write(out: Path, rows: list[dict[str, Any]], title: str) -> None:
     """Write compare.md, compare.csv and compare.png into ``out``."""
-    (out / "compare.md").write_text(markdown(rows, title))
-    with open(out / "compare.csv", "w", newline="") as fh:
+    files.write_text(out / "compare.md", markdown(rows, title))
+    with files.atomic_file(out / "compare.csv") as fh:
         w = csv.DictWriter(fh, fieldnames=columns(rows), extrasaction="ignore")
         w.writeheader()
         w.writerows(rows)

@@ -13,17 +13,21 @@ else is a bug in nats-chaos and keeps its traceback.
     ├── CannotRun                exit 3: the harness cannot run here (preflight facts)
     │   ├── ServerBinaryError    no nats-server binary and no way to get one
     │   ├── PrivilegeError       not root / no network namespaces
-    │   └── Unsupported          a fault this kernel, host or backend cannot provide
-    └── RunBroken                exit 4: the run started, then the harness or cluster broke
+    │   ├── Unsupported          a fault this kernel, host or backend cannot provide
+    │   └── ResultsNotWritten    a run's result folder could not be written (a full disk)
+    ├── RunBroken                exit 4: the run started, then the harness or cluster broke
         ├── ClusterNotFormed     no JetStream meta leader on every node
         ├── NoStreamLeader       the workload's stream never got its replicas and a leader
         ├── PhaseDeadline        a phase passed its deadline
         └── TeardownFailed       a resource of the run could not be released
+    └── Stopped                  exit 130/143: a second SIGINT/SIGTERM stopped the run at once
 
 A run that started records everything it could before it reports the
 error: a ``CannotRun`` raised after preflight (a host command failing
 mid-run) is reported as ``RunBroken``, since only preflight facts mean
-"cannot run here". SIGINT and SIGTERM end a run with 130 and 143.
+"cannot run here". SIGINT and SIGTERM end a run with 130 and 143: the first
+one still lets the run release its cluster and write its result folder; a
+second one after the main phase is :class:`Stopped`.
 """
 
 from __future__ import annotations
@@ -40,7 +44,7 @@ EXIT_CODES = {
     EXIT_ANOMALY: "an unexpected anomaly, or valid: false",
     EXIT_BAD_INPUT: "bad input (scenario, options, history file), with a one-line reason",
     EXIT_CANNOT_RUN: "cannot run here (no nats-server, no privileges, no Docker, a fault "
-    "the backend cannot do)",
+    "the backend cannot do), or the result folder could not be written (a full disk)",
     EXIT_RUN_BROKEN: "the run started but the harness or the cluster broke (cluster never "
     "formed, stream never led, a phase passed its deadline, teardown failed); the result "
     "folder holds everything recorded",
@@ -87,6 +91,10 @@ class Unsupported(CannotRun):
     """A requested fault cannot be provided on this host or kernel."""
 
 
+class ResultsNotWritten(CannotRun):
+    """The result folder could not be written; the message says what was kept, and where."""
+
+
 class RunBroken(HarnessError):
     """The run started, then the harness or the cluster broke: exit 4."""
 
@@ -112,3 +120,12 @@ class PhaseDeadline(RunBroken):
 
 class TeardownFailed(RunBroken):
     """A resource of the run could not be released (``nats-chaos clean`` finishes it)."""
+
+
+class Stopped(HarnessError):
+    """A second SIGINT/SIGTERM stopped a run before its result folder was complete."""
+
+    def __init__(self, message: str, first_signal: str) -> None:
+        super().__init__(message)
+        self.signal = first_signal
+        self.exit_code = EXIT_SIGINT if first_signal == "SIGINT" else EXIT_SIGTERM

@@ -26,6 +26,7 @@ import itertools
 import mmap
 import os
 import re
+import stat
 import threading
 import time
 import warnings
@@ -151,6 +152,7 @@ class LoadedHistory:
     ops: pd.DataFrame
     warnings: list[str] = field(default_factory=list)
     cut_off: bool = False  # the last line was cut off: the writer died mid-line
+    path: Path | None = None  # the file it was loaded from
 
 
 # How the loader stays fast on million-op histories: short lines are parsed a
@@ -166,6 +168,13 @@ _PAIRS_SENTINEL = "\x00nats-chaos-pairs\x00"
 _STR_COLUMNS = ("type", "f", "node", "error")
 _BRACKETS_TO_SPACES = bytes.maketrans(b"[]", b"  ")
 _TOO_LONG_INT = re.compile(rb"\d{19}")  # might not fit in int64: let orjson parse it
+_INT64 = np.iinfo(np.int64)
+
+
+def _short(v: Any) -> str:
+    """``repr(v)``, cut to 40 characters for an error line."""
+    text = repr(v)
+    return text if len(text) <= 40 else text[:37] + "..."
 
 
 def _pairs_from_text(seg: bytes) -> np.ndarray | None:
@@ -379,12 +388,14 @@ class _Columns:
         keys = set().union(*recs)
         cols = {k: self._core(recs, lines, k, keys) for k in CORE_FIELDS}
         for k in ("index", "time"):
-            self.ints[k].append(self._ints(cols[k]))
+            self.ints[k].append(self._ints(cols[k], lines, k))
         self.ints["_line"].append(lines)
         seen = {k: self.factors[k].add(cols[k]) for k in _STR_COLUMNS}
         self._check_types(recs, lines, seen["type"])
+        for k in ("f", "node", "error"):
+            self._check_strings(cols[k], lines, k, seen[k])
         self.process.append(self._process(cols["process"], lines))
-        self.value.append(self._values(cols["value"], seen, self.pairs_fs))
+        self.value.append(self._values(cols["value"], lines, seen))
         for k in sorted(keys - set(CORE_FIELDS) - {"_line"}):
             part = self.extras.setdefault(k, [_object_array([None] * self.n)] if self.n else [])
             part.append(_object_array(_column(recs, k)))
@@ -419,12 +430,32 @@ class _Columns:
                     f"{self.path}:{line}: type {t!r} is not one of {', '.join(OP_TYPES)}"
                 )
 
-    @staticmethod
-    def _ints(items: list[Any]) -> np.ndarray:
-        try:
-            return np.array(items, dtype=np.int64)
-        except (TypeError, ValueError, OverflowError):
-            return _object_array(items)
+    def _check_strings(self, items: list[Any], lines: np.ndarray, key: str, seen: Any) -> None:
+        """``f`` is a string; ``node`` and ``error`` a string or null: else a HistoryError."""
+        strings = seen is not None and all(type(u) is str for u in seen[1])
+        if strings and (key != "f" or seen[0].min(initial=0) >= 0):  # f may not be null
+            return
+        for v, line in zip(items, lines.tolist(), strict=True):
+            if type(v) is not str and (key == "f" or v is not None):
+                kind = "a string" if key == "f" else "a string or null"
+                raise HistoryError(f"{self.path}:{line}: {key} {_short(v)} is not {kind}")
+
+    def _ints(self, items: list[Any], lines: np.ndarray, key: str) -> np.ndarray:
+        """``index``/``time`` as int64 (None where a hand-written history omits them).
+
+        Anything else — a string, a float, a bool, an integer beyond 64 bits —
+        is a HistoryError naming the line.
+        """
+        kinds = set(map(type, items))
+        if kinds <= {int}:
+            try:
+                return np.array(items, dtype=np.int64)
+            except OverflowError:
+                pass
+        for v, line in zip(items, lines.tolist(), strict=True):
+            if v is not None and (type(v) is not int or not _INT64.min <= v <= _INT64.max):
+                raise HistoryError(f"{self.path}:{line}: {key} {_short(v)} is not a 64-bit integer")
+        return _object_array(items)
 
     def _process(self, procs: list[Any], lines: np.ndarray) -> np.ndarray:
         kinds = set(map(type, procs))
@@ -432,29 +463,43 @@ class _Columns:
             try:
                 return np.array(procs, dtype=np.int64)
             except OverflowError:
-                return _object_array(procs)
+                pass
         for p, line in zip(procs, lines.tolist(), strict=True):
             if type(p) is not int and p != NEMESIS:
                 raise HistoryError(
-                    f'{self.path}:{line}: process {p!r} is neither an integer nor "{NEMESIS}"'
+                    f'{self.path}:{line}: process {_short(p)} is neither an integer nor "{NEMESIS}"'
                 )
+            if type(p) is int and not _INT64.min <= p <= _INT64.max:
+                raise HistoryError(f"{self.path}:{line}: process {p} is not a 64-bit integer")
         return _object_array(procs)
 
-    @staticmethod
-    def _values(values: list[Any], seen: dict[str, Any], pairs_fs: frozenset[str]) -> np.ndarray:
-        """The value column piece; an ``ok`` op in ``pairs_fs`` with a list of pairs -> numpy."""
+    def _values(self, values: list[Any], lines: np.ndarray, seen: dict[str, Any]) -> np.ndarray:
+        """The value column piece; an ``ok`` op in ``pairs_fs`` with a list of pairs -> numpy.
+
+        Such a value must be null, ``[]`` or ``[int, int]`` pairs within 64 bits
+        (the pairs contract): anything else is a HistoryError naming the line.
+        """
         arr = _object_array(values)
         types, fs = seen["type"], seen["f"]
         if types is None or fs is None or "ok" not in types[1]:
             return arr
-        codes = [i for i, f in enumerate(fs[1]) if f in pairs_fs]
+        codes = [i for i, f in enumerate(fs[1]) if f in self.pairs_fs]
         if not codes:
             return arr
         wanted = (types[0] == types[1].index("ok")) & np.isin(fs[0], codes)
         for i in np.flatnonzero(wanted).tolist():
-            pairs = _pairs_from_list(arr[i])
+            value = arr[i]
+            if isinstance(value, np.ndarray):  # a huge line's pairs, parsed straight to numpy
+                continue
+            pairs = _pairs_from_list(value)
             if pairs is not None:
                 arr[i] = pairs
+            elif value is not None and value != []:
+                f = fs[1][fs[0][i]]
+                raise HistoryError(
+                    f"{self.path}:{int(lines[i])}: the value of an ok {f} must be a list of "
+                    f"[int, int] pairs, not {_short(value)}"
+                )
         return arr
 
     def frame(self) -> pd.DataFrame:
@@ -509,7 +554,10 @@ def load_history(path: Path | str, pairs_fs: frozenset[str] = frozenset()) -> Lo
     path = Path(path)
     try:
         with path.open("rb") as fh:
-            size = os.fstat(fh.fileno()).st_size
+            st = os.fstat(fh.fileno())
+            if not stat.S_ISREG(st.st_mode):  # /dev/zero has size 0: it would read as empty
+                raise HistoryError(f"{path}: not a regular file (a device?), not a history")
+            size = st.st_size
             buf: Any = mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) if size else b""
     except OSError as e:
         raise HistoryError(f"{path}: cannot read history ({e.strerror})") from None
@@ -533,4 +581,4 @@ def load_history(path: Path | str, pairs_fs: frozenset[str] = frozenset()) -> Lo
     notes: list[str] = []
     if cut:
         notes.append(f"{path}:{line_no}: last line is cut off (writer stopped mid-line); ignored")
-    return LoadedHistory(ops=ops, warnings=notes, cut_off=bool(cut))
+    return LoadedHistory(ops=ops, warnings=notes, cut_off=bool(cut), path=path)

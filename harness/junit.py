@@ -15,6 +15,8 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any
 
+from checkers import files
+
 
 def build(name: str, rows: list[dict[str, Any]], started: float) -> ET.ElementTree:
     """The JUnit tree of ``rows`` (classname: the suite name; name: ``scenario[variant]#k``)."""
@@ -52,5 +54,6 @@ def build(name: str, rows: list[dict[str, Any]], started: float) -> ET.ElementTr
 
 
 def write_junit(path: Path, name: str, rows: list[dict[str, Any]], started: float) -> None:
-    """Write the JUnit XML of ``rows`` to ``path``."""
-    build(name, rows, started).write(path, encoding="utf-8", xml_declaration=True)
+    """Write the JUnit XML of ``rows`` to ``path`` (atomically: whole or not at all)."""
+    tree = build(name, rows, started)
+    files.write_with(path, lambda fh: tree.write(fh, encoding="utf-8", xml_declaration=True), True)

@@ -15,6 +15,7 @@ harness side that reads files and scenarios for them.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,6 +24,7 @@ import orjson
 import pandas as pd
 import yaml
 
+from checkers import files
 from harness import results
 from harness.errors import BadInput, HarnessError
 from harness.scenario import Scenario, load_scenario
@@ -77,16 +79,22 @@ def _scenario(path: Path) -> tuple[Scenario | None, dict[str, Any] | None]:
         return None, raw if isinstance(raw, dict) else None
 
 
+def _result(file: Path) -> dict[str, Any]:
+    """The result in ``file``; :class:`BadInput` naming why when it is no result object."""
+    try:
+        text = file.read_text()
+        result = json.loads(text)
+    except (OSError, ValueError) as e:
+        why = "empty" if file.is_file() and file.stat().st_size == 0 else f"not readable JSON ({e})"
+        raise BadInput(f"{file}: {why}") from None
+    if not isinstance(result, dict):
+        raise BadInput(f"{file}: not a result object")
+    return result
+
+
 def read(path: Path) -> RunFolder:
     """Read a run folder's result (None if missing), scenario and history path."""
-    result = None
-    if (path / "results.json").is_file():
-        try:
-            result = json.loads((path / "results.json").read_text())
-        except (OSError, ValueError) as e:
-            raise BadInput(f"{path / 'results.json'}: not readable JSON ({e})") from None
-        if not isinstance(result, dict):
-            raise BadInput(f"{path / 'results.json'}: not a result object")
+    result = _result(path / "results.json") if (path / "results.json").is_file() else None
     sc, data = _scenario(path)
     history = path / "history.jsonl"
     return RunFolder(path, result, sc, data, history if history.is_file() else None)
@@ -120,13 +128,25 @@ def write_all(
     from checkers.report.markdown import summary_md
 
     out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / "summary.md").write_text(summary_md(result, scenario_data))
+    files.write_text(out_dir / "summary.md", summary_md(result, scenario_data))
     return write_report(out_dir, result, ops, scenario_data, history=history)
 
 
-def regenerate(path: Path) -> tuple[dict[str, Any], Path]:
-    """Write the report files of run folder ``path`` again; return (result, report path)."""
-    run = read(path)
+def regenerate(path: Path, warn: Callable[[str], Any] = print) -> tuple[dict[str, Any], Path]:
+    """Write the report files of run folder ``path`` again; return (result, report path).
+
+    A ``results.json`` that is missing, empty or broken is written again from
+    the history (``warn`` says so in one line); without a history that is
+    :class:`BadInput`.
+    """
+    try:
+        run = read(path)
+    except BadInput as e:
+        if not (path / "history.jsonl").is_file():
+            raise BadInput(f"{e}; and no history.jsonl to check again") from None
+        warn(f"warning: {e}; checking history.jsonl again")
+        scenario, data = _scenario(path)
+        run = RunFolder(path, None, scenario, data, path / "history.jsonl")
     if run.result is None and run.history is None:
         raise BadInput(f"{path}: not a result folder (no results.json or history.jsonl)")
     workload = run.scenario.workload.name if run.scenario else "queue"
@@ -134,12 +154,14 @@ def regenerate(path: Path) -> tuple[dict[str, Any], Path]:
     result = run.result
     if result is None:  # a crashed run: check its history now; it may end mid-op
         assert loaded is not None
+        if not (path / "results.json").exists():
+            warn(f"warning: {path / 'results.json'}: missing; checking history.jsonl again")
         nodes = run.scenario.node_names if run.scenario else None
         nodes_dir = path / "nodes" if (path / "nodes").is_dir() else None
         result = results.check_loaded(loaded, nodes, workload, nodes_dir, cut_off=True)
         sc = run.scenario_data or {}
         result.update(scenario=sc.get("name"), seed=sc.get("seed"), run_dir=str(path))
-        (path / "results.json").write_text(json.dumps(result, indent=2, default=str) + "\n")
+        files.write_json(path / "results.json", result)
     ops = loaded.ops if loaded is not None else None
     report = write_all(path, result, ops, run.scenario_data)
     return result, report

@@ -14,16 +14,16 @@ way with ``nats-chaos check``.
 
 from __future__ import annotations
 
-import json
 import logging
-import os
 import platform
 from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from checkers import files
+from checkers.schema import MalformedHistory
 from checkers.verdict import verdict_line
-from harness.errors import BadInput
+from harness.errors import BadInput, HistoryError
 from harness.history import LoadedHistory, load_history
 from harness.scenario import ExpectSpec, Scenario
 
@@ -103,6 +103,8 @@ def check_loaded(
     names = checker_names(workload, logs=nodes_dir is not None)
     try:
         result = check_history(ops, context, names, workload_spec(workload).headline_checker)
+    except MalformedHistory as e:  # a value that breaks the workload's contract: exit 2
+        raise HistoryError(f"{loaded.path or 'history'}:{e.line}: {e.why}") from None
     except ValueError as e:  # a workload naming a checker that does not exist
         raise BadInput(f"workload {workload}: {e}") from None
     result["history_warnings"] = loaded.warnings
@@ -135,6 +137,7 @@ def write(
     """Check the run's history; write results.json, summary.md, report.html; return the result."""
     history = run_dir / "history.jsonl"
     ops = None
+    log.info("phase: check")
     if history.exists():
         nodes = extra.get("replica_nodes") or scenario.node_names
         wl = scenario.workload.name
@@ -158,7 +161,7 @@ def write(
     )
     result["stats"] = result.get("checkers", {}).get("stats", {})
     data = scenario.model_dump(mode="json")
-    (run_dir / "results.json").write_text(json.dumps(result, indent=2, default=str) + "\n")
+    files.write_json(run_dir / "results.json", result)
     _write_views(run_dir, result, ops, data)
     return result
 
@@ -168,7 +171,8 @@ def _write_views(run_dir: Path, result: dict[str, Any], ops: Any, data: dict | N
     never costs ``results.json`` or ``summary.md``."""
     from checkers.report.markdown import summary_md
 
-    (run_dir / "summary.md").write_text(summary_md(result, data))
+    log.info("phase: report")
+    files.write_text(run_dir / "summary.md", summary_md(result, data))
     try:
         from checkers.report import write_report
 
@@ -179,11 +183,7 @@ def _write_views(run_dir: Path, result: dict[str, Any], ops: Any, data: dict | N
 
 def link_latest(run_dir: Path) -> None:
     """Point ``<scenario>/latest`` at ``run_dir`` (replacing an older link)."""
-    link = run_dir.parent / "latest"
-    tmp = run_dir.parent / f".latest-{os.getpid()}"
-    tmp.unlink(missing_ok=True)
-    tmp.symlink_to(run_dir.name)
-    os.replace(tmp, link)
+    files.link(run_dir.parent / "latest", run_dir.name)
 
 
 def exit_code_for(result: dict[str, Any], expect: ExpectSpec | None = None) -> int:

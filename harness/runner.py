@@ -6,8 +6,10 @@ clients: the real backends, or ``harness.backends.fake``). Out: a result
 folder and a :class:`RunOutcome`.
 
 ``execute`` runs the preflight (nothing of the run exists yet: exit 3 on a
-refusal), creates the result folder and then the phases, each within its
-deadline (``RecoverySpec.deadline``): cluster up → workload setup → main
+refusal — the host, a results dir that cannot be written, a server too old;
+exit 2 for a config ``nats-server -t`` rejects), creates the result folder
+and then the phases, each within its deadline (``RecoverySpec.deadline``):
+cluster up → workload setup → main
 phase (the client interpreter runs the workload's operations while the
 nemesis plays the fault plan) → heal → the workload's recovery wait → its
 read preparation → its final reads (through the interpreter) → heal after
@@ -17,7 +19,13 @@ reads → collect → teardown. The runner calls only the workload's hooks
 Whatever happens — a phase past its deadline, an error, Ctrl-C, SIGTERM —
 collect and teardown still run (each in a thread with its own deadline, so
 a stuck release cannot hang the harness), the history written so far stays
-on disk and the checkers judge what it holds. A run that broke after it
+on disk and the checkers judge what it holds. A SIGINT/SIGTERM while the
+cluster runs cuts the run short (``interrupted``: the verdict is at best
+unknown); one after that — in teardown, the checkers or the report — cuts
+nothing: the run finishes its folder and exits 130/143 all the same. A
+second signal then stops at once (:class:`~harness.errors.Stopped`; in
+teardown, once the cluster is released), leaving the history and the files
+already written whole. A run that broke after it
 started comes back with ``broken`` set (exit 4); bad input met mid-run is
 raised once the folder is written (exit 2).
 """
@@ -37,15 +45,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
-from harness import backends, clients, results, servers, workloads
+from checkers import files
+from harness import backends, clients, config, results, servers, workloads
 from harness.backends.base import Cluster, PowerControl, ProcessControl
 from harness.clients import ClientPool, Connect
+from harness.dirs import require_writable, stamped_dir
 from harness.errors import (
     BadInput,
     ClusterNotFormed,
     HarnessError,
     PhaseDeadline,
+    ResultsNotWritten,
     RunBroken,
+    Stopped,
     TeardownFailed,
 )
 from harness.faults import schedule
@@ -54,13 +66,12 @@ from harness.faults.schedule import Window
 from harness.history import NEMESIS, HistoryWriter
 from harness.interpreter import Interpreter
 from harness.progress import Progress, Status
-from harness.runstate import RunState, new_tag
+from harness.runstate import WORK_ROOT, RunState, new_tag
 from harness.scenario import Scenario
 from harness.workloads import REGISTRY as WORKLOADS
 from harness.workloads import Workload, WorkloadContext
 
 log = logging.getLogger("nats-chaos")
-WORK_ROOT = Path("/var/tmp/nats-chaos")
 T = TypeVar("T")
 
 
@@ -100,7 +111,7 @@ class RunOutcome:
 
     run_dir: Path
     result: dict[str, Any]
-    interrupted: str | None = None
+    interrupted: str | None = None  # the first SIGINT/SIGTERM, also one after the main phase
     timings: dict[str, float] = field(default_factory=dict)
     broken: str | None = None  # why the run broke (exit 4), if it did
 
@@ -126,20 +137,23 @@ class _Phases:
 
 
 def new_run_dir(root: Path, scenario: str) -> Path:
-    """``root/<scenario>/<YYYYmmddTHHMMSS>`` (suffixed if that second is taken)."""
-    base = root / scenario
-    stamp = time.strftime("%Y%m%dT%H%M%S")
-    d = base / stamp
-    i = 1
-    while d.exists():
-        d = base / f"{stamp}-{i}"
-        i += 1
-    d.mkdir(parents=True)
-    return d
+    """``root/<scenario>/<YYYYmmddTHHMMSS>``, suffixed if that second is taken (``dirs``)."""
+    return stamped_dir(root / scenario)
+
+
+class _RunLog(logging.FileHandler):
+    """``harness.log``; a line that cannot be written (a full disk) is dropped, not a traceback."""
+
+    def handleError(self, record: logging.LogRecord) -> None:
+        pass
+
+    def close(self) -> None:
+        with contextlib.suppress(OSError):  # the last lines could not be flushed
+            super().close()
 
 
 def _log_to(run_dir: Path) -> logging.Handler:
-    handler = logging.FileHandler(run_dir / "harness.log")
+    handler = _RunLog(run_dir / "harness.log")
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     root = logging.getLogger()
     root.addHandler(handler)
@@ -178,12 +192,13 @@ class Run:
         self.backend = backend
         self.phases = _Phases(options.echo)
         self.run_dir = new_run_dir(options.results_dir, scenario.name)
-        self.state = RunState(new_tag())
+        self.state = RunState(new_tag(), run_dir=str(self.run_dir.resolve()))
         self.workdir = options.work_root / self.state.tag
         self.cluster: Cluster | None = None
         self.history: HistoryWriter | None = None
         self.extra: dict[str, Any] = {"tag": self.state.tag}
         self.overdue: list[dict[str, Any]] = []  # phases that passed their deadline
+        self.collect_failed: str | None = None  # why the nodes' files are not all in nodes/
 
     async def phase(self, name: str, key: str, work: Awaitable[T], limit: float | None = None) -> T:
         """Run one phase within its deadline; past it, record it and raise PhaseDeadline."""
@@ -301,17 +316,25 @@ class Run:
         """Collect evidence and release every resource, each within its deadline.
 
         Returns why the release failed (the state file is then kept, so
-        ``nats-chaos clean`` can finish), or None.
+        ``nats-chaos clean`` can finish), or None. When the nodes' files could
+        not all be copied into ``nodes/`` (a full disk), the work dir and the
+        state file are kept too: ``clean`` copies them once it can.
         """
         if self.history is not None:
             self.history.close()
+            history = self.run_dir / "history.jsonl"
+            with contextlib.suppress(OSError):  # no op recorded: no 0-byte file either
+                if history.stat().st_size == 0:
+                    history.unlink()
         if self.cluster is None:
             self._forget()
             return None
         bounds = self.scenario.recovery
-        self._within("collect", bounds.collect, self._collect)
+        late = self._within("collect", bounds.collect, self._collect)
+        if late is not None and self.collect_failed is None:  # still copying: keep the sources
+            self.collect_failed = late
         problem = self._within("teardown", bounds.teardown, self._release)
-        if problem is None:
+        if problem is None and self.collect_failed is None:
             self._forget()
         return problem
 
@@ -327,11 +350,16 @@ class Run:
             cluster.collect(nodes_dir, data=self.options.keep_data)
         except Exception as e:
             log.warning("collecting evidence failed: %s", e)
+            self.collect_failed = str(e)
+            self.options.echo(
+                f"warning: the nodes' files could not all be copied into {nodes_dir}; "
+                f"they are kept in {self.workdir}"
+            )
 
     def _release(self) -> None:
         assert self.cluster is not None
         try:
-            self.cluster.stop()
+            self.cluster.stop(keep_files=self.collect_failed is not None)
         except Exception as e:  # keep the state file: `nats-chaos clean` finishes the job
             log.error("releasing the cluster failed: %s", e)
             self.options.echo(f"warning: {e}")
@@ -378,21 +406,25 @@ def execute(scenario: Scenario, options: RunOptions) -> RunOutcome:
     backend = options.backend
     backend.preflight(scenario)  # root, tools, an engine, and every planned fault's abilities
     schedule.plan(scenario)  # a fault the scenario makes impossible (a ring of 3 nodes): exit 2
+    require_writable(options.results_dir, "the results dir")  # read-only, full: exit 3
     server = scenario.server
     if options.nats_server is None and server.binary is None and server.image is None:
         workloads.check_server(scenario, server.version)  # refuse an old one before installing it
     binary = backend.binary(scenario, options.nats_server)
-    if binary is not None:  # a workload that needs a newer server: say so before anything runs
+    if binary is not None:  # a server too old for the workload: say so before anything runs
         workloads.check_server(scenario, servers.binary_version(binary))
+        config.server_check(scenario, binary)  # the server's own error for a config it rejects
     run = Run(scenario, options, backend, binary)
-    (run.run_dir / "scenario.yaml").write_text(scenario.to_yaml())
+    files.write_text(run.run_dir / "scenario.yaml", scenario.to_yaml())
     handler = _log_to(run.run_dir)
     run.state.save()
-    interrupted: str | None = None
+    caught: list[str] = []  # every SIGINT/SIGTERM of the run, in order
+    interrupted: str | None = None  # the one that cut the cluster's part short
     refused: BadInput | None = None  # bad input met mid-run: exit 2 once the folder is written
     broken: str | None = None
+    late = _LateSignals(caught, options.echo, run.run_dir)
     try:
-        interrupted = _run_with_signals(run)
+        interrupted = _run_with_signals(run, caught, then=late.install)
     except BadInput as e:
         refused = e
         log.error("run stopped: %s", e)
@@ -406,12 +438,39 @@ def execute(scenario: Scenario, options: RunOptions) -> RunOutcome:
         broken = f"{type(e).__name__}: {e}"
         log.exception("run failed")
     finally:
-        old = {s: signal.signal(s, signal.SIG_IGN) for s in (signal.SIGINT, signal.SIGTERM)}
-        try:
-            problem = run.teardown()
-        finally:
-            for s, h in old.items():
-                signal.signal(s, h)
+        late.install()  # from here a signal is recorded; in teardown a second one waits
+        problem = run.teardown()
+    try:
+        late.stop_if_asked_twice()
+        late.at_once = True
+        outcome = _finish(run, interrupted, refused, broken, problem, caught)
+    except _StopNow:
+        with contextlib.suppress(OSError):
+            results.link_latest(run.run_dir)
+        raise late.stopped() from None
+    finally:
+        late.restore()
+        _close_log(handler)
+    if refused is not None:  # the folder (history, logs) is written; now say why, in one line
+        raise refused
+    return outcome
+
+
+def _close_log(handler: logging.Handler) -> None:
+    logging.getLogger().removeHandler(handler)
+    handler.close()
+
+
+def _finish(
+    run: Run,
+    interrupted: str | None,
+    refused: BadInput | None,
+    broken: str | None,
+    problem: str | None,
+    caught: list[str],
+) -> RunOutcome:
+    """Check the history, write the result folder and link it as ``latest``."""
+    options, scenario = run.options, run.scenario
     if broken is None and problem is not None:
         broken = problem
     if broken is None and run.overdue:
@@ -421,20 +480,112 @@ def execute(scenario: Scenario, options: RunOptions) -> RunOutcome:
         options.echo(f"run broke: {broken}")
     run.extra["deadlines_passed"] = run.overdue
     error = str(refused) if refused is not None else broken
-    result = results.write(
-        run.run_dir, scenario, run.extra, run.phases.timings, interrupted=interrupted, error=error
-    )
-    logging.getLogger().removeHandler(handler)
-    handler.close()
-    results.link_latest(run.run_dir)
-    if refused is not None:  # the folder (history, logs) is written; now say why, in one line
-        raise refused
-    return RunOutcome(run.run_dir, result, interrupted, run.phases.timings, broken)
+    try:
+        result = results.write(
+            run.run_dir, scenario, run.extra, run.phases.timings, interrupted, error
+        )
+        results.link_latest(run.run_dir)
+    except OSError as e:  # a full or failing disk: say what is where, in one line
+        log.error("the result folder could not be written: %s", e)
+        with contextlib.suppress(OSError):  # a link needs no data block: it may still fit
+            results.link_latest(run.run_dir)
+        raise _not_written(run, e.strerror or str(e)) from None
+    if run.collect_failed is not None:  # the verdict is written; the evidence is not all there
+        raise _not_written(run, run.collect_failed, verdict=results.verdict_line(result))
+    signal_name = caught[0] if caught else None
+    return RunOutcome(run.run_dir, result, signal_name, run.phases.timings, broken)
 
 
-def _run_with_signals(run: Run) -> str | None:
-    """Run the async main; SIGINT/SIGTERM cancel it and are reported by name."""
-    caught: list[str] = []
+def _not_written(run: Run, why: str, verdict: str | None = None) -> ResultsNotWritten:
+    """What a run whose result folder could not all be written says, and where its data is."""
+    history = run.run_dir / "history.jsonl"
+    n = run.history.count if run.history is not None else 0
+    if verdict is None:
+        line = f"{run.run_dir}: the result folder could not be written ({why}); "
+    else:
+        line = f"{run.run_dir}: {verdict}, but the nodes' files could not all be copied ({why}); "
+    line += f"the history has {n:,} ops in {history}"
+    if run.collect_failed is not None and run.workdir.exists():
+        line += (
+            f"; the nodes' logs and data are kept in {run.workdir} "
+            "(`nats-chaos clean` copies them into the result folder once there is room)"
+        )
+    return ResultsNotWritten(line)
+
+
+class _StopNow(BaseException):
+    """Raised by a second signal; a BaseException, so no ``except Exception`` swallows it."""
+
+
+class _LateSignals:
+    """SIGINT/SIGTERM once the cluster's part of a run is over (teardown, checks, report).
+
+    The first is recorded (the run's exit code becomes 130/143) and the run
+    goes on writing its folder. A second one raises ``_StopNow`` — at once
+    when ``at_once`` is set, else (in teardown, which must release the
+    cluster) at :meth:`stop_if_asked_twice` — and ``execute`` reports it as
+    :meth:`stopped`. Python runs signal handlers in the main thread between
+    bytecodes, so ``_StopNow`` can end a file write midway; the writes are
+    atomic (``checkers.files``), so no file is left half-written.
+    """
+
+    SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+    def __init__(self, caught: list[str], echo: Callable[[str], Any], run_dir: Path) -> None:
+        self.caught = caught
+        self.echo = echo
+        self.run_dir = run_dir
+        self.at_once = False
+        self.old: dict[signal.Signals, Any] = {}
+
+    def install(self) -> None:
+        """Take over SIGINT/SIGTERM (again: a no-op)."""
+        if not self.old:
+            self.old = {s: signal.signal(s, self._on_signal) for s in self.SIGNALS}
+
+    def restore(self) -> None:
+        for s, handler in self.old.items():
+            signal.signal(s, handler)
+        self.old = {}
+
+    def _on_signal(self, signum: int, _frame: Any) -> None:
+        name = signal.Signals(signum).name
+        self.caught.append(name)
+        if len(self.caught) == 1:
+            log.warning("%s after the main phase: finishing the run's folder", name)
+            with contextlib.suppress(RuntimeError):  # a print it interrupted: say it in the log
+                self.echo(f"{name}: finishing the checks and the report (again to stop now)")
+            return
+        log.warning("%s again: stopping %s", name, "now" if self.at_once else "after teardown")
+        if self.at_once:
+            self._stop()
+
+    def stop_if_asked_twice(self) -> None:
+        if len(self.caught) > 1:
+            self._stop()
+
+    def _stop(self) -> None:
+        for s in self.SIGNALS:  # a third signal: the default, at once
+            signal.signal(s, signal.SIG_DFL)
+        raise _StopNow
+
+    def stopped(self) -> Stopped:
+        """The one-line error of a run stopped by a second signal."""
+        where = self.run_dir
+        return Stopped(
+            f"stopped by a second {self.caught[-1]}; the history and the files written so far "
+            f"are in {where} (check them again with: nats-chaos report {where})",
+            self.caught[0],
+        )
+
+
+def _run_with_signals(run: Run, caught: list[str], then: Callable[[], None]) -> str | None:
+    """Run the async main; SIGINT/SIGTERM cancel it and are recorded (by name) in ``caught``.
+
+    ``then`` takes the signals over the moment the main is done, so none
+    meets the default handlers while the loop shuts down.
+    """
+    before = len(caught)
 
     async def guarded() -> None:
         loop = asyncio.get_running_loop()
@@ -452,15 +603,16 @@ def _run_with_signals(run: Run) -> str | None:
         finally:
             for sig in (signal.SIGINT, signal.SIGTERM):
                 loop.remove_signal_handler(sig)
+            then()
 
     try:
         _run_loop(guarded())
     except asyncio.CancelledError:
-        if not caught:
+        if len(caught) == before:
             raise
     except KeyboardInterrupt:
         caught.append("SIGINT")
-    return caught[0] if caught else None
+    return caught[before] if len(caught) > before else None
 
 
 async def _cancel_the_rest() -> None:

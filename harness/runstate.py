@@ -3,23 +3,38 @@
 Every run gets a tag (``nc`` + 8 hex digits) and a state file
 ``/run/nats-chaos/<tag>.json`` (or ``$NATS_CHAOS_STATE/<tag>.json``) that lists
 its harness pid, the pids it started (with the executable each must be),
-its namespaces, its mounts and (Docker backend) its containers and
-networks. The file is rewritten after every change, so a harness killed
-with SIGKILL still leaves an exact list. ``clean`` only acts on what such a
-file names — never on a broad name pattern — and only kills a pid whose
-executable still matches, so a recycled pid is left alone.
+its namespaces, its mounts, (Docker backend) its containers and networks,
+and its result folder. The file is rewritten after every change, so a
+harness killed with SIGKILL still leaves an exact list. ``clean`` only acts
+on what such a file names — never on a broad name pattern — and only kills
+a pid whose executable still matches, so a recycled pid is left alone.
+
+A state file is data from disk, so it is trusted only after :func:`load`
+has validated it against :class:`StateFile`: its tag is a tag and is its
+file's name, every namespace, container and network carries the tag, every
+mount lies inside the run's own work dir ``WORK_ROOT/<tag>``, and the
+result folder is an absolute path outside the work root. Anything else is
+:class:`BadStateFile`, which ``clean`` reports and never acts on.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import secrets
 import signal
 import subprocess
 import time
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePosixPath
+from typing import Self
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+WORK_ROOT = Path("/var/tmp/nats-chaos")  # every run's work dir is WORK_ROOT/<tag>
+TAG = re.compile(r"nc[0-9a-f]{8}")
+_NAME = r"^[A-Za-z0-9][A-Za-z0-9_.+-]*$"  # an executable, namespace, container or network
 
 
 def state_dir() -> Path:
@@ -45,10 +60,16 @@ class RunState:
     containers: list[str] = field(default_factory=list)
     networks: list[str] = field(default_factory=list)
     started: float = field(default_factory=time.time)
+    run_dir: str | None = None  # the result folder, where `clean` copies node files
 
     @property
     def path(self) -> Path:
         return state_dir() / f"{self.tag}.json"
+
+    @property
+    def work_dir(self) -> Path:
+        """The run's work dir (configs, logs, stores of its nodes)."""
+        return WORK_ROOT / self.tag
 
     def save(self) -> None:
         """Atomically rewrite the state file."""
@@ -102,10 +123,72 @@ class RunState:
         """Forget the run: everything it created is gone."""
         self.path.unlink(missing_ok=True)
 
-    @classmethod
-    def load(cls, path: Path) -> RunState:
-        data = json.loads(path.read_text())
-        return cls(**data)
+
+class BadStateFile(ValueError):
+    """A state file that does not parse or validate; ``str()`` says which and why."""
+
+
+class StateFile(BaseModel):
+    """The schema a state file must follow before ``clean`` acts on anything it names."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    tag: str = Field(pattern=f"^{TAG.pattern}$")
+    harness_pid: int = Field(gt=0)
+    harness_start: int | None = None
+    pids: dict[str, str] = Field(default_factory=dict)
+    namespaces: list[str] = Field(default_factory=list)
+    mounts: list[str] = Field(default_factory=list)
+    containers: list[str] = Field(default_factory=list)
+    networks: list[str] = Field(default_factory=list)
+    started: float | int
+    run_dir: str | None = None
+
+    @model_validator(mode="after")
+    def _owned_by_the_run(self) -> Self:
+        tag = self.tag
+        for pid, exe in self.pids.items():
+            if not pid.isdigit() or int(pid) <= 1 or not re.match(_NAME, exe):
+                raise ValueError(f"pid {pid!r} ({exe!r}) is not a pid and an executable name")
+        for kind, names in (
+            ("namespace", self.namespaces),
+            ("container", self.containers),
+            ("network", self.networks),
+        ):
+            for name in names:
+                if not name.startswith(f"{tag}-") or not re.match(_NAME, name):
+                    raise ValueError(f"{kind} {name!r} does not carry the run's tag {tag}")
+        work = PurePosixPath(WORK_ROOT / tag)
+        for mount in self.mounts:
+            p = PurePosixPath(mount)
+            if not p.is_absolute() or ".." in p.parts or work not in p.parents:
+                raise ValueError(f"mount {mount!r} is not inside the run's work dir {work}")
+        if self.run_dir is not None:
+            p = PurePosixPath(self.run_dir)
+            inside = p == PurePosixPath(WORK_ROOT) or PurePosixPath(WORK_ROOT) in p.parents
+            if not p.is_absolute() or ".." in p.parts or inside:
+                raise ValueError(f"result folder {self.run_dir!r} is not an absolute path outside "
+                                 f"{WORK_ROOT}")  # fmt: skip
+        return self
+
+
+def load(path: Path) -> RunState:
+    """The run state in ``path``, validated (:class:`StateFile`); else :class:`BadStateFile`."""
+    try:
+        if path.is_symlink() or not path.is_file():
+            raise ValueError("not a regular file")
+        if path.stat().st_size > 1 << 20:
+            raise ValueError("larger than 1 MiB")
+        model = StateFile.model_validate_json(path.read_bytes())
+    except ValidationError as e:
+        first = e.errors()[0]
+        where = ".".join(str(x) for x in first["loc"]) or "file"
+        raise BadStateFile(f"{path}: not a run state ({where}: {first['msg']})") from None
+    except (OSError, ValueError) as e:
+        raise BadStateFile(f"{path}: not a run state ({e})") from None
+    if path.name != f"{model.tag}.json":
+        raise BadStateFile(f"{path}: not a run state (its tag {model.tag} is not its name)")
+    return RunState(**model.model_dump())
 
 
 def _add(names: list[str], name: str) -> None:
@@ -113,16 +196,16 @@ def _add(names: list[str], name: str) -> None:
         names.append(name)
 
 
-def all_states() -> list[RunState]:
-    """Every recorded run, oldest first; unreadable files are skipped."""
+def all_states() -> tuple[list[RunState], list[tuple[Path, str]]]:
+    """Every recorded run, oldest first, and the state files that failed validation (why)."""
     d = state_dir()
-    out = []
-    for p in sorted(d.glob("nc*.json")) if d.is_dir() else []:
+    out, bad = [], []
+    for p in sorted(d.glob("*.json")) if d.is_dir() else []:
         try:
-            out.append(RunState.load(p))
-        except (OSError, ValueError, TypeError):
-            continue
-    return sorted(out, key=lambda s: s.started)
+            out.append(load(p))
+        except BadStateFile as e:
+            bad.append((p, str(e)))
+    return sorted(out, key=lambda s: s.started), bad
 
 
 def proc_start_time(pid: int) -> int | None:

@@ -7,10 +7,15 @@ validation, with each value parsed as YAML (``--set nodes=5``,
 :class:`ScenarioError` with one line: the file, the field path and what is
 wrong, e.g. ``scenarios/x.yaml: stream.replicas: must be at most nodes (3)``.
 
-Durations accept seconds as a number or a string with a unit (``500ms``,
-``10s``, ``2m``, ``1h``). ``server.sync_interval`` is passed to nats-server
-as written (``always`` or a duration); ``default`` leaves nats-server's own
-default (2 minutes).
+Files are read within bounds (size, UTF-8, YAML depth and aliases:
+:mod:`harness.yamlfile`). Durations accept seconds as a number or a string
+with a unit (``500ms``, ``10s``, ``2m``, ``1h``), from 0 to 24h;
+``time_limit`` is at least 1s. ``server.sync_interval`` is ``always``, a
+duration of 1ms or more (``0`` would be read by nats-server as its default),
+written as nats-server parses it, or ``default`` for nats-server's own
+default (2 minutes). ``server.config`` may not override what the harness
+sets itself (:func:`harness.config.reserved`). ``nodes`` is at least 3, or 2
+with ``stream.replicas: 1`` written out; ``name`` is one folder name.
 
 Faults: each fault's spec lives in its own module under ``harness.faults``;
 ``faults`` here is the union the fault registry builds from them
@@ -19,12 +24,14 @@ Faults: each fault's spec lives in its own module under ``harness.faults``;
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal, Union
 
 import yaml
 from pydantic import BeforeValidator, Field, ValidationError, field_validator, model_validator
 
+from harness import config, yamlfile
 from harness import faults as _faults
 from harness.backends.base import POWER
 from harness.errors import ScenarioError
@@ -37,7 +44,7 @@ from harness.faults.partition import PartitionShape, PartitionSpec
 from harness.faults.pause import PauseSpec
 from harness.faults.power import PowerLossSpec
 from harness.faults.stepdown import StepDownSpec
-from harness.spec import Seconds, TargetName, _Model, parse_seconds
+from harness.spec import Seconds, TargetName, _Model, human, parse_seconds, within_bounds
 from harness.workloads import REGISTRY as WORKLOADS
 from harness.workloads import WorkloadSpecBase
 from harness.workloads.queue import QueueWorkload
@@ -64,6 +71,9 @@ __all__ = [
 ]
 
 
+MIN_TIME_LIMIT = 1.0  # seconds: a shorter main phase has nothing to check
+
+
 class ServerSpec(_Model):
     """Which nats-server runs and how it is configured."""
 
@@ -78,13 +88,26 @@ class ServerSpec(_Model):
     @field_validator("sync_interval", mode="before")
     @classmethod
     def _sync(cls, v: Any) -> str:
-        if isinstance(v, int | float) and not isinstance(v, bool):
-            v = f"{v}s"
-        if not isinstance(v, str):
+        if isinstance(v, bool) or not isinstance(v, int | float | str):
             raise ValueError("must be 'always', 'default' or a duration like 2m or 10s")
         if v in ("always", "default"):
-            return v
-        parse_seconds(v)
+            return str(v)
+        seconds = within_bounds(parse_seconds(v))
+        if seconds < 0.001:
+            raise ValueError(
+                f"{v!r} is not a positive interval (nats-server would read it as its 2-minute "
+                "default); give always to sync every write, or 1ms or more"
+            )
+        if isinstance(v, str):  # as written, in the form nats-server parses: 10s, not "10 s"
+            return "".join(v.split()) + ("" if v.strip()[-1].isalpha() else "s")
+        return human(seconds)
+
+    @field_validator("config")
+    @classmethod
+    def _config(cls, v: dict[str, Any]) -> dict[str, Any]:
+        why = config.reserved(v)
+        if why is not None:
+            raise ValueError(why)
         return v
 
 
@@ -124,7 +147,15 @@ class StorageSpec(_Model):
         default=None, description="None: on when a planned fault needs power (power-loss)"
     )
     writeback_after: Seconds | None = Field(
-        default=None, description="kernel-writeback model: persist data older than this"
+        default=None,
+        description="writeback model: persist data older than this (counted from the write: "
+        "lazyfs then runs without the kernel's page cache in front of it)",
+    )
+    cache_bytes: int | None = Field(
+        default=None,
+        gt=0,
+        description="hold at most this many un-fsynced bytes per node; past that, write the "
+        "files dirty longest through (a disk cache of bounded size)",
     )
 
 
@@ -141,6 +172,14 @@ class ScheduleSpec(_Model):
         default=None, ge=1, description="after every N fault windows, a stable period"
     )
     stable_for: Seconds = Field(default=0.0, description="length of each stable period")
+
+
+class PackageSpec(_Model):
+    """More faults on their own schedule, run beside the scenario's own (Jepsen's combined
+    nemesis): their windows may overlap the others'."""
+
+    faults: tuple[FaultSpec, ...] = Field(min_length=1)
+    schedule: ScheduleSpec = Field(default_factory=ScheduleSpec)
 
 
 class RecoverySpec(_Model):
@@ -211,7 +250,7 @@ class ExpectSpec(_Model):
 class Scenario(_Model):
     """One run: cluster shape, server settings, workload, faults and limits."""
 
-    name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
+    name: str = Field(max_length=100)
     description: str = ""
     nodes: int = Field(default=3, ge=1, le=9)
     backend: Literal["local", "docker"] = "local"
@@ -222,19 +261,55 @@ class Scenario(_Model):
     workload: WorkloadSpec = Field(default_factory=lambda: QueueWorkload.Spec(name="queue"))
     faults: tuple[FaultSpec, ...] = ()
     schedule: ScheduleSpec = Field(default_factory=ScheduleSpec)
+    packages: tuple[PackageSpec, ...] = Field(
+        default=(), description="more faults, each package on its own schedule, concurrently"
+    )
     recovery: RecoverySpec = Field(default_factory=RecoverySpec)
     storage: StorageSpec = Field(default_factory=StorageSpec)
     expect: ExpectSpec | None = Field(
         default=None, description="the known outcome: exit 0 when the run matches it"
     )
 
+    @field_validator("name")
+    @classmethod
+    def _name(cls, v: str) -> str:
+        # the run folder is results/<name>/: a name must stay one folder inside it
+        if not re.fullmatch(r"[A-Za-z0-9_][A-Za-z0-9_.-]*", v):
+            raise ValueError(
+                f"{v!r} is not a folder name: use letters, digits, _ . - "
+                "(not starting with . or -), so results stay inside --results-dir"
+            )
+        return v
+
+    @field_validator("time_limit")
+    @classmethod
+    def _long_enough(cls, v: float) -> float:
+        if v < MIN_TIME_LIMIT:
+            raise ValueError(
+                f"{v:g}s is shorter than {MIN_TIME_LIMIT:g}s: the main phase would write "
+                "nothing to check"
+            )
+        return v
+
     @model_validator(mode="after")
     def _consistent(self) -> Scenario:
+        if self.nodes == 1:
+            raise ValueError(
+                "nodes: 1 node cannot form a JetStream cluster (no meta leader to wait for); "
+                "use nodes: 3 or more (an R1 stream runs on 3 nodes too)"
+            )
+        if self.nodes < 3 and not (
+            self.stream.replicas == 1 and "replicas" in self.stream.model_fields_set
+        ):
+            raise ValueError(
+                f"nodes: {self.nodes} nodes are too few for a replicated stream (a quorum "
+                "needs 3); use nodes: 3 or more, or write stream.replicas: 1"
+            )
         if self.stream.replicas > self.nodes:
             raise ValueError(
                 f"stream.replicas ({self.stream.replicas}) exceeds nodes ({self.nodes})"
             )
-        if self.storage.lazyfs is False and POWER in _faults.needs(self.faults):
+        if self.storage.lazyfs is False and POWER in _faults.needs(self.every_fault):
             power = sorted(k for k in self.fault_kinds if POWER in _faults.REGISTRY[k].needs)
             raise ValueError(f"{', '.join(power)} faults need storage.lazyfs (it is false)")
         if self.server.image and self.backend != "docker":
@@ -246,12 +321,17 @@ class Scenario(_Model):
         """Node data on lazyfs: asked for, or implied by a planned fault that needs ``power``."""
         if self.storage.lazyfs is not None:
             return self.storage.lazyfs
-        return POWER in _faults.needs(self.faults)
+        return POWER in _faults.needs(self.every_fault)
+
+    @property
+    def every_fault(self) -> tuple[FaultSpec, ...]:
+        """The scenario's faults, then each package's."""
+        return self.faults + tuple(f for p in self.packages for f in p.faults)
 
     @property
     def fault_kinds(self) -> set[str]:
-        """Every fault kind the scenario may start, composed steps included."""
-        return _faults.kinds(self.faults)
+        """Every fault kind the scenario may start, composed and program steps included."""
+        return _faults.kinds(self.every_fault)
 
     @property
     def concurrency(self) -> int:
@@ -273,10 +353,7 @@ def parse_override(text: str) -> tuple[list[str], Any]:
     key, sep, raw = text.partition("=")
     if not sep or not key.strip() or any(not p for p in key.strip().split(".")):
         raise ScenarioError(f"--set {text!r}: expected dotted.key=value")
-    try:
-        value = yaml.safe_load(raw) if raw.strip() else ""
-    except yaml.YAMLError:
-        value = raw
+    value = yamlfile.parse_value(raw, f"--set {key.strip()}") if raw.strip() else ""
     return key.strip().split("."), value
 
 
@@ -306,9 +383,15 @@ def _deep_copy(v: Any) -> Any:
     return v
 
 
+def _loc_part(part: Any) -> str:
+    """A field path part as written, or quoted when it is no plain name (``'\\n'``)."""
+    text = str(part)
+    return text if re.fullmatch(r"[\w-]+", text) else repr(part)
+
+
 def _first_error(source: str, err: ValidationError) -> ScenarioError:
     e = err.errors()[0]
-    loc = ".".join(str(p) for p in e["loc"]) or "(top level)"
+    loc = ".".join(_loc_part(p) for p in e["loc"]) or "(top level)"
     msg = e["msg"].removeprefix("Value error, ")
     if e["type"] == "extra_forbidden":
         msg = "unknown field"
@@ -336,16 +419,7 @@ def scenario_from_dict(raw: Any, source: str, overrides: list[str] | None = None
 def load_scenario(path: Path | str, overrides: list[str] | None = None) -> Scenario:
     """Load and validate a scenario YAML file, applying ``--set`` overrides."""
     path = Path(path)
-    try:
-        text = path.read_text()
-    except OSError as e:
-        raise ScenarioError(f"{path}: cannot read scenario ({e.strerror})") from None
-    try:
-        raw = yaml.safe_load(text)
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        where = f" line {mark.line + 1}" if mark else ""
-        raise ScenarioError(f"{path}:{where} not valid YAML ({getattr(e, 'problem', e)})") from None
+    raw = yamlfile.load(path)  # bounded: size, UTF-8, depth, aliases
     if isinstance(raw, dict) and "name" not in raw:
         raw["name"] = path.stem
     return scenario_from_dict(raw, str(path), overrides)

@@ -5,7 +5,8 @@ that own their specs, so none of them imports another to get these.
 
 - :class:`_Model`: ``extra="forbid"`` (an unknown field is an error) and frozen;
 - :data:`Seconds`: seconds as a number or a string with a unit (``500ms``,
-  ``10s``, ``2m``, ``1h``), at least 0 (:func:`parse_seconds`);
+  ``10s``, ``2m``, ``1h``), from 0 to :data:`MAX_SECONDS` (24h), finite
+  (:func:`parse_seconds`, :func:`within_bounds`);
 - :data:`TargetName`: which nodes a fault hits.
 """
 
@@ -14,8 +15,9 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict
 
+MAX_SECONDS = 86400.0  # 24h: no phase of a run is meant to last longer
 _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$")
 
@@ -25,7 +27,10 @@ def parse_seconds(v: Any) -> Any:
     if isinstance(v, bool):
         return v
     if isinstance(v, int | float):
-        return float(v)
+        try:
+            return float(v)
+        except OverflowError:  # an integer beyond any float: too long, as within_bounds says
+            return float("inf")
     if isinstance(v, str):
         m = _DURATION.match(v)
         if not m:
@@ -34,7 +39,28 @@ def parse_seconds(v: Any) -> Any:
     return v
 
 
-Seconds = Annotated[float, BeforeValidator(parse_seconds), Field(ge=0)]
+def human(seconds: float) -> str:
+    """``86400`` -> ``"24h"``, ``90`` -> ``"90s"``, ``0.5`` -> ``"500ms"``."""
+    for unit, size in (("h", 3600.0), ("m", 60.0), ("s", 1.0)):
+        if seconds >= size and seconds % size == 0:
+            return f"{seconds / size:g}{unit}"
+    return f"{seconds * 1000:g}ms" if seconds < 1 else f"{seconds:g}s"
+
+
+def within_bounds(v: float) -> float:
+    """``v`` if it is a finite duration from 0 to :data:`MAX_SECONDS`; else a ValueError."""
+    bounds = f"give a duration from 0 to {human(MAX_SECONDS)}"
+    if v != v:  # NaN
+        raise ValueError(f"not a number; {bounds}")
+    if v < 0:
+        raise ValueError(f"{v:g}s is negative; {bounds}")
+    if v > MAX_SECONDS:
+        shown = "infinity" if v == float("inf") else f"{v:g}s"
+        raise ValueError(f"{shown} is longer than {human(MAX_SECONDS)}; {bounds}")
+    return v
+
+
+Seconds = Annotated[float, BeforeValidator(parse_seconds), AfterValidator(within_bounds)]
 
 TargetName = Literal["one", "minority", "majority", "all", "leader", "follower"]
 

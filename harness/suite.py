@@ -43,11 +43,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from checkers import files
 from checkers.verdict import headline
-from harness.errors import EXIT_RUN_BROKEN, BadInput, HarnessError
+from harness import yamlfile
+from harness.dirs import require_writable, stamped_dir
+from harness.errors import EXIT_RUN_BROKEN, BadInput, HarnessError, Stopped
 from harness.expect import describe, match
 from harness.junit import write_junit
 from harness.runner import RunOutcome
@@ -175,12 +177,7 @@ def _entry_cases(entry: _Entry, base: Path, where: str, cli: list[str]) -> list[
 
 
 def _read_yaml(path: Path) -> Any:
-    try:
-        return yaml.safe_load(path.read_text())
-    except OSError as e:
-        raise BadInput(f"{path}: cannot read ({e.strerror})") from None
-    except yaml.YAMLError as e:
-        raise BadInput(f"{path}: not valid YAML ({getattr(e, 'problem', e)})") from None
+    return yamlfile.load(path, "scenario or suite")
 
 
 def _suite_file(path: Path, raw: dict[str, Any], cli: list[str]) -> tuple[str | None, list[Case]]:
@@ -328,7 +325,7 @@ def _n(v: Any) -> str:
 
 def write(out: Path, name: str, rows: list[dict[str, Any]], started: float, wall: float) -> None:
     """Write ``summary.md``, ``summary.json`` and ``junit.xml`` into ``out``."""
-    (out / "summary.md").write_text(markdown(name, rows, wall))
+    files.write_text(out / "summary.md", markdown(name, rows, wall))
     data = {
         "suite": name,
         "started": time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(started)),
@@ -338,7 +335,7 @@ def write(out: Path, name: str, rows: list[dict[str, Any]], started: float, wall
         "all_matched": bool(rows) and all(r["matched"] for r in rows),
         "rows": rows,
     }
-    (out / "summary.json").write_text(json.dumps(data, indent=2, default=str) + "\n")
+    files.write_json(out / "summary.json", data)
     write_junit(out / "junit.xml", name, rows, started)
 
 
@@ -357,8 +354,8 @@ def run_suite(
         raise BadInput("the suite has no scenarios")
     todo = [(case, k) for k in range(repeat) for case in cases]
     scenarios = [case.for_repeat(k) for case, k in todo]  # validate every repeat first
-    out = results_dir / "suites" / time.strftime("%Y%m%dT%H%M%S")
-    out.mkdir(parents=True, exist_ok=False)
+    require_writable(results_dir, "the results dir")
+    out = stamped_dir(results_dir / "suites")
     outcome = SuiteOutcome(out, name, [])
     started, t0 = time.time(), time.monotonic()
     for i, ((case, k), sc) in enumerate(zip(todo, scenarios, strict=True), 1):
@@ -366,6 +363,9 @@ def run_suite(
         t = time.monotonic()
         try:
             run = run_one(sc, out / "runs")
+        except Stopped as err:  # a second signal: no more runs, and this one has no row
+            echo(f"nats-chaos: {err}")
+            outcome.interrupted = err.signal
         except HarnessError as err:
             outcome.rows.append(error_row(case, k + 1, sc, err, time.monotonic() - t))
             echo(f"nats-chaos: {err}")

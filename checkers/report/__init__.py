@@ -31,6 +31,7 @@ from typing import Any
 
 import pandas as pd
 
+from checkers import files
 from checkers.report import findings, page, plots, timeline
 from checkers.verdict import headline, headline_checker
 
@@ -99,7 +100,7 @@ def write_report(
         if drawn:
             (out_dir / "plots").mkdir(exist_ok=True)
         for name, (_, png) in drawn.items():
-            (out_dir / "plots" / name).write_bytes(png)
+            files.write_bytes(out_dir / "plots" / name, png)
     try:
         examples = findings.examples(headline_checker(result)[1], ops)
     except Exception as e:
@@ -121,8 +122,4 @@ def write_report(
         created=f"report written {created}",
         notes=notes,
     )
-    path = out_dir / "report.html"
-    tmp = path.with_suffix(".html.tmp")
-    tmp.write_text(page.render(p), encoding="utf-8")
-    tmp.replace(path)
-    return path
+    return files.write_text(out_dir / "report.html", page.render(p))

@@ -57,8 +57,12 @@ class Cluster(Protocol):
     def start(self) -> None:
         """Bring every node up (not necessarily ready: the runner waits for that)."""
 
-    def stop(self) -> None:
-        """Stop every node and release every resource; idempotent."""
+    def stop(self, keep_files: bool = False) -> None:
+        """Stop every node and release every resource; idempotent.
+
+        The work dir (configs, logs, stores) goes too, unless ``keep_files``
+        (its files could not be collected: they must survive the run).
+        """
 
     def client_url(self, node: str) -> str:
         """Where a client connects to reach ``node`` (and only ``node``)."""
@@ -73,7 +77,9 @@ class Cluster(Protocol):
         """Write ``dest/<node>/``: ``nats-server.conf``, ``nats-server.log``, ``lazyfs.log``
         (when on lazyfs) and, with ``data``, ``data.tar.gz`` (the store, as ``data/``).
 
-        Best effort: what cannot be collected is logged and skipped.
+        Best effort: what cannot be collected is logged and skipped, and once
+        every piece was tried, an ``OSError`` says which failed (the run then
+        keeps the work dir).
         """
 
     def server_info(self) -> dict[str, Any]:
@@ -121,8 +127,16 @@ class NetworkControl(Protocol):
 class PowerControl(Protocol):
     """Ability ``power``: node stores on lazyfs, so un-fsynced writes can be dropped."""
 
-    def power_fail(self, nodes: list[str]) -> dict[str, int]:
-        """Kill ``nodes`` at one instant, drop their un-fsynced data, remount; bytes dropped."""
+    def power_fail(
+        self, nodes: list[str], keep: float = 0.0, torn_write: bool = False, seed: int = 0
+    ) -> dict[str, dict[str, int]]:
+        """Kill ``nodes`` at one instant, drop their un-fsynced data, remount.
+
+        ``keep`` (0..1) and ``torn_write`` make it torn: that share of the un-fsynced
+        writes, and part of one more, reach the disk first (seeded by ``seed``).
+        Returns per node ``dropped_bytes`` (and ``kept_bytes``, ``torn_bytes`` when
+        torn) and ``fsyncs`` (the node's fsyncs so far).
+        """
 
     def lazyfs_stats(self) -> dict[str, dict[str, int]]:
         """Each mounted node's lazyfs counters."""

@@ -54,6 +54,7 @@ from docker.client import DockerClient
 from docker.errors import APIError, DockerException, NotFound
 from docker.models.containers import Container
 
+from checkers import files
 from harness import config, images
 from harness.backends.host import HostCluster, HostRemote, host_abilities
 from harness.backends.lazystore import LazyStores
@@ -133,7 +134,9 @@ class DockerCluster(HostCluster):
         self.subnet: ipaddress.IPv4Network | None = None  # chosen when the network is created
         self.image: str | None = None
         self._nodes: dict[str, _Node] = {}
-        self.stores = LazyStores(state, scenario.storage.writeback_after)
+        self.stores = LazyStores(
+            state, scenario.storage.writeback_after, scenario.storage.cache_bytes
+        )
         self.abilities = host_abilities()
         self._remotes = {n: HostRemote(partial(self._nsenter, n)) for n in self.nodes}
 
@@ -310,9 +313,10 @@ class DockerCluster(HostCluster):
         n = self._nodes.get(node)
         if n is not None and n.container is not None:
             with contextlib.suppress(DockerException):
-                (out / "nats-server.log").write_bytes(n.container.logs(stdout=True, stderr=True))
+                logs = n.container.logs(stdout=True, stderr=True)
+                files.write_bytes(out / "nats-server.log", logs)
 
-    def stop(self) -> None:
+    def stop(self, keep_files: bool = False) -> None:
         """Remove every container, unmount, remove the network and work dir. Safe to repeat."""
         errors = remove_run_resources(self.dc, self.state)
         for n in self._nodes.values():
@@ -321,7 +325,8 @@ class DockerCluster(HostCluster):
         errors += remove_run_network(self.dc, self.state)
         if errors:  # keep the work dir: `clean` finds what is left through the state file
             raise RuntimeError("; ".join(errors) + " (run `nats-chaos clean`)")
-        shutil.rmtree(self.workdir, ignore_errors=True)  # configs, data: collected by now
+        if not keep_files:
+            shutil.rmtree(self.workdir, ignore_errors=True)  # configs, data: collected by now
 
 
 def run_containers(dc: DockerClient, tag: str) -> list[Container]:

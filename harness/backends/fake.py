@@ -205,7 +205,7 @@ class FakeCluster:
             (self.root / n / "data").mkdir(parents=True, exist_ok=True)
             self._boot(n)
 
-    def stop(self) -> None:
+    def stop(self, keep_files: bool = False) -> None:
         with self._lock:
             self.up = dict.fromkeys(self.nodes, False)
             self.stopped = True
@@ -295,21 +295,29 @@ class FakeCluster:
             self.clients_cut = set()
 
     # -- power ----------------------------------------------------------------
-    def power_fail(self, nodes: list[str]) -> dict[str, int]:
+    def power_fail(
+        self, nodes: list[str], keep: float = 0.0, torn_write: bool = False, seed: int = 0
+    ) -> dict[str, dict[str, int]]:
+        """Every message past a node's synced prefix is gone (``keep``: that share of them,
+        from the front, survives; the fake has no torn writes)."""
         with self._lock:
             self.calls.append(("power_fail", list(nodes)))
-            dropped: dict[str, int] = {}
+            out: dict[str, dict[str, int]] = {}
             for n in nodes:
                 self._down(n)
-                lost = 0
+                lost = kept = 0
                 for st in self.streams.values():
                     if n in st.logs:
-                        keep = len(st.logs[n]) if self.sync_always else st.synced.get(n, 0)
-                        lost += sum(len(d) for _, _, d in st.logs[n][keep:])
-                        st.logs[n] = st.logs[n][:keep]
-                dropped[n] = lost
+                        synced = len(st.logs[n]) if self.sync_always else st.synced.get(n, 0)
+                        survive = synced + int(keep * (len(st.logs[n]) - synced))
+                        kept += sum(len(d) for _, _, d in st.logs[n][synced:survive])
+                        lost += sum(len(d) for _, _, d in st.logs[n][survive:])
+                        st.logs[n] = st.logs[n][:survive]
+                out[n] = {"dropped_bytes": lost, "fsyncs": 0}
+                if keep or torn_write:
+                    out[n] |= {"kept_bytes": kept, "torn_bytes": 0}
                 self.dropped[n] = self.dropped.get(n, 0) + lost
-            return dropped
+            return out
 
     def lazyfs_stats(self) -> dict[str, dict[str, int]]:
         return {n: {"dropped_bytes": self.dropped.get(n, 0)} for n in self.nodes}

@@ -32,8 +32,10 @@ import tarfile
 import tempfile
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
+from functools import partial
 from pathlib import Path
 
+from checkers import files
 from harness import config
 from harness.backends.base import ABILITIES, NETEM, Grudge, Remote
 from harness.backends.lazystore import LazyStores
@@ -41,6 +43,7 @@ from harness.monitor import HttpMonitor, NodeMonitor
 from harness.net import iptables, netem, netns
 
 log = logging.getLogger(__name__)
+Step = tuple[str, Callable[[Path], None]]  # what a collect step copies, and the copy into out/
 
 
 def host_lacks(ability: str) -> str | None:
@@ -119,7 +122,10 @@ def archive(remote: Remote, root: str, tar_path: Path) -> None:
     with tempfile.TemporaryDirectory(dir=tar_path.parent, prefix=".fetch-") as tmp:
         local = Path(tmp) / "data"
         remote.fetch(root, local)
-        with tarfile.open(tar_path, "w:gz") as tar:
+        with (
+            files.atomic_file(tar_path, binary=True) as fh,
+            tarfile.open(fileobj=fh, mode="w:gz") as tar,
+        ):
             tar.add(local, arcname="data")
 
 
@@ -216,14 +222,17 @@ class HostCluster(ABC):
         return iptables.rules(self.remote(node))
 
     # -- power -----------------------------------------------------------------
-    def power_fail(self, nodes: list[str]) -> dict[str, int]:
+    def power_fail(
+        self, nodes: list[str], keep: float = 0.0, torn_write: bool = False, seed: int = 0
+    ) -> dict[str, dict[str, int]]:
         """Power loss on ``nodes`` at one instant: kill all, drop un-fsynced data, remount.
 
-        Returns the bytes dropped per node; the servers stay down until ``start_node``.
+        Returns the figures per node (:meth:`LazyStores.power_fail`); the servers stay
+        down until ``start_node``.
         """
         for node in nodes:
             self.kill(node)
-        return self.stores.power_fail(nodes)
+        return self.stores.power_fail(nodes, keep, torn_write, seed)
 
     def lazyfs_stats(self) -> dict[str, dict[str, int]]:
         """Each mounted node's lazyfs counters (un-fsynced bytes, fsyncs, drops…)."""
@@ -231,28 +240,98 @@ class HostCluster(ABC):
 
     # -- evidence --------------------------------------------------------------
     def collect(self, dest: Path, data: bool = True) -> None:
+        failed: list[str] = []
         for node in self.nodes:
-            out = dest / node
-            out.mkdir(parents=True, exist_ok=True)
-            steps: list[tuple[str, Callable[[str, Path], None]]] = [
-                ("config and lazyfs log", self._copy_files),
-                ("server log", self._copy_logs),
+            steps: list[Step] = [
+                ("config and lazyfs log", partial(copy_node_files, self.node_dir(node))),
+                ("server log", partial(self._copy_logs, node)),
             ]
             if data:
-                steps.append(("data", self._archive))
-            for what, step in steps:
-                try:
-                    step(node, out)
-                except Exception as e:  # one missing piece must not lose the others
-                    log.warning("collecting %s of %s failed: %s", what, node, e)
-
-    def _copy_files(self, node: str, out: Path) -> None:
-        for name in ("nats-server.conf", "lazyfs.log"):
-            src = self.node_dir(node) / name
-            if src.exists():
-                shutil.copy2(src, out / name)
+                steps.append(("data", partial(self._archive, node)))
+            failed += collect_node(node, dest / node, steps)
+        if failed:
+            raise CollectFailed("; ".join(failed))
 
     def _archive(self, node: str, out: Path) -> None:
         remote, root = self.remote(node), self.store_dir(node)
         if Path(root).is_dir():
             archive(remote, root, out / "data.tar.gz")
+
+
+class CollectFailed(OSError):
+    """Some of the nodes' files could not be copied (the rest were); says which and why."""
+
+
+NODE_FILES = ("nats-server.conf", "lazyfs.log")
+
+
+def copy_node_files(node_dir: Path, out: Path) -> None:
+    """Copy a node's config and lazyfs log from its host directory into ``out``."""
+    for name in NODE_FILES:
+        src = node_dir / name
+        if src.exists():
+            files.copy(src, out / name)
+
+
+def collect_node(
+    node: str, out: Path, steps: list[tuple[str, Callable[[Path], None]]]
+) -> list[str]:
+    """Run each collect step into ``out``; one failing must not lose the others.
+
+    Returns one line per step that failed.
+    """
+    failed = []
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        return [f"{node}: {e}"]
+    for what, step in steps:
+        try:
+            step(out)
+        except Exception as e:
+            log.warning("collecting %s of %s failed: %s", what, node, e)
+            failed.append(f"{node} {what}: {e}")
+    return failed
+
+
+def collect_work_dir(work_dir: Path, dest: Path) -> list[str]:
+    """A run's ``collect`` from its work dir alone, when no cluster object is left.
+
+    ``nats-chaos clean`` after a SIGKILL: for each ``<work_dir>/<node>/``,
+    its config, lazyfs log, server log (a local node's is a file there) and
+    store — the lazyfs mount's view while its lazyfs runs, else what its
+    backing dir holds — go to ``dest/<node>/`` as a run's collect writes
+    them. Returns one line per piece that could not be copied.
+    """
+    failed: list[str] = []
+    nodes = [p for p in sorted(work_dir.iterdir()) if p.is_dir() and not p.is_symlink()]
+    for node_dir in nodes:
+
+        def server_log(out: Path, node_dir: Path = node_dir) -> None:
+            if (node_dir / "nats-server.log").is_file():
+                files.copy(node_dir / "nats-server.log", out / "nats-server.log")
+
+        def store(out: Path, node_dir: Path = node_dir) -> None:
+            root = _readable_store(node_dir)
+            if root is not None:
+                archive(HostRemote(list), str(root), out / "data.tar.gz")
+
+        steps: list[Step] = [
+            ("config and lazyfs log", partial(copy_node_files, node_dir)),
+            ("server log", server_log),
+            ("data", store),
+        ]
+        failed += collect_node(node_dir.name, dest / node_dir.name, steps)
+    return failed
+
+
+def _readable_store(node_dir: Path) -> Path | None:
+    """``data/`` if it can be listed and holds files, else a lazyfs node's ``backing/``."""
+    for name in ("data", "backing"):
+        d = node_dir / name
+        try:
+            if d.is_dir() and not d.is_symlink() and any(d.iterdir()):
+                return d
+        except OSError:  # a lazyfs mount whose process is gone
+            continue
+    return None

@@ -3,7 +3,8 @@
 A backend whose scenario uses lazyfs keeps one :class:`LazyStores`. For each
 node it mounts lazyfs at ``<node dir>/data`` over ``<node dir>/backing`` and
 records the mount and the lazyfs pid in the run state before anything else
-can go wrong, so ``nats-chaos clean`` can undo it. ``power_fail`` is the
+can go wrong (the pid as soon as it is spawned, before the mount is up), so
+``nats-chaos clean`` can undo it. ``power_fail`` is the
 storage half of a power loss: the backend has already killed the servers
 (their files are closed, so the kernel has handed every dirty page to
 lazyfs); each mount then drops its un-fsynced data and is remounted, which
@@ -20,13 +21,21 @@ from harness.runstate import RunState, pid_alive
 LAZYFS_EXE = "harness.lazyfs"  # how the run state recognises a lazyfs process
 
 
-class LazyStores:
-    """The lazyfs mounts of one run's nodes."""
+COUNTERS = ("fsyncs", "drops", "writes", "flushed_by_writeback", "flushed_by_writeback_bytes",
+            "flushed_by_cache_limit", "flushed_by_cache_limit_bytes")  # fmt: skip
 
-    def __init__(self, state: RunState, writeback_after: float | None) -> None:
+
+class LazyStores:
+    """The lazyfs mounts of one run's nodes, and their counters summed over remounts."""
+
+    def __init__(
+        self, state: RunState, writeback_after: float | None, cache_bytes: int | None = None
+    ) -> None:
         self.state = state
         self.writeback_after = writeback_after
+        self.cache_bytes = cache_bytes
         self.mounts: dict[str, LazyFSMount] = {}
+        self.before: dict[str, dict[str, int]] = {}  # counters of each node's earlier mounts
 
     def add(self, node: str, node_dir: Path) -> Path:
         """Mount lazyfs for ``node``; return the directory the server must use."""
@@ -36,6 +45,11 @@ class LazyStores:
             node_dir / "lazyfs.sock",
             self.writeback_after,
             log_path=node_dir / "lazyfs.log",
+            on_spawn=self._record_pid,
+            # the writeback model counts from when lazyfs sees a write: with the kernel's
+            # page cache in front, writes would reach it only after the kernel's own ~30 s
+            kernel_cache=self.writeback_after is None,
+            cache_bytes=self.cache_bytes,
         )
         self.mounts[node] = mount
         self._start(mount)
@@ -43,42 +57,65 @@ class LazyStores:
 
     def _start(self, mount: LazyFSMount) -> None:
         self.state.add_mount(str(mount.mountpoint))
-        mount.start()
-        assert mount.pid is not None
-        self.state.add_pid(mount.pid, LAZYFS_EXE)
+        mount.start()  # its pid is recorded (_record_pid) before the mount is waited for
+
+    def _record_pid(self, pid: int) -> None:
+        self.state.add_pid(pid, LAZYFS_EXE)
 
     def _forget_pid(self, pid: int | None) -> None:
         if pid is not None and not pid_alive(pid):
             self.state.drop_pid(pid)
 
-    def power_fail(self, nodes: list[str]) -> dict[str, int]:
+    def power_fail(
+        self, nodes: list[str], keep: float = 0.0, torn_write: bool = False, seed: int = 0
+    ) -> dict[str, dict[str, int]]:
         """Drop every un-fsynced byte of ``nodes`` (servers already dead) and remount.
 
-        Returns the bytes dropped per node.
+        ``keep``/``torn_write``: a torn power loss (:meth:`harness.lazyfs.fs.LazyFS.drop`).
+        Returns per node the drop's figures (``dropped_bytes``, and ``kept_bytes`` and
+        ``torn_bytes`` when torn) and ``fsyncs`` (the node's fsyncs so far, all mounts).
         """
         missing = [n for n in nodes if n not in self.mounts]
         if missing:
             raise RuntimeError(f"power loss needs lazyfs storage ({', '.join(missing)} has none)")
-        dropped: dict[str, int] = {}
-        for node in nodes:
+        out: dict[str, dict[str, int]] = {}
+        for i, node in enumerate(nodes):
             mount = self.mounts[node]
             old = mount.pid
+            self._bank(node)  # the new process starts its counters from zero
             self.state.add_mount(str(mount.mountpoint))
-            dropped[node] = int(mount.remount(drop=True).get("dropped_bytes", 0))
-            self._forget_pid(old)
-            assert mount.pid is not None
-            self.state.add_pid(mount.pid, LAZYFS_EXE)
-        return dropped
+            torn = {"keep": keep, "torn_write": torn_write, "seed": seed + i}
+            figures = mount.remount(drop=True, **torn) if keep or torn_write else mount.remount()
+            self.before[node]["drops"] += 1  # the drop happened in the process just ended
+            out[node] = {k: int(v) for k, v in figures.items() if k != "files"}
+            out[node]["fsyncs"] = self.before.get(node, {}).get("fsyncs", 0)
+            self._forget_pid(old)  # the new lazyfs pid was recorded as it was spawned
+        return out
+
+    def _bank(self, node: str) -> None:
+        """Add the current mount's counters to the node's earlier ones."""
+        mount = self.mounts[node]
+        banked = self.before.setdefault(node, dict.fromkeys(COUNTERS, 0))
+        if not mount.alive():
+            return
+        now = mount.client.stats()
+        for k in COUNTERS:
+            banked[k] += int(now.get(k, 0))
 
     def stats(self) -> dict[str, dict[str, int]]:
-        """Each live mount's counters (un-fsynced bytes, fsyncs, drops…)."""
+        """Each live mount's counters (un-fsynced bytes, fsyncs, drops…), summed over the
+        node's remounts (``mounts``: how many lazyfs processes the node had)."""
         out: dict[str, dict[str, int]] = {}
         for node, mount in self.mounts.items():
             if mount.alive():
                 try:
-                    out[node] = mount.client.stats()
+                    now = mount.client.stats()
                 except Exception as e:  # a stats failure must not fail the run
                     out[node] = {"error": str(e)}  # type: ignore[dict-item]
+                    continue
+                banked = self.before.get(node, {})
+                out[node] = now | {k: int(now.get(k, 0)) + banked.get(k, 0) for k in COUNTERS}
+                out[node]["mounts"] = 1 + int(banked.get("drops", 0))
         return out
 
     def release(self) -> list[str]:

@@ -30,6 +30,7 @@ from functools import partial
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
+from checkers import files
 from harness import config, servers
 from harness.backends.host import HostCluster, HostRemote, host_abilities
 from harness.backends.lazystore import LazyStores
@@ -61,7 +62,9 @@ class LocalCluster(HostCluster):
         self.nodes = scenario.node_names
         self.topo = netns.Topology(state.tag, self.nodes, netns.pick_subnet(state.tag))
         self._nodes: dict[str, _Node] = {}
-        self.stores = LazyStores(state, scenario.storage.writeback_after)
+        self.stores = LazyStores(
+            state, scenario.storage.writeback_after, scenario.storage.cache_bytes
+        )
         self.abilities = host_abilities()
         self._remotes = {n: HostRemote(partial(self.topo.exec_prefix, n)) for n in self.nodes}
 
@@ -169,9 +172,9 @@ class LocalCluster(HostCluster):
     def _copy_logs(self, node: str, out: Path) -> None:
         n = self._nodes.get(node)
         if n is not None and n.log.exists():
-            shutil.copy2(n.log, out / n.log.name)
+            files.copy(n.log, out / n.log.name)
 
-    def stop(self) -> None:
+    def stop(self, keep_files: bool = False) -> None:
         """Kill every server, unmount, delete the namespaces and the work dir. Safe to repeat."""
         errors: list[str] = []
         for n in self._nodes.values():
@@ -188,4 +191,5 @@ class LocalCluster(HostCluster):
         errors += netns.destroy_tagged(self.state.tag, self.topo.created)
         if errors:  # keep the work dir: `clean` finds what is left through the state file
             raise RuntimeError("; ".join(errors) + " (run `nats-chaos clean`)")
-        shutil.rmtree(self.workdir, ignore_errors=True)  # configs, data: collected by now
+        if not keep_files:
+            shutil.rmtree(self.workdir, ignore_errors=True)  # configs, data: collected by now

@@ -7,11 +7,11 @@ in :data:`REGISTRY`, which maps the scenario's ``kind`` to it.
 From the registry come:
 
 - :data:`FaultSpec`, the scenario's fault union (discriminated by ``kind``),
-  and :data:`StepSpec`, the same minus ``compose`` (what a composed fault
-  may chain);
+  and :data:`StepSpec`, the same minus ``compose`` and ``program`` (what a
+  composed fault may chain and a program may start);
 - :func:`make` (a fault object for one window), :func:`label` (a spec in a
   few words, for ``run --plan`` and the harness log);
-- :func:`walk`, the one walker of composed faults, and on it :func:`kinds`,
+- :func:`walk`, the one walker of composed faults and programs, and on it :func:`kinds`,
   :func:`needs` (the abilities a spec needs, steps included), :func:`check`
   (what the scenario makes impossible, e.g. a ring of 3 nodes: exit 2) and
   :func:`preflight` (what the backend cannot offer here: exit 3, one line);
@@ -33,7 +33,17 @@ from pydantic import Field
 
 from harness.backends.base import ABILITIES
 from harness.errors import ScenarioError, Unsupported
-from harness.faults import compose, corrupt, kill, netem, partition, pause, power, stepdown
+from harness.faults import (
+    compose,
+    corrupt,
+    kill,
+    netem,
+    partition,
+    pause,
+    power,
+    program,
+    stepdown,
+)
 from harness.faults.base import Fault, FaultContext, FaultKind, FaultSpecBase
 
 if TYPE_CHECKING:
@@ -51,7 +61,10 @@ REGISTRY: dict[str, FaultKind] = {
     "loss": netem.LOSS,
     # a composed fault makes and labels its steps through the registry itself
     "compose": compose.kind(lambda s: make(s), lambda s: label(s)),
+    # a program is expanded into its steps' windows by the planner (faults.schedule)
+    "program": program.kind(lambda s: label(s)),
 }
+NESTING = ("compose", "program")  # kinds that hold steps: never a step themselves
 
 
 def _kind_of(spec: type[FaultSpecBase]) -> str:
@@ -69,8 +82,9 @@ def _build() -> tuple[Any, Any]:
     for key, fk in REGISTRY.items():
         if _kind_of(fk.spec) != key:
             raise ValueError(f"REGISTRY[{key!r}] holds the spec of {_kind_of(fk.spec)!r}")
-    steps = _union(fk.spec for k, fk in REGISTRY.items() if k != "compose")
-    compose.ComposeSpec.model_rebuild(force=True, _types_namespace={"StepSpec": steps})
+    steps = _union(fk.spec for k, fk in REGISTRY.items() if k not in NESTING)
+    for model in (compose.ComposeSpec, program.ProgramStep, program.ProgramSpec):
+        model.model_rebuild(force=True, _types_namespace={"StepSpec": steps})
     return steps, _union(fk.spec for fk in REGISTRY.values())
 
 
@@ -99,6 +113,17 @@ def walk(specs: Iterable[FaultSpecBase], where: str = "faults") -> Iterator[tupl
         yield path, spec
         if isinstance(spec, compose.ComposeSpec):
             yield from walk(spec.steps, f"{path}.steps")
+        elif isinstance(spec, program.ProgramSpec):
+            for j, step in enumerate(spec.steps):
+                if step.fault is not None:  # never a compose or program itself
+                    yield f"{path}.steps.{j}.fault", step.fault
+
+
+def walk_scenario(scenario: Scenario) -> Iterator[tuple[str, Any]]:
+    """:func:`walk` over the scenario's faults, then each package's (``packages.0.faults.1``)."""
+    yield from walk(scenario.faults)
+    for i, package in enumerate(scenario.packages):
+        yield from walk(package.faults, f"packages.{i}.faults")
 
 
 def kinds(specs: Iterable[FaultSpecBase]) -> set[str]:
@@ -113,11 +138,16 @@ def needs(specs: Iterable[FaultSpecBase]) -> frozenset[str]:
 
 def check(scenario: Scenario) -> None:
     """Raise ScenarioError (one line, with the path) for a fault the scenario makes impossible."""
-    for path, spec in walk(scenario.faults):
+    for path, spec in walk_scenario(scenario):
         fk = REGISTRY[spec.kind]
         why = fk.check(spec, scenario) if fk.check is not None else None
         if why:
             raise ScenarioError(f"{path}: {why}")
+        named = getattr(spec, "targets", None)
+        if isinstance(named, tuple) and set(named) - set(scenario.node_names):
+            unknown = ", ".join(sorted(set(named) - set(scenario.node_names)))
+            nodes = f"n1 … n{scenario.nodes}"
+            raise ScenarioError(f"{path}.targets: no node {unknown} (the nodes are {nodes})")
 
 
 def preflight(scenario: Scenario, lacks: Callable[[str], str | None]) -> None:
@@ -129,7 +159,7 @@ def preflight(scenario: Scenario, lacks: Callable[[str], str | None]) -> None:
     """
     for ability in ABILITIES:
         kinds_needing = sorted(
-            s.kind for _, s in walk(scenario.faults) if ability in REGISTRY[s.kind].needs
+            s.kind for _, s in walk_scenario(scenario) if ability in REGISTRY[s.kind].needs
         )
         if not kinds_needing:
             continue
@@ -159,4 +189,5 @@ __all__ = [
     "needs",
     "preflight",
     "walk",
+    "walk_scenario",
 ]

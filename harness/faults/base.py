@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
 from harness.backends.base import (
@@ -42,8 +42,8 @@ from harness.backends.base import (
     ProcessControl,
 )
 from harness.errors import Unsupported
-from harness.faults.targets import resolve
-from harness.spec import Seconds, TargetName, _Model
+from harness.faults.targets import Targets, describe, resolve
+from harness.spec import Seconds, _Model
 
 if TYPE_CHECKING:
     from harness.scenario import Scenario
@@ -57,9 +57,11 @@ class FaultSpecBase(_Model):
 
 
 class NodeFaultSpec(FaultSpecBase):
-    """A fault that hits a set of nodes, chosen when its window starts."""
+    """A fault that hits a set of nodes, chosen when its window starts (``fixed``: when its
+    first window starts, and the same nodes in every later window)."""
 
-    targets: TargetName = "one"
+    targets: Targets = "one"
+    fixed: bool = False
 
 
 def _lacks(name: str) -> Unsupported:
@@ -75,6 +77,18 @@ class FaultContext:
     stream: str
     stream_leader: Callable[[], str | None] = lambda: None
     meta_leader: Callable[[], str | None] = lambda: None
+    chosen: dict[str, list[str]] = field(default_factory=dict)  # program step -> nodes it hit
+    pinned: dict[int, list[str]] = field(default_factory=dict)  # id(fixed spec) -> its nodes
+
+    def targets(self, spec: Any) -> list[str]:
+        """The nodes ``spec.targets`` names now (those of its first window if ``spec.fixed``)."""
+        fixed = getattr(spec, "fixed", False)
+        if fixed and id(spec) in self.pinned:
+            return list(self.pinned[id(spec)])
+        nodes = resolve(spec.targets, self.cluster.nodes, self.rng, self.stream_leader, self.chosen)
+        if fixed:
+            self.pinned[id(spec)] = nodes
+        return nodes
 
     def process(self) -> ProcessControl:
         """The cluster's ``process`` ability."""
@@ -128,8 +142,8 @@ class NodeFault:
 
     def choose(self, ctx: FaultContext) -> dict[str, Any]:
         """Pick this window's targets (seeded) and describe them for the history."""
-        self.nodes = resolve(self.spec.targets, ctx.cluster.nodes, ctx.rng, ctx.stream_leader)
-        return {"targets": self.spec.targets, "nodes": self.nodes}
+        self.nodes = ctx.targets(self.spec)
+        return {"targets": describe(self.spec.targets), "nodes": self.nodes}
 
     def start(self, ctx: FaultContext) -> dict[str, Any]:
         done = self.choose(ctx)
@@ -151,7 +165,9 @@ class NodeFault:
 
 def default_label(spec: FaultSpecBase) -> str:
     """``kill targets=one``; just the kind for a fault without targets."""
-    return f"{spec.kind} targets={spec.targets}" if isinstance(spec, NodeFaultSpec) else spec.kind
+    if not isinstance(spec, NodeFaultSpec):
+        return spec.kind
+    return f"{spec.kind} targets={describe(spec.targets)}{' fixed' if spec.fixed else ''}"
 
 
 @dataclass(frozen=True)

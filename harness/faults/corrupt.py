@@ -1,6 +1,7 @@
 """File corruption in JetStream's store: bit flips, truncated tails, stale chunks.
 
-The targets (``one`` or ``minority``) are chosen when the window starts; on
+The targets (``one``, ``minority``, a list of nodes or a set relative to a
+program step; ``fixed`` keeps the first window's) are chosen when the window starts; on
 each, ``files`` files whose type is in ``file_types`` are picked at random
 from the node's store dir (``store_dir(node)``, listed, read and written
 through the node's Remote — the ``files`` ability): ``blk`` message blocks,
@@ -35,7 +36,7 @@ from pydantic import Field
 
 from harness.backends.base import FILES, PROCESS, Remote
 from harness.faults.base import FaultContext, FaultKind, NodeFaultSpec
-from harness.faults.targets import resolve
+from harness.faults.targets import NodeName, OtherThan, SameAs, describe
 
 CHUNK = 4096
 RESTART_GRACE = 2.0
@@ -55,7 +56,7 @@ class CorruptSpec(NodeFaultSpec):
     """
 
     kind: Literal["corrupt"]
-    targets: Literal["one", "minority"] = "one"
+    targets: Literal["one", "minority"] | tuple[NodeName, ...] | SameAs | OtherThan = "one"
     mode: Literal["bitflip", "truncate", "stale-chunk"] = "bitflip"
     file_types: tuple[CorruptFileType, ...] = Field(default=("blk",), min_length=1)
     files: int = Field(default=1, ge=1, le=100)
@@ -66,8 +67,9 @@ class CorruptSpec(NodeFaultSpec):
 
 def label(spec: CorruptSpec) -> str:
     """``corrupt bitflip files=blk,snap targets=one while-down``."""
-    down = " while-down" if spec.while_down else ""
-    return f"corrupt {spec.mode} files={','.join(spec.file_types)} targets={spec.targets}{down}"
+    down = (" while-down" if spec.while_down else "") + (" fixed" if spec.fixed else "")
+    files = ",".join(spec.file_types)
+    return f"corrupt {spec.mode} files={files} targets={describe(spec.targets)}{down}"
 
 
 @dataclass
@@ -136,7 +138,7 @@ class CorruptFault:
     def start(self, ctx: FaultContext) -> dict[str, Any]:
         spec = self.spec
         self.rng = ctx.rng
-        self.nodes = resolve(spec.targets, ctx.cluster.nodes, ctx.rng, ctx.stream_leader)
+        self.nodes = ctx.targets(spec)
         stale = spec.mode == "stale-chunk"
         if spec.while_down and not stale:
             self._kill(ctx)
@@ -153,7 +155,7 @@ class CorruptFault:
                 for op in self._corrupt(remote, node, posixpath.join(root, rel)):
                     ops.append({"node": node, "file": rel, **op})
         return {
-            "targets": spec.targets,
+            "targets": describe(spec.targets),
             "mode": spec.mode,
             "while_down": spec.while_down,
             "nodes": self.nodes,

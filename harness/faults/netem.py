@@ -19,7 +19,7 @@ from pydantic import Field
 
 from harness.backends.base import FILES, NETEM
 from harness.faults.base import FaultContext, FaultKind, NodeFaultSpec
-from harness.faults.targets import resolve
+from harness.faults.targets import describe
 from harness.net import netem
 from harness.spec import Seconds
 
@@ -54,12 +54,14 @@ def loss_args(spec: LossSpec) -> list[str]:
 
 def delay_label(spec: DelaySpec) -> str:
     """``delay 100ms±10ms targets=one``."""
-    return f"delay {spec.delay * 1000:g}ms±{spec.jitter * 1000:g}ms targets={spec.targets}"
+    return (
+        f"delay {spec.delay * 1000:g}ms±{spec.jitter * 1000:g}ms targets={describe(spec.targets)}"
+    )
 
 
 def loss_label(spec: LossSpec) -> str:
     """``loss 10% targets=one``."""
-    return f"loss {spec.percent:g}% targets={spec.targets}"
+    return f"loss {spec.percent:g}% targets={describe(spec.targets)}"
 
 
 class _NetemFault:
@@ -72,10 +74,14 @@ class _NetemFault:
 
     def start(self, ctx: FaultContext) -> dict[str, Any]:
         files = ctx.files()
-        self.nodes = resolve(self.spec.targets, ctx.cluster.nodes, ctx.rng, ctx.stream_leader)
+        self.nodes = ctx.targets(self.spec)
         for node in self.nodes:
             files.remote(node).run(netem.add(self.args))
-        return {"targets": self.spec.targets, "nodes": self.nodes, "netem": " ".join(self.args)}
+        return {
+            "targets": describe(self.spec.targets),
+            "nodes": self.nodes,
+            "netem": " ".join(self.args),
+        }
 
     def stop(self, ctx: FaultContext) -> dict[str, Any]:
         files = ctx.files()

@@ -9,8 +9,13 @@ symmetric: both ways with resets; one-way: only what they receive from
 them. ``stop`` heals: ``heal_network()`` removes exactly the rules the run
 added. A ring needs at least 4 nodes (:func:`check`).
 
+``targets`` (a named set, a list of nodes or a set relative to a program
+step, :mod:`harness.faults.targets`) cuts exactly those nodes off from the
+rest, instead of a shape.
+
 History value: ``{"shape", "one_way", "grudge": {node: [nodes]}, "cut_off":
-[...], "clients_cut": [...], "leader": …}``.
+[...], "clients_cut": [...], "leader": …}`` (with ``targets``: also
+``targets`` and ``nodes``, the side cut off).
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ from pydantic import model_validator
 
 from harness.backends.base import NETWORK
 from harness.faults.base import FaultContext, FaultKind, FaultSpecBase
+from harness.faults.targets import Targets, describe
 from harness.net import grudges
 
 if TYPE_CHECKING:
@@ -43,19 +49,27 @@ class PartitionSpec(FaultSpecBase):
 
     kind: Literal["partition"]
     shape: PartitionShape = "one"
+    targets: Targets | None = None  # these nodes against the rest (``shape`` is then ignored)
+    fixed: bool = False  # with ``targets``: the first window's nodes in every window
     one_way: bool = False
     cut_clients: bool = False
 
     @model_validator(mode="after")
     def _ring_is_symmetric(self) -> PartitionSpec:
-        if self.one_way and self.shape == "ring":
+        if self.one_way and self.shape == "ring" and self.targets is None:
             raise ValueError("shape ring has no one-way variant (set one_way: false)")
+        if self.targets is not None and self.shape != "one":
+            raise ValueError(f"give targets or shape {self.shape}, not both")
+        if self.fixed and self.targets is None:
+            raise ValueError("fixed needs targets (the nodes to cut off in every window)")
         return self
 
 
 def label(spec: PartitionSpec) -> str:
     """``partition shape=stream-leader one-way cut-clients``."""
     extra = (" one-way" if spec.one_way else "") + (" cut-clients" if spec.cut_clients else "")
+    if spec.targets is not None:
+        return f"partition targets={describe(spec.targets)}{' fixed' if spec.fixed else ''}{extra}"
     return f"partition shape={spec.shape}{extra}"
 
 
@@ -86,7 +100,11 @@ class PartitionFault:
             leader = ctx.stream_leader()
         elif spec.shape == "meta-leader":
             leader = ctx.meta_leader()
-        part = grudges.shape(spec.shape, nodes, ctx.rng, leader)
+        side = ctx.targets(spec) if spec.targets is not None else None
+        if side is not None:
+            part = grudges.apart(side, nodes)
+        else:
+            part = grudges.shape(spec.shape, nodes, ctx.rng, leader)
         grudge = grudges.one_way(part) if spec.one_way else grudges.symmetric(part.grudge)
         cut_off = grudges.cut_off(grudge, nodes)
         clients = sorted(cut_off) if spec.cut_clients else []
@@ -105,6 +123,9 @@ class PartitionFault:
         if spec.shape.endswith("-leader"):
             value["leader"] = leader
             value["nodes"] = sorted(part.side or [])
+        if side is not None:
+            value["targets"] = describe(spec.targets)
+            value["nodes"] = side
         return value
 
     def stop(self, ctx: FaultContext) -> dict[str, Any]:

@@ -1,7 +1,7 @@
 """Run one lazyfs mount in the foreground: ``python -m harness.lazyfs MOUNTPOINT BACKING ...``.
 
 In: a mountpoint, a backing directory, a control socket path and optionally
-``--writeback-after SECONDS`` and ``--no-kernel-cache`` (the exact mode, see
+``--writeback-after SECONDS``, ``--cache-bytes N`` and ``--no-kernel-cache`` (the exact mode, see
 :mod:`harness.lazyfs.fuse`; the default is the kernel-cache mode). Out: a FUSE
 mount at MOUNTPOINT that lives as long as this process (SIGTERM or SIGINT
 unmounts cleanly, persisting nothing; after SIGKILL the caller must unmount, see
@@ -55,11 +55,20 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="FUSE writeback cache + page cache (fast; a drop must be followed by a remount); "
         "--no-kernel-cache: direct_io, every operation reaches lazyfs, drop is exact at once",
     )
+    p.add_argument(
+        "--cache-bytes",
+        type=int,
+        default=None,
+        metavar="N",
+        help="hold at most N un-fsynced bytes; past that, write the oldest files through",
+    )
     p.add_argument("--single-thread", action="store_true", help="run the FUSE loop in one thread")
     p.add_argument("--debug", action="store_true", help="libfuse debug output on stderr")
     args = p.parse_args(argv)
     if args.writeback_after is not None and args.writeback_after <= 0:
         p.error("--writeback-after must be > 0")
+    if args.cache_bytes is not None and args.cache_bytes <= 0:
+        p.error("--cache-bytes must be > 0")
     for name in ("mountpoint", "backing"):
         if not os.path.isdir(getattr(args, name)):
             p.error(f"{name} {getattr(args, name)!r} is not a directory")
@@ -69,7 +78,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="lazyfs: %(levelname)s %(message)s")
-    fs = LazyFS(args.backing, kernel_cache=args.kernel_cache)
+    fs = LazyFS(args.backing, kernel_cache=args.kernel_cache, cache_bytes=args.cache_bytes)
     control = ControlServer(args.control, fs)
     control.start()
     stop = threading.Event()

@@ -8,8 +8,11 @@ Requests (``{"op": ...}``) and what they answer:
   pending bytes and files now; file fsyncs, drops and FUSE writes so far; files (and
   bytes) the writeback model persisted so far; 1 in kernel-cache mode (then data the
   kernel still holds dirty is not counted yet), else 0
-- ``drop``  -> ``{"ok": true, "dropped_bytes", "files"}``: power loss, every un-fsynced byte
-  of every file is forgotten (in kernel-cache mode, remount before using the mount again)
+- ``drop``  -> ``{"ok": true, "dropped_bytes", "files", "kept_bytes", "torn_bytes"}``: power
+  loss, every un-fsynced byte of every file is forgotten (in kernel-cache mode, remount
+  before using the mount again); with ``"keep": p`` (0..1) each pending extent is written to
+  the backing file first with probability p, with ``"torn_write": true`` part of one more
+  (``"seed"`` seeds the choice): a torn power loss
 - ``flush`` -> ``{"ok": true, "files", "bytes"}``: persist everything lazyfs holds, like
   ``sync(1)`` (``LazyFSMount.flush`` first has the kernel write its dirty pages)
 
@@ -35,7 +38,9 @@ class Controlled(Protocol):
     """What the control socket drives (``LazyFS`` implements it)."""
 
     def stats(self) -> dict[str, int]: ...
-    def drop(self) -> dict[str, int]: ...
+    def drop(
+        self, keep: float = 0.0, torn_write: bool = False, seed: int = 0
+    ) -> dict[str, int]: ...
     def flush_all(self) -> dict[str, int]: ...
 
 
@@ -53,7 +58,10 @@ def handle_request(fs: Controlled, line: bytes) -> dict[str, Any]:
         if op == "stats":
             return {"ok": True, **fs.stats()}
         if op == "drop":
-            return {"ok": True, **fs.drop()}
+            keep, torn = float(request.get("keep", 0.0)), bool(request.get("torn_write", False))
+            if not 0.0 <= keep <= 1.0:
+                return {"ok": False, "error": f"keep must be within 0..1, not {keep}"}
+            return {"ok": True, **fs.drop(keep, torn, int(request.get("seed", 0)))}
         if op == "flush":
             return {"ok": True, **fs.flush_all()}
         return {"ok": False, "error": f"unknown op {op!r}"}
@@ -98,13 +106,14 @@ class ControlClient:
         self.path = os.fspath(path)
         self.timeout = timeout
 
-    def request(self, op: str) -> dict[str, Any]:
-        """Send ``{"op": op}`` and return the reply; raise LazyFSControlError on failure."""
+    def request(self, op: str, **params: Any) -> dict[str, Any]:
+        """Send ``{"op": op, **params}`` and return the reply; raise LazyFSControlError on
+        failure."""
         try:
             with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
                 sock.settimeout(self.timeout)
                 sock.connect(self.path)
-                sock.sendall(json.dumps({"op": op}).encode() + b"\n")
+                sock.sendall(json.dumps({"op": op, **params}).encode() + b"\n")
                 buf = b""
                 while not buf.endswith(b"\n"):
                     chunk = sock.recv(65536)
@@ -129,9 +138,10 @@ class ControlClient:
         """Counters: un_fsynced_bytes, pending_files, fsyncs, drops, writes, ...."""
         return _without_ok(self.request("stats"))
 
-    def drop(self) -> dict[str, int]:
-        """Simulate power loss; return dropped_bytes and files."""
-        return _without_ok(self.request("drop"))
+    def drop(self, keep: float = 0.0, torn_write: bool = False, seed: int = 0) -> dict[str, int]:
+        """Simulate power loss (torn: ``keep``, ``torn_write``, :meth:`LazyFS.drop`); return
+        dropped_bytes, files, kept_bytes and torn_bytes."""
+        return _without_ok(self.request("drop", keep=keep, torn_write=torn_write, seed=seed))
 
     def flush(self) -> dict[str, int]:
         """Persist everything; return files and bytes."""

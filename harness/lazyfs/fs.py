@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import errno
 import os
+import random
 import threading
 import time
 from typing import Any
@@ -76,9 +77,12 @@ class LazyFS(mfusepy.Operations):
     flag_nopath = True
     flag_nullpath_ok = True
 
-    def __init__(self, backing: str, kernel_cache: bool = False) -> None:
+    def __init__(
+        self, backing: str, kernel_cache: bool = False, cache_bytes: int | None = None
+    ) -> None:
         self.root = os.path.realpath(backing)
         self.kernel_cache = kernel_cache
+        self.cache_bytes = cache_bytes  # at most this many pending bytes: then write through
         self.closing = False  # set on unmount: the writeback model stops persisting
         self._mu = threading.Lock()
         self.pending: dict[int, PendingFile] = {}  # backing inode -> pending state
@@ -86,6 +90,8 @@ class LazyFS(mfusepy.Operations):
         self.open_count: dict[int, int] = {}  # inode -> open handles
         self.counters = {"fsyncs": 0, "drops": 0, "writes": 0, "flushed_by_writeback": 0}
         self.counters["flushed_by_writeback_bytes"] = 0
+        self.counters["flushed_by_cache_limit"] = 0
+        self.counters["flushed_by_cache_limit_bytes"] = 0
 
     def _full(self, path: str) -> str:
         return self.root + path
@@ -190,9 +196,30 @@ class LazyFS(mfusepy.Operations):
                 state = self.pending[ino] = PendingFile(os.dup(fh))
             state.write(offset, data)
             self.counters["writes"] += 1
+            full = self._over_cache_limit_locked()
+        if full:
+            self._sync_and_close(full)
         if sync:
             self.fsync(path, 1, fh)
         return len(data)
+
+    def _over_cache_limit_locked(self) -> list[PendingFile]:
+        """Past ``cache_bytes`` pending: persist the files dirty longest until under it again."""
+        if self.cache_bytes is None:
+            return []
+        total = sum(s.nbytes for s in self.pending.values())
+        if total <= self.cache_bytes:
+            return []
+        due: list[int] = []
+        for ino, state in sorted(self.pending.items(), key=lambda kv: kv[1].dirty_since):
+            if total <= self.cache_bytes:
+                break
+            due.append(ino)
+            total -= state.nbytes
+        states, nbytes = self._persist_locked(due)
+        self.counters["flushed_by_cache_limit"] += len(states)
+        self.counters["flushed_by_cache_limit_bytes"] += nbytes
+        return states
 
     def truncate(self, path: str | None, length: int, fh: int | None = None) -> int:
         if fh is not None:
@@ -354,13 +381,34 @@ class LazyFS(mfusepy.Operations):
             now = {"un_fsynced_bytes": un_fsynced, "pending_files": len(self.pending)}
             return now | dict(self.counters) | {"kernel_cache": int(self.kernel_cache)}
 
-    def drop(self) -> dict[str, int]:
-        """Power loss: forget every pending change of every file."""
+    def drop(self, keep: float = 0.0, torn_write: bool = False, seed: int = 0) -> dict[str, int]:
+        """Power loss: forget every pending change of every file.
+
+        A torn power loss (``keep`` > 0 or ``torn_write``) first writes a random
+        subset of each file's pending extents to the backing files, and with
+        ``torn_write`` part of one more extent of one file (:meth:`PendingFile.persist_some`,
+        :meth:`PendingFile.tear`, seeded with ``seed``): the disk had
+        written some of what nobody fsynced. ``dropped_bytes`` is what was lost; a
+        torn one also says ``kept_bytes`` (whole extents written) and ``torn_bytes``.
+        """
+        rng = random.Random(seed)
+        tearing = keep > 0 or torn_write
         with self._mu:
             files = len(self.pending)
-            dropped = sum(self._discard(ino) for ino in list(self.pending))
+            kept = torn = 0
+            left: list[tuple[int, int]] = []  # (inode, extent) of what was not kept
+            if tearing:
+                for ino in sorted(self.pending):
+                    k, rest = self.pending[ino].persist_some(rng, keep)
+                    kept += k
+                    left += [(ino, i) for i in rest]
+            if torn_write and left:
+                ino, i = left[rng.randrange(len(left))]
+                torn = self.pending[ino].tear(i, rng)
+            total = sum(self._discard(ino) for ino in list(self.pending))
             self.counters["drops"] += 1
-        return {"dropped_bytes": dropped, "files": files}
+        out = {"dropped_bytes": total - kept - torn, "files": files}
+        return out | ({"kept_bytes": kept, "torn_bytes": torn} if tearing else {})
 
     def flush_all(self) -> dict[str, int]:
         """Like sync(1): persist every pending change and fsync the backing files."""

@@ -3,7 +3,8 @@
 In: a mountpoint, a backing directory, a control socket path, an optional
 writeback delay and the cache mode (``kernel_cache``, see
 :mod:`harness.lazyfs.fuse`). Out: a running ``python -m harness.lazyfs`` child
-(``pid``) whose mount is live and whose control socket answers (``client``);
+(``pid``, in a session of its own; ``on_spawn`` hears it first) whose mount
+is live and whose control socket answers (``client``);
 on ``stop()`` a mountpoint that is no longer in ``/proc/mounts``, also when the
 lazyfs process was SIGKILLed (the kernel then leaves a dead mount behind that
 only an unmount removes); ``remount()`` for the power-loss fault (drop, stop,
@@ -23,8 +24,10 @@ import stat
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
+from typing import Any
 
 from harness.errors import CannotRun, PrivilegeError
 from harness.lazyfs.control import ControlClient, LazyFSControlError
@@ -73,6 +76,8 @@ class LazyFSMount:
         start_timeout: float = 15.0,
         extra_args: tuple[str, ...] = (),
         kernel_cache: bool = True,
+        on_spawn: Callable[[int], None] | None = None,
+        cache_bytes: int | None = None,
     ) -> None:
         self.mountpoint = Path(mountpoint).absolute()
         self.backing = Path(backing).absolute()
@@ -82,6 +87,8 @@ class LazyFSMount:
         self.start_timeout = start_timeout
         self.extra_args = extra_args
         self.kernel_cache = kernel_cache
+        self.on_spawn = on_spawn
+        self.cache_bytes = cache_bytes
         self.client = ControlClient(self.control)
         self.process: subprocess.Popen[bytes] | None = None
 
@@ -97,10 +104,18 @@ class LazyFSMount:
         if self.writeback_after is not None:
             cmd += ["--writeback-after", str(self.writeback_after)]
         cmd.append("--kernel-cache" if self.kernel_cache else "--no-kernel-cache")
+        if self.cache_bytes is not None:
+            cmd += ["--cache-bytes", str(self.cache_bytes)]
         return cmd + list(self.extra_args)
 
     def start(self) -> LazyFSMount:
-        """Spawn lazyfs and wait until the mount is live and the control socket answers."""
+        """Spawn lazyfs and wait until the mount is live and the control socket answers.
+
+        The child runs in a session of its own (like nats-server), so a Ctrl-C
+        to the terminal's process group reaches only the harness, which still
+        needs the mount to collect the node's data. ``on_spawn`` gets its pid
+        before the mount is waited for, so a run state can record it first.
+        """
         if os.geteuid() != 0:
             raise PrivilegeError("lazyfs mounts need root (allow_other, /dev/fuse)")
         if not os.path.exists("/dev/fuse"):
@@ -116,8 +131,15 @@ class LazyFSMount:
         env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH")) if p)
         with open(self.log_path or os.devnull, "ab") as out:  # the child keeps its own copy
             self.process = subprocess.Popen(
-                self.command(), stdout=out, stderr=out, stdin=subprocess.DEVNULL, env=env
+                self.command(),
+                stdout=out,
+                stderr=out,
+                stdin=subprocess.DEVNULL,
+                env=env,
+                start_new_session=True,
             )
+        if self.on_spawn is not None:
+            self.on_spawn(self.process.pid)
         self._wait_live()
         return self
 
@@ -165,19 +187,20 @@ class LazyFSMount:
                     proc.wait(timeout=timeout)
         self._cleanup_mount()
 
-    def remount(self, drop: bool = True) -> dict[str, int]:
+    def remount(self, drop: bool = True, **torn: Any) -> dict[str, int]:
         """Power loss of the mount: drop pending data, unmount, mount BACKING again.
 
         Call it after the processes using the mount are gone (their files closed:
         closing hands the kernel's dirty pages to lazyfs, where they are pending).
-        Returns the drop's figures (``dropped_bytes``, ``files``; zeros with
-        ``drop=False`` or a dead lazyfs). Nothing pending survives: the lazyfs
-        process persists nothing on unmount, and whatever the kernel still sends
-        it while unmounting dies with it. The new process has a new ``pid``.
+        Returns the drop's figures (``dropped_bytes``, ``files``, ``kept_bytes``,
+        ``torn_bytes``; zeros with ``drop=False`` or a dead lazyfs); ``torn`` are the
+        drop's torn power loss options (``keep``, ``torn_write``, ``seed``). Nothing
+        pending survives: the lazyfs process persists nothing on unmount, and whatever
+        the kernel still sends it while unmounting dies with it. The new process has a new ``pid``.
         """
         dropped = {"dropped_bytes": 0, "files": 0}
         if drop and self.alive():
-            dropped = self.client.drop()
+            dropped = self.client.drop(**torn)
         self.stop()
         self.start()
         return dropped

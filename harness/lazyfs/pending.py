@@ -15,6 +15,7 @@ lock.
 from __future__ import annotations
 
 import os
+import random
 import time
 from bisect import bisect_right
 
@@ -137,16 +138,35 @@ class PendingFile:
             current = self.low
         written = 0
         for start, buf in zip(self.starts, self.bufs, strict=True):
-            view = memoryview(buf)
-            pos = 0
-            while pos < len(view):
-                pos += os.pwrite(fd, view[pos:], start + pos)
-            written += len(view)
-            current = max(current, start + len(view))
+            written += _pwrite_all(fd, buf, start)
+            current = max(current, start + len(buf))
         if current != self.size:
             os.ftruncate(fd, self.size)
         self.reset(self.size)
         return written
+
+    def persist_some(self, rng: random.Random, keep: float) -> tuple[int, list[int]]:
+        """A torn power loss: write a random subset of the pending extents to the backing file.
+
+        Each extent is written with probability ``keep``. Pending truncations are not
+        applied (the backing file only grows). Returns the bytes written and the
+        indexes of the extents left out (one of them may be torn: :meth:`tear`); the
+        caller discards the state afterwards.
+        """
+        kept, left = 0, []
+        for i, (start, buf) in enumerate(zip(self.starts, self.bufs, strict=True)):
+            if rng.random() < keep:
+                kept += _pwrite_all(self.fd, buf, start)
+            else:
+                left.append(i)
+        return kept, left
+
+    def tear(self, i: int, rng: random.Random) -> int:
+        """Write a random prefix of extent ``i``, shorter than the extent (a torn write)."""
+        buf = self.bufs[i]
+        if len(buf) < 2:
+            return 0
+        return _pwrite_all(self.fd, buf[: rng.randrange(1, len(buf))], self.starts[i])
 
     def reset(self, backing_size: int) -> None:
         """Forget every pending change: the merged view becomes the backing file again."""
@@ -160,3 +180,12 @@ class PendingFile:
         """Release the backing descriptor; the state must not be used afterwards."""
         os.close(self.fd)
         self.fd = -1
+
+
+def _pwrite_all(fd: int, data: bytes | bytearray, offset: int) -> int:
+    """Write all of ``data`` at ``offset``; return its length."""
+    view = memoryview(data)
+    pos = 0
+    while pos < len(view):
+        pos += os.pwrite(fd, view[pos:], offset + pos)
+    return len(view)

@@ -92,6 +92,11 @@ def isolate(node: str, nodes: list[str]) -> Partition:
     return Partition(complete([node], [n for n in nodes if n != node]), frozenset([node]))
 
 
+def apart(side: list[str], nodes: list[str]) -> Partition:
+    """The nodes of ``side`` against every other node (``side`` may hold several)."""
+    return Partition(complete(side, [n for n in nodes if n not in side]), frozenset(side))
+
+
 def halves(nodes: list[str]) -> Partition:
     """The first ``n // 2`` nodes (a minority) against the rest."""
     k = len(nodes) // 2

@@ -14,8 +14,9 @@ without running it:
 - ``anomalies``: every anomaly name those checkers can report;
 - ``needs``: the backend abilities it uses (``harness.backends.base.ABILITIES``),
   checked before a run starts like a fault's;
-- ``min_server``: the oldest nats-server version it works on (None: any),
-  checked before a run starts;
+- ``min_server``: the oldest nats-server version it works on (None: any
+  from :data:`MIN_SERVER`, the oldest any run works on), checked before a
+  run starts;
 - ``pairs_fs``: op names whose ``ok`` value is a list of ``[int, int]`` pairs,
   which the history loader turns into an int64 array of shape (n, 2).
 """
@@ -68,8 +69,19 @@ def version_key(version: str) -> tuple[int, ...]:
     return tuple(int(p) for p in re.findall(r"\d+", version.split("-")[0])[:3])
 
 
+# The oldest nats-server any run works on: the final reads of every workload
+# use batched direct gets, which 2.10 never answers (each batched read times out).
+MIN_SERVER = "2.11.0"
+
+
 def check_server(scenario: Any, version: str) -> None:
-    """Raise Unsupported (exit 3) if the workload needs a newer nats-server than ``version``."""
+    """Raise Unsupported (exit 3) if nats-chaos or the workload needs a newer ``version``."""
+    if version_key(version) < version_key(MIN_SERVER):
+        raise Unsupported(
+            f"nats-server {version} is older than {MIN_SERVER}, the oldest nats-chaos runs "
+            f"(its final reads use batched direct gets); --set server.version=2.14.0, or "
+            f"pass a nats-server {MIN_SERVER} or newer"
+        )
     workload = REGISTRY[scenario.workload.name]
     need = workload.min_server
     if need and version_key(version) < version_key(need):
@@ -80,6 +92,7 @@ def check_server(scenario: Any, version: str) -> None:
 
 
 __all__ = [
+    "MIN_SERVER",
     "REGISTRY",
     "Workload",
     "WorkloadContext",

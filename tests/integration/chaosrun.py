@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import time
 from pathlib import Path
 
 from harness.net.netns import list_namespaces
@@ -45,3 +46,20 @@ def assert_nothing_left(tag: str, state_dir: Path) -> None:
 
 def results_json(run_dir: Path) -> dict:
     return json.loads((run_dir / "results.json").read_text())
+
+
+def wait_for_log(run_dir: Path, line: str, timeout: float = 120) -> None:
+    """Until ``run_dir/harness.log`` has a line with ``line`` in it (e.g. "phase: check")."""
+    deadline = time.monotonic() + timeout
+    log = run_dir / "harness.log"
+    while time.monotonic() < deadline:
+        if log.exists() and line in log.read_text(errors="replace"):
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"{log} never said {line!r}")
+
+
+def assert_whole_files(run_dir: Path) -> None:
+    """No 0-byte file and no temporary file (``.name.pid.tmp``) anywhere in ``run_dir``."""
+    every = [p for p in run_dir.rglob("*") if p.is_file()]
+    assert [str(p) for p in every if p.name.startswith(".") or p.stat().st_size == 0] == []

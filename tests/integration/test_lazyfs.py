@@ -22,6 +22,7 @@ from pathlib import Path
 import pytest
 
 from harness.lazyfs import LazyFSMount, is_mounted
+from harness.lazyfs.control import LazyFSControlError
 
 pytestmark = [
     pytest.mark.integration,
@@ -424,3 +425,63 @@ def test_sigkilled_lazyfs_leaves_no_mount_after_stop(tmp_path: Path) -> None:
     with open("/proc/mounts") as f:
         assert str(m.mountpoint) not in f.read()
     assert os.listdir(m.backing) == ["x"]
+
+
+def test_lazyfs_runs_in_its_own_session_and_its_pid_is_heard_before_the_mount_is_up(
+    tmp_path: Path,
+) -> None:
+    heard: list[tuple[int, bool]] = []
+    mnt = tmp_path / "mnt"
+    m = LazyFSMount(mnt, tmp_path / "backing", tmp_path / "ctl.sock",
+                    on_spawn=lambda pid: heard.append((pid, is_mounted(mnt))))  # fmt: skip
+    m.start()
+    try:
+        assert m.pid is not None
+        assert heard == [(m.pid, False)]  # a run state records it before anything can fail
+        assert os.getsid(m.pid) == m.pid != os.getsid(0)  # a terminal's Ctrl-C misses it
+        assert m.process is not None
+        m.process.kill()  # a dead lazyfs: remount starts a new one, heard as well
+        m.process.wait(10)
+        m.remount(drop=False)
+        assert len(heard) == 2 and heard[1][0] == m.pid
+    finally:
+        m.stop()
+    assert not is_mounted(mnt)
+
+
+def test_a_torn_power_loss_keeps_some_writes_whole_and_one_in_part(tmp_path: Path) -> None:
+    """Exact mode: each file is one pending extent, so what survives is countable per file."""
+    with LazyFSMount(tmp_path / "m", tmp_path / "b", tmp_path / "c", kernel_cache=False) as lazy:
+        for i in range(20):
+            (lazy.mountpoint / f"f{i}").write_bytes(bytes([65 + i]) * 1000)
+        got = lazy.client.drop(keep=0.5, torn_write=True, seed=3)
+        sizes = [(lazy.backing / f"f{i}").stat().st_size for i in range(20)]
+        whole = [i for i, n in enumerate(sizes) if n == 1000]
+        torn = [i for i, n in enumerate(sizes) if 0 < n < 1000]
+        assert 0 < len(whole) < 20 and len(torn) == 1
+        assert got["kept_bytes"] == 1000 * len(whole)
+        assert got["torn_bytes"] == sizes[torn[0]]
+        assert got["dropped_bytes"] == 20_000 - got["kept_bytes"] - got["torn_bytes"]
+        assert got["files"] == 20
+        [t] = torn  # a prefix of what was written, as a torn write leaves it
+        assert (lazy.mountpoint / f"f{t}").read_bytes() == bytes([65 + t]) * sizes[t]
+        assert lazy.client.drop(keep=0.5, seed=3) == {  # nothing pending: nothing to tear
+            "dropped_bytes": 0, "files": 0, "kept_bytes": 0, "torn_bytes": 0,
+        }  # fmt: skip
+        with pytest.raises(LazyFSControlError, match=r"keep must be within 0\.\.1, not 2\.0"):
+            lazy.client.request("drop", keep=2)
+
+
+def test_a_cache_limit_writes_the_oldest_files_through(tmp_path: Path) -> None:
+    with LazyFSMount(
+        tmp_path / "m", tmp_path / "b", tmp_path / "c", kernel_cache=False, cache_bytes=5000
+    ) as lazy:
+        for i in range(8):
+            (lazy.mountpoint / f"f{i}").write_bytes(b"z" * 1000)
+            time.sleep(0.01)  # distinct dirty times: the oldest go first
+        stats = lazy.client.stats()
+        assert stats["un_fsynced_bytes"] == 5000
+        assert (stats["flushed_by_cache_limit"], stats["flushed_by_cache_limit_bytes"]) == (3, 3000)
+        assert lazy.client.drop() == {"dropped_bytes": 5000, "files": 5}
+        sizes = [(lazy.backing / f"f{i}").stat().st_size for i in range(8)]
+        assert sizes == [1000, 1000, 1000, 0, 0, 0, 0, 0]

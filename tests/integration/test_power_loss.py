@@ -77,5 +77,14 @@ def test_single_node_power_loss_runs_and_reports(nats_chaos, tmp_path: Path) -> 
     # recovery wait hands it the leadership so that it serves direct gets)
     assert all(d["status"] == "read" for d in q["per_node"].values()), q["per_node"]
     assert result["recovery"]["converged"] is True
-    assert json.loads((run_dir / "results.json").read_text())["lazyfs"]
+    lazyfs = json.loads((run_dir / "results.json").read_text())["lazyfs"]
+    # counters survive the remount that follows every power loss, and each loss says how
+    # many fsyncs its node had made by then
+    hit = [s["nodes"][0] for s in starts]
+    for node in ("n1", "n2", "n3"):
+        assert lazyfs[node]["mounts"] == 1 + hit.count(node), lazyfs
+    for s in starts:
+        [node] = s["nodes"]
+        assert set(s["fsyncs"]) == {node} and s["fsyncs"][node] > 0
+        assert lazyfs[node]["fsyncs"] >= s["fsyncs"][node]
     assert_nothing_left(result["tag"], tmp_path / "state")

@@ -59,6 +59,9 @@ def test_report_of_a_crashed_run_checks_its_history(cli: CliRunner, run: Path) -
     result = json.loads((run / "results.json").read_text())
     assert result["checkers"]["queue"]["lost"] == LOST
     assert result["scenario"] == "quick" and result["seed"] == 1
+    assert res.stderr.splitlines() == [
+        f"warning: {run / 'results.json'}: missing; checking history.jsonl again"
+    ]
 
 
 def test_report_of_a_scenario_folder_uses_latest(cli: CliRunner, run: Path) -> None:
@@ -80,10 +83,31 @@ def test_report_bad_folder_is_exit_2_one_line(cli: CliRunner, tmp_path: Path, wh
     assert res.stderr.count("\n") == 1 and "not a result folder" in res.stderr
 
 
-def test_report_with_broken_results_json_is_exit_2(cli: CliRunner, run: Path) -> None:
-    (run / "results.json").write_text("{oops")
+@pytest.mark.parametrize(("content", "why"), [("{oops", "not readable JSON"), ("", "empty")])
+def test_report_with_broken_results_json_checks_the_history_again(
+    cli: CliRunner, run: Path, content: str, why: str
+) -> None:
+    before = json.loads((run / "results.json").read_text())
+    (run / "results.json").write_text(content)
     res = cli.invoke(main, ["report", str(run)])
-    assert res.exit_code == 2 and "results.json: not readable JSON" in res.stderr
+    assert res.exit_code == 0, res.output
+    [warning] = res.stderr.splitlines()
+    assert warning.startswith("warning: ") and f"results.json: {why}" in warning
+    again = json.loads((run / "results.json").read_text())
+    assert again["valid"] == before["valid"] and again["anomalies"] == before["anomalies"]
+    assert "LOST 3 of 369" in res.stdout
+
+
+def test_report_with_broken_results_json_and_no_history_is_one_line_exit_2(
+    cli: CliRunner, run: Path
+) -> None:
+    (run / "results.json").write_text("")
+    (run / "history.jsonl").unlink()
+    res = cli.invoke(main, ["report", str(run)])
+    assert res.exit_code == 2
+    [line] = res.stderr.splitlines()
+    assert "results.json: empty; and no history.jsonl to check again" in line
+    assert (run / "results.json").read_text() == ""  # nothing invented
 
 
 def test_show_prints_verdict_counts_and_nodes(cli: CliRunner, run: Path) -> None:

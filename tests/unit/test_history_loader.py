@@ -143,7 +143,7 @@ def test_ok_pairs_of_the_named_ops_become_int_array(tmp_path: Path, chunk: int) 
         op(0, type="ok", f="read", value=pairs),
         op(1, type="ok", f="read", value=[]),
         op(2, type="ok", f="kv-read", value=pairs),
-        op(3, type="ok", f="read", value=[["a", 1]]),
+        op(3, type="ok", f="read", value=None),
         op(4, type="info", f="read", value=pairs),
     )
     values = load_history(write(tmp_path, text), pairs_fs=frozenset({"read"})).ops["value"]
@@ -153,7 +153,7 @@ def test_ok_pairs_of_the_named_ops_become_int_array(tmp_path: Path, chunk: int) 
     assert values[0].tolist() == pairs
     assert values[1] == []
     assert values[2] == pairs  # kv-read is not named: left as parsed
-    assert values[3] == [["a", 1]]
+    assert values[3] is None
     assert values[4] == pairs  # only ok completions are converted
 
 
@@ -168,8 +168,11 @@ def test_without_pairs_fs_no_value_is_converted(tmp_path: Path, chunk: int) -> N
     values = load_history(write(tmp_path, text)).ops["value"].tolist()
     assert values == [pairs, [[1, 2]], [[1, "x"]]]
     assert not any(isinstance(v, np.ndarray) for v in values)
-    named = load_history(write(tmp_path, text), pairs_fs=frozenset({"kv-read"})).ops["value"]
-    assert [type(v).__name__ for v in named] == ["list", "ndarray", "list"]
+    named = text.replace(b'[[1,"x"]]', b"[[1,3]]")
+    values = load_history(write(tmp_path, named), pairs_fs=frozenset({"kv-read"})).ops["value"]
+    assert [type(v).__name__ for v in values] == ["list", "ndarray", "ndarray"]
+    with pytest.raises(HistoryError, match=r":3: the value of an ok kv-read must be a list of"):
+        load_history(write(tmp_path, text), pairs_fs=frozenset({"kv-read"}))
 
 
 def test_huge_read_line_fast_path_matches_json(tmp_path: Path, chunk: int) -> None:

@@ -9,6 +9,7 @@ search must agree with trying every order; a spent budget is ``unknown``.
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import json
 import random
@@ -270,8 +271,15 @@ def test_registered_per_model_and_composed(tmp_path: Path) -> None:
     assert REGISTRY["linear-kv"](ops, {})["op_count"] == 0  # kv knows no read/write
 
 
+UNPRUNED = dataclasses.replace(MODELS["register"], prune=None)
+
+
 def _exploding(n: int) -> H:
-    """``n`` concurrent unknown writes, then a read no order explains: 2^n configurations."""
+    """``n`` concurrent unknown writes, then a read no order explains: 2^n configurations.
+
+    The budget tests search it with :data:`UNPRUNED`: the register model's own
+    ``prune`` leaves these writes out (nothing observed their values).
+    """
     h = H()
     for p in range(n):
         h.op(p, "write", "x", p, p, 1000, type="info")
@@ -281,7 +289,7 @@ def _exploding(n: int) -> H:
 
 def test_a_spent_step_budget_is_unknown_never_valid(tmp_path: Path) -> None:
     ops = _exploding(14).ops(tmp_path)
-    r = check_linear(ops, {}, "register", max_steps=10_000)
+    r = check_linear(ops, {}, UNPRUNED, max_steps=10_000)
     assert (r["valid"], r["anomalies"], r["unknown_key_count"], r["windows"]) == (
         "unknown",
         [],
@@ -300,21 +308,41 @@ def test_a_spent_step_budget_is_unknown_never_valid(tmp_path: Path) -> None:
 
 
 def test_a_spent_time_budget_is_unknown(tmp_path: Path) -> None:
-    r = check_linear(_exploding(16).ops(tmp_path), {}, "register", max_seconds=0.05)
+    r = check_linear(_exploding(16).ops(tmp_path), {}, UNPRUNED, max_seconds=0.05)
     assert r["valid"] == "unknown"
     assert r["summary"]["headline"].endswith("(search budget spent: 0.05 s)")
 
 
 def test_a_spent_memo_budget_is_unknown(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(linear, "MAX_MEMO_BYTES", 100_000)
-    r = check_linear(_exploding(14).ops(tmp_path), {}, "register")
+    r = check_linear(_exploding(14).ops(tmp_path), {}, UNPRUNED)
     assert (r["valid"], r["keys"][0]["reason"]) == ("unknown", "100,000 bytes of memo")
 
 
 def test_exhausting_a_small_search_is_false(tmp_path: Path) -> None:
-    r = check_linear(_exploding(6).ops(tmp_path), {}, "register")
+    r = check_linear(_exploding(6).ops(tmp_path), {}, UNPRUNED)
     assert (r["valid"], r["windows"][0]["prefix_length"]) == (False, 6)
     assert window(r)[-1] == ("failed", 99, "read", ["x", None], ["x", -1])
+
+
+def test_unknown_writes_nothing_observed_are_left_out_of_the_search(tmp_path: Path) -> None:
+    r = check_linear(_exploding(40).ops(tmp_path), {}, "register")  # 2^40 without pruning
+    assert (r["valid"], r["pruned_count"], r["info_count"], r["steps"]) == (False, 40, 40, 2)
+    h = H()  # an observed value keeps its writes; a cas expecting a value observes it too
+    for p in range(30):
+        h.op(p, "write", "x", p, 0, 1000, type="info")
+    h.op(98, "cas", "x", [7, 100], 1100, 1105, type="info")
+    h.op(99, "read", "x", None, 2000, 2010, result=3)
+    r = check_linear(h.ops(tmp_path), {}, "cas-register")
+    assert (r["valid"], r["pruned_count"], r["op_count"]) == (True, 29, 32)
+    found = history_ops(h.ops(tmp_path), MODELS["cas-register"])[0]
+    kept = MODELS["cas-register"].prune(found)  # type: ignore[misc]
+    assert sorted(str(op.input) for op in kept) == [  # the cas's own 100 nobody saw
+        "('read', None)",
+        "('write', 3)",
+        "('write', 7)",
+    ]
+    assert MODELS["kv"].prune is None  # a kv write moves the revision: never left out
 
 
 @pytest.mark.parametrize("model", ["register", "cas-register", "kv"])
@@ -375,7 +403,7 @@ def _corrupt(recs: list[dict[str, Any]], rng: random.Random) -> None:
 @pytest.mark.parametrize("model", ["register", "cas-register", "kv"])
 def test_the_search_agrees_with_trying_every_order(model: str) -> None:
     rng = random.Random(11)
-    verdicts = []
+    verdicts, pruned = [], 0
     for seed in range(120):
         recs = simulate(model, 6, keys=1, workers=3, info=0.2, seed=seed)
         if seed % 3:
@@ -384,5 +412,10 @@ def test_the_search_agrees_with_trying_every_order(model: str) -> None:
         got = search(MODELS[model], ops).valid if ops else True
         want = _brute(MODELS[model], ops)
         assert got == want, (seed, recs)
+        prune = MODELS[model].prune
+        if prune and ops:  # leaving unobserved unknown writes out changes no verdict
+            pruned += len(ops) - len(kept := prune(ops))
+            assert (search(MODELS[model], kept).valid if kept else True) == want, (seed, recs)
         verdicts.append(got)
     assert 10 < verdicts.count(False) < 110  # both answers were exercised
+    assert pruned > 0 if MODELS[model].prune else pruned == 0

@@ -57,8 +57,9 @@ def test_windows_run_in_order_and_are_recorded(tmp_path: Path) -> None:
     began = ops["value"][0].pop("began")
     assert 0 <= began <= ops["time"][0]  # when it started acting; the op is written after
     assert ops["value"][0].pop("leaders") == {"stream": None, "meta": "n1"}  # no stream here
-    assert ops["value"][0] == {"start": "kill", "targets": "all", "nodes": ["n1", "n2", "n3"]}
-    assert ops["value"][1] == {"stop": "kill", "nodes": ["n1", "n2", "n3"]}
+    start = {"start": "kill", "window": "0", "targets": "all", "nodes": ["n1", "n2", "n3"]}
+    assert ops["value"][0] == start
+    assert ops["value"][1] == {"stop": "kill", "window": "0", "nodes": ["n1", "n2", "n3"]}
     assert len(ops["value"][2]["nodes"]) == 2
     assert all(cluster.up.values()) and not any(cluster.paused.values())
     paused = ops["value"][2]["nodes"]
@@ -188,3 +189,19 @@ def test_the_real_runner_survives_a_fault_that_kills_then_raises(
     reads = [op for op in ops if op["f"] == "read" and op["type"] == "ok"]
     assert sorted(r["node"] for r in reads) == ["n1", "n2", "n3"]  # the fake reads only live nodes
     assert out.result["valid"] is True, results.verdict_line(out.result)
+
+
+def test_a_torn_power_loss_says_what_survived(tmp_path: Path) -> None:
+    torn = [{"kind": "power-loss", "targets": "all", "coordinated": True, "keep": 0.5,
+             "torn_write": True}]  # fmt: skip
+    out, _ = run(tmp_path, scenario(faults=torn))
+    ops = history(out.run_dir)
+    starts = [op["value"] for op in ops if op["process"] == "nemesis" and "start" in op["value"]]
+    assert starts, "no power loss ran"
+    for v in starts:
+        assert set(v["kept_bytes"]) == set(v["dropped_bytes"]) == set(v["nodes"])
+        assert set(v["torn_bytes"]) == set(v["fsyncs"]) == set(v["nodes"])
+    assert sum(sum(v["kept_bytes"].values()) for v in starts) > 0
+    assert faults.label(scenario(faults=torn).faults[0]) == (
+        "power-loss targets=all coordinated keep=0.5 torn"
+    )

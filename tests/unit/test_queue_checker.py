@@ -16,6 +16,7 @@ import pytest
 
 from checkers.compose import REGISTRY, check_history, check_safe, merge_valid
 from checkers.queue import check_queue
+from checkers.schema import MalformedHistory
 from checkers.verdict import headline
 from checkers.wellformed import check_wellformed
 from harness.history import load_history
@@ -357,12 +358,20 @@ def test_check_safe_turns_a_raise_into_unknown(tmp_path: Path) -> None:
     assert "broken" in r["error"] and "KeyError" in r["error"]
 
 
-def test_queue_checker_on_garbage_values_is_unknown_not_a_crash(tmp_path: Path) -> None:
+def test_queue_checker_on_garbage_values_is_malformed_history_not_a_crash(
+    tmp_path: Path,
+) -> None:
+    """A publish value that is not an integer breaks the contract: bad input, naming the line."""
     h = H()
-    h.op("invoke", 0, "publish", "not-a-number")
-    h.op("ok", 0, "publish", "not-a-number")
+    h.op("invoke", 0, "publish", 1)
+    h.op("ok", 0, "publish", 1)
+    h.op("invoke", 1, "publish", "not-a-number")
+    h.op("ok", 1, "publish", "not-a-number")
     ops = load_history(h.write(tmp_path)).ops
-    assert check_safe("queue", check_queue, ops, {"nodes": NODES})["valid"] == "unknown"
+    with pytest.raises(MalformedHistory) as err:
+        check_safe("queue", check_queue, ops, {"nodes": NODES})
+    assert err.value.line == 3
+    assert str(err.value) == "line 3: publish value 'not-a-number' is not a 64-bit integer"
 
 
 @pytest.mark.parametrize(

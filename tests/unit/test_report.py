@@ -397,10 +397,23 @@ def test_chromium_check_sees_console_errors(tmp_path: Path) -> None:
     assert any('"boom"' in line for line in console)
 
 
-def test_history_that_cannot_be_checked_still_gets_a_report(tmp_path: Path) -> None:
+def test_history_that_cannot_be_checked_still_gets_a_report(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A checker that raises (a bug in it) is UNKNOWN with its error; the report is written.
+
+    (A value that breaks the contract, such as a publish value "a", is bad input
+    instead: ``check`` refuses it with exit 2, see tests/unit/test_inputs.py.)
+    """
+    from checkers import compose
+
+    def broken(ops: Any, context: Any) -> dict[str, Any]:
+        raise ValueError("the checker broke")
+
+    monkeypatch.setitem(compose.REGISTRY, "queue", broken)
     ops = [
-        {"index": 0, "time": 5, "type": "invoke", "process": 0, "f": "publish", "value": "a"},
-        {"index": 1, "time": 9, "type": "ok", "process": 0, "f": "publish", "value": "a"},
+        {"index": 0, "time": 5, "type": "invoke", "process": 0, "f": "publish", "value": 1},
+        {"index": 1, "time": 9, "type": "ok", "process": 0, "f": "publish", "value": 1},
     ]
     (tmp_path / "history.jsonl").write_bytes(b"".join(orjson.dumps(o) + b"\n" for o in ops))
     loaded = load_history(tmp_path / "history.jsonl")

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import signal
 import threading
 from pathlib import Path
+from typing import Any
 
 import pytest
 from fakerun import assert_well_formed, history, run, scenario
@@ -120,6 +122,9 @@ def test_a_cluster_that_never_comes_up_breaks_the_run_with_exit_4(tmp_path: Path
     assert "cluster up" in out.result["timings"]
     assert made[0].stopped
     assert results.exit_code_for(out.result) == 1  # the CLI gives 4 (see test_cli_run_exit_4)
+    assert not (out.run_dir / "history.jsonl").exists()  # no op recorded: no empty file
+    written = [p for p in out.run_dir.iterdir() if p.is_file()]  # nodes/: the servers' own
+    assert [p.name for p in written if p.stat().st_size == 0 or p.name.startswith(".")] == []
 
 
 def test_cli_run_exits_4_when_the_run_broke(tmp_path: Path, monkeypatch) -> None:
@@ -216,3 +221,70 @@ def test_a_workload_needing_a_newer_server_is_refused_in_one_line(monkeypatch) -
         "workload queue needs nats-server 2.12.0 or newer, and this run's is 2.11.11 "
         "(--set server.version=2.12.0, or newer)"
     )
+
+
+class _SignalAt(logging.Handler):
+    """Sends this process ``signals`` when the harness log first says ``phase: <phase>``."""
+
+    def __init__(self, phase: str, *signals: signal.Signals) -> None:
+        super().__init__()
+        self.phase, self.signals = phase, signals
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if record.getMessage().startswith(f"phase: {self.phase}") and self.signals:
+            sent, self.signals = self.signals, ()
+            for sig in sent:
+                os.kill(os.getpid(), sig)
+
+
+def _run_signalled(tmp_path: Path, phase: str, *signals: signal.Signals) -> Any:
+    handler = _SignalAt(phase, *signals)
+    logging.getLogger().addHandler(handler)
+    try:
+        return run(tmp_path, scenario(faults=[{"kind": "kill", "targets": "one"}]))
+    finally:
+        logging.getLogger().removeHandler(handler)
+
+
+def _no_partial_files(run_dir: Path) -> None:
+    every = [p for p in run_dir.rglob("*") if p.is_file()]
+    assert [p.name for p in every if p.name.startswith(".") or p.stat().st_size == 0] == []
+
+
+@pytest.mark.parametrize("phase", ["collect", "teardown", "check", "report"])
+def test_a_signal_after_the_main_phase_still_writes_the_whole_folder(
+    tmp_path: Path, phase: str
+) -> None:
+    out, made = _run_signalled(tmp_path, phase, signal.SIGTERM)
+    assert out.interrupted == "SIGTERM"  # exit 143, though nothing was cut short
+    saved = json.loads((out.run_dir / "results.json").read_text())
+    assert saved["valid"] is True and saved["interrupted"] is None
+    for name in ("summary.md", "report.html", "history.jsonl", "harness.log"):
+        assert (out.run_dir / name).is_file(), name
+    assert (out.run_dir.parent / "latest").resolve() == out.run_dir.resolve()
+    assert "SIGTERM after the main phase" in (out.run_dir / "harness.log").read_text()
+    _no_partial_files(out.run_dir)
+    assert made[0].stopped
+
+
+@pytest.mark.parametrize(("phase", "written"), [("collect", False), ("report", True)])
+def test_a_second_signal_stops_at_once_with_one_line_and_the_history_kept(
+    tmp_path: Path, phase: str, written: bool
+) -> None:
+    from harness.errors import Stopped
+
+    with pytest.raises(Stopped) as stopped:
+        _run_signalled(tmp_path, phase, signal.SIGINT, signal.SIGTERM)
+    assert stopped.value.exit_code == 130  # the first signal names the exit code
+    [run_dir] = (tmp_path / "results" / "fake").glob("2*")
+    assert str(stopped.value) == (
+        f"stopped by a second SIGTERM; the history and the files written so far are in "
+        f"{run_dir} (check them again with: nats-chaos report {run_dir})"
+    )
+    assert (run_dir / "results.json").is_file() is written  # the checks ran only after collect
+    assert not (run_dir / "report.html").exists()
+    assert len(history(run_dir)) > 50
+    assert (run_dir / "nodes" / "n1" / "nats-server.log").is_file()  # teardown finished
+    assert (run_dir.parent / "latest").resolve() == run_dir.resolve()
+    _no_partial_files(run_dir)
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler

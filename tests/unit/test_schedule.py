@@ -238,7 +238,7 @@ def test_a_fault_label_needs_no_targets_and_every_kind_has_one() -> None:
     ]
     assert set(faults.REGISTRY) == {
         "kill", "pause", "power-loss", "partition", "step-down", "corrupt", "delay", "loss",
-        "compose",
+        "compose", "program",
     }  # fmt: skip
 
 

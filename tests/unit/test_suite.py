@@ -271,6 +271,16 @@ def test_interrupted_suite_stops_and_keeps_its_table(tmp_path: Path) -> None:
     assert json.loads((out.out / "summary.json").read_text())["runs"] == 2
 
 
+def test_a_run_stopped_by_a_second_signal_stops_the_suite(tmp_path: Path) -> None:
+    from harness.errors import Stopped
+
+    fake = FakeRunner(fail_with=Stopped("stopped by a second SIGTERM; …", "SIGTERM"))
+    out = run(tmp_path, fake)
+    assert out.interrupted == "SIGTERM"  # the CLI exits 143
+    assert len(fake.seen) == 1  # no further run started
+    assert json.loads((out.out / "summary.json").read_text())["runs"] == 0
+
+
 def test_repeat_must_be_positive(tmp_path: Path) -> None:
     with pytest.raises(BadInput, match="--repeat"):
         run(tmp_path, FakeRunner(), repeat=0)

@@ -1,0 +1,47 @@
+"""`nats-chaos check HISTORY --workload NAME` re-checks a saved run of every workload.
+
+Each registered workload runs on the fake cluster under a kill; `check` on its
+history and nodes folder must give the run's own verdict line and exit code,
+and the workload's headline checker must be among the checkers it ran.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+from fakerun import run, scenario
+
+from harness import workloads
+from harness.cli import main
+from harness.results import exit_code_for, verdict_line
+
+FIELDS: dict[str, dict[str, Any]] = {"kv": {"stream": {"name": "KV_chaos"}}}
+
+
+@pytest.mark.parametrize("name", sorted(workloads.REGISTRY))
+def test_check_gives_the_runs_own_verdict(name: str, tmp_path) -> None:
+    sc = scenario(
+        workload={"name": name},
+        faults=[{"kind": "kill", "targets": "leader"}],
+        **FIELDS.get(name, {}),
+    )
+    outcome, _ = run(tmp_path, sc)
+    run_dir = outcome.run_dir
+    saved = json.loads((run_dir / "results.json").read_text())
+    res = CliRunner().invoke(
+        main,
+        ["check", str(run_dir / "history.jsonl"), "--workload", name,
+         "--nodes-dir", str(run_dir / "nodes")],
+    )  # fmt: skip
+    assert res.exit_code == exit_code_for(saved), res.output
+    assert res.stdout.strip() == verdict_line(saved)
+    assert saved["valid"] is True, verdict_line(saved)  # the fake loses nothing under a kill
+    checked = json.loads(
+        CliRunner()
+        .invoke(main, ["check", str(run_dir / "history.jsonl"), "--workload", name, "--json"])
+        .stdout
+    )
+    assert workloads.REGISTRY[name].headline_checker in checked["checkers"]
