@@ -34,7 +34,7 @@ from checkers.wellformed import check_wellformed  # noqa: E402
 from harness.history import load_history  # noqa: E402
 
 PAIRS_FS = frozenset({"read"})  # harness.workloads.REGISTRY["queue"].pairs_fs
-NAMES = ("wellformed", "stats", "queue")  # what a run composes, minus the server logs
+NAMES = ("wellformed", "stats", "queue", "availability")  # a run composes these and logs
 
 MIB = 1024 * 1024
 

@@ -49,6 +49,7 @@ from typing import Any
 
 import pandas as pd
 
+from checkers.availability import check_availability
 from checkers.batch import check_batch
 from checkers.cas import check_cas
 from checkers.consumer import check_consumer
@@ -68,6 +69,7 @@ Valid = bool | str
 REGISTRY: dict[str, Checker] = {
     "wellformed": check_wellformed,
     "stats": check_stats,
+    "availability": check_availability,
     "queue": check_queue,
     "consumer": check_consumer,
     "logs": check_logs,

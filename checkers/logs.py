@@ -6,12 +6,16 @@ In (:func:`check_logs`, composed by name as ``logs``): the ops of a history
 node); without ``nodes_dir`` it raises ValueError (composed, that is an
 "unknown" result that says so). Out: ``{"valid", "anomalies",
 "counts": {category: total}, "nodes": {node: {"lines", "counts", "first":
-{category: [first lines]}}}, "missing": [nodes without a log]}``.
+{category: [first lines]}}}, "missing": [nodes without a log]}``, and a
+``summary`` with a ``headline`` when the logs make the run invalid.
 
 Each line is matched (case-insensitively) against every category in
 :data:`PATTERNS`; a line counts once per category it matches. ``panic``
 (a Go panic or a runtime ``fatal error:``) makes the run invalid — the
-server crashed, whatever the history says. The other categories are
+server crashed, whatever the history says — and so does
+``orphaned_stream`` (anomaly ``orphaned``: ``Detected orphaned stream …
+will cleanup``, the server deleting a stream it held because the meta
+layer no longer knew it; Jepsen's snapshot-corruption finding). The other categories are
 evidence for a person (corruption runs are expected to produce them) and
 do not change the verdict. No log at all yields ``"unknown"``.
 """
@@ -31,6 +35,7 @@ PATTERNS: dict[str, re.Pattern[str]] = {
     "data_race": re.compile(r"WARNING: DATA RACE", re.I),
     "fatal": re.compile(r"\[FTL\]"),
     "orphaned": re.compile(r"orphan", re.I),
+    "orphaned_stream": re.compile(r"Detected orphaned stream", re.I),
     "corrupt": re.compile(r"corrupt", re.I),
     "checksum": re.compile(r"checksum", re.I),
     "mismatch": re.compile(r"mismatch", re.I),
@@ -38,7 +43,13 @@ PATTERNS: dict[str, re.Pattern[str]] = {
     "truncated": re.compile(r"truncat", re.I),
     "lost_data": re.compile(r"\blost\b.*\b(data|messages?|bytes?)\b", re.I),
 }
-INVALID = ("panic",)
+INVALID = {"panic": "panic", "orphaned_stream": "orphaned"}  # category -> anomaly name
+SAID = {  # category -> what the verdict line says of it
+    "panic": "server panic",
+    "orphaned_stream": "ORPHANED: the server deleted the stream as orphaned",
+}
+EXPLAIN = 5  # distinct messages :func:`explain` returns
+_PREFIX = re.compile(r"^\[\d+\]\s+\S+\s+\S+\s+")  # "[pid] date time " before the level
 
 
 def scan_log(path: Path) -> dict[str, Any]:
@@ -81,12 +92,38 @@ def scan_nodes(nodes_dir: Path) -> dict[str, Any]:
     for r in per_node.values():
         for name, n in r["counts"].items():
             totals[name] += n
-    anomalies = [name for name in INVALID if totals[name]]
+    anomalies = [name for cat, name in INVALID.items() if totals[cat]]
     valid: bool | str = "unknown" if not per_node else not anomalies
-    return {
+    result: dict[str, Any] = {
         "valid": valid,
         "anomalies": anomalies,
         "counts": totals,
         "nodes": per_node,
         "missing": missing,
     }
+    said = [
+        f"{what} on {', '.join(n for n, r in per_node.items() if r['counts'][cat])}"
+        for cat, what in SAID.items()
+        if totals[cat]
+    ]
+    if said:
+        result["summary"] = {"headline": "; ".join(said)}
+    return result
+
+
+def explain(path: Path, pattern: re.Pattern[str], limit: int = EXPLAIN) -> list[dict[str, Any]]:
+    """The distinct messages of one log that match ``pattern``, most frequent first.
+
+    A message is a line without its ``[pid] date time`` prefix, so a line the
+    server repeats every second is one entry: ``{"line": first such line,
+    "count": how many}``, at most ``limit`` of them (ties: first seen first).
+    """
+    seen: dict[str, dict[str, Any]] = {}
+    with path.open("r", encoding="utf-8", errors="replace") as fh:
+        for line in fh:
+            if not pattern.search(line):
+                continue
+            key = _PREFIX.sub("", line.rstrip("\n"))[:MAX_LINE]
+            entry = seen.setdefault(key, {"line": line.rstrip("\n")[:MAX_LINE], "count": 0})
+            entry["count"] += 1
+    return sorted(seen.values(), key=lambda e: -e["count"])[:limit]

@@ -1,7 +1,9 @@
 """The queue checker: were acknowledged publishes kept, and do the replicas agree?
 
 In: the ops DataFrame of a queue-workload history (docs/contracts.md §1, see
-:mod:`checkers.schema`) and a context with ``nodes`` (every cluster node).
+:mod:`checkers.schema`) and a context with ``nodes`` (every cluster node)
+and optionally ``nodes_dir`` (the run's ``nodes/``, for the log lines that
+explain a stalled or lost replica).
 Publishes are invoke/completion pairs whose ``value`` is a unique integer;
 final ``read`` completions carry, per node, the stream as
 ``[stream_seq, value]`` pairs (a list, or an int64 array of shape (n, 2)).
@@ -12,8 +14,15 @@ R ∩ (A − K), failed = definitely failed publishes not read, unknown =
 A − K − R − failed. A publish that definitely failed yet was read is
 "failed-but-read" (an anomaly: either the server or the harness's error
 mapping is wrong). A value at two stream sequences on one node is
-duplicated. Divergence is a stream sequence holding different values on
-two nodes, or a node missing acknowledged values that another node has.
+duplicated. How the replicas differ is named for what happened
+(:mod:`checkers.replicas`): ``stream-lost`` (a read says the stream is
+absent), ``stalled`` (behind when the recovery wait reached its bound; its
+backlog is not divergence), ``replica-groups`` (a stream sequence holds
+different values on two nodes; the nodes grouped by contents), ``holes``
+(a middle range missing on a replica) and ``divergence`` (a replica, not
+stalled, ends short of another); ``divergence.count`` counts each stream
+sequence once, and ``missing_on_node`` keeps each node's acknowledged
+values another node has.
 ``valid`` is False for any of these, "unknown" when no node could be read,
 else True. Everything is set algebra over sorted numpy arrays; the only
 Python loops are over nodes and read ops, never over publishes or values.
@@ -48,7 +57,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from checkers.queue_summary import _count as _count  # re-exported: other checkers use it
+from checkers.queue_summary import summarize
+from checkers.replicas import analyse, recovery_record
 from checkers.schema import client_mask, column, int64_at
+from checkers.sets import contains, repeated, uniq
 
 SAMPLE = 20
 EXAMPLES = 5
@@ -62,37 +75,13 @@ class NodeRead:
 
     status: str = "unread"  # "read" | "empty" | "unread"
     note: str | None = "no read recorded"
+    absent: bool = False  # an ok read said the node has no such stream (``absent: true``)
     pairs: np.ndarray = field(default_factory=lambda: np.empty((0, 2), dtype=np.int64))
     values: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.int64))
 
 
 def _sample(values: np.ndarray) -> list[int]:
     return np.sort(values)[:SAMPLE].tolist()
-
-
-def uniq(a: np.ndarray) -> np.ndarray:
-    """Sorted distinct values (np.unique, minus its hashing detour that is slow here)."""
-    a = np.sort(a)
-    if len(a) < 2:
-        return a
-    keep = np.empty(len(a), dtype=bool)
-    keep[0] = True
-    np.not_equal(a[1:], a[:-1], out=keep[1:])
-    return a[keep]
-
-
-def contains(sorted_b: np.ndarray, a: np.ndarray) -> np.ndarray:
-    """For each element of ``a``: is it in the sorted array ``sorted_b``?"""
-    if len(sorted_b) == 0:
-        return np.zeros(len(a), dtype=bool)
-    at = np.minimum(np.searchsorted(sorted_b, a), len(sorted_b) - 1)
-    return sorted_b[at] == a
-
-
-def repeated(a: np.ndarray) -> np.ndarray:
-    """Sorted distinct values that occur more than once in ``a``."""
-    s = np.sort(a)
-    return uniq(s[1:][s[1:] == s[:-1]])
 
 
 def _as_pairs(value: Any) -> np.ndarray:
@@ -126,8 +115,8 @@ def node_reads(ops: pd.DataFrame, nodes: list[str]) -> dict[str, NodeRead]:
     f, types = _col(ops, "f"), _col(ops, "type")
     rows = np.flatnonzero((f == "read") & (types != "invoke") & client_mask(ops))
     found: dict[str, NodeRead] = {n: NodeRead() for n in nodes}
-    cols = [_col(ops, k)[rows] for k in ("node", "type", "value", "error", "note")]
-    for node, typ, value, error, note in zip(*cols, strict=True):
+    cols = [_col(ops, k)[rows] for k in ("node", "type", "value", "error", "note", "absent")]
+    for node, typ, value, error, note, absent in zip(*cols, strict=True):
         nr = found.setdefault(str(node), NodeRead())
         if typ != "ok":
             if nr.status == "unread":
@@ -138,6 +127,7 @@ def node_reads(ops: pd.DataFrame, nodes: list[str]) -> dict[str, NodeRead]:
             nr.status, nr.note, nr.pairs = "empty", None, pairs[:0]
         nr.pairs = np.concatenate([nr.pairs, pairs])
         nr.note = nr.note or _text(note)
+        nr.absent = nr.absent or absent is True
         if len(nr.pairs):
             nr.status = "read"
     for nr in found.values():
@@ -271,16 +261,25 @@ def duplicated_values(reads: dict[str, NodeRead]) -> np.ndarray:
     return uniq(np.concatenate(dups)) if dups else np.empty(0, dtype=np.int64)
 
 
-def same_seq_conflicts(reads: dict[str, NodeRead]) -> dict[str, Any]:
-    """Stream sequences that hold different values on different nodes."""
-    read = {n: nr for n, nr in reads.items() if len(nr.pairs)}
+def conflict_seqs(reads: dict[str, NodeRead]) -> np.ndarray:
+    """Sorted stream sequences that hold different values on different nodes (each once)."""
+    read = [nr.pairs for nr in reads.values() if len(nr.pairs)]
     if not read:
-        return {"count": 0, "examples": []}
-    everything = np.concatenate([nr.pairs for nr in read.values()])
+        return np.empty(0, dtype=np.int64)
+    everything = np.concatenate(read)
     # each node's pairs are sorted by seq: a stable sort merges the runs in linear time
     s = everything[np.argsort(everything[:, 0], kind="stable")]
     clash = (s[1:, 0] == s[:-1, 0]) & (s[1:, 1] != s[:-1, 1])
-    conflicts = uniq(s[1:, 0][clash])
+    return uniq(s[1:, 0][clash])
+
+
+def same_seq_conflicts(
+    reads: dict[str, NodeRead], conflicts: np.ndarray | None = None
+) -> dict[str, Any]:
+    """Stream sequences that hold different values on different nodes: count and examples
+    (``conflicts``: the :func:`conflict_seqs` of ``reads``, when already known)."""
+    read = {n: nr for n, nr in reads.items() if len(nr.pairs)}
+    conflicts = conflict_seqs(read) if conflicts is None else conflicts
     examples = []
     for seq in conflicts[:EXAMPLES].tolist():
         per_node = {}
@@ -342,16 +341,17 @@ def check_queue(ops: pd.DataFrame, context: dict[str, Any]) -> dict[str, Any]:
     recovered = not_acked[contains(read, not_acked)]
     failed_read = failed[contains(read, failed)]  # "certainly not written", yet read
     duplicated = duplicated_values(reads)
-    conflicts = same_seq_conflicts(reads)
+    clashing = conflict_seqs(reads)
+    conflicts = same_seq_conflicts(reads, clashing)
     has = holdings(reads, acked)
     missing = missing_on_nodes(has, acked)
-    divergence = conflicts["count"] + sum(m["count"] for m in missing.values())
+    replicas = analyse(reads, acks, clashing, recovery_record(ops), context.get("nodes_dir"))
     any_read = any(nr.status != "unread" for nr in reads.values())
     counts = {
         "lost": len(lost),
         "unexpected": len(unexpected),
         "duplicated": len(duplicated),
-        "divergence": divergence,
+        **replicas["counts"],
         "failed-but-read": len(failed_read),
     }
     valid, anomalies = _verdict(counts, any_read)
@@ -378,9 +378,15 @@ def check_queue(ops: pd.DataFrame, context: dict[str, Any]) -> dict[str, Any]:
         "lost_ack_time": lost_ack_span(acks, lost),
         "per_node": _per_node(reads, has, acked),
         "unread_nodes": sorted(n for n, nr in reads.items() if nr.status == "unread"),
+        "stream_lost": replicas["stream_lost"],
+        "stalled": replicas["stalled"],
+        "holes": replicas["holes"],
         "divergence": {
-            "count": divergence,
+            "count": replicas["divergence_count"],
             "same_seq_different_value": conflicts,
+            "conflict_seqs": replicas["conflict_seqs"],
+            "short_nodes": replicas["short_nodes"],
+            "groups": replicas["groups"],
             "missing_on_node": missing,
         },
     }
@@ -390,115 +396,3 @@ def check_queue(ops: pd.DataFrame, context: dict[str, Any]) -> dict[str, Any]:
     result["summary"] = summarize(result)
     result["summary"]["over_time"] = lost_over_time(acks, lost, has)
     return result
-
-
-# ---- the headline block (checkers.verdict reads it; see checkers.compose) ----
-
-COUNTS = (
-    ("attempted", "attempt_count", "publishes invoked", False),
-    ("acknowledged", "acknowledged_count", "publishes the server acknowledged", False),
-    ("read", "read_count", "distinct values read back from any node", False),
-    ("lost", "lost_count", "acknowledged, but read back from no node", True),
-    ("unexpected", "unexpected_count", "read back, but never published", True),
-    ("duplicated", "duplicated_count", "at two stream sequences on one node", True),
-    ("failed but read", "failed_but_read_count", "publish definitely failed, yet read back", True),
-    ("failed", "failed_count", "publish definitely failed and was not read (allowed)", False),
-    ("recovered", "recovered_count", "not acknowledged, yet read back (allowed)", False),
-    ("unknown", "unknown_count", "not acknowledged and not read (allowed)", False),
-)
-PROBLEMS = (
-    ("unexpected_count", "unexpected"),
-    ("duplicated_count", "duplicated"),
-    ("failed_but_read_count", "failed publishes read back"),
-)
-
-
-def _count(name: str, value: Any, meaning: str, bad: bool) -> dict[str, Any]:
-    return {"name": name, "value": value, "bad": bool(bad and value), "meaning": meaning}
-
-
-def _problems(q: dict[str, Any]) -> list[str]:
-    """``LOST 12 of 5,432 acknowledged writes (0.22%)``, ``3 unexpected``, … (none: [])."""
-    acked = q.get("acknowledged_count") or 0
-    parts = []
-    lost = q.get("lost_count") or 0
-    if lost:
-        pct = 100.0 * lost / acked if acked else 0.0
-        parts.append(f"LOST {lost:,} of {acked:,} acknowledged writes ({pct:.2f}%)")
-    parts += [f"{q[key]:,} {label}" for key, label in PROBLEMS if q.get(key)]
-    div = (q.get("divergence") or {}).get("count") or 0
-    if div:
-        parts.append(f"{div:,} divergent between replicas")
-    return parts
-
-
-def _node_rows(q: dict[str, Any]) -> list[dict[str, Any]]:
-    missing = (q.get("divergence") or {}).get("missing_on_node") or {}
-    rows = []
-    for node, d in (q.get("per_node") or {}).items():
-        miss = (missing.get(node) or {}).get("count")
-        counts = [
-            _count("read", d.get("read_count"), "distinct values read from this node", False),
-            _count(
-                "lost", d.get("lost_count"), "acknowledged values this node does not hold", True
-            ),
-            _count(
-                "missing", miss, "values this node lacks that another node has (divergence)", True
-            ),
-        ]
-        status, note = str(d.get("status", "")), str(d.get("note") or "")
-        rows.append({"node": str(node), "status": status, "note": note, "counts": counts})
-    return rows
-
-
-def _notes(q: dict[str, Any]) -> list[str]:
-    notes = []
-    br = q.get("lost_breakdown") or {}
-    if q.get("lost_count"):
-        notes.append(
-            f"Lost writes relative to each process's reads: {br.get('prefix', 0):,} prefix, "
-            f"{br.get('middle', 0):,} middle, {br.get('postfix', 0):,} postfix."
-        )
-    when = q.get("lost_ack_time") or {}
-    if when.get("first") is not None:
-        notes.append(
-            f"Lost writes were acknowledged between {when['first']:.1f}s and "
-            f"{when['last']:.1f}s after the run started."
-        )
-    return notes
-
-
-def summarize(q: dict[str, Any]) -> dict[str, Any]:
-    """The headline block of a queue result (any subset of its keys; see ``checkers.compose``).
-
-    ``headline`` reads, by the result's ``valid``: True ``no anomalies in
-    7,195 acknowledged writes``; False ``LOST 12 of 5,432 acknowledged writes
-    (0.22%); 3 unexpected``; "unknown" ``unread nodes: n1, n2``.
-    """
-    acked = q.get("acknowledged_count") or 0
-    lost = q.get("lost_count") or 0
-    unread = list(q.get("unread_nodes") or [])
-    valid = q.get("valid")
-    if valid is True:
-        headline = f"no anomalies in {acked:,} acknowledged writes"
-    elif valid is False:
-        headline = "; ".join(_problems(q)) or ", ".join(q.get("anomalies") or [])
-    else:
-        headline = f"unread nodes: {', '.join(unread)}" if unread else "no node was read"
-    counts = [_count(n, q[k], m, bad) for n, k, m, bad in COUNTS if k in q]
-    div = q.get("divergence")
-    if isinstance(div, dict):
-        counts.append(_count("divergent", div.get("count"), "replicas disagree on a value", True))
-    return {
-        "headline": headline,
-        "counts": counts,
-        "row": {
-            "acknowledged": acked,
-            "lost": lost,
-            "lost_pct": round(100.0 * lost / acked, 2) if acked else 0.0,
-        },
-        "rate": {"name": "lost_pct", "label": "lost acknowledged writes (%)"},
-        "unread_nodes": unread,
-        "nodes": _node_rows(q),
-        "notes": _notes(q),
-    }

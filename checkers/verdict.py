@@ -14,7 +14,9 @@ The line, by the composed ``valid``:
 
 - True: ``VALID: <headline>`` plus ``(not read: n3)`` for unread nodes;
 - False: ``INVALID: <headline>`` when the headline checker found the
-  problem, else the anomaly names (e.g. a server panic in the logs);
+  problem, followed by what every other invalid checker found (its
+  headline, else its anomaly names: ``ORPHANED: the server deleted the
+  stream as orphaned on n2`` from the logs);
 - "unknown": ``UNKNOWN: <reason>``: the run's error, else the unread
   nodes, else the headline checker's error or headline, else the first
   other undecided checker's error or headline, else "the history does not
@@ -84,6 +86,21 @@ def _other_reason(result: dict[str, Any], skip: str | None) -> str | None:
     return None
 
 
+def _other_findings(result: dict[str, Any], skip: str | None, covered: set[str]) -> list[str]:
+    """What each invalid checker but ``skip`` found that the ``covered`` anomalies do not
+    already say: its headline, else its anomaly names."""
+    out = []
+    for name, r in (result.get("checkers") or {}).items():
+        if name == skip or not isinstance(r, dict) or r.get("valid") is not False:
+            continue
+        if covered and set(r.get("anomalies") or []) <= covered:
+            continue
+        said = _summary(r).get("headline") or ", ".join(r.get("anomalies") or [])
+        if said:
+            out.append(str(said))
+    return out
+
+
 def _summary(h: dict[str, Any]) -> dict[str, Any]:
     summary = h.get("summary")
     return summary if isinstance(summary, dict) else {}
@@ -98,9 +115,12 @@ def _text(result: dict[str, Any], name: str | None, h: dict[str, Any]) -> str:
         text = said or "no anomalies"
         return text + (f" (not read: {', '.join(unread)})" if unread else "")
     if valid is False:
-        if h.get("valid") is False and said:
-            return str(said)
-        return ", ".join(result.get("anomalies") or []) or "a checker found the history invalid"
+        parts = [str(said)] if h.get("valid") is False and said else []
+        covered = set(h.get("anomalies") or []) if parts else set()
+        parts += [p for p in _other_findings(result, name, covered) if p not in parts]
+        if not parts:  # no checker says more than its verdict: the anomaly names speak
+            parts = [", ".join(result.get("anomalies") or [])]
+        return "; ".join(p for p in parts if p) or "a checker found the history invalid"
     if result.get("error"):
         return str(h.get("error") or result["error"])
     if unread:

@@ -7,7 +7,9 @@ normal run with its own result folder under ``results/compare/<stamp>/runs``.
 The comparison folder gets ``compare.md`` and ``compare.csv`` (one row per
 run: the headline checker's row figures — for the queue workload
 acknowledged, lost, lost % — then acknowledged ops/s, p50/p99 publish
-latency, anomalies, verdict) and ``compare.png``, a bar chart per variant
+latency, the longest gap without an acknowledged write and the slowest
+return to an acknowledged write after a fault (the availability checker's),
+anomalies, verdict) and ``compare.png``, a bar chart per variant
 of the figure the headline checker names as its ``rate`` (lost %) and of
 throughput. Row figures and verdict come from ``checkers.verdict.headline``.
 """
@@ -29,7 +31,16 @@ from harness.runner import REAL_BACKEND, Backend, RunOptions, execute
 from harness.scenario import load_scenario, parse_override
 
 HEAD = ["variant", "repeat"]  # then the headline checker's row figures, then TAIL
-TAIL = ["acked_per_s", "p50_ms", "p99_ms", "anomalies", "verdict", "run_dir"]
+TAIL = [
+    "acked_per_s",
+    "p50_ms",
+    "p99_ms",
+    "longest_gap_s",
+    "slowest_back_s",
+    "anomalies",
+    "verdict",
+    "run_dir",
+]
 THROUGHPUT = ("acked_per_s", "acknowledged publishes / s")
 
 
@@ -65,6 +76,7 @@ def row(variant: Variant, repeat: int, result: dict[str, Any], run_dir: Path) ->
     stats = result.get("checkers", {}).get("stats", {})
     lat = (stats.get("latency_ms") or {}).get("publish") or {}
     figures = {k: v for k, v in h.row.items() if k not in HEAD and k not in TAIL}
+    gap, back = availability_figures(result)
     return {
         "variant": variant.label,
         "repeat": repeat,
@@ -72,11 +84,25 @@ def row(variant: Variant, repeat: int, result: dict[str, Any], run_dir: Path) ->
         "acked_per_s": round(float(stats.get("publish_rate") or 0.0), 1),
         "p50_ms": lat.get("p50"),
         "p99_ms": lat.get("p99"),
+        "longest_gap_s": gap,
+        "slowest_back_s": back,
         "anomalies": ",".join(result.get("anomalies") or []) or "-",
         "verdict": {"valid": "valid", "invalid": "INVALID"}.get(h.status, "unknown"),
         "run_dir": str(run_dir),
         "_rate": h.rate,
     }
+
+
+def availability_figures(result: dict[str, Any]) -> tuple[float | None, float | str | None]:
+    """(longest gap without an acknowledged write, the slowest return to an acknowledged
+    write after a fault), in seconds, from the availability checker; None where it measured
+    nothing, ``"never"`` when no write was acknowledged after some fault."""
+    a = (result.get("checkers") or {}).get("availability") or {}
+    gap = (a.get("longest_gap") or {}).get("seconds")
+    backs = [f.get("first_ack_after_s") for f in a.get("faults") or []]
+    if any(b is None for b in backs):
+        return gap, "never"
+    return gap, max(backs) if backs else None
 
 
 def columns(rows: list[dict[str, Any]]) -> list[str]:

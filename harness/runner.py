@@ -250,9 +250,13 @@ class Run:
             work = self._main_phase(interp, workload, nemesis, windows)
             await self.soft_phase(main, "main", work, limit)
             await self.soft_phase("heal", "heal", nemesis.heal_all())
-            self.extra["recovery"] = await self.soft_phase(
+            began = history.now()
+            self.extra["recovery"] = recovery = await self.soft_phase(
                 "recovery wait", "recovery", workload.recover(sc.recovery.timeout)
             )
+            settled = recovery if recovery is not None else {"converged": False, "overdue": True}
+            bound = {"bound": sc.recovery.timeout, "began": began}
+            note("recovery", {"settle": "recovery", **settled, **bound})  # the checkers read it
             isolated = await self.soft_phase(
                 "isolate for reads", "isolation", workload.prepare_reads(sc.recovery.isolation)
             )

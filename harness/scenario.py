@@ -225,7 +225,7 @@ class RecoverySpec(_Model):
 
 
 # Every anomaly name a checker can report: the workloads' and the server logs' (checkers/logs.py).
-LOG_ANOMALIES = ("panic",)
+LOG_ANOMALIES = ("panic", "orphaned")
 if TYPE_CHECKING:
     AnomalyName = str
 else:  # a Literal of every registered name, so a typo in `expect:` is refused

@@ -43,6 +43,18 @@ def summary_md(result: dict[str, Any], scenario: dict[str, Any] | None = None) -
         for r in nodes:
             cells = [_md(r.node), _md(r.status), *(_n(c) for _, c, _ in r.counts), _md(r.note)]
             lines.append("| " + " | ".join(cells) + " |")
+    facts, faults = summary.availability(result)
+    if facts or faults:
+        lines += ["", "**Availability**", ""]
+        lines += [f"- {_md(k)}: {_md(v)}" for k, v in facts]
+        for row in faults:
+            kind, nodes, window, stream, meta, acked, back, gap, failed = row
+            lines.append(
+                f"- {_md(kind)} {_md(nodes)} ({_md(window)} s; stream leader {_md(stream)}, "
+                f"meta leader {_md(meta)}; {_n(acked)} acked during it): first ack {_md(back)} s "
+                f"after it, longest gap "
+                f"{_md(gap)} s; failures {_md(failed)}"
+            )
     logs = (result.get("checkers") or {}).get("logs") or {}
     found = {k: n for k, n in (logs.get("counts") or {}).items() if n}
     if found:

@@ -3,8 +3,8 @@
 In: a :class:`Page` holding the result dict, the scenario as plain data,
 fault windows, plots, sample ops, log findings and the folder's raw files.
 Out: the HTML text. Sections, in reading order: verdict banner, run
-settings, counts, fault timeline, plots, nodes, examples, node logs, raw
-files. Every value from a history, a log or a scenario goes through
+settings, counts, fault timeline, availability, plots, nodes, examples,
+node logs, raw files. Every value from a history, a log or a scenario goes through
 :mod:`checkers.report.html`, which escapes it.
 """
 
@@ -85,7 +85,17 @@ def _banner(p: Page) -> Markup:
 
 
 def _nav() -> Markup:
-    parts = ("run", "counts", "faults", "plots", "nodes", "examples", "logs", "files")
+    parts = (
+        "run",
+        "counts",
+        "faults",
+        "availability",
+        "plots",
+        "nodes",
+        "examples",
+        "logs",
+        "files",
+    )
     return el("nav", [el("a", s, href=f"#{s}") for s in parts])
 
 
@@ -156,6 +166,28 @@ def _faults(p: Page) -> Markup:
     head = ("fault", "start (s)", "stop (s)", "lasted (s)", "nodes", "detail")
     body.append(table(head, rows, numeric=(1, 2, 3)))
     return el("section", body, id="faults")
+
+
+def _availability(p: Page) -> Markup:
+    facts, rows = summary.availability(p.result)
+    body = [el("h2", "Availability")]
+    if not facts and not rows:
+        body.append(el("p", "No availability figures in the result.", class_="muted"))
+        return el("section", body, id="availability")
+    if facts:
+        body.append(definitions(facts))
+    if rows:
+        body.append(table(summary.AVAILABILITY_HEAD, rows, numeric=(5, 6, 7)))
+        body.append(
+            el(
+                "p",
+                "Leaders as they were just before each fault; failures are the writes that "
+                "failed or timed out from the fault's start until the first acknowledged write "
+                "after its end.",
+                class_="muted small",
+            )
+        )
+    return el("section", body, id="availability")
 
 
 def _plots(p: Page) -> Markup:
@@ -249,6 +281,7 @@ def render(p: Page) -> str:
         _run(p),
         _counts(p),
         _faults(p),
+        _availability(p),
         _plots(p),
         _nodes(p),
         _examples(p),

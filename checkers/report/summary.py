@@ -8,7 +8,8 @@ that each view formats its own way. Verdict, counts, nodes and notes come
 from :func:`checkers.verdict.headline`, i.e. from the headline checker's
 ``summary`` block; nothing here knows a workload. Keeping them here means
 the banner in ``report.html``, the CI ``summary.md`` and ``nats-chaos show``
-can never disagree.
+can never disagree. :func:`availability` does the same for the availability
+checker's figures (gaps, recovery after each fault, failure reasons).
 """
 
 from __future__ import annotations
@@ -145,3 +146,83 @@ def settings(result: dict[str, Any], scenario: dict[str, Any] | None) -> list[tu
         listed = ", ".join(f"{d.get('phase')} (deadline {d.get('deadline')}s)" for d in overdue)
         rows.append(("deadlines passed", listed))
     return rows
+
+
+AVAILABILITY_HEAD = (
+    "fault",
+    "nodes",
+    "window (s)",
+    "stream leader",
+    "meta leader",
+    "acked during",
+    "first ack after (s)",
+    "longest gap (s)",
+    "failures until then",
+)
+
+
+def _secs(v: Any) -> str:
+    return "–" if v is None else f"{float(v):,.2f}"
+
+
+def failures_text(failures: dict[str, int]) -> str:
+    """``6,384 × no-responders; 12 × timeout`` (``none`` when there were none)."""
+    return "; ".join(f"{n:,} × {reason}" for reason, n in failures.items()) or "none"
+
+
+def availability(result: dict[str, Any]) -> tuple[list[tuple[str, str]], list[tuple[Any, ...]]]:
+    """The availability checker's figures: ``(facts as (name, value), one row per fault)``.
+
+    Rows follow :data:`AVAILABILITY_HEAD`; both are empty when the run has no
+    availability result.
+    """
+    a = (result.get("checkers") or {}).get("availability") or {}
+    if not isinstance(a, dict) or "longest_gap" not in a:
+        return [], []
+    facts = []
+    gap = a.get("longest_gap")
+    if gap:
+        facts.append(
+            (
+                "longest gap without an acknowledged write",
+                f"{_secs(gap['seconds'])} s (from {_secs(gap['from_s'])} s to "
+                f"{_secs(gap['to_s'])} s)",
+            )
+        )
+    rec = a.get("recovery")
+    if rec:
+        done = "converged" if rec.get("converged") else "did NOT converge"
+        facts.append(
+            (
+                "recovery wait",
+                f"{done} after {_secs(rec.get('seconds'))} s (bound {_secs(rec.get('bound'))} s)",
+            )
+        )
+    downs = a.get("step_downs") or []
+    if downs:
+        listed = ", ".join(
+            f"at {_secs(d.get('time_s'))} s to {d.get('preferred')} "
+            f"({'done' if d.get('success') else d.get('error') or 'refused'})"
+            for d in downs
+        )
+        facts.append((f"step-downs to recover ({len(downs)})", listed))
+    outside = a.get("failures_outside") or {}
+    if outside:
+        facts.append(("failed writes outside faults", failures_text(outside)))
+    rows = [
+        (
+            f.get("kind"),
+            ", ".join(f.get("nodes") or []) or "–",
+            f"{_secs(f.get('start_s'))}–{_secs(f.get('stop_s'))}",
+            (f.get("leaders") or {}).get("stream") or "–",
+            (f.get("leaders") or {}).get("meta") or "–",
+            f.get("acked"),
+            _secs(f.get("first_ack_after_s"))
+            if f.get("first_ack_after_s") is not None
+            else "never",
+            _secs(f.get("unavailable_s")),
+            failures_text(f.get("failures") or {}),
+        )
+        for f in a.get("faults") or []
+    ]
+    return facts, rows

@@ -91,6 +91,14 @@ def render(
         parts += [Text(""), nodes]
     if windows is not None:
         parts += [Text(""), _faults(windows)]
+    facts, faults = summary.availability(result)
+    if facts or faults:
+        parts.append(Text(""))
+        parts += [Text(f"{name}: {value}") for name, value in facts]
+        for kind, nodes, window, stream, _meta, _acked, back, _gap, failed in faults:
+            parts.append(
+                Text(f"{kind} {nodes} ({window} s, leader {stream}): back after {back} s; {failed}")
+            )
     return Group(*parts)
 
 

@@ -6,9 +6,11 @@ is killed or restarted. Each window gets a fresh fault object built from its
 spec and a ``random.Random`` seeded for that window, so targets are
 reproducible. Every start and stop is a history op with ``process:
 "nemesis"``, ``type: "info"``, ``f`` = the fault kind and a ``value`` that
-says what was done (``{"start": "kill", "nodes": [...], "began": ns}``; ``began``
-is when the fault started acting — the op itself is written once it is in
-effect, which for a power loss is seconds later). ``heal_all``
+says what was done (``{"start": "kill", "nodes": [...], "began": ns, "leaders":
+{"stream": "n2", "meta": "n1"}}``; ``began`` is when the fault started acting
+— the op itself is written once it is in effect, which for a power loss is
+seconds later — and ``leaders`` who led the stream and the meta group just
+before). ``heal_all``
 stops whatever is still active and makes sure every node runs and the
 network is whole — called at the end of the main phase and on any error.
 
@@ -46,6 +48,7 @@ from harness.history import NEMESIS, HistoryWriter
 
 log = logging.getLogger(__name__)
 ERROR_CHARS = 300
+LEADERS_WAIT = 0.5  # seconds the leaders are looked up for before a fault starts
 
 
 def _error(e: BaseException) -> str:
@@ -87,6 +90,41 @@ class Nemesis:
             if who:
                 return who
         return None
+
+    async def leaders(self) -> dict[str, str | None]:
+        """The stream and meta leader as the running nodes say within :data:`LEADERS_WAIT`
+        seconds (None: no node that answered in time knew one).
+
+        Every node is asked at once and a node that does not answer in time (a
+        paused one) is left out, so looking the leaders up never holds a fault
+        back by more than that.
+        """
+        cluster = self.cluster
+        nodes = [
+            n
+            for n in cluster.nodes
+            if not isinstance(cluster, ProcessControl) or cluster.running(n)
+        ]
+
+        def stream_leader(node: str) -> str | None:
+            view = cluster.monitor(node).stream_view(self.stream)
+            return view.leader if view else None
+
+        asks = {
+            (which, n): asyncio.ensure_future(asyncio.to_thread(fn, n))
+            for n in nodes
+            for which, fn in (("stream", stream_leader), ("meta", self._meta_leader))
+        }
+        if asks:
+            await asyncio.wait(asks.values(), timeout=LEADERS_WAIT)
+        found: dict[str, str | None] = {"stream": None, "meta": None}
+        for (which, _), task in asks.items():  # in node order: the first that knows says
+            if found[which] is None and task.done() and not task.exception():
+                found[which] = task.result() or None
+        return found
+
+    def _meta_leader(self, node: str) -> str | None:
+        return self.cluster.monitor(node).meta_leader()
 
     def context(self, seed: int) -> FaultContext:
         """A fault context with its own seeded RNG."""
@@ -137,16 +175,17 @@ class Nemesis:
         """
         self.active.append((fault, ctx))
         self.started += 1
+        leaders = await self.leaders()  # who led just before the fault
         began = self.history.now()  # the fault acts from here; the op is written when it is done
         tag = {"window": window} if window is not None else {}
         try:
             done = await asyncio.to_thread(fault.start, ctx)
         except Exception as e:
             log.warning("nemesis: start %s failed", fault.kind, exc_info=True)
-            value = {"start": fault.kind, **tag, "began": began}
+            value = {"start": fault.kind, **tag, "began": began, "leaders": leaders}
             self.history.append("info", NEMESIS, fault.kind, value, error=_error(e))
             return {}
-        value = {"start": fault.kind, **tag, **done, "began": began}
+        value = {"start": fault.kind, **tag, **done, "began": began, "leaders": leaders}
         self.history.append("info", NEMESIS, fault.kind, value)
         log.info("nemesis: start %s %s", fault.kind, done)
         return done

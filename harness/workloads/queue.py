@@ -54,12 +54,16 @@ class QueueWorkload(streams.ReplicaReads):
 
     name: ClassVar[str] = "queue"
     Spec: ClassVar[type[WorkloadSpecBase]] = QueueSpec
-    checkers: ClassVar[tuple[str, ...]] = ("stats", "queue")
+    checkers: ClassVar[tuple[str, ...]] = ("stats", "queue", "availability")
     headline_checker: ClassVar[str] = "queue"
     anomalies: ClassVar[tuple[str, ...]] = (
         "lost",
         "unexpected",
         "duplicated",
+        "stream-lost",
+        "stalled",
+        "replica-groups",
+        "holes",
         "divergence",
         "failed-but-read",
     )

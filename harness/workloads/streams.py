@@ -253,8 +253,8 @@ async def read_alone(
     """One node's final read of ``stream``, provably its own: ``ok`` with what ``read()``
     returned and ``routes: 0``.
 
-    A node whose ``/jsz`` shows no such stream reads as ``ok`` with ``absent``
-    and a ``note`` (the stream is gone: that is data). A node that does not
+    A node whose ``/jsz`` shows no such stream reads as ``ok`` with ``absent``,
+    a ``note`` and ``absent: true`` (the stream is gone: that is data). A node that does not
     answer, holds the stream without serving direct gets, or had a route
     before or after the read raises ``Unknown`` (an ``info`` read, not
     evidence). Call it after :func:`isolate_for_reads`.
@@ -264,7 +264,8 @@ async def read_alone(
     if view is None:
         raise Unknown("node did not answer /jsz")
     if not view.present:
-        return Completion("ok", absent, extra={"note": f"stream {stream} is absent on {node}"})
+        note = f"stream {stream} is absent on {node}"
+        return Completion("ok", absent, extra={"note": note, "absent": True})
     if not await asyncio.to_thread(mon.serves_direct_get, stream):
         raise Unknown(
             f"{node} holds the stream but does not serve direct gets (replica not caught up)"

@@ -47,7 +47,7 @@ def test_run_writes_a_report_that_matches_its_history(real_run: tuple[Path, str]
     q = result["checkers"]["queue"]
     wellformed = result["checkers"]["wellformed"]  # a real history keeps its own contract
     assert wellformed["valid"] is True and wellformed["warnings"] == {}, wellformed["summary"]
-    assert list(result["checkers"]) == ["wellformed", "stats", "queue", "logs"]
+    assert list(result["checkers"]) == ["wellformed", "stats", "queue", "availability", "logs"]
     html = (run_dir / "report.html").read_text()
     headline = verdict(result).headline
     assert f'<h1 id="verdict">{escape(headline)}</h1>' in html
@@ -59,7 +59,11 @@ def test_run_writes_a_report_that_matches_its_history(real_run: tuple[Path, str]
     starts = [v for v in ops.loc[ops["process"] == "nemesis", "value"] if "start" in v]
     assert starts, "the scenario kills a node"
     faults = html[html.index('<section id="faults">') :]
+    faults = faults[: faults.index("</section>")]
     assert faults.count("<td>kill</td>") == len(starts)
+    availability = html[html.index('<section id="availability">') :]
+    availability = availability[: availability.index("</section>")]
+    assert availability.count("<td>kill</td>") == len(starts)  # one row per fault
     nodes = html[html.index('<section id="nodes">') :]
     for n in ("n1", "n2", "n3"):
         assert f"<td>{n}</td><td>read</td>" in nodes

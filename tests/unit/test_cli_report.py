@@ -117,8 +117,10 @@ def test_show_prints_verdict_counts_and_nodes(cli: CliRunner, run: Path) -> None
     assert "INVALID" in out and "LOST 3 of 369 acknowledged writes" in out
     assert "sync_interval" in out and "2.14.0" in out
     rows = {line.split()[0]: line.split() for line in out.splitlines() if line.strip()[:2] == "n2"}
-    assert rows["n2"][:5] == ["n2", "│", "read", "│", "356"]
+    assert rows["n2"][:5] == ["n2", "│", "holes", "│", "356"]  # n2 lacks seqs 90-99
     assert "faults: kill ×1 (10.0s – 15.0s)" in out
+    assert "longest gap without an acknowledged write: 0.20 s (from 0.60 s to 0.80 s)" in out
+    assert "kill n1 (10.00–15.00 s, leader –): back after 0.10 s; 4 × no responders <b>" in out
     assert f"report: {run / 'report.html'}" in out
 
 
@@ -221,7 +223,8 @@ def test_check_composes_wellformed_and_a_broken_history_is_unknown(
     history.write_bytes(b"".join(lines[:last_publish_ok] + lines[last_publish_ok + 1 :]))
     res = cli.invoke(main, ["check", str(history), "--json"])
     result = json.loads(res.stdout)
-    assert list(result["checkers"]) == ["wellformed", "stats", "queue"]  # no --nodes-dir: no logs
+    names = ["wellformed", "stats", "queue", "availability"]
+    assert list(result["checkers"]) == names  # no --nodes-dir: no logs
     assert result["checkers"]["wellformed"]["counts"]["missing-completion"] == 1
     assert result["valid"] is False  # the queue checker's losses stand; unknown never hides False
     cut = cli.invoke(main, ["check", str(history), "--json", "--cut-off"])

@@ -11,7 +11,7 @@ from checkers.queue import summarize
 from harness import compare as cmp
 
 
-def result(acked: int, lost: int) -> dict[str, Any]:
+def result(acked: int, lost: int, backs: tuple[float | None, ...] = ()) -> dict[str, Any]:
     q = {"valid": not lost, "acknowledged_count": acked, "lost_count": lost}
     q["anomalies"] = ["lost"] if lost else []
     stats = {
@@ -19,26 +19,39 @@ def result(acked: int, lost: int) -> dict[str, Any]:
         "publish_rate": 812.34,
         "latency_ms": {"publish": {"p50": 1.5, "p99": 9.0}},
     }
-    return merge({"stats": stats, "queue": q | {"summary": summarize(q)}}, headline="queue")
+    faults = [{"first_ack_after_s": b} for b in backs]
+    avail = {"valid": True, "longest_gap": {"seconds": 4.2}, "faults": faults}
+    checkers = {"stats": stats, "queue": q | {"summary": summarize(q)}, "availability": avail}
+    return merge(checkers, headline="queue")
 
 
 def test_rows_markdown_csv_and_chart(tmp_path: Path) -> None:
     rows = [
         cmp.row(
-            cmp.Variant(("server.sync_interval=default",)), 1, result(1000, 250), tmp_path / "a"
+            cmp.Variant(("server.sync_interval=default",)),
+            1,
+            result(1000, 250, (1.5, None)),
+            tmp_path / "a",
         ),
-        cmp.row(cmp.Variant(("server.sync_interval=always",)), 1, result(800, 0), tmp_path / "b"),
+        cmp.row(
+            cmp.Variant(("server.sync_interval=always",)),
+            1,
+            result(800, 0, (0.5, 2.5)),
+            tmp_path / "b",
+        ),
     ]
     assert rows[0] | {"_rate": None} == {
         "variant": "server.sync_interval=default", "repeat": 1,
         "acknowledged": 1000, "lost": 250, "lost_pct": 25.0,
         "acked_per_s": 812.3, "p50_ms": 1.5, "p99_ms": 9.0,
+        "longest_gap_s": 4.2, "slowest_back_s": "never",
         "anomalies": "lost", "verdict": "INVALID", "run_dir": str(tmp_path / "a"), "_rate": None,
     }  # fmt: skip
     assert rows[1]["verdict"] == "valid"
+    assert (rows[1]["longest_gap_s"], rows[1]["slowest_back_s"]) == (4.2, 2.5)
     assert cmp.columns(rows) == [
-        "variant", "repeat", "acknowledged", "lost", "lost_pct",
-        "acked_per_s", "p50_ms", "p99_ms", "anomalies", "verdict", "run_dir",
+        "variant", "repeat", "acknowledged", "lost", "lost_pct", "acked_per_s", "p50_ms",
+        "p99_ms", "longest_gap_s", "slowest_back_s", "anomalies", "verdict", "run_dir",
     ]  # fmt: skip
     cmp.write(tmp_path, rows, "power loss")
     md = (tmp_path / "compare.md").read_text()

@@ -88,6 +88,20 @@ def test_scenario_field_parses() -> None:
     assert "expect:" in over.to_yaml()
 
 
+def test_the_named_replica_and_log_anomalies_can_be_expected() -> None:
+    names = ["lost", "stream-lost", "orphaned", "stalled", "replica-groups", "holes"]
+    sc = scenario_from_dict({"name": "x", "expect": {"anomalies": names}}, "x.yaml")
+    assert sc.expect == ExpectSpec(anomalies=tuple(names))
+    result = res(False, "stalled")
+    stalled = ExpectSpec(anomalies=("stalled",))
+    assert match(result, stalled).why == "anomalies stalled, as expected"
+    assert match(result, ExpectSpec(anomalies=("divergence",))).why == (
+        "expected anomalies divergence: unexpected stalled; divergence did not appear"
+    )
+    with pytest.raises(ScenarioError, match=r"expect\.anomalies\.0: Input should be"):
+        scenario_from_dict({"name": "x", "expect": {"anomalies": ["stuck"]}}, "x.yaml")
+
+
 @pytest.mark.parametrize(
     ("expect", "message"),
     [

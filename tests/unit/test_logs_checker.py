@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
 
-from checkers.logs import FIRST, check_logs, scan_nodes
+from checkers.logs import FIRST, check_logs, explain, scan_nodes
 from harness import results
 from harness.scenario import scenario_from_dict
 
@@ -52,6 +53,7 @@ def test_exact_counts_and_first_lines_per_node(tmp_path: Path) -> None:
         "checksum": 1,
         "mismatch": 1,
         "orphaned": 2,
+        "orphaned_stream": 1,
     }
     assert n1["first"]["orphaned"] == [N1[3], N1[4]]
     n2 = r["nodes"]["n2"]
@@ -64,18 +66,52 @@ def test_exact_counts_and_first_lines_per_node(tmp_path: Path) -> None:
         "checksum": 1,
         "mismatch": 1,
         "orphaned": 2,
+        "orphaned_stream": 1,
         "truncated": 1,
     }
     assert r["valid"] is False
-    assert r["anomalies"] == ["panic"]
+    assert r["anomalies"] == ["panic", "orphaned"]
     assert r["missing"] == []
+    assert r["summary"]["headline"] == (
+        "server panic on n2; ORPHANED: the server deleted the stream as orphaned on n1"
+    )
 
 
-def test_findings_without_a_panic_are_evidence_not_invalid(tmp_path: Path) -> None:
-    r = scan_nodes(plant(tmp_path, {"n1": N1, "n3": N3}))
+def test_findings_without_a_panic_or_orphaned_stream_are_evidence_not_invalid(
+    tmp_path: Path,
+) -> None:
+    evidence = [line for line in N1 if "Detected orphaned stream" not in line]
+    r = scan_nodes(plant(tmp_path, {"n1": evidence, "n3": N3}))
     assert r["valid"] is True
     assert r["anomalies"] == []
-    assert r["counts"]["orphaned"] == 2
+    assert r["counts"]["orphaned"] == 1  # "Deleting orphaned stream": evidence only
+    assert "summary" not in r
+
+
+def test_a_server_deleting_an_orphaned_stream_is_the_orphaned_anomaly(tmp_path: Path) -> None:
+    orphan = WRN + "Detected orphaned stream '$G > chaos', will cleanup"
+    logs = {"n1": N3, "n2": [INF + "Starting nats-server", orphan], "n3": [orphan, orphan]}
+    r = scan_nodes(plant(tmp_path, logs))
+    assert r["valid"] is False
+    assert r["anomalies"] == ["orphaned"]
+    assert r["counts"]["orphaned_stream"] == 3
+    assert r["summary"]["headline"] == (
+        "ORPHANED: the server deleted the stream as orphaned on n2, n3"
+    )
+
+
+def test_explain_counts_each_distinct_message_once(tmp_path: Path) -> None:
+    retry = "Expected first catchup entry to be a snapshot and peerstate, will retry"
+    lines = [f"[7] 2026/12/01 12:00:0{i}.000000 [WRN] RAFT [x - S-R3F] {retry}" for i in range(4)]
+    lines.insert(2, INF + "Catchup for stream '$G > chaos' complete")
+    path = tmp_path / "nats-server.log"
+    path.write_text("\n".join([INF + "Server is ready", *lines]) + "\n")
+    found = explain(path, re.compile("catch ?up|will retry", re.I))
+    assert found == [
+        {"line": lines[0], "count": 4},
+        {"line": lines[2], "count": 1},
+    ]
+    assert explain(path, re.compile("nothing like this")) == []
 
 
 def test_first_lines_are_capped_and_counts_are_not(tmp_path: Path) -> None:

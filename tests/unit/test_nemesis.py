@@ -56,6 +56,7 @@ def test_windows_run_in_order_and_are_recorded(tmp_path: Path) -> None:
     assert set(ops["type"]) == {"info"} and set(ops["process"]) == {"nemesis"}
     began = ops["value"][0].pop("began")
     assert 0 <= began <= ops["time"][0]  # when it started acting; the op is written after
+    assert ops["value"][0].pop("leaders") == {"stream": None, "meta": "n1"}  # no stream here
     start = {"start": "kill", "window": "0", "targets": "all", "nodes": ["n1", "n2", "n3"]}
     assert ops["value"][0] == start
     assert ops["value"][1] == {"stop": "kill", "window": "0", "nodes": ["n1", "n2", "n3"]}

@@ -9,6 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import orjson
 import pandas as pd
 import pytest
@@ -215,7 +216,7 @@ def test_value_missing_on_one_node(tmp_path: Path) -> None:
         h.publish(0, v)
     h.read("n1", stream([0, 1, 2, 3, 4]))
     h.read("n2", stream([0, 1, 2, 3, 4]))
-    h.read("n3", [[1, 0], [2, 1], [4, 3]])  # lacks 2 and 4
+    h.read("n3", [[1, 0], [2, 1], [4, 3]])  # lacks 2 (seq 3, a hole) and 4 (seq 5, its end)
     r = run(h, tmp_path)
     assert r["lost_count"] == 0
     assert r["per_node"]["n3"]["lost_count"] == 2
@@ -224,8 +225,13 @@ def test_value_missing_on_one_node(tmp_path: Path) -> None:
     assert missing["n3"] == {"count": 2, "sample": [2, 4]}
     assert missing["n1"]["count"] == missing["n2"]["count"] == 0
     assert r["divergence"]["same_seq_different_value"]["count"] == 0
-    assert r["divergence"]["count"] == 2
-    assert r["anomalies"] == ["divergence"]
+    assert r["divergence"]["count"] == 1  # seq 5: n3 is not stalled, so it ended short
+    assert r["divergence"]["short_nodes"] == {
+        "n3": {"count": 1, "range_count": 1, "ranges": [[5, 5]]}
+    }
+    assert list(r["holes"]) == ["n3"]
+    assert (r["holes"]["n3"]["count"], r["holes"]["n3"]["ranges"]) == (1, [[3, 3]])
+    assert r["anomalies"] == ["holes", "divergence"]
     assert r["valid"] is False
 
 
@@ -244,7 +250,8 @@ def test_same_seq_different_value_on_two_nodes(tmp_path: Path) -> None:
     assert r["divergence"]["count"] == 2
     assert r["lost_count"] == r["duplicated_count"] == 0
     assert r["valid"] is False
-    assert r["anomalies"] == ["divergence"]
+    assert r["anomalies"] == ["replica-groups"]
+    assert [g["nodes"] for g in r["divergence"]["groups"]] == [["n1", "n2"], ["n3"]]
 
 
 def test_unread_node_is_not_evidence(tmp_path: Path) -> None:
@@ -383,3 +390,205 @@ def test_merge_valid_worst_wins(vs: tuple, expected: Any) -> None:
 def test_merge_valid_rejects_other_values() -> None:
     with pytest.raises(ValueError):
         merge_valid(True, "maybe")
+
+
+# ---- replica anomalies: stream-lost, stalled, replica-groups, holes ---------------------
+
+RETRY = "Expected first catchup entry to be a snapshot and peerstate, will retry"
+
+
+def check(h: H, tmp_path: Path, nodes: list[str], nodes_dir: Path | None = None) -> dict:
+    """The queue checker over ``nodes``, with the run's ``nodes/`` folder when given."""
+    ops = load_history(h.write(tmp_path), pairs_fs=frozenset({"read"})).ops
+    assert check_wellformed(ops, {})["valid"] is True
+    return check_queue(ops, {"nodes": nodes, "nodes_dir": nodes_dir})
+
+
+def recovery(h: H, last: dict[str, int | None], bound: float = 1.0) -> None:
+    """The runner's record of a recovery wait that reached ``bound`` with these last seqs."""
+    views = {
+        n: None if s is None else {"present": True, "messages": s, "first_seq": 1, "last_seq": s}
+        for n, s in last.items()
+    }
+    value = {"settle": "recovery", "converged": False, "seconds": bound, "nudges": 0}
+    h.op("info", "nemesis", "recovery", value | {"nodes": views, "bound": bound})
+
+
+def test_two_group_divergence_is_two_groups_with_their_ranges_and_lost_windows(
+    tmp_path: Path,
+) -> None:
+    h = H()
+    for v in range(22):  # value v acknowledged at v s (+1 ns)
+        h.publish(0, v, time=v * SEC)
+    both = stream(list(range(10)))  # seqs 1-10 agree
+    a = both + stream(list(range(10, 15)), start=11)  # {n1, n2}: seqs 11-15 hold 10-14
+    b = both + stream([15, 16, 17, 18, 19, 20, 21], start=11)  # {n3}: 15-21 at seqs 11-17
+    h.read("n1", a)
+    h.read("n2", a)
+    h.read("n3", b)
+    r = run(h, tmp_path)
+    div = r["divergence"]
+    assert div["count"] == 7  # seqs 11-15 conflict, 16-17 {n1, n2} lack: each seq once
+    assert div["conflict_seqs"] == {"count": 5, "range_count": 1, "ranges": [[11, 15]]}
+    assert div["short_nodes"] == {
+        n: {"count": 2, "range_count": 1, "ranges": [[16, 17]]} for n in ("n1", "n2")
+    }
+    g1, g2 = div["groups"]
+    assert (g1["nodes"], g1["messages"], g1["seqs"]["ranges"]) == (["n1", "n2"], 15, [[1, 15]])
+    assert (g2["nodes"], g2["messages"], g2["seqs"]["ranges"]) == (["n3"], 17, [[1, 17]])
+    assert g1["lost"] == {
+        "count": 7,
+        "window_count": 1,
+        "windows": [{"from_s": 15.0, "to_s": 21.0, "count": 7}],
+    }
+    assert g2["lost"] == {
+        "count": 5,
+        "window_count": 1,
+        "windows": [{"from_s": 10.0, "to_s": 14.0, "count": 5}],
+    }
+    assert (g1["only_here"], g2["only_here"]) == (5, 7)
+    assert r["lost_count"] == 0
+    assert r["anomalies"] == ["replica-groups", "divergence"]
+    assert r["summary"]["headline"] == (
+        "2 replica groups disagree on 5 stream sequences ({n1, n2} | {n3}); "
+        "replica n1 lacks 2 stream sequences other replicas end with; "
+        "replica n2 lacks 2 stream sequences other replicas end with"
+    )
+    assert r["summary"]["notes"][0] == (
+        "Replica group {n1, n2}: 15 messages at stream sequences 1–15; lacks 7 acknowledged "
+        "writes another group holds, acknowledged in 1 window: 15.0–21.0s (7)."
+    )
+    [table] = [e for e in r["summary"]["examples"] if e["title"] == "Replica groups"]
+    assert [row[0] for row in table["rows"]] == ["{n1, n2}", "{n3}"]
+
+
+def test_lost_windows_break_where_a_group_holds_a_write_acknowledged_between() -> None:
+    from checkers.replicas import lost_windows
+
+    times = np.arange(10) * SEC
+    lacking = np.array([1, 1, 0, 1, 0, 0, 1, 1, 1, 0], dtype=bool)
+    w = lost_windows(times, lacking)
+    assert (w["count"], w["window_count"]) == (6, 3)
+    assert [(x["from_s"], x["to_s"], x["count"]) for x in w["windows"]] == [
+        (0.0, 1.0, 2),
+        (3.0, 3.0, 1),
+        (6.0, 8.0, 3),
+    ]
+
+
+def test_a_replica_behind_a_prefix_at_the_recovery_bound_is_stalled_not_divergent(
+    tmp_path: Path,
+) -> None:
+    h = H()
+    for v in range(10):
+        h.publish(0, v)
+    recovery(h, {"n1": 10, "n2": 10, "n3": 6}, bound=2.0)
+    h.read("n1", stream(list(range(10))))
+    h.read("n2", stream(list(range(10))))
+    h.read("n3", stream(list(range(7))))  # caught up to 7 by the read: still a prefix
+    logs = tmp_path / "nodes"
+    (logs / "n3").mkdir(parents=True)
+    line = f"[9] 2026/12/01 12:00:00.000000 [WRN] RAFT [abc - S-R3F] {RETRY}"
+    (logs / "n3" / "nats-server.log").write_text("\n".join([line] * 3) + "\n")
+    r = check(h, tmp_path, NODES, logs)
+    assert r["anomalies"] == ["stalled"]
+    assert r["valid"] is False
+    assert r["divergence"]["count"] == 0
+    assert r["divergence"]["short_nodes"] == {} and r["holes"] == {}
+    st = r["stalled"]["n3"]
+    assert st["at_bound"] == {"answered": True, "last_seq": 6, "behind": 4, "top_seq": 10}
+    assert (st["read"], st["read_last_seq"], st["read_behind"]) == (True, 7, 3)
+    assert st["prefix_consistent"] is True
+    assert st["log"] == [{"line": line, "count": 3}]
+    assert r["summary"]["headline"] == (
+        "STALLED n3 (4 stream sequences behind at the 2s recovery bound)"
+    )
+    rows = {row["node"]: row["status"] for row in r["summary"]["nodes"]}
+    assert rows == {"n1": "read", "n2": "read", "n3": "stalled"}
+    # the same reads without the recovery record: nothing says n3 was still catching up
+    h2 = H()
+    h2.ops = [o for o in h.ops if o["f"] != "recovery"]
+    assert check(h2, tmp_path, NODES)["anomalies"] == ["divergence"]
+
+
+def test_a_stalled_replica_that_could_not_be_read_is_still_stalled(tmp_path: Path) -> None:
+    h = H()
+    for v in range(5):
+        h.publish(0, v)
+    recovery(h, {"n1": 5, "n2": 5, "n3": None})  # n3 did not even answer /jsz
+    h.read("n1", stream(list(range(5))))
+    h.read("n2", stream(list(range(5))))
+    h.read("n3", None, "info", error="n3 holds the stream but does not serve direct gets")
+    r = check(h, tmp_path, NODES)
+    assert r["anomalies"] == ["stalled"]
+    assert r["unread_nodes"] == ["n3"]
+    assert r["stalled"]["n3"]["at_bound"]["behind"] is None
+    assert r["stalled"]["n3"]["read"] is False
+    assert r["summary"]["headline"] == "STALLED n3 (did not answer at the 1s recovery bound)"
+
+
+def test_a_middle_range_missing_while_serving_reads_is_a_hole(tmp_path: Path) -> None:
+    h = H()
+    for v in range(10):
+        h.publish(0, v, time=v * SEC)
+    full = stream(list(range(10)))
+    h.read("n1", full)
+    h.read("n2", full[:3] + full[7:])  # seqs 4-7 (values 3-6) missing, 8-10 held
+    h.read("n3", full)
+    r = run(h, tmp_path)
+    assert r["anomalies"] == ["holes"]
+    hole = r["holes"]["n2"]
+    assert (hole["count"], hole["range_count"], hole["ranges"]) == (4, 1, [[4, 7]])
+    assert hole["lost"]["windows"] == [{"from_s": 3.0, "to_s": 6.0, "count": 4}]
+    assert r["divergence"]["count"] == 0
+    assert r["lost_count"] == 0
+    assert r["summary"]["headline"] == "holes on n2: 4 stream sequences missing in 1 range"
+    n2 = next(row for row in r["summary"]["nodes"] if row["node"] == "n2")
+    assert n2["status"] == "holes"
+    assert {c["name"]: c["value"] for c in n2["counts"]}["holes"] == 4
+
+
+def test_a_stream_absent_on_a_node_that_had_it_is_stream_lost(tmp_path: Path) -> None:
+    h = H()
+    for v in range(4):
+        h.publish(0, v)
+    h.read("n1", stream(list(range(4))))
+    h.read("n2", [], note="stream chaos is absent on n2", absent=True)
+    h.read("n3", None, "info", error="timeout")  # unread: not evidence either way
+    logs = tmp_path / "nodes"
+    (logs / "n2").mkdir(parents=True)
+    orphan = "[3] 2026/12/01 12:00:00.000000 [WRN] Detected orphaned stream '$G > chaos'"
+    (logs / "n2" / "nats-server.log").write_text(orphan + "\n")
+    r = check(h, tmp_path, NODES, logs)
+    assert r["anomalies"] == ["stream-lost"]
+    assert r["stream_lost"] == {
+        "n2": {"note": "stream chaos is absent on n2", "log": [{"line": orphan, "count": 1}]}
+    }
+    assert r["per_node"]["n2"]["lost_count"] == 4
+    assert r["divergence"]["count"] == 0
+    assert r["unread_nodes"] == ["n3"]
+    assert r["summary"]["headline"] == "STREAM LOST on n2"
+    # composed with the logs checker, the verdict line names both
+    ops = load_history(h.write(tmp_path), pairs_fs=frozenset({"read"})).ops
+    context = {"nodes": NODES, "nodes_dir": logs}
+    result = check_history(ops, context, ["queue", "logs"], headline="queue")
+    assert result["anomalies"] == ["stream-lost", "orphaned"]
+    assert headline(result).line == (
+        "INVALID: STREAM LOST on n2; ORPHANED: the server deleted the stream as orphaned on n2"
+    )
+
+
+def test_a_stalled_replica_that_disagrees_is_stalled_and_in_its_own_group(tmp_path: Path) -> None:
+    h = H()
+    for v in range(8):
+        h.publish(0, v)
+    recovery(h, {"n1": 8, "n2": 8, "n3": 5})
+    h.read("n1", stream(list(range(8))))
+    h.read("n2", stream(list(range(8))))
+    h.read("n3", stream([0, 1, 2, 3, 99]))  # behind, and seq 5 holds a value nobody published
+    r = check(h, tmp_path, NODES)
+    assert r["anomalies"] == ["unexpected", "stalled", "replica-groups"]
+    assert r["stalled"]["n3"]["prefix_consistent"] is False
+    assert r["stalled"]["n3"]["read_behind"] == 3  # seqs 6-8: its backlog, not divergence
+    assert r["divergence"]["count"] == 1  # seq 5 only
+    assert [g["nodes"] for g in r["divergence"]["groups"]] == [["n1", "n2"], ["n3"]]

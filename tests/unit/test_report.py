@@ -197,8 +197,8 @@ def test_summary_md_has_verdict_and_tables(run_dir: Path) -> None:
     lines = md.splitlines()
     assert lines[0] == "## ❌ INVALID · quick"
     assert lines[2].startswith("**LOST 3 of ") and "; 1 unexpected" in lines[2]
-    assert "| node | status | read | lost | missing | note |" in md
-    assert re.search(r"^\| n2 \| read \| [\d,]+ \| 13 \| 10 \|", md, re.M)
+    assert "| node | status | read | lost | missing | holes | note |" in md
+    assert re.search(r"^\| n2 \| holes \| [\d,]+ \| 13 \| 10 \| 10 \|", md, re.M)
     assert "| **3** |" in md  # lost is bold in the counts row
     assert "| sync_interval | default |" in md
 
@@ -467,3 +467,16 @@ def test_a_checker_hands_the_report_its_own_example_tables() -> None:
         ["key", "expected", "winners"],
     )
     assert rows == [("k1", 4, "p3, p7")] * findings.PER_KIND
+
+
+def test_availability_is_shown_in_the_report_and_summary(run_dir: Path) -> None:
+    html = (run_dir / "report.html").read_text()
+    section = html[html.index('id="availability"') :]
+    section = section[: section.index("</section>")]
+    assert "longest gap without an acknowledged write" in section
+    assert "0.20 s (from 0.60 s to 0.80 s)" in section
+    assert "<td>kill</td><td>n1</td><td>10.00–15.00</td>" in section
+    assert "4 × no responders &lt;b&gt;" in section  # escaped like every value
+    md = (run_dir / "summary.md").read_text()
+    assert "- failed writes outside faults: 27 × no responders &lt;b&gt;" in md
+    assert "- kill n1 (10.00–15.00 s; stream leader –, meta leader –; 47 acked during it)" in md

@@ -46,6 +46,31 @@ def test_a_run_with_a_kill_is_valid_and_leaves_a_result_folder(tmp_path: Path) -
     )
 
 
+def test_the_history_records_the_recovery_wait_and_the_leaders_at_each_fault(
+    tmp_path: Path,
+) -> None:
+    sc = scenario(faults=[{"kind": "pause", "targets": "leader"}])
+    out, _ = run(tmp_path, sc)
+    ops = history(out.run_dir)
+    starts = [op["value"] for op in ops if op["process"] == "nemesis" and "start" in op["value"]]
+    assert starts
+    for v in starts:
+        assert set(v["leaders"]) == {"stream", "meta"}
+        assert v["leaders"]["stream"] in ("n1", "n2", "n3")
+        assert v["nodes"] == [v["leaders"]["stream"]]  # targets: leader, the one recorded
+    [waited] = [op for op in ops if op["f"] == "recovery"]
+    assert waited["process"] == "nemesis" and waited["type"] == "info"
+    saved = json.loads((out.run_dir / "results.json").read_text())
+    value = dict(waited["value"])
+    assert value.pop("settle") == "recovery" and value.pop("bound") == 2
+    assert 0 <= value.pop("began") <= waited["time"]
+    assert value == saved["recovery"]
+    first_read = next(op["index"] for op in ops if op["f"] == "read")
+    assert waited["index"] < first_read  # written before the final reads
+    a = saved["checkers"]["availability"]
+    assert len(a["faults"]) == len(starts) and a["recovery"]["converged"] is True
+
+
 def test_coordinated_power_loss_without_fsync_loses_every_acknowledged_write(
     tmp_path: Path,
 ) -> None:

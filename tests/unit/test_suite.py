@@ -325,7 +325,7 @@ def test_nightly_suite_covers_every_fault_family_with_expectations() -> None:
     assert all(20 <= c.scenario.time_limit <= 30 for c in cases)
     kinds = set().union(*(c.scenario.fault_kinds for c in cases))
     assert {"kill", "pause", "partition", "power-loss", "corrupt"} <= kinds
-    for workload, lossy in (("queue", ("lost",)), ("consumer", None)):
+    for workload, lossy in (("queue", ("lost", "stream-lost")), ("consumer", None)):
         coordinated = {
             c.scenario.server.sync_interval: c.scenario.expect
             for c in cases
