@@ -64,7 +64,8 @@ from harness.faults import schedule
 from harness.faults.nemesis import Nemesis
 from harness.faults.schedule import Window
 from harness.history import NEMESIS, HistoryWriter
-from harness.interpreter import Interpreter
+from harness.interpreter import Interpreter, Operation
+from harness.offline.reads import read_offline
 from harness.progress import Progress, Status
 from harness.runstate import WORK_ROOT, RunState, new_tag
 from harness.scenario import Scenario
@@ -261,10 +262,17 @@ class Run:
                 "isolate for reads", "isolation", workload.prepare_reads(sc.recovery.isolation)
             )
             self.extra.update(isolated or {})
-            await self.soft_phase(
-                "final reads", "reads", interp.execute(workload.final_ops(), workload.invoke)
+            final = workload.final_ops()
+            types = await self.soft_phase(
+                "final reads", "reads", interp.execute(final, workload.invoke)
             )
             await self.soft_phase("heal after reads", "heal", workload.after_reads())
+            unread = [op for op, t in zip(final, types or [], strict=False) if t != "ok"]
+            offline_fs = set(getattr(workload, "offline_fs", ()))
+            if any(op.f in offline_fs for op in unread) and self.offline_binary() is not None:
+                self.extra["offline_reads"] = await self.soft_phase(
+                    "offline reads", "reads", self._offline_reads(cluster, workload, interp, unread)
+                )
         finally:
             if sc.uses_lazyfs and isinstance(cluster, PowerControl):
                 self.extra["lazyfs"] = await asyncio.to_thread(cluster.lazyfs_stats)
@@ -274,6 +282,25 @@ class Run:
                 with contextlib.suppress(Exception):
                     await nemesis.heal_all()
             self.extra["faults_started"] = nemesis.started
+
+    def offline_binary(self) -> Path | None:
+        """The nats-server an offline read runs: the run's own, else the scenario's version
+        from the cache (a Docker run's image holds the same build); None for the fake."""
+        if self.binary is not None:
+            return self.binary
+        if self.backend is not REAL_BACKEND:
+            return None
+        with contextlib.suppress(Exception):
+            return servers.resolve_binary(self.scenario.server.version, None)
+        return None
+
+    async def _offline_reads(
+        self, cluster: Cluster, workload: Workload, interp: Interpreter, ops: list[Operation]
+    ) -> dict[str, str]:
+        binary = self.offline_binary()
+        assert binary is not None
+        where = self.workdir / "offline"
+        return await read_offline(cluster, workload, interp, ops, binary, where, self.state)
 
     async def _cluster_up(self, cluster: Cluster) -> None:
         await asyncio.to_thread(cluster.start)

@@ -93,6 +93,14 @@ class OfflineServer:
     def url(self) -> str:
         return f"nats://127.0.0.1:{self.port}"
 
+    @property
+    def monitor_url(self) -> str:
+        return f"http://127.0.0.1:{self.http}"
+
+    @property
+    def pid(self) -> int | None:
+        return self.proc.pid if self.proc else None
+
     def start(self, timeout: float = 20.0) -> OfflineServer:
         """Start the server and wait until its JetStream answers; CannotRun if it never does."""
         self.workdir.mkdir(parents=True, exist_ok=True)

@@ -89,6 +89,9 @@ class Workload(Protocol):
     needs: ClassVar[frozenset[str]]
     min_server: ClassVar[str | None]
     pairs_fs: ClassVar[frozenset[str]]
+    # final-read fs the runner may perform again on a node's store, served offline, when
+    # the live read did not end ok (harness.offline.reads; the workload keeps ``.cluster``)
+    offline_fs: ClassVar[tuple[str, ...]]
 
     def __init__(self, ctx: WorkloadContext) -> None: ...
 

@@ -108,6 +108,7 @@ class CasWorkload(streams.ReplicaReads):
     Spec: ClassVar[type[WorkloadSpecBase]] = CasSpec
     checkers: ClassVar[tuple[str, ...]] = ("stats", "cas")  # cas runs the cas-register search
     headline_checker: ClassVar[str] = "cas"
+    offline_fs: ClassVar[tuple[str, ...]] = ("read-node",)
     anomalies: ClassVar[tuple[str, ...]] = (
         "non-linearizable",
         "double-winner",

@@ -92,6 +92,7 @@ class ConsumerWorkload:
     Spec: ClassVar[type[WorkloadSpecBase]] = ConsumerSpec
     checkers: ClassVar[tuple[str, ...]] = ("stats", "consumer")
     headline_checker: ClassVar[str] = "consumer"
+    offline_fs: ClassVar[tuple[str, ...]] = ()  # the drain is no replica read
     anomalies: ClassVar[tuple[str, ...]] = (
         "lost-to-consumer",
         "redelivered-after-ack",

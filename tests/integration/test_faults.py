@@ -243,4 +243,6 @@ def test_corruption_run_reports_a_node_that_refuses_to_start(nats_chaos, tmp_pat
     assert per_node[target]["status"] != "read"
     assert all(per_node[n]["status"] == "read" for n in per_node if n != target)
     assert result["recovery"]["nodes"][target] is None  # it never answered again
+    # its stream's meta.inf was truncated too: no stream an offline server could load
+    assert result["offline_reads"] == {target: "not read: RuntimeError: its store holds no stream"}
     assert_nothing_left(result["tag"], tmp_path / "state")

@@ -16,7 +16,8 @@ import tarfile
 from pathlib import Path
 
 import pytest
-from chaosrun import results_json, run_dir_of
+import yaml
+from chaosrun import assert_nothing_left, results_json, run_dir_of
 
 from harness import servers
 from harness.clients import NatsPyClient
@@ -89,3 +90,53 @@ def test_an_offline_read_of_a_collected_store_equals_the_live_read(
         offline = asyncio.run(read(server.url))
     assert offline == live
     assert json.loads(json.dumps(offline)) == live
+
+
+def test_a_node_that_refuses_to_start_is_read_offline(nats_chaos, tmp_path: Path) -> None:
+    """Its Raft snapshots truncated while it was down, a node never starts again; its
+    store still holds the stream, and the run reads it offline instead of leaving it unread."""
+    scenario = {
+        "name": "offline-read",
+        "nodes": 3,
+        "seed": 3,
+        "time_limit": 12,
+        "workload": {"rate": 200},
+        "faults": [
+            {
+                "kind": "corrupt",
+                "mode": "truncate",
+                "file_types": ["snap"],
+                "targets": "one",
+                "while_down": True,
+                "files": 100,
+            }
+        ],
+        "schedule": {"quiet": 4, "interval": 10, "duration": 4},
+        "recovery": {"timeout": 6, "read_timeout": 15},
+    }
+    path = tmp_path / "offline-read.yaml"
+    path.write_text(yaml.safe_dump(scenario))
+    proc = nats_chaos("run", str(path))
+    out, err = proc.communicate(timeout=180)
+    assert proc.returncode in (0, 1), (out, err)
+    run_dir = run_dir_of(tmp_path, "offline-read")
+    result = results_json(run_dir)
+    ops = load_history(run_dir / "history.jsonl").ops
+    start = next(v for v, p in zip(ops["value"], ops["process"], strict=True) if p == "nemesis")
+    (target,) = start["nodes"]
+    assert result["offline_reads"] == {target: "ok"}
+    reads = ops[(ops["f"] == "read") & (ops["type"] != "invoke")]
+    mine = reads[reads["node"] == target]
+    assert list(mine["type"]) == ["info", "ok"]  # live: no answer; then its store, offline
+    offline = mine.iloc[1]
+    assert offline["via"] == "offline" and "read offline" in offline["note"]
+    other = next(n for n in ("n1", "n2", "n3") if n != target)
+    ok = reads[(reads["node"] == other) & (reads["type"] == "ok")]
+    theirs = {tuple(p) for p in ok.iloc[0]["value"]}
+    held = [tuple(p) for p in offline["value"]]
+    assert len(held) > 100 and set(held) <= theirs  # what it had when it went down
+    per_node = result["checkers"]["queue"]["per_node"]
+    assert per_node[target]["status"] == "read"
+    assert result["valid"] != "unknown"
+    assert "unread" not in out
+    assert_nothing_left(result["tag"], tmp_path / "state")

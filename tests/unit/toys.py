@@ -40,6 +40,7 @@ class TallyWorkload:
     needs: ClassVar[frozenset[str]] = frozenset()
     min_server: ClassVar[str | None] = None
     pairs_fs: ClassVar[frozenset[str]] = frozenset()
+    offline_fs: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, ctx: WorkloadContext) -> None:
         self.ctx = ctx
