@@ -384,6 +384,9 @@ def compare(
     )
     click.echo(cmp.markdown(rows, out.name), nl=False)
     click.echo(f"comparison: {out}")
+    stopped = cmp.interrupted(rows)
+    if stopped:
+        sys.exit(EXIT_SIGINT if stopped == "SIGINT" else EXIT_SIGTERM)
 
 
 @main.command()

@@ -141,7 +141,11 @@ def _rate(rows: list[dict[str, Any]]) -> tuple[str, str] | None:
 
 def chart(rows: list[dict[str, Any]], path: Path) -> None:
     """Bar chart per variant (means over repeats): the headline checker's charted figure
-    (lost % for the queue workload) and acknowledged ops/s."""
+    (lost % for the queue workload) and acknowledged ops/s; variants that did not run are
+    left out."""
+    rows = [r for r in rows if r.get("run_dir")]
+    if not rows:
+        return
     import matplotlib
 
     matplotlib.use("Agg")
@@ -192,8 +196,12 @@ def compare(
     require_writable(results_dir, "the results dir")
     out = stamped_dir(results_dir / "compare")
     rows: list[dict[str, Any]] = []
+    stopped: str | None = None
     for k in range(repeat):
         for v in combos:
+            if stopped is not None:  # interrupted: what did not run is said, not left out
+                rows.append(not_run(v, k + 1, stopped))
+                continue
             seed = [f"seed={base.seed + k}"]
             sc = load_scenario(scenario_file, [*overrides, *v.overrides, *seed])
             echo(f"== {v.label} (repeat {k + 1}/{repeat}, seed {sc.seed})")
@@ -204,12 +212,26 @@ def compare(
             echo(headline(outcome.result).line)
             rows.append(row(v, k + 1, outcome.result, outcome.run_dir))
             if outcome.interrupted:
-                break
-        else:
-            continue
-        break
+                stopped = rows[-1]["_interrupted"] = outcome.interrupted
     write(out, rows, f"{base.name}: {' × '.join(vary)}")
     return out, rows
+
+
+def not_run(variant: Variant, repeat: int, signal: str) -> dict[str, Any]:
+    """The row of a variant the comparison did not run: it was interrupted by ``signal``."""
+    return {
+        "variant": variant.label,
+        "repeat": repeat,
+        "anomalies": "-",
+        "verdict": f"not run (interrupted by {signal})",
+        "run_dir": "",
+        "_interrupted": signal,
+    }
+
+
+def interrupted(rows: list[dict[str, Any]]) -> str | None:
+    """The signal that stopped the comparison, if one did."""
+    return next((r["_interrupted"] for r in rows if r.get("_interrupted")), None)
 
 
 def write(out: Path, rows: list[dict[str, Any]], title: str) -> None:

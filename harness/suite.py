@@ -287,6 +287,22 @@ def error_row(case: Case, k: int, sc: Scenario, err: HarnessError, wall: float) 
     }
 
 
+def not_run_row(case: Case, k: int, sc: Scenario, signal: str) -> dict[str, Any]:
+    """The row of a run the suite did not start: it was interrupted by ``signal``."""
+    return {
+        **_identity(case, k, sc),
+        "verdict": f"not run (interrupted by {signal})",
+        "valid": "unknown",
+        "anomalies": [],
+        "expected": describe(sc.expect),
+        "matched": False,
+        "why": f"the suite was interrupted by {signal} before this run",
+        "counts": {},
+        "wall_s": 0.0,
+        "report": None,
+    }
+
+
 def markdown(name: str, rows: list[dict[str, Any]], wall: float) -> str:
     """``summary.md``: a headline and one table row per run, with the runs' row figures."""
     ok = sum(1 for r in rows if r["matched"])
@@ -376,6 +392,10 @@ def run_suite(
             status = "matched" if r["matched"] else "NOT MATCHED"
             echo(f"expected: {r['expected']} — {status}: {r['why']}")
             outcome.interrupted = run.interrupted
+        if outcome.interrupted:  # what did not run is said, not left out
+            first = i if len(outcome.rows) == i else i - 1  # a second signal left no row
+            for (c, kk), s in zip(todo[first:], scenarios[first:], strict=True):
+                outcome.rows.append(not_run_row(c, kk + 1, s, outcome.interrupted))
         write(out, name, outcome.rows, started, time.monotonic() - t0)
         if outcome.interrupted:
             break

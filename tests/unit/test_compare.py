@@ -6,9 +6,14 @@ import csv
 from pathlib import Path
 from typing import Any
 
+import pytest
+from click.testing import CliRunner
+
 from checkers.compose import merge
 from checkers.queue import summarize
 from harness import compare as cmp
+from harness.backends import fake
+from harness.cli import main
 
 
 def result(acked: int, lost: int, backs: tuple[float | None, ...] = ()) -> dict[str, Any]:
@@ -72,3 +77,32 @@ def test_a_result_without_a_headline_still_makes_a_row(tmp_path: Path) -> None:
     assert cmp._rate([r]) is None
     cmp.write(tmp_path, [r], "t")  # throughput alone is charted
     assert (tmp_path / "compare.png").is_file()
+
+
+def test_an_interrupted_comparison_lists_what_it_did_not_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from harness.runner import RunOutcome
+
+    calls: list[Any] = []
+
+    def execute(sc: Any, opts: Any) -> RunOutcome:
+        calls.append(sc)
+        return RunOutcome(tmp_path / "run", result(100, 0), "SIGINT")
+
+    monkeypatch.setattr(cmp, "execute", execute)
+    scenario = Path(__file__).resolve().parents[2] / "scenarios" / "quick.yaml"
+    vary = ["server.sync_interval=default,always,10s"]
+    out, rows = cmp.compare(str(scenario), [], vary, 1, tmp_path / "res", echo=lambda _m: None,
+                            backend=fake.backend()[0])  # fmt: skip
+    assert len(calls) == 1
+    assert [r["verdict"] for r in rows] == [
+        "valid", "not run (interrupted by SIGINT)", "not run (interrupted by SIGINT)",
+    ]  # fmt: skip
+    assert cmp.interrupted(rows) == "SIGINT"
+    md = (out / "compare.md").read_text()
+    assert md.count("not run (interrupted by SIGINT)") == 2 and "_interrupted" not in md
+    monkeypatch.setattr("harness.compare.execute", execute)
+    res = CliRunner().invoke(main, ["compare", str(scenario), "--vary", vary[0],
+                                    "--results-dir", str(tmp_path / "cli")])  # fmt: skip
+    assert res.exit_code == 130, res.output

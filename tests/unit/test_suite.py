@@ -268,7 +268,11 @@ def test_interrupted_suite_stops_and_keeps_its_table(tmp_path: Path) -> None:
     out = run(tmp_path, fake)
     assert out.interrupted == "SIGINT"
     assert len(fake.seen) == 2
-    assert json.loads((out.out / "summary.json").read_text())["runs"] == 2
+    summary = json.loads((out.out / "summary.json").read_text())
+    assert summary["runs"] == 6 and summary["matched"] == 1  # the 4 not run are listed as such
+    verdicts = [r["verdict"] for r in out.rows]
+    assert verdicts[2:] == ["not run (interrupted by SIGINT)"] * 4
+    assert "not run (interrupted by SIGINT)" in (out.out / "summary.md").read_text()
 
 
 def test_a_run_stopped_by_a_second_signal_stops_the_suite(tmp_path: Path) -> None:
@@ -278,7 +282,9 @@ def test_a_run_stopped_by_a_second_signal_stops_the_suite(tmp_path: Path) -> Non
     out = run(tmp_path, fake)
     assert out.interrupted == "SIGTERM"  # the CLI exits 143
     assert len(fake.seen) == 1  # no further run started
-    assert json.loads((out.out / "summary.json").read_text())["runs"] == 0
+    summary = json.loads((out.out / "summary.json").read_text())
+    assert summary["runs"] == 6 and summary["matched"] == 0  # every run listed as not run
+    assert {r["verdict"] for r in out.rows} == {"not run (interrupted by SIGTERM)"}
 
 
 def test_repeat_must_be_positive(tmp_path: Path) -> None:
