@@ -26,6 +26,11 @@ COUNTS = (
     ("recovered", "recovered_count", "not acknowledged, yet read back (allowed)", False),
     ("unknown", "unknown_count", "not acknowledged and not read (allowed)", False),
 )
+READ_DEPENDENT = frozenset(
+    k
+    for k in dict.fromkeys(c[1] for c in COUNTS)
+    if k not in ("attempt_count", "acknowledged_count")
+)  # what a read must show: unknown while nothing was read
 REPLICA_COUNTS = (
     ("stream lost", "stream_lost", "nodes whose read says the stream does not exist"),
     ("stalled", "stalled", "replicas behind when the recovery wait reached its bound"),
@@ -39,7 +44,8 @@ PROBLEMS = (
 
 
 def _count(name: str, value: Any, meaning: str, bad: bool) -> dict[str, Any]:
-    return {"name": name, "value": value, "bad": bool(bad and value), "meaning": meaning}
+    known = value != "unknown"
+    return {"name": name, "value": value, "bad": bool(bad and known and value), "meaning": meaning}
 
 
 def _many(n: int, noun: str) -> str:
@@ -272,37 +278,49 @@ def summarize(q: dict[str, Any]) -> dict[str, Any]:
 
     ``headline`` reads, by the result's ``valid``: True ``no anomalies in
     7,195 acknowledged writes``; False ``LOST 12 of 5,432 acknowledged writes
-    (0.22%); 3 unexpected``; "unknown" ``unread nodes: n1, n2``.
+    (0.22%); 3 unexpected``; "unknown" ``unread nodes: n1, n2`` — and then
+    every count a read must show (read, lost, unexpected …) is ``"unknown"``,
+    the row's ``lost`` None and no note speaks of lost writes.
     """
     acked = q.get("acknowledged_count") or 0
     lost = q.get("lost_count") or 0
     unread = list(q.get("unread_nodes") or [])
     valid = q.get("valid")
+    known = valid is True or valid is False  # "unknown": no node was read, no loss is known
     if valid is True:
         headline = f"no anomalies in {acked:,} acknowledged writes"
     elif valid is False:
         headline = "; ".join(_problems(q)) or ", ".join(q.get("anomalies") or [])
     else:
         headline = f"unread nodes: {', '.join(unread)}" if unread else "no node was read"
-    counts = [_count(n, q[k], m, bad) for n, k, m, bad in COUNTS if k in q]
+    if valid is True or valid is False:
+        counts = [_count(n, q[k], m, bad) for n, k, m, bad in COUNTS if k in q]
+    else:  # nothing was read (an interrupted run, or every node unread): no loss is known
+        counts = [
+            _count(n, q[k], m, bad)
+            if k not in READ_DEPENDENT
+            else _count(n, "unknown", f"{m} — unknown: no node was read", False)
+            for n, k, m, bad in COUNTS
+            if k in q
+        ]
     div = q.get("divergence")
     if isinstance(div, dict):
         meaning = "stream sequences the replicas disagree on (each counted once)"
-        counts.append(_count("divergent", div.get("count"), meaning, True))
+        counts.append(_count("divergent", div.get("count") if known else "unknown", meaning, True))
     for name, key, meaning in REPLICA_COUNTS:
         if isinstance(q.get(key), dict):
-            counts.append(_count(name, len(q[key]), meaning, True))
+            counts.append(_count(name, len(q[key]) if known else "unknown", meaning, True))
     return {
         "headline": headline,
         "counts": counts,
         "row": {
             "acknowledged": acked,
-            "lost": lost,
-            "lost_pct": round(100.0 * lost / acked, 2) if acked else 0.0,
+            "lost": lost if known else None,
+            "lost_pct": (round(100.0 * lost / acked, 2) if acked else 0.0) if known else None,
         },
         "rate": {"name": "lost_pct", "label": "lost acknowledged writes (%)"},
         "unread_nodes": unread,
         "nodes": _node_rows(q),
-        "notes": _notes(q),
+        "notes": _notes(q) if known else [],
         "examples": _examples(q),
     }

@@ -592,3 +592,28 @@ def test_a_stalled_replica_that_disagrees_is_stalled_and_in_its_own_group(tmp_pa
     assert r["stalled"]["n3"]["read_behind"] == 3  # seqs 6-8: its backlog, not divergence
     assert r["divergence"]["count"] == 1  # seq 5 only
     assert [g["nodes"] for g in r["divergence"]["groups"]] == [["n1", "n2"], ["n3"]]
+
+
+def test_nothing_read_means_no_loss_is_known(tmp_path: Path) -> None:
+    """An interrupted run (no final reads) or one whose nodes all went unread: the checker's
+    own lost count is every acknowledged write, but no view may show it as known."""
+    from checkers.compose import merge
+    from checkers.report.markdown import summary_md
+
+    h = H()
+    for v in range(40):
+        h.publish(v % 3, v)
+    h.read("n1", None, outcome="info", error="timeout")
+    r = run(h, tmp_path)
+    assert (r["valid"], r["lost_count"], r["unread_nodes"]) == ("unknown", 40, NODES)
+    s = r["summary"]
+    counts = {c["name"]: (c["value"], c["bad"]) for c in s["counts"]}
+    assert counts["acknowledged"] == (40, False) and counts["attempted"] == (40, False)
+    for name in ("read", "lost", "unexpected", "duplicated", "failed", "recovered", "unknown"):
+        assert counts[name] == ("unknown", False), name
+    assert (s["row"]["lost"], s["row"]["lost_pct"]) == (None, None)
+    assert s["notes"] == []
+    md = summary_md(merge({"queue": r}, headline="queue"))
+    assert "Lost writes" not in md and "**40**" not in md
+    assert "Unread nodes: n1, n2, n3" in md
+    assert "| 40 | 40 |" + " unknown |" * 12 in md  # the replica counts too
