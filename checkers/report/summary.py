@@ -36,11 +36,21 @@ def verdict(result: dict[str, Any]) -> Verdict:
 
 
 def key_counts(result: dict[str, Any]) -> list[tuple[str, Any, str, bool]]:
-    """``(name, count, meaning, bad)`` rows of the headline checker's counts."""
-    return [
-        (str(c.get("name")), c.get("value"), str(c.get("meaning") or ""), bool(c.get("bad")))
-        for c in headline(result).counts
-    ]
+    """``(name, count, meaning, bad)`` rows of the headline checker's counts.
+
+    Under an ``unknown`` verdict (an interrupted run, nodes unread) nothing is
+    proven: a count the checker marks bad is shown as ``unknown``, never as a
+    known anomaly (the queue checker already says so itself, every workload's
+    views get it here).
+    """
+    h = headline(result)
+    rows = []
+    for c in h.counts:
+        value, bad = c.get("value"), bool(c.get("bad"))
+        if h.status == "unknown" and bad:
+            value, bad = "unknown", False
+        rows.append((str(c.get("name")), value, str(c.get("meaning") or ""), bad))
+    return rows
 
 
 @dataclass(frozen=True)

@@ -480,3 +480,21 @@ def test_availability_is_shown_in_the_report_and_summary(run_dir: Path) -> None:
     md = (run_dir / "summary.md").read_text()
     assert "- failed writes outside faults: 27 × no responders &lt;b&gt;" in md
     assert "- kill n1 (10.00–15.00 s; stream leader –, meta leader –; 47 acked during it)" in md
+
+
+def test_an_unknown_verdict_shows_no_count_as_a_known_anomaly() -> None:
+    from checkers.compose import merge
+    from checkers.report import summary
+
+    counts = [
+        {"name": "acknowledged", "value": 9, "bad": False, "meaning": "acked"},
+        {"name": "lost", "value": 5, "bad": True, "meaning": "lost"},
+    ]
+    block = {"headline": "unread nodes: n1", "counts": counts}
+    unknown = merge({"w": {"valid": "unknown", "summary": block}}, headline="w")
+    assert summary.key_counts(unknown) == [
+        ("acknowledged", 9, "acked", False),
+        ("lost", "unknown", "lost", False),
+    ]
+    known = merge({"w": {"valid": False, "anomalies": ["lost"], "summary": block}}, headline="w")
+    assert summary.key_counts(known)[1] == ("lost", 5, "lost", True)
