@@ -26,11 +26,8 @@ COUNTS = (
     ("recovered", "recovered_count", "not acknowledged, yet read back (allowed)", False),
     ("unknown", "unknown_count", "not acknowledged and not read (allowed)", False),
 )
-READ_DEPENDENT = frozenset(
-    k
-    for k in dict.fromkeys(c[1] for c in COUNTS)
-    if k not in ("attempt_count", "acknowledged_count")
-)  # what a read must show: unknown while nothing was read
+# what a read must show: unknown while nothing was read
+READ_DEPENDENT = frozenset(c[1] for c in COUNTS) - {"attempt_count", "acknowledged_count"}
 REPLICA_COUNTS = (
     ("stream lost", "stream_lost", "nodes whose read says the stream does not exist"),
     ("stalled", "stalled", "replicas behind when the recovery wait reached its bound"),

@@ -64,7 +64,7 @@ from harness.faults import schedule
 from harness.faults.nemesis import Nemesis
 from harness.faults.schedule import Window
 from harness.history import NEMESIS, HistoryWriter
-from harness.interpreter import Interpreter, Operation
+from harness.interpreter import Interpreter
 from harness.offline.reads import read_offline
 from harness.progress import Progress, Status
 from harness.runstate import WORK_ROOT, RunState, new_tag
@@ -267,11 +267,18 @@ class Run:
                 "final reads", "reads", interp.execute(final, workload.invoke)
             )
             await self.soft_phase("heal after reads", "heal", workload.after_reads())
-            unread = [op for op, t in zip(final, types or [], strict=False) if t != "ok"]
             offline_fs = set(getattr(workload, "offline_fs", ()))
-            if any(op.f in offline_fs for op in unread) and self.offline_binary() is not None:
+            again = [
+                op
+                for op, t in zip(final, types or [], strict=False)
+                if t != "ok" and op.f in offline_fs and op.node is not None
+            ]
+            binary = self.offline_binary() if again else None
+            if binary is not None:
+                where = self.workdir / "offline"
+                reread = read_offline(cluster, workload, interp, again, binary, where, self.state)
                 self.extra["offline_reads"] = await self.soft_phase(
-                    "offline reads", "reads", self._offline_reads(cluster, workload, interp, unread)
+                    "offline reads", "reads", reread
                 )
         finally:
             if sc.uses_lazyfs and isinstance(cluster, PowerControl):
@@ -293,14 +300,6 @@ class Run:
         with contextlib.suppress(Exception):
             return servers.resolve_binary(self.scenario.server.version, None)
         return None
-
-    async def _offline_reads(
-        self, cluster: Cluster, workload: Workload, interp: Interpreter, ops: list[Operation]
-    ) -> dict[str, str]:
-        binary = self.offline_binary()
-        assert binary is not None
-        where = self.workdir / "offline"
-        return await read_offline(cluster, workload, interp, ops, binary, where, self.state)
 
     async def _cluster_up(self, cluster: Cluster) -> None:
         await asyncio.to_thread(cluster.start)

@@ -1,9 +1,9 @@
 """The offline-reads phase: final reads that failed live, done again on each node's store.
 
 In: the run's cluster (it must have the ``process`` and ``files`` abilities),
-the workload, the interpreter, the final-read ops that did not end ``ok`` and
-a nats-server binary. For each op whose ``f`` the workload lists in
-``offline_fs``: the node's server is killed (its store stays as it was), the
+the workload, the interpreter, the final-read ops that did not end ``ok``
+whose ``f`` the workload lists in ``offline_fs``, and a nats-server binary.
+For each op: the node's server is killed (its store stays as it was), the
 store is fetched through the node's Remote, made single-replica and served by
 an :class:`~harness.offline.OfflineServer` on loopback (its pid in the run
 state while it lives); the workload performs the same op against it through a
@@ -91,13 +91,12 @@ async def read_offline(
     workdir: Path,
     state: RunState,
 ) -> dict[str, str]:
-    """Perform each of ``ops`` again on its node's offline store; how each went."""
-    wanted = set(getattr(workload, "offline_fs", ()))
+    """Perform each of ``ops`` (final reads of the workload's ``offline_fs``, each naming its
+    node) again on its node's offline store; how each went."""
     out: dict[str, str] = {}
     for op in ops:
         node = op.node
-        if node is None or op.f not in wanted:
-            continue
+        assert node is not None
         try:
             server = await asyncio.to_thread(serve_store, cluster, node, binary, workdir, state)
         except Exception as e:
