@@ -15,7 +15,10 @@ nodes' configs, logs and stores are copied from its work dir into its
 result folder's ``nodes/`` (as a run's collect writes them); then its
 lazyfs processes are killed, its mounts unmounted, its namespaces (the
 recorded ones and any other ``<tag>-*``) deleted and its work dir
-``WORK_ROOT/<tag>`` removed; finally its state file. Whatever could not be
+``WORK_ROOT/<tag>`` removed; finally its state file. An ssh run's hosts
+come first: on each, over SSH, its servers are killed, their logs and
+stores copied, its chain and its directory removed
+(:func:`harness.backends.ssh.clean_remote`). Whatever could not be
 undone (or copied) keeps the state file, so a later ``clean`` finishes; the
 work dir is removed only once its files are copied (or ``force``). Every
 pid killed must still run the executable recorded for it.
@@ -46,6 +49,10 @@ def clean_state(state: RunState, dry_run: bool = False, force: bool = False) -> 
     if state.containers or state.networks:
         docker_lines, left = _clean_docker(state, dry_run)
         lines += docker_lines
+    if state.hosts:  # an ssh run: its servers, chains and files on other hosts
+        from harness.backends.ssh import clean_remote
+
+        left |= clean_remote(state, dry_run, lines)
     servers = {p: e for p, e in state.pids.items() if e != LAZYFS_EXE}
     lazyfs = {p: e for p, e in state.pids.items() if e == LAZYFS_EXE}
     left |= _kill(state, servers, dry_run, lines)  # no server writes while its files are copied

@@ -92,8 +92,25 @@ def _results_dir_option(help: str = "Where result folders go.") -> Callable[[Any
 
 
 _backend_option = click.option(
-    "--backend", type=click.Choice(["local", "docker"]), default=None, help="Cluster backend."
+    "--backend",
+    type=click.Choice(["local", "docker", "ssh"]),
+    default=None,
+    help="Cluster backend.",
 )
+_inventory_option = click.option(
+    "--inventory",
+    metavar="FILE",
+    default=None,
+    help="The hosts of --backend ssh (`nats-chaos hosts up` writes one).",
+)
+
+
+def _backend_args(backend: str | None, inventory: str | None) -> list[str]:
+    """The overrides ``--backend`` and ``--inventory`` stand for (``--inventory`` implies ssh)."""
+    extra = [f"backend={backend or 'ssh'}"] if backend or inventory else []
+    return extra + ([f"inventory={Path(inventory).absolute()}"] if inventory else [])
+
+
 _nats_server_option = click.option(
     "--nats-server",
     "nats_server",
@@ -123,6 +140,7 @@ def main() -> None:
 @click.argument("scenario_file", metavar="SCENARIO", type=click.Path(dir_okay=False))
 @_overrides_option("Override a scenario field, e.g. --set server.sync_interval=always.")
 @_backend_option
+@_inventory_option
 @_results_dir_option()
 @click.option("--seed", type=int, default=None, help="Override the scenario's seed.")
 @_nats_server_option
@@ -132,6 +150,7 @@ def run(
     scenario_file: str,
     overrides: tuple[str, ...],
     backend: str | None,
+    inventory: str | None,
     results_dir: Path,
     seed: int | None,
     nats_server: str | None,
@@ -144,8 +163,7 @@ def run(
     extra = list(overrides)
     if seed is not None:
         extra.append(f"seed={seed}")
-    if backend is not None:
-        extra.append(f"backend={backend}")
+    extra += _backend_args(backend, inventory)
     scenario = load_scenario(scenario_file, extra)
     if plan_only:
         windows = schedule.plan(scenario)
@@ -397,6 +415,7 @@ def compare(
 @click.option("--time-limit", type=float, default=None, metavar="S",
               help="Override every scenario's time_limit (seconds).")  # fmt: skip
 @_backend_option
+@_inventory_option
 @_results_dir_option("The suite folder goes to DIR/suites/<stamp>.")
 @_nats_server_option
 @_one_line_errors
@@ -406,6 +425,7 @@ def suite(
     repeat: int,
     time_limit: float | None,
     backend: str | None,
+    inventory: str | None,
     results_dir: Path,
     nats_server: str | None,
 ) -> None:
@@ -413,7 +433,7 @@ def suite(
     from harness import suite as st
 
     cli = [f"time_limit={time_limit}"] if time_limit is not None else []
-    cli += [f"backend={backend}"] if backend else []
+    cli += _backend_args(backend, inventory)
     name, cases = st.load_cases(list(paths), cli)
     outcome = st.run_suite(
         name, cases, repeat, results_dir, st.real_runner(nats_server, _say), echo=_say
@@ -431,9 +451,15 @@ def suite(
 @main.command()
 @click.argument("scenario_file", metavar="[SCENARIO]", required=False, type=click.Path())
 @_backend_option
+@_inventory_option
 @_overrides_option("Override a scenario field before checking it.")
 @_one_line_errors
-def doctor(scenario_file: str | None, backend: str | None, overrides: tuple[str, ...]) -> None:
+def doctor(
+    scenario_file: str | None,
+    backend: str | None,
+    inventory: str | None,
+    overrides: tuple[str, ...],
+) -> None:
     """What this host supports; with SCENARIO, whether it can run here and what to do if not."""
     from rich.console import Console
 
@@ -446,7 +472,7 @@ def doctor(scenario_file: str | None, backend: str | None, overrides: tuple[str,
         return
     from harness.scenario import load_scenario
 
-    extra = [*overrides, *([f"backend={backend}"] if backend else [])]
+    extra = [*overrides, *_backend_args(backend, inventory)]
     scenario = load_scenario(scenario_file, extra)
     needs = doc.scenario_checks(scenario, checks)
     console.print(doc.table(needs, f"{scenario.name} ({scenario.backend} backend) needs"))
@@ -456,6 +482,38 @@ def doctor(scenario_file: str | None, backend: str | None, overrides: tuple[str,
     fixes = "; ".join(f"{c.name}: {c.fix}" for c in needs if c.ok is False and c.fix)
     click.echo(f"{scenario.name}: cannot run here ({fixes or 'see the table'})")
     sys.exit(EXIT_CANNOT_RUN)
+
+
+@main.group()
+def hosts() -> None:
+    """Stand-in hosts on this machine for the ssh backend (sshd in namespaces)."""
+
+
+@hosts.command("up")
+@click.argument("count", metavar="N", type=int)
+@click.option("--inventory", required=True, type=click.Path(path_type=Path), metavar="FILE",
+              help="Where to write the hosts' inventory.")  # fmt: skip
+@_one_line_errors
+def hosts_up(count: int, inventory: Path) -> None:
+    """Start N stand-in hosts (one sshd per network namespace) and write their inventory."""
+    from harness import standin
+
+    doc = standin.up(count, inventory)
+    for h in doc["hosts"]:
+        click.echo(f"{h['name']}: {h['user']}@{h['address']}:{h['port']} (work dir {h['workdir']})")
+    click.echo(f"inventory: {inventory} (nats-chaos run SCENARIO --inventory {inventory})")
+
+
+@hosts.command("down")
+@click.option("--inventory", required=True, type=click.Path(path_type=Path), metavar="FILE",
+              help="The inventory `hosts up` wrote.")  # fmt: skip
+@_one_line_errors
+def hosts_down(inventory: Path) -> None:
+    """Stop the stand-in hosts of an inventory and remove every trace of them."""
+    from harness import standin
+
+    for line in standin.down(inventory):
+        click.echo(line)
 
 
 @main.group()

@@ -28,7 +28,7 @@ import subprocess
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path, PurePosixPath
-from typing import Self
+from typing import Any, Self
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
@@ -61,6 +61,8 @@ class RunState:
     networks: list[str] = field(default_factory=list)
     started: float = field(default_factory=time.time)
     run_dir: str | None = None  # the result folder, where `clean` copies node files
+    hosts: dict[str, dict[str, Any]] = field(default_factory=dict)  # ssh: node -> its host
+    remote_pids: dict[str, str] = field(default_factory=dict)  # ssh: "node:pid" -> cmdline
 
     @property
     def path(self) -> Path:
@@ -119,6 +121,30 @@ class RunState:
             self.networks.remove(name)
             self.save()
 
+    def add_host(self, node: str, host: Any, key: str, run_dir: str) -> None:
+        """Record ``node``'s host (an :class:`harness.inventory.Host`) and its run dir there."""
+        self.hosts[node] = {
+            "address": host.address,
+            "port": host.port,
+            "user": host.user,
+            "key": str(Path(key).resolve()),
+            "known_hosts": host.known_hosts,
+            "dir": run_dir,
+        }
+        self.save()
+
+    def drop_host(self, node: str) -> None:
+        if self.hosts.pop(node, None) is not None:
+            self.save()
+
+    def add_remote_pid(self, node: str, pid: int, cmdline: str) -> None:
+        self.remote_pids[f"{node}:{pid}"] = cmdline
+        self.save()
+
+    def drop_remote_pid(self, node: str, pid: int) -> None:
+        if self.remote_pids.pop(f"{node}:{pid}", None) is not None:
+            self.save()
+
     def remove(self) -> None:
         """Forget the run: everything it created is gone."""
         self.path.unlink(missing_ok=True)
@@ -126,6 +152,19 @@ class RunState:
 
 class BadStateFile(ValueError):
     """A state file that does not parse or validate; ``str()`` says which and why."""
+
+
+class HostRecord(BaseModel):
+    """An ssh run's host for one node: how to reach it, and the node's run dir there."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    address: str = Field(pattern=r"^[0-9A-Fa-f.:]+$")
+    port: int = Field(ge=1, le=65535)
+    user: str = Field(pattern=r"^[a-z_][a-z0-9_-]{0,31}$")
+    key: str
+    known_hosts: str | None = None
+    dir: str
 
 
 class StateFile(BaseModel):
@@ -143,6 +182,8 @@ class StateFile(BaseModel):
     networks: list[str] = Field(default_factory=list)
     started: float | int
     run_dir: str | None = None
+    hosts: dict[str, HostRecord] = Field(default_factory=dict)
+    remote_pids: dict[str, str] = Field(default_factory=dict)
 
     @model_validator(mode="after")
     def _owned_by_the_run(self) -> Self:
@@ -163,6 +204,18 @@ class StateFile(BaseModel):
             p = PurePosixPath(mount)
             if not p.is_absolute() or ".." in p.parts or work not in p.parents:
                 raise ValueError(f"mount {mount!r} is not inside the run's work dir {work}")
+        for node, host in self.hosts.items():
+            d = PurePosixPath(host.dir)
+            if not d.is_absolute() or ".." in d.parts or d.name != node or d.parent.name != tag:
+                raise ValueError(f"host dir {host.dir!r} of {node} is not <workdir>/{tag}/{node}")
+            if not PurePosixPath(host.key).is_absolute():
+                raise ValueError(f"key {host.key!r} of {node} is not an absolute path")
+        for key, cmdline in self.remote_pids.items():
+            node, _, pid = key.partition(":")
+            if node not in self.hosts or not pid.isdigit() or int(pid) <= 1:
+                raise ValueError(f"remote pid {key!r} is not <node of a host>:<pid>")
+            if f" {self.hosts[node].dir}/" not in cmdline or not cmdline.startswith("/"):
+                raise ValueError(f"remote pid {key!r}: {cmdline!r} is not a server of the run")
         if self.run_dir is not None:
             p = PurePosixPath(self.run_dir)
             inside = p == PurePosixPath(WORK_ROOT) or PurePosixPath(WORK_ROOT) in p.parents

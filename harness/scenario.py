@@ -263,7 +263,10 @@ class Scenario(_Model):
     name: str = Field(max_length=100)
     description: str = ""
     nodes: int = Field(default=3, ge=1, le=9)
-    backend: Literal["local", "docker"] = "local"
+    backend: Literal["local", "docker", "ssh"] = "local"
+    inventory: str | None = Field(
+        default=None, description="backend ssh: the inventory file naming the hosts"
+    )
     seed: int = 0
     time_limit: Seconds = 30.0
     server: ServerSpec = Field(default_factory=ServerSpec)
@@ -322,6 +325,11 @@ class Scenario(_Model):
         if self.storage.lazyfs is False and POWER in _faults.needs(self.every_fault):
             power = sorted(k for k in self.fault_kinds if POWER in _faults.REGISTRY[k].needs)
             raise ValueError(f"{', '.join(power)} faults need storage.lazyfs (it is false)")
+        if (self.backend == "ssh") != (self.inventory is not None):
+            raise ValueError(
+                "backend: ssh needs an inventory (--inventory FILE; `nats-chaos hosts up` "
+                "makes one), and only it uses one"
+            )
         if self.server.image and self.backend != "docker":
             raise ValueError("server.image needs backend: docker (the local backend runs binaries)")
         return self

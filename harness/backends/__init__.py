@@ -1,9 +1,10 @@
 """Backends, and the one place that picks one for a run.
 
 ``scenario.backend`` (or ``--backend``) names it: ``local`` (processes in
-network namespaces, :mod:`harness.backends.local`) or ``docker``
-(containers, :mod:`harness.backends.docker`). Both are imported only when a
-cluster is made, so importing this package costs nothing.
+network namespaces, :mod:`harness.backends.local`), ``docker``
+(containers, :mod:`harness.backends.docker`) or ``ssh`` (processes on the
+hosts of ``scenario.inventory``, :mod:`harness.backends.ssh`). Each is
+imported only when a cluster is made, so importing this package costs nothing.
 
 - ``preflight(scenario)`` checks what the backend needs before anything of
   a run exists and raises :class:`~harness.errors.CannotRun` (exit 3) with
@@ -40,7 +41,7 @@ from harness.runstate import RunState
 if TYPE_CHECKING:
     from harness.scenario import Scenario
 
-BACKENDS = ("local", "docker")
+BACKENDS = ("local", "docker", "ssh")
 
 # tool -> the Debian package that brings it (the Makefile installs them)
 TOOLS = {"ip": "iproute2", "iptables": "iptables", "nsenter": "util-linux", "ss": "iproute2"}
@@ -66,6 +67,13 @@ def _require_host(scenario: Scenario) -> None:
             raise CannotRun("power loss needs FUSE and there is no /dev/fuse (modprobe fuse)")
         if shutil.which("fusermount3") is None:
             raise CannotRun("power loss needs FUSE: apt-get install fuse3 libfuse3-3")
+    if scenario.backend == "ssh":
+        from harness import inventory
+        from harness.backends import ssh
+
+        assert scenario.inventory is not None, "the scenario's validation requires it"
+        ssh.preflight(inventory.load(scenario.inventory), scenario.node_names)
+        return
     if scenario.backend == "local":
         netns.require_root()
         _require_tools(["ip", "iptables", "nsenter", "ss"])
@@ -86,11 +94,16 @@ def _require_host(scenario: Scenario) -> None:
 def lacks(backend: str, ability: str) -> str | None:
     """Why ``backend`` cannot offer ``ability`` here (a clause), or None when it can.
 
-    Both backends put every node on this host, so they offer the same: every
-    ability, netem only where the kernel has it.
+    The local and Docker backends put every node on this host, so they offer
+    the same: every ability, netem only where the kernel has it. The ssh
+    backend offers ``process``, ``network`` and ``files``.
     """
     if backend not in BACKENDS:
         return f"which no {backend} backend exists to offer"
+    if backend == "ssh":
+        from harness.backends.ssh import ABILITIES
+
+        return None if ability in ABILITIES else "which the ssh backend does not offer yet"
     return host_lacks(ability)
 
 
@@ -105,6 +118,12 @@ def make_cluster(
     scenario: Scenario, binary: Path | None, workdir: Path, state: RunState
 ) -> FullCluster:
     """The cluster for ``scenario.backend`` (not started)."""
+    if scenario.backend == "ssh":
+        from harness import inventory
+        from harness.backends.ssh import SshCluster
+
+        assert binary is not None and scenario.inventory is not None
+        return SshCluster(scenario, binary, workdir, state, inventory.load(scenario.inventory))
     if scenario.backend == "docker":
         from harness.backends.docker import DockerCluster
 

@@ -152,7 +152,7 @@ class HostCluster(ABC):
         """The harness's address on the nodes' network (where clients come from)."""
 
     @abstractmethod
-    def remote(self, node: str) -> HostRemote:
+    def remote(self, node: str) -> Remote:
         """The Remote for ``node``."""
 
     @abstractmethod

@@ -99,6 +99,23 @@ def cut(sh: Shell, peer_ip: str, both_ways: bool) -> None:
         drop_from(sh, peer_ip)
 
 
+def cut_ports(sh: Shell, peer_ip: str, ports: Sequence[int], both_ways: bool) -> None:
+    """Stop ``peer_ip`` reaching these TCP ``ports`` (and, ``both_ways``, their answers going
+    back, with resets and ``ss -K`` of its sockets); every other port stays open, so a
+    control connection (SSH) from the same peer survives."""
+    ensure_chain(sh)
+    for port in ports:
+        if both_ways:
+            reset = ("-j", "REJECT", "--reject-with", "tcp-reset")
+            _ipt(sh, "-A", CHAIN, "-s", peer_ip, "-p", "tcp", "--dport", str(port), *reset)
+            _ipt(sh, "-A", CHAIN, "-d", peer_ip, "-p", "tcp", "--sport", str(port), *reset)
+        else:
+            _ipt(sh, "-A", CHAIN, "-s", peer_ip, "-p", "tcp", "--dport", str(port), "-j", "DROP")
+    if both_ways:
+        for port in ports:
+            sh.run(["ss", "-K", "dst", peer_ip, "sport", "=", f":{port}"], check=False)
+
+
 def apply_grudge(
     grudge: dict[str, frozenset[str]],
     shell_of: Callable[[str], Shell],
