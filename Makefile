@@ -6,17 +6,22 @@ VENV    := .venv
 BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.installed
 RUN_PKGS  := iproute2 iptables fuse3 libfuse3-3
-TEST_PKGS := $(RUN_PKGS) chromium docker.io
+TEST_PKGS := $(RUN_PKGS) chromium docker.io openssh-server
 SCENARIO ?= scenarios/quick.yaml
 
 .PHONY: demo test test-unit clean-runs
 
-# apt packages: what a run needs (demo), plus a browser and Docker for the tests.
+# apt packages: what a run needs (demo), plus a browser, Docker and sshd (for stand-in
+# hosts) for the tests. A policy-rc.d keeps apt from starting any service it installs (no
+# system sshd, no dockerd: the tests start what they need themselves).
 system-%:
 	@missing=""; for p in $($*); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing:$$missing"; \
+	  policy=/usr/sbin/policy-rc.d; own=""; \
+	  if [ ! -e $$policy ]; then printf '#!/bin/sh\nexit 101\n' > $$policy; chmod 755 $$policy; own=1; fi; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	  rc=$$?; [ -n "$$own" ] && rm -f $$policy; exit $$rc; \
 	fi
 
 $(STAMP): pyproject.toml

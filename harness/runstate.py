@@ -121,14 +121,17 @@ class RunState:
             self.networks.remove(name)
             self.save()
 
-    def add_host(self, node: str, host: Any, key: str, run_dir: str) -> None:
-        """Record ``node``'s host (an :class:`harness.inventory.Host`) and its run dir there."""
+    def add_host(
+        self, node: str, host: Any, key: Path, known_hosts: Path | None, run_dir: str
+    ) -> None:
+        """Record ``node``'s host (an :class:`harness.inventory.Host`: address, port, user),
+        the key and known-hosts files that reach it, and the node's run dir there."""
         self.hosts[node] = {
             "address": host.address,
             "port": host.port,
             "user": host.user,
-            "key": str(Path(key).resolve()),
-            "known_hosts": host.known_hosts,
+            "key": str(key.resolve()),
+            "known_hosts": str(known_hosts.resolve()) if known_hosts else None,
             "dir": run_dir,
         }
         self.save()
@@ -208,8 +211,9 @@ class StateFile(BaseModel):
             d = PurePosixPath(host.dir)
             if not d.is_absolute() or ".." in d.parts or d.name != node or d.parent.name != tag:
                 raise ValueError(f"host dir {host.dir!r} of {node} is not <workdir>/{tag}/{node}")
-            if not PurePosixPath(host.key).is_absolute():
-                raise ValueError(f"key {host.key!r} of {node} is not an absolute path")
+            for path in (host.key, host.known_hosts or "/"):
+                if not PurePosixPath(path).is_absolute():
+                    raise ValueError(f"{path!r} of {node} is not an absolute path")
         for key, cmdline in self.remote_pids.items():
             node, _, pid = key.partition(":")
             if node not in self.hosts or not pid.isdigit() or int(pid) <= 1:

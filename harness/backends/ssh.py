@@ -172,7 +172,7 @@ class SshCluster(HostCluster):
             link, host = self.links[node], self.hosts[node]
             link.connect()
             self._seen_from[node] = harness_address(link)
-            self.state.add_host(node, host, str(link.key), self.run_dir(node))
+            self.state.add_host(node, host, link.key, link.known_hosts, self.run_dir(node))
             bin_dir = posixpath.dirname(self.remote_binary(node))
             link.run(["mkdir", "-p", self.store_dir(node), bin_dir])
             self._upload_binary(node)

@@ -1,0 +1,195 @@
+"""The ssh backend on stand-in hosts: `hosts up`, real runs over SSH, clean, `hosts down`.
+
+Three stand-in hosts (one sshd per network, mount and pid namespace, made by
+``nats-chaos hosts up``) serve every test of the module. Each run checks the
+same as a local run does, plus that nothing of it remains on any host: no
+process, no run directory, no iptables chain. What is on a host is asked
+with the OpenSSH client, not with the harness's own SSH code.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import yaml
+from chaosrun import ROOT, assert_nothing_left, results_json, run_dir_of, wait_for_log
+
+from harness.history import load_history
+from harness.net import netns
+from harness.runstate import pid_is
+
+pytestmark = pytest.mark.integration
+
+
+def cli(
+    *args: str, env: dict[str, str] | None = None, timeout: float = 240
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "harness.cli", *args],
+        cwd=ROOT, env=env, text=True, capture_output=True, timeout=timeout,
+    )  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def inventory(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    path = tmp_path_factory.mktemp("hosts") / "inventory.yaml"
+    up = cli("hosts", "up", "3", "--inventory", str(path))
+    assert up.returncode == 0, up.stderr
+    doc = yaml.safe_load(path.read_text())
+    standin = doc["standin"]
+    assert [h["name"] for h in doc["hosts"]] == ["h1", "h2", "h3"]
+    for host in doc["hosts"]:  # each its own machine: its own pid 1 and an empty work dir
+        assert on_host(path, host, "ps -o pid= -p 1 -o comm=").stdout.split() == ["1", "sshd"]
+        assert on_host(path, host, "ls -A /srv/nats-chaos").stdout == ""
+    assert not Path("/srv/nats-chaos").exists()  # only inside the hosts' mount namespaces
+    yield path
+    down = cli("hosts", "down", "--inventory", str(path))
+    assert down.returncode == 0, down.stderr
+    assert not path.exists() and not (path.parent / standin["keys"]).exists()
+    assert netns.namespaces_of(standin["tag"]) == []
+    assert not any(pid_is(pid, "unshare") for pid in standin["pids"].values())
+
+
+def on_host(inventory: Path, host: dict, command: str) -> subprocess.CompletedProcess[str]:
+    keys = inventory.parent
+    argv = ["ssh", "-q", "-i", str(keys / host["key"]), "-o", "BatchMode=yes",
+            "-o", f"UserKnownHostsFile={keys / host['known_hosts']}",
+            f"{host['user']}@{host['address']}", command]  # fmt: skip
+    return subprocess.run(argv, text=True, capture_output=True, timeout=30)
+
+
+def assert_nothing_on_hosts(inventory: Path, tag: str) -> None:
+    """No process, directory or chain of run ``tag`` on any host (the binary cache may stay)."""
+    for host in yaml.safe_load(inventory.read_text())["hosts"]:
+        seen = on_host(inventory, host, "ls -A /srv/nats-chaos; pgrep -a nats-server; iptables -S")
+        assert seen.returncode == 0, seen.stderr
+        assert tag not in seen.stdout, (host["name"], seen.stdout)
+        assert "nats-server -c" not in seen.stdout and "NCHAOS" not in seen.stdout
+
+
+def scenario(tmp_path: Path, name: str, **fields: object) -> Path:
+    doc = {"name": name, "nodes": 3, "seed": 3, "time_limit": 12,
+           "workload": {"rate": 300, "timeout": 1}, **fields}  # fmt: skip
+    path = tmp_path / f"{name}.yaml"
+    path.write_text(yaml.safe_dump(doc))
+    return path
+
+
+def env_for(tmp_path: Path) -> dict[str, str]:
+    return {**os.environ, "NATS_CHAOS_STATE": str(tmp_path / "state"), "PYTHONUNBUFFERED": "1"}
+
+
+def run(tmp_path: Path, path: Path, inventory: Path) -> subprocess.CompletedProcess[str]:
+    results = str(tmp_path / "results")
+    return cli("run", str(path), "--inventory", str(inventory), "--results-dir", results,
+               env=env_for(tmp_path))  # fmt: skip
+
+
+def test_kill_on_ssh_hosts_is_valid_and_leaves_nothing(tmp_path: Path, inventory: Path) -> None:
+    path = scenario(tmp_path, "ssh-kill", faults=[{"kind": "kill", "targets": "leader"}],
+                    schedule={"quiet": 3, "interval": 20, "duration": 4})  # fmt: skip
+    proc = run(tmp_path, path, inventory)
+    assert proc.returncode == 0, (proc.stdout, proc.stderr)
+    assert proc.stdout.startswith("VALID: no anomalies in ")
+    run_dir = run_dir_of(tmp_path, "ssh-kill")
+    result = results_json(run_dir)
+    assert result["server"]["backend"] == "ssh"
+    assert sorted(result["server"]["hosts"]) == ["n1", "n2", "n3"]
+    ops = load_history(run_dir / "history.jsonl").ops
+    nemesis = [v for v in ops[ops["process"] == "nemesis"]["value"] if isinstance(v, dict)]
+    kill = next(v for v in nemesis if v.get("start") == "kill")
+    (killed,) = kill["nodes"]
+    assert kill["leaders"]["stream"] == killed
+    assert any(v.get("stop") == "kill" for v in nemesis)  # restarted
+    for node in ("n1", "n2", "n3"):  # collected over SFTP
+        log = (run_dir / "nodes" / node / "nats-server.log").read_text()
+        assert "Server is ready" in log
+        assert (run_dir / "nodes" / node / "data.tar.gz").stat().st_size > 1000
+    assert_nothing_left(result["tag"], tmp_path / "state")
+    assert_nothing_on_hosts(inventory, result["tag"])
+
+
+def test_a_client_cut_on_ssh_hosts_spares_the_ssh_connection(
+    tmp_path: Path, inventory: Path
+) -> None:
+    # The cut node must still be reachable over SSH: its heal goes through SSH.
+    fault = {"kind": "partition", "shape": "meta-leader", "cut_clients": True}
+    path = scenario(tmp_path, "ssh-partition", faults=[fault],
+                    schedule={"quiet": 3, "interval": 20, "duration": 5})  # fmt: skip
+    proc = run(tmp_path, path, inventory)
+    assert proc.returncode == 0, (proc.stdout, proc.stderr)
+    run_dir = run_dir_of(tmp_path, "ssh-partition")
+    result = results_json(run_dir)
+    ops = load_history(run_dir / "history.jsonl").ops
+    nemesis = [v for v in ops[ops["process"] == "nemesis"]["value"] if isinstance(v, dict)]
+    start = next(v for v in nemesis if v.get("start") == "partition")
+    (cut,) = start["clients_cut"]
+    assert start["grudge"][cut] and start["leader"] == cut
+    heal = next(v for v in nemesis if v.get("stop") == "partition")
+    assert heal["healed"] is True
+    clients = ops[(ops["process"] != "nemesis") & (ops["node"] == cut)]
+    during = clients[(clients["time"] > start_time(ops, "partition")) & (clients["type"] == "ok")]
+    assert len(during) < len(clients)  # the cut node's clients were cut off for a while
+    assert_nothing_left(result["tag"], tmp_path / "state")
+    assert_nothing_on_hosts(inventory, result["tag"])
+
+
+def start_time(ops, kind: str) -> int:  # type: ignore[no-untyped-def]
+    nem = ops[(ops["process"] == "nemesis")]
+    for t, v in zip(nem["time"], nem["value"], strict=True):
+        if isinstance(v, dict) and v.get("start") == kind:
+            return int(t)
+    raise AssertionError(f"no {kind} start")
+
+
+def test_sigkilled_harness_then_clean_undoes_the_run_on_every_host(
+    tmp_path: Path, inventory: Path
+) -> None:
+    path = scenario(tmp_path, "ssh-sigkill", time_limit=60)
+    results = str(tmp_path / "results")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "harness.cli", "run", str(path), "--inventory", str(inventory),
+         "--results-dir", results],
+        cwd=ROOT, env=env_for(tmp_path), text=True,
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline and not list((tmp_path / "results").glob("*/*")):
+            time.sleep(0.2)
+        run_dir = run_dir_of(tmp_path, "ssh-sigkill")
+        wait_for_log(run_dir, "main phase")
+        time.sleep(2)
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(30)
+    (state,) = (tmp_path / "state").glob("nc*.json")
+    tag = state.stem
+    hosts = yaml.safe_load(inventory.read_text())["hosts"]
+    running = on_host(inventory, hosts[0], "pgrep -a nats-server").stdout
+    assert f"/srv/nats-chaos/{tag}/n1/nats-server.conf" in running  # left behind, for now
+    cleaned = cli("clean", env=env_for(tmp_path))
+    assert cleaned.returncode == 0, cleaned.stderr
+    for node in ("n1", "n2", "n3"):
+        assert f"{tag}: kill pid" in cleaned.stdout
+        log = run_dir / "nodes" / node / "nats-server.log"
+        assert log.is_file(), cleaned.stdout
+        assert "Server is ready" in log.read_text()
+        assert (run_dir / "nodes" / node / "data.tar.gz").is_file()
+    assert_nothing_left(tag, tmp_path / "state")
+    assert_nothing_on_hosts(inventory, tag)
+
+
+def test_power_loss_is_refused_on_ssh_in_one_line(tmp_path: Path, inventory: Path) -> None:
+    path = scenario(tmp_path, "ssh-power", faults=[{"kind": "power-loss", "targets": "all"}])
+    proc = run(tmp_path, path, inventory)
+    assert proc.returncode == 3
+    (line,) = proc.stderr.strip().splitlines()
+    assert "power-loss" in line and "ssh backend does not offer" in line
