@@ -52,7 +52,7 @@ def clean_state(state: RunState, dry_run: bool = False, force: bool = False) -> 
     if state.hosts:  # an ssh run: its servers, chains and files on other hosts
         from harness.backends.ssh import clean_remote
 
-        left |= clean_remote(state, dry_run, lines)
+        left |= clean_remote(state, dry_run, lines, force)
     servers = {p: e for p, e in state.pids.items() if e != LAZYFS_EXE}
     lazyfs = {p: e for p, e in state.pids.items() if e == LAZYFS_EXE}
     left |= _kill(state, servers, dry_run, lines)  # no server writes while its files are copied

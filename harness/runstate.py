@@ -63,6 +63,7 @@ class RunState:
     run_dir: str | None = None  # the result folder, where `clean` copies node files
     hosts: dict[str, dict[str, Any]] = field(default_factory=dict)  # ssh: node -> its host
     remote_pids: dict[str, str] = field(default_factory=dict)  # ssh: "node:pid" -> cmdline
+    remote_mounts: list[str] = field(default_factory=list)  # ssh: "node:mountpoint"
 
     @property
     def path(self) -> Path:
@@ -148,6 +149,15 @@ class RunState:
         if self.remote_pids.pop(f"{node}:{pid}", None) is not None:
             self.save()
 
+    def add_remote_mount(self, node: str, path: str) -> None:
+        _add(self.remote_mounts, f"{node}:{path}")
+        self.save()
+
+    def drop_remote_mount(self, node: str, path: str) -> None:
+        if f"{node}:{path}" in self.remote_mounts:
+            self.remote_mounts.remove(f"{node}:{path}")
+            self.save()
+
     def remove(self) -> None:
         """Forget the run: everything it created is gone."""
         self.path.unlink(missing_ok=True)
@@ -187,6 +197,7 @@ class StateFile(BaseModel):
     run_dir: str | None = None
     hosts: dict[str, HostRecord] = Field(default_factory=dict)
     remote_pids: dict[str, str] = Field(default_factory=dict)
+    remote_mounts: list[str] = Field(default_factory=list)
 
     @model_validator(mode="after")
     def _owned_by_the_run(self) -> Self:
@@ -219,7 +230,16 @@ class StateFile(BaseModel):
             if node not in self.hosts or not pid.isdigit() or int(pid) <= 1:
                 raise ValueError(f"remote pid {key!r} is not <node of a host>:<pid>")
             if f" {self.hosts[node].dir}/" not in cmdline or not cmdline.startswith("/"):
-                raise ValueError(f"remote pid {key!r}: {cmdline!r} is not a server of the run")
+                raise ValueError(f"remote pid {key!r}: {cmdline!r} is not a process of the run")
+        for entry in self.remote_mounts:
+            node, _, path = entry.partition(":")
+            m = PurePosixPath(path)
+            if (
+                node not in self.hosts
+                or ".." in m.parts
+                or PurePosixPath(self.hosts[node].dir) not in m.parents
+            ):
+                raise ValueError(f"remote mount {entry!r} is not inside its node's run dir")
         if self.run_dir is not None:
             p = PurePosixPath(self.run_dir)
             inside = p == PurePosixPath(WORK_ROOT) or PurePosixPath(WORK_ROOT) in p.parents

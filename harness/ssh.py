@@ -6,6 +6,14 @@ threads, as every backend's do), and :class:`SshRemote`, the
 :class:`harness.backends.base.Remote` of a node on that host: commands as
 shell-quoted argvs over an exec channel, files over SFTP.
 
+Commands go through a small agent each link starts on its host (``python3``
+reading one JSON request per line, :data:`AGENT`): an SSH session per
+command costs 0.2–0.4 s on a loaded host, the agent a few milliseconds.
+A host without python3 gets an exec channel per command instead. The
+shell snippets :data:`IS`, :data:`KILL` and :data:`EXISTS` (filled in by
+:func:`snippet`) signal a pid only while ``/proc/<pid>/cmdline`` is the
+one recorded for it.
+
 All connections of a process share one private event loop in a daemon
 thread (:func:`_loop`), so a link works from any thread and needs no loop
 of the caller's. A host that cannot be reached, or a command that times
@@ -54,6 +62,24 @@ for line in sys.stdin:
     threading.Thread(target=serve, args=(json.loads(line),), daemon=True).start()
 """
 CONNECT_TIMEOUT = 10.0
+
+# `sh` snippets run on a host; $1 is a pid, $2 the command line it must have (NULs as spaces).
+# IS: $1 runs exactly $2 (a recycled pid does not); GONE: wait up to 10 s while it does;
+# KILL: if it does, SIGCONT + SIGKILL it and wait until it is gone; EXISTS: any live $1.
+IS = (
+    'c=$(tr "\\0" " " < /proc/$1/cmdline 2>/dev/null) && [ "$c" = "$2" ] && '
+    "! grep -q '^State:.*Z' /proc/$1/status"
+)
+GONE = "i=0; while [ $i -lt 200 ] && (" + IS + "); do sleep 0.05; i=$((i+1)); done"
+KILL = f"({IS}) || exit 0; kill -CONT $1; kill -KILL $1; {GONE}; ! ({IS})"
+
+
+def snippet(body: str, pid: int, cmdline: str) -> str:
+    return f"set -- {pid} {shlex.quote(cmdline)}; {body}"
+
+
+EXISTS = "[ -e /proc/$1 ] && ! grep -q '^State:.*Z' /proc/$1/status"  # any process, yet
+
 
 _LOOP: asyncio.AbstractEventLoop | None = None
 _LOCK = threading.Lock()

@@ -62,18 +62,18 @@ def preflight(scenario: Scenario) -> None:
 
 
 def _require_host(scenario: Scenario) -> None:
-    if scenario.uses_lazyfs:
-        if not os.path.exists("/dev/fuse"):
-            raise CannotRun("power loss needs FUSE and there is no /dev/fuse (modprobe fuse)")
-        if shutil.which("fusermount3") is None:
-            raise CannotRun("power loss needs FUSE: apt-get install fuse3 libfuse3-3")
     if scenario.backend == "ssh":
         from harness import inventory
         from harness.backends import ssh
 
         assert scenario.inventory is not None, "the scenario's validation requires it"
-        ssh.preflight(inventory.load(scenario.inventory), scenario.node_names)
+        ssh.preflight(inventory.load(scenario.inventory), scenario.node_names, scenario.uses_lazyfs)
         return
+    if scenario.uses_lazyfs:
+        if not os.path.exists("/dev/fuse"):
+            raise CannotRun("power loss needs FUSE and there is no /dev/fuse (modprobe fuse)")
+        if shutil.which("fusermount3") is None:
+            raise CannotRun("power loss needs FUSE: apt-get install fuse3 libfuse3-3")
     if scenario.backend == "local":
         netns.require_root()
         _require_tools(["ip", "iptables", "nsenter", "ss"])

@@ -56,8 +56,15 @@ class LazyStores:
         return mount.mountpoint
 
     def _start(self, mount: LazyFSMount) -> None:
-        self.state.add_mount(str(mount.mountpoint))
+        self._record_mount(mount)
         mount.start()  # its pid is recorded (_record_pid) before the mount is waited for
+
+    # What the run state records (a backend whose mounts are on other hosts overrides these).
+    def _record_mount(self, mount: LazyFSMount) -> None:
+        self.state.add_mount(str(mount.mountpoint))
+
+    def _forget_mount(self, mount: LazyFSMount) -> None:
+        self.state.drop_mount(str(mount.mountpoint))
 
     def _record_pid(self, pid: int) -> None:
         self.state.add_pid(pid, LAZYFS_EXE)
@@ -83,7 +90,7 @@ class LazyStores:
             mount = self.mounts[node]
             old = mount.pid
             self._bank(node)  # the new process starts its counters from zero
-            self.state.add_mount(str(mount.mountpoint))
+            self._record_mount(mount)
             torn = {"keep": keep, "torn_write": torn_write, "seed": seed + i}
             figures = mount.remount(drop=True, **torn) if keep or torn_write else mount.remount()
             self.before[node]["drops"] += 1  # the drop happened in the process just ended
@@ -129,5 +136,5 @@ class LazyStores:
                 errors.append(f"{node}: {e}")
                 continue
             self._forget_pid(pid)
-            self.state.drop_mount(str(mount.mountpoint))
+            self._forget_mount(mount)
         return errors

@@ -30,41 +30,29 @@ import posixpath
 import shlex
 import shutil
 import time
-from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from checkers import files
 from harness import config, servers
-from harness.backends.base import FILES, NETWORK, PROCESS, Remote
+from harness.backends.base import FILES, NETWORK, POWER, PROCESS, Remote
 from harness.backends.host import HostCluster, Step, archive, collect_node
-from harness.backends.lazystore import LazyStores
+from harness.backends.ssh_lazyfs import RemoteLazyStores, zipapp
 from harness.errors import CannotRun
 from harness.inventory import Host, Inventory
 from harness.net import iptables
 from harness.runstate import RunState
-from harness.ssh import SshLink, SshRemote
+from harness.ssh import IS, KILL, SshLink, SshRemote, snippet
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
     from harness.scenario import Scenario
 
-ABILITIES = frozenset({PROCESS, NETWORK, FILES})
+ABILITIES = frozenset({PROCESS, NETWORK, FILES, POWER})
 CLIENT_PORTS = (config.CLIENT_PORT, config.MONITOR_PORT)
-TOOLS = ("iptables", "ss", "setsid", "sha256sum", "tar")
-
-# `sh` snippets run on a host; $1 is a pid, $2 the command line it must have (NULs as spaces).
-_IS = (
-    'c=$(tr "\\0" " " < /proc/$1/cmdline 2>/dev/null) && [ "$c" = "$2" ] && '
-    "! grep -q '^State:.*Z' /proc/$1/status"
-)
-_GONE = "i=0; while [ $i -lt 200 ] && (" + _IS + "); do sleep 0.05; i=$((i+1)); done"
-_KILL = f"({_IS}) || exit 0; kill -CONT $1; kill -KILL $1; {_GONE}; ! ({_IS})"
-
-
-def _snippet(body: str, pid: int, cmdline: str) -> str:
-    return f"set -- {pid} {shlex.quote(cmdline)}; {body}"
+TOOLS = ("python3", "iptables", "ss", "setsid", "sha256sum")
+LAZYFS_TOOLS = ("fusermount3",)  # and /dev/fuse: for power loss (lazyfs under the store)
 
 
 def link_for(inventory: Inventory, host: Host) -> SshLink:
@@ -79,16 +67,19 @@ def harness_address(link: SshLink) -> str:
     return out[0]
 
 
-def preflight(inventory: Inventory, nodes: list[str]) -> None:
-    """Each host reachable, with the tools a run needs, and the harness's address differing
-    from every node's (per-node reads must reach that node alone); CannotRun naming the host."""
+def preflight(inventory: Inventory, nodes: list[str], lazyfs: bool = False) -> None:
+    """Each host reachable, with the tools a run needs (with ``lazyfs``: FUSE too), and the
+    harness's address differing from every node's (per-node reads must reach that node
+    alone); a CannotRun naming the host."""
     hosts = inventory.for_nodes(nodes)
     addresses = {h.address for h in hosts.values()}
     for host in hosts.values():
         link = link_for(inventory, host)
         try:
             link.connect()
-            probe = " ".join(f"command -v {t} >/dev/null || echo {t};" for t in TOOLS)
+            tools = TOOLS + (LAZYFS_TOOLS if lazyfs else ())
+            probe = " ".join(f"command -v {t} >/dev/null || echo {t};" for t in tools)
+            probe += " [ -e /dev/fuse ] || echo /dev/fuse;" if lazyfs else ""
             missing = link.shell(probe).stdout.split()
             if missing:
                 raise CannotRun(f"{link.where}: missing {', '.join(missing)} on the host")
@@ -123,10 +114,15 @@ class SshCluster(HostCluster):
         self.links = {n: link_for(inventory, h) for n, h in self.hosts.items()}
         self._remotes = {n: SshRemote(link) for n, link in self.links.items()}
         self.abilities = ABILITIES
-        self.stores = LazyStores(state, None, None)  # never mounted: no power ability
+        storage = scenario.storage
+        self.remote_stores = RemoteLazyStores(
+            state, self.links, storage.writeback_after, storage.cache_bytes
+        )
+        self.stores = self.remote_stores
         self.sha256 = servers.sha256(binary)
         self._pids: dict[str, int] = {}
         self._seen_from: dict[str, str] = {}
+        self._pyz: Path | None = None
 
     # -- addressing, remotes ----------------------------------------------------
     def ip(self, node: str) -> str:
@@ -175,7 +171,12 @@ class SshCluster(HostCluster):
             self.state.add_host(node, host, link.key, link.known_hosts, self.run_dir(node))
             bin_dir = posixpath.dirname(self.remote_binary(node))
             link.run(["mkdir", "-p", self.store_dir(node), bin_dir])
-            self._upload_binary(node)
+            self._upload(node, self.binary, self.remote_binary(node))
+            if self.scenario.uses_lazyfs:
+                pyz = self._lazyfs_zipapp()
+                remote_pyz = posixpath.join(bin_dir, pyz.name)
+                self._upload(node, pyz, remote_pyz)
+                self.remote_stores.add_remote(node, self.run_dir(node), remote_pyz)
             store = Path(self.store_dir(node))
             conf = config.render(self.scenario, self.address(node), peers, store)
             local = config.write_config(conf, self.node_dir(node) / "nats-server.conf")
@@ -183,13 +184,20 @@ class SshCluster(HostCluster):
         for node in self.nodes:
             self.start_node(node)
 
-    def _upload_binary(self, node: str) -> None:
-        link, path = self.links[node], self.remote_binary(node)
+    def _lazyfs_zipapp(self) -> Path:
+        if self._pyz is None:
+            self.workdir.mkdir(parents=True, exist_ok=True)
+            self._pyz = zipapp(self.workdir)
+        return self._pyz
+
+    def _upload(self, node: str, local: Path, path: str) -> None:
+        """Put ``local`` at ``path`` on ``node``'s host, unless a file with its sha256 is there."""
+        link = self.links[node]
         have = link.shell(f"sha256sum {shlex.quote(path)} 2>/dev/null", check=False).stdout
-        if have.split()[:1] == [self.sha256]:
+        if have.split()[:1] == [servers.sha256(local)]:
             return
         tmp = f"{path}.{self.state.tag}.part"
-        link.put(self.binary, tmp)
+        link.put(local, tmp)
         link.run(["chmod", "755", tmp])
         link.run(["mv", "-f", tmp, path])
 
@@ -215,7 +223,7 @@ class SshCluster(HostCluster):
         pid = self._pids.get(node)
         if pid is None:
             return None
-        ok = self.links[node].shell(_snippet(_IS, pid, self._cmdline(node)), check=False)
+        ok = self.links[node].shell(snippet(IS, pid, self._cmdline(node)), check=False)
         return pid if ok.returncode == 0 else None
 
     def running(self, node: str) -> bool:
@@ -226,8 +234,8 @@ class SshCluster(HostCluster):
         pid = self._pids.get(node)
         if pid is not None:
             kills = "; ".join(f"kill -{s} $1" for s in signals)
-            body = f"({_IS}) || exit 0; {kills}"
-            self.links[node].shell(_snippet(body, pid, self._cmdline(node)), check=False)
+            body = f"({IS}) || exit 0; {kills}"
+            self.links[node].shell(snippet(body, pid, self._cmdline(node)), check=False)
 
     def _forget(self, node: str) -> None:
         pid = self._pids.pop(node, None)
@@ -239,7 +247,7 @@ class SshCluster(HostCluster):
         pid = self._pids.get(node)
         if pid is None:
             return True
-        proc = self.links[node].shell(_snippet(_KILL, pid, self._cmdline(node)), check=False)
+        proc = self.links[node].shell(snippet(KILL, pid, self._cmdline(node)), check=False)
         if proc.returncode == 0:
             self._forget(node)
         return proc.returncode == 0
@@ -282,23 +290,35 @@ class SshCluster(HostCluster):
     # -- evidence and teardown ----------------------------------------------------
     def _copy_logs(self, node: str, out: Path) -> None:
         fetch_log(self.links[node], self.run_dir(node), out)
+        if self.scenario.uses_lazyfs:
+            fetch_log(self.links[node], self.run_dir(node), out, "lazyfs.log")
 
     def _archive(self, node: str, out: Path) -> None:
         _archive_to(self.remote(node), self.store_dir(node), out)
 
     def stop(self, keep_files: bool = False) -> None:
-        """Kill every server, remove the chains and the run's directory on every host."""
+        """Kill every server, unmount lazyfs, remove the chains and the run's directory on
+        every host; a host whose server or mount could not be released keeps its files
+        (``clean`` finishes it)."""
         errors: list[str] = []
         for node in self.nodes:
-            link = self.links[node]
             try:
                 if not self._kill_and_wait(node):
-                    errors.append(f"{link.where}: nats-server pid {self._pids[node]} did not die")
-                if node in self.state.hosts:
+                    errors.append(f"{self.links[node].where}: pid {self._pids[node]} did not die")
+            except CannotRun as e:
+                errors.append(str(e))
+        errors += self.stores.release()
+        for node in self.nodes:
+            link = self.links[node]
+            mine = f"{node}:"
+            held = any(
+                k.startswith(mine) for k in [*self.state.remote_pids, *self.state.remote_mounts]
+            )
+            try:
+                if node in self.state.hosts and not held:
                     iptables.flush(self.remote(node))
                     remove_run_dir(link, self.run_dir(node))
-                    if node not in self._pids:
-                        self.state.drop_host(node)
+                    self.state.drop_host(node)
             except (CannotRun, OSError) as e:
                 errors.append(str(e))
             finally:
@@ -320,53 +340,24 @@ def remove_run_dir(link: SshLink, run_dir: str) -> None:
     link.shell(f"rmdir {shlex.quote(posixpath.dirname(run_dir))} 2>/dev/null", check=False)
 
 
-def fetch_log(link: SshLink, run_dir: str, out: Path) -> None:
-    """Copy ``run_dir/nats-server.log`` from the host into ``out`` (if it exists there)."""
-    data = link.read_file(posixpath.join(run_dir, "nats-server.log"))
-    files.write_bytes(out / "nats-server.log", data)
+def fetch_log(link: SshLink, run_dir: str, out: Path, name: str = "nats-server.log") -> None:
+    """Copy ``run_dir/<name>`` from the host into ``out`` (nothing if the host has none)."""
+    path = posixpath.join(run_dir, name)
+    if link.run(["test", "-f", path], check=False).returncode == 0:
+        files.write_bytes(out / name, link.read_file(path))
 
 
-def clean_remote(state: RunState, dry_run: bool, lines: list[str]) -> bool:
-    """``clean`` for an ssh run: on each recorded host kill the run's servers (still ours by
-    cmdline), copy their logs and stores into the result folder, remove the chain and the
-    run's directory. Returns True if something could not be undone."""
+def clean_remote(state: RunState, dry_run: bool, lines: list[str], force: bool = False) -> bool:
+    """``clean`` for an ssh run, host by host (:func:`_clean_host`); True if something of
+    the run could not be undone (its state file must stay)."""
     left = False
-    dest = Path(state.run_dir) / "nodes" if state.run_dir else None
     for node, rec in list(state.hosts.items()):
         host = Host(address=rec["address"], port=rec["port"], user=rec["user"], key=rec["key"])
         host.name = node
         known = Path(rec["known_hosts"]) if rec.get("known_hosts") else None
         link = SshLink(host, Path(rec["key"]), known)
-        remote = SshRemote(link)
-        run_dir = rec["dir"]
         try:
-            for key, cmdline in list(state.remote_pids.items()):
-                owner, pid = key.split(":")
-                if owner != node:
-                    continue
-                lines.append(f"{state.tag}: kill pid {pid} on {link.where}")
-                if not dry_run:
-                    if link.shell(_snippet(_KILL, int(pid), cmdline), check=False).returncode:
-                        lines.append(f"{state.tag}: pid {pid} on {link.where} did not die")
-                        left = True
-                        continue
-                    state.drop_remote_pid(node, int(pid))
-            if dest is not None and (dest.parent / "scenario.yaml").is_file():
-                lines.append(f"{state.tag}: copy {node}'s log and store from {link.where}")
-                if not dry_run:
-                    steps: list[Step] = [
-                        ("server log", partial(fetch_log, link, run_dir)),
-                        ("data", partial(_archive_to, remote, f"{run_dir}/data")),
-                    ]
-                    left |= bool(collect_node(node, dest / node, steps))
-            lines.append(
-                f"{state.tag}: remove {run_dir} and chain {iptables.CHAIN} on {link.where}"
-            )
-            if not dry_run:
-                iptables.flush(remote)
-                remove_run_dir(link, run_dir)
-                if not any(k.startswith(f"{node}:") for k in state.remote_pids):
-                    state.drop_host(node)
+            left |= _clean_host(state, node, link, rec["dir"], dry_run, lines, force)
         except (CannotRun, OSError) as e:
             lines.append(f"{state.tag}: {e}")
             left = True
@@ -374,3 +365,79 @@ def clean_remote(state: RunState, dry_run: bool, lines: list[str]) -> bool:
             with contextlib.suppress(Exception):
                 link.close()
     return left
+
+
+def _clean_host(
+    state: RunState, node: str, link: SshLink, run_dir: str, dry_run: bool, lines: list[str],
+    force: bool,
+) -> bool:  # fmt: skip
+    """On ``node``'s host: kill its server (still ours by cmdline), copy its logs and store
+    into the result folder, kill its lazyfs, unmount, remove the chain and the run dir."""
+    left = False
+    pids = {k: c for k, c in state.remote_pids.items() if k.startswith(f"{node}:")}
+    servers = {k: c for k, c in pids.items() if ".pyz " not in c}
+
+    def kill(which: dict[str, str]) -> bool:
+        survived = False
+        for key, cmdline in which.items():
+            pid = int(key.partition(":")[2])
+            lines.append(f"{state.tag}: kill pid {pid} on {link.where}")
+            if dry_run:
+                continue
+            if link.shell(snippet(KILL, pid, cmdline), check=False).returncode:
+                lines.append(f"{state.tag}: pid {pid} on {link.where} did not die")
+                survived = True
+            else:
+                state.drop_remote_pid(node, pid)
+        return survived
+
+    left |= kill(servers)  # no server writes while its files are copied
+    copied = True
+    dest = Path(state.run_dir) / "nodes" / node if state.run_dir else None
+    if dest is not None and (dest.parent.parent / "scenario.yaml").is_file():
+        lines.append(f"{state.tag}: copy {node}'s logs and store from {link.where}")
+        if not dry_run:
+            copied = not collect_node(node, dest, _host_steps(link, run_dir))
+    left |= kill({k: c for k, c in pids.items() if k not in servers})
+    for entry in [m for m in state.remote_mounts if m.startswith(f"{node}:")]:
+        mount = entry.partition(":")[2]
+        lines.append(f"{state.tag}: unmount {mount} on {link.where}")
+        if not dry_run:
+            q = shlex.quote(mount)
+            gone = f"! awk '{{print $2}}' /proc/mounts | grep -qxF {q}"
+            tries = f"fusermount3 -u {q} || umount {q} || umount -l {q}"
+            if link.shell(f"{gone} || {{ {tries}; }}; {gone}", check=False).returncode:
+                lines.append(f"{state.tag}: {mount} on {link.where} is still mounted")
+                left = True
+            else:
+                state.drop_remote_mount(node, mount)
+    if not copied and not force:
+        lines.append(f"{state.tag}: {node}'s files kept in {run_dir} on {link.where} "
+                     "(`clean --force` removes them)")  # fmt: skip
+        return True
+    lines.append(f"{state.tag}: remove {run_dir} and chain {iptables.CHAIN} on {link.where}")
+    if not dry_run and not left:
+        iptables.flush(SshRemote(link))
+        remove_run_dir(link, run_dir)
+        state.drop_host(node)
+    return left
+
+
+def _host_steps(link: SshLink, run_dir: str) -> list[Step]:
+    """What clean copies of a node on a host: its logs, and its store (the lazyfs mount's
+    view while its lazyfs runs, else the backing dir, else the plain store)."""
+    remote = SshRemote(link)
+
+    def logs(out: Path) -> None:
+        fetch_log(link, run_dir, out)
+        fetch_log(link, run_dir, out, "lazyfs.log")
+
+    def store(out: Path) -> None:
+        for name in ("data", "backing"):
+            d = posixpath.join(run_dir, name)
+            with contextlib.suppress(OSError):
+                if remote.files(d):
+                    _archive_to(remote, d, out)
+                    return
+
+    return [("logs", logs), ("data", store)]

@@ -109,11 +109,23 @@ class ControlClient:
     def request(self, op: str, **params: Any) -> dict[str, Any]:
         """Send ``{"op": op, **params}`` and return the reply; raise LazyFSControlError on
         failure."""
+        buf = self.exchange(json.dumps({"op": op, **params}).encode() + b"\n")
+        try:
+            reply = json.loads(buf)
+        except ValueError as e:
+            raise LazyFSControlError(f"lazyfs control socket {self.path}: bad reply {buf!r}") from e
+        if not reply.get("ok"):
+            raise LazyFSControlError(f"lazyfs {op} failed: {reply.get('error')}")
+        return reply
+
+    def exchange(self, line: bytes) -> bytes:
+        """Send one request line, return the reply line (a client on another host overrides
+        this: :class:`harness.backends.ssh_lazyfs.RemoteControl`)."""
         try:
             with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
                 sock.settimeout(self.timeout)
                 sock.connect(self.path)
-                sock.sendall(json.dumps({"op": op, **params}).encode() + b"\n")
+                sock.sendall(line)
                 buf = b""
                 while not buf.endswith(b"\n"):
                     chunk = sock.recv(65536)
@@ -122,13 +134,7 @@ class ControlClient:
                     buf += chunk
         except OSError as e:
             raise LazyFSControlError(f"lazyfs control socket {self.path}: {e}") from e
-        try:
-            reply = json.loads(buf)
-        except ValueError as e:
-            raise LazyFSControlError(f"lazyfs control socket {self.path}: bad reply {buf!r}") from e
-        if not reply.get("ok"):
-            raise LazyFSControlError(f"lazyfs {op} failed: {reply.get('error')}")
-        return reply
+        return buf
 
     def ping(self) -> int:
         """Return the lazyfs process id."""

@@ -187,9 +187,39 @@ def test_sigkilled_harness_then_clean_undoes_the_run_on_every_host(
     assert_nothing_on_hosts(inventory, tag)
 
 
-def test_power_loss_is_refused_on_ssh_in_one_line(tmp_path: Path, inventory: Path) -> None:
-    path = scenario(tmp_path, "ssh-power", faults=[{"kind": "power-loss", "targets": "all"}])
+def test_coordinated_power_loss_on_ssh_hosts_loses_unsynced_writes(
+    tmp_path: Path, inventory: Path
+) -> None:
+    # lazyfs runs on each host (a zipapp), the store on it; the first fsync of the default
+    # sync is minutes away, so every node loses everything since the stream was made (the
+    # stream too, as on the local backend).
+    fault = {"kind": "power-loss", "targets": "all", "coordinated": True, "duration": 2}
+    path = scenario(tmp_path, "ssh-power", faults=[fault], server={"sync_interval": "default"},
+                    schedule={"quiet": 4, "interval": 30}, recovery={"timeout": 10},
+                    expect={"anomalies": ["lost", "stream-lost"]})  # fmt: skip
     proc = run(tmp_path, path, inventory)
+    assert proc.returncode == 0, (proc.stdout, proc.stderr)  # lost, as expected
+    run_dir = run_dir_of(tmp_path, "ssh-power")
+    result = results_json(run_dir)
+    assert result["checkers"]["queue"]["lost_count"] > 0
+    ops = load_history(run_dir / "history.jsonl").ops
+    nemesis = [v for v in ops[ops["process"] == "nemesis"]["value"] if isinstance(v, dict)]
+    power = next(v for v in nemesis if v.get("start") == "power-loss")
+    assert sorted(power["nodes"]) == ["n1", "n2", "n3"]
+    assert all(power["dropped_bytes"][n] > 0 for n in ("n1", "n2", "n3"))
+    for node in ("n1", "n2", "n3"):
+        assert (run_dir / "nodes" / node / "lazyfs.log").is_file()
+        assert (run_dir / "nodes" / node / "data.tar.gz").is_file()
+    assert_nothing_left(result["tag"], tmp_path / "state")
+    assert_nothing_on_hosts(inventory, result["tag"])
+    for host in yaml.safe_load(inventory.read_text())["hosts"]:  # no lazyfs mount, no process
+        seen = on_host(inventory, host, "grep -c /srv/nats-chaos/ /proc/mounts; pgrep -af lazyfs-")
+        assert seen.stdout.split()[:1] == ["0"] and ".pyz" not in seen.stdout
+
+
+def test_netem_is_refused_on_ssh_in_one_line(tmp_path: Path, inventory: Path) -> None:
+    fault = {"kind": "delay", "targets": "one", "delay": "100ms"}
+    proc = run(tmp_path, scenario(tmp_path, "ssh-delay", faults=[fault]), inventory)
     assert proc.returncode == 3
     (line,) = proc.stderr.strip().splitlines()
-    assert "power-loss" in line and "ssh backend does not offer" in line
+    assert "delay" in line and "ssh backend does not offer" in line
