@@ -9,6 +9,7 @@ with the OpenSSH client, not with the harness's own SSH code.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -92,61 +93,42 @@ def run(tmp_path: Path, path: Path, inventory: Path) -> subprocess.CompletedProc
                env=env_for(tmp_path))  # fmt: skip
 
 
-def test_kill_on_ssh_hosts_is_valid_and_leaves_nothing(tmp_path: Path, inventory: Path) -> None:
-    path = scenario(tmp_path, "ssh-kill", faults=[{"kind": "kill", "targets": "leader"}],
-                    schedule={"quiet": 3, "interval": 20, "duration": 4})  # fmt: skip
-    proc = run(tmp_path, path, inventory)
-    assert proc.returncode == 0, (proc.stdout, proc.stderr)
-    assert proc.stdout.startswith("VALID: no anomalies in ")
-    run_dir = run_dir_of(tmp_path, "ssh-kill")
-    result = results_json(run_dir)
-    assert result["server"]["backend"] == "ssh"
-    assert sorted(result["server"]["hosts"]) == ["n1", "n2", "n3"]
-    ops = load_history(run_dir / "history.jsonl").ops
-    nemesis = [v for v in ops[ops["process"] == "nemesis"]["value"] if isinstance(v, dict)]
-    kill = next(v for v in nemesis if v.get("start") == "kill")
-    (killed,) = kill["nodes"]
-    assert kill["leaders"]["stream"] == killed
-    assert any(v.get("stop") == "kill" for v in nemesis)  # restarted
-    for node in ("n1", "n2", "n3"):  # collected over SFTP
-        log = (run_dir / "nodes" / node / "nats-server.log").read_text()
-        assert "Server is ready" in log
-        assert (run_dir / "nodes" / node / "data.tar.gz").stat().st_size > 1000
-    assert_nothing_left(result["tag"], tmp_path / "state")
-    assert_nothing_on_hosts(inventory, result["tag"])
-
-
-def test_a_client_cut_on_ssh_hosts_spares_the_ssh_connection(
+def test_the_nightly_fault_kinds_on_ssh_hosts_match_their_local_verdicts(
     tmp_path: Path, inventory: Path
 ) -> None:
-    # The cut node must still be reachable over SSH: its heal goes through SSH.
-    fault = {"kind": "partition", "shape": "meta-leader", "cut_clients": True}
-    path = scenario(tmp_path, "ssh-partition", faults=[fault],
-                    schedule={"quiet": 3, "interval": 20, "duration": 5})  # fmt: skip
-    proc = run(tmp_path, path, inventory)
+    # scenarios/ssh: kill, pause, a leader partition that also cuts its clients (its heal
+    # goes through SSH, so a valid run proves the cut spared the SSH port), coordinated
+    # power loss with lazyfs on the hosts; each with the nightly suite's expectation.
+    results = str(tmp_path / "results")
+    suite = str(ROOT / "scenarios" / "ssh")
+    args = ("suite", suite, "--inventory", str(inventory), "--results-dir", results)
+    proc = cli(*args, env=env_for(tmp_path), timeout=600)
     assert proc.returncode == 0, (proc.stdout, proc.stderr)
-    run_dir = run_dir_of(tmp_path, "ssh-partition")
-    result = results_json(run_dir)
-    ops = load_history(run_dir / "history.jsonl").ops
+    (folder,) = (tmp_path / "results" / "suites").iterdir()
+    rows = json.loads((folder / "summary.json").read_text())["rows"]
+    assert [r["matched"] for r in rows] == [True] * 4
+    runs = {r["case"].split("#")[0]: (folder / r["report"]).parent for r in rows}
+    assert sorted(runs) == ["kill", "partition-leader", "pause", "power-loss-coordinated"]
+    for run_dir in runs.values():
+        result = results_json(run_dir)
+        assert result["server"]["backend"] == "ssh"
+        assert sorted(result["server"]["hosts"]) == ["n1", "n2", "n3"]
+        for node in ("n1", "n2", "n3"):  # collected over SFTP
+            assert "Server is ready" in (run_dir / "nodes" / node / "nats-server.log").read_text()
+            assert (run_dir / "nodes" / node / "data.tar.gz").stat().st_size > 100
+        assert_nothing_left(result["tag"], tmp_path / "state")
+        assert_nothing_on_hosts(inventory, result["tag"])
+    ops = load_history(runs["partition-leader"] / "history.jsonl").ops
     nemesis = [v for v in ops[ops["process"] == "nemesis"]["value"] if isinstance(v, dict)]
     start = next(v for v in nemesis if v.get("start") == "partition")
-    (cut,) = start["clients_cut"]
-    assert start["grudge"][cut] and start["leader"] == cut
-    heal = next(v for v in nemesis if v.get("stop") == "partition")
-    assert heal["healed"] is True
-    clients = ops[(ops["process"] != "nemesis") & (ops["node"] == cut)]
-    during = clients[(clients["time"] > start_time(ops, "partition")) & (clients["type"] == "ok")]
-    assert len(during) < len(clients)  # the cut node's clients were cut off for a while
-    assert_nothing_left(result["tag"], tmp_path / "state")
-    assert_nothing_on_hosts(inventory, result["tag"])
-
-
-def start_time(ops, kind: str) -> int:  # type: ignore[no-untyped-def]
-    nem = ops[(ops["process"] == "nemesis")]
-    for t, v in zip(nem["time"], nem["value"], strict=True):
-        if isinstance(v, dict) and v.get("start") == kind:
-            return int(t)
-    raise AssertionError(f"no {kind} start")
+    assert start["clients_cut"] == [start["leader"]] and start["grudge"][start["leader"]]
+    ops = load_history(runs["power-loss-coordinated"] / "history.jsonl").ops
+    nemesis = [v for v in ops[ops["process"] == "nemesis"]["value"] if isinstance(v, dict)]
+    power = next(v for v in nemesis if v.get("start") == "power-loss")
+    assert all(power["dropped_bytes"][n] > 0 for n in ("n1", "n2", "n3"))  # lazyfs on hosts
+    for host in yaml.safe_load(inventory.read_text())["hosts"]:  # no lazyfs mount or process
+        seen = on_host(inventory, host, "grep -c /srv/nats-chaos/ /proc/mounts; pgrep -af lazyfs-")
+        assert seen.stdout.split()[:1] == ["0"] and ".pyz" not in seen.stdout
 
 
 def test_sigkilled_harness_then_clean_undoes_the_run_on_every_host(
@@ -185,36 +167,6 @@ def test_sigkilled_harness_then_clean_undoes_the_run_on_every_host(
         assert (run_dir / "nodes" / node / "data.tar.gz").is_file()
     assert_nothing_left(tag, tmp_path / "state")
     assert_nothing_on_hosts(inventory, tag)
-
-
-def test_coordinated_power_loss_on_ssh_hosts_loses_unsynced_writes(
-    tmp_path: Path, inventory: Path
-) -> None:
-    # lazyfs runs on each host (a zipapp), the store on it; the first fsync of the default
-    # sync is minutes away, so every node loses everything since the stream was made (the
-    # stream too, as on the local backend).
-    fault = {"kind": "power-loss", "targets": "all", "coordinated": True, "duration": 2}
-    path = scenario(tmp_path, "ssh-power", faults=[fault], server={"sync_interval": "default"},
-                    schedule={"quiet": 4, "interval": 30}, recovery={"timeout": 10},
-                    expect={"anomalies": ["lost", "stream-lost"]})  # fmt: skip
-    proc = run(tmp_path, path, inventory)
-    assert proc.returncode == 0, (proc.stdout, proc.stderr)  # lost, as expected
-    run_dir = run_dir_of(tmp_path, "ssh-power")
-    result = results_json(run_dir)
-    assert result["checkers"]["queue"]["lost_count"] > 0
-    ops = load_history(run_dir / "history.jsonl").ops
-    nemesis = [v for v in ops[ops["process"] == "nemesis"]["value"] if isinstance(v, dict)]
-    power = next(v for v in nemesis if v.get("start") == "power-loss")
-    assert sorted(power["nodes"]) == ["n1", "n2", "n3"]
-    assert all(power["dropped_bytes"][n] > 0 for n in ("n1", "n2", "n3"))
-    for node in ("n1", "n2", "n3"):
-        assert (run_dir / "nodes" / node / "lazyfs.log").is_file()
-        assert (run_dir / "nodes" / node / "data.tar.gz").is_file()
-    assert_nothing_left(result["tag"], tmp_path / "state")
-    assert_nothing_on_hosts(inventory, result["tag"])
-    for host in yaml.safe_load(inventory.read_text())["hosts"]:  # no lazyfs mount, no process
-        seen = on_host(inventory, host, "grep -c /srv/nats-chaos/ /proc/mounts; pgrep -af lazyfs-")
-        assert seen.stdout.split()[:1] == ["0"] and ".pyz" not in seen.stdout
 
 
 def test_netem_is_refused_on_ssh_in_one_line(tmp_path: Path, inventory: Path) -> None:
