@@ -1,4 +1,4 @@
-"""Local vs Docker backend: cluster-ready time and acknowledged publish throughput.
+"""Local vs Docker vs ssh backend: cluster-ready time and acknowledged publish throughput.
 
 In: rounds, measured seconds, publishers and window, nodes and sync mode.
 Out: one line per measurement, then per backend the median, min and max of
@@ -17,9 +17,11 @@ Both backends run in the same process, on the same host, alternating within
 each round (local first), through the same ``harness.backends.make_cluster``
 a run uses, each with its own run tag and state file (under a temporary
 ``NATS_CHAOS_STATE``). Only resources of those tags are touched. Needs root
-and a Docker engine (``python3 -m harness.engine``).
+and a Docker engine (``python3 -m harness.engine``); the ssh backend needs
+``--inventory`` (``nats-chaos hosts up 3 --inventory F`` makes stand-in hosts).
 
     .venv/bin/python benchmarks/bench_backends.py --rounds 3 --seconds 5
+    .venv/bin/python benchmarks/bench_backends.py --backends local,ssh --inventory F
 """
 
 from __future__ import annotations
@@ -90,6 +92,8 @@ def measure(backend: str, args: argparse.Namespace) -> dict[str, Any]:
         "server": {"sync_interval": args.sync},
         "stream": {"replicas": min(3, args.nodes)},
     }
+    if backend == "ssh":
+        raw["inventory"] = str(Path(args.inventory).absolute())
     sc = scenario_from_dict(raw, "bench")
     backends.preflight(sc)
     binary = backends.binary_for(sc, args.nats_server)
@@ -139,6 +143,7 @@ def main() -> None:
     p.add_argument("--nodes", type=int, default=3)
     p.add_argument("--sync", default="default", help="server.sync_interval (default, always, …)")
     p.add_argument("--backends", default="local,docker")
+    p.add_argument("--inventory", help="the hosts of the ssh backend")
     p.add_argument("--nats-server", help="nats-server binary (default: the scenario version)")
     p.add_argument("--json", action="store_true", help="also print every row as JSON")
     args = p.parse_args()

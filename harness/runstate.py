@@ -25,6 +25,7 @@ import re
 import secrets
 import signal
 import subprocess
+import threading
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path, PurePosixPath
@@ -35,6 +36,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 WORK_ROOT = Path("/var/tmp/nats-chaos")  # every run's work dir is WORK_ROOT/<tag>
 TAG = re.compile(r"nc[0-9a-f]{8}")
 _NAME = r"^[A-Za-z0-9][A-Za-z0-9_.+-]*$"  # an executable, namespace, container or network
+
+
+_SAVING = threading.RLock()  # a change and its save, one thread at a time
 
 
 def state_dir() -> Path:
@@ -75,11 +79,12 @@ class RunState:
         return WORK_ROOT / self.tag
 
     def save(self) -> None:
-        """Atomically rewrite the state file."""
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(asdict(self)))
-        os.replace(tmp, self.path)
+        """Atomically rewrite the state file (threads of one run may add things at once)."""
+        with _SAVING:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = self.path.with_suffix(".tmp")
+            tmp.write_text(json.dumps(asdict(self)))
+            os.replace(tmp, self.path)
 
     def add_pid(self, pid: int, exe: str) -> None:
         self.pids[str(pid)] = Path(exe).name
@@ -127,31 +132,34 @@ class RunState:
     ) -> None:
         """Record ``node``'s host (an :class:`harness.inventory.Host`: address, port, user),
         the key and known-hosts files that reach it, and the node's run dir there."""
-        self.hosts[node] = {
-            "address": host.address,
-            "port": host.port,
-            "user": host.user,
-            "key": str(key.resolve()),
-            "known_hosts": str(known_hosts.resolve()) if known_hosts else None,
-            "dir": run_dir,
-        }
-        self.save()
+        with _SAVING:
+            self.hosts[node] = {
+                "address": host.address,
+                "port": host.port,
+                "user": host.user,
+                "key": str(key.resolve()),
+                "known_hosts": str(known_hosts.resolve()) if known_hosts else None,
+                "dir": run_dir,
+            }
+            self.save()
 
     def drop_host(self, node: str) -> None:
         if self.hosts.pop(node, None) is not None:
             self.save()
 
     def add_remote_pid(self, node: str, pid: int, cmdline: str) -> None:
-        self.remote_pids[f"{node}:{pid}"] = cmdline
-        self.save()
+        with _SAVING:
+            self.remote_pids[f"{node}:{pid}"] = cmdline
+            self.save()
 
     def drop_remote_pid(self, node: str, pid: int) -> None:
         if self.remote_pids.pop(f"{node}:{pid}", None) is not None:
             self.save()
 
     def add_remote_mount(self, node: str, path: str) -> None:
-        _add(self.remote_mounts, f"{node}:{path}")
-        self.save()
+        with _SAVING:
+            _add(self.remote_mounts, f"{node}:{path}")
+            self.save()
 
     def drop_remote_mount(self, node: str, path: str) -> None:
         if f"{node}:{path}" in self.remote_mounts:

@@ -30,6 +30,7 @@ import posixpath
 import shlex
 import shutil
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -123,6 +124,7 @@ class SshCluster(HostCluster):
         self._pids: dict[str, int] = {}
         self._seen_from: dict[str, str] = {}
         self._pyz: Path | None = None
+        self._sha256 = {binary: self.sha256}
 
     # -- addressing, remotes ----------------------------------------------------
     def ip(self, node: str) -> str:
@@ -163,26 +165,31 @@ class SshCluster(HostCluster):
 
     # -- lifecycle ----------------------------------------------------------------
     def start(self) -> None:
+        """Prepare every host and start every node, the hosts in parallel."""
+        if self.scenario.uses_lazyfs:
+            self._lazyfs_zipapp()  # built once, before the hosts' threads need it
+        with ThreadPoolExecutor(len(self.nodes)) as pool:
+            list(pool.map(self._prepare, self.nodes))
+            list(pool.map(self.start_node, self.nodes))
+
+    def _prepare(self, node: str) -> None:
+        """Connect, record the host, upload what is missing, mount lazyfs, write the config."""
+        link, host = self.links[node], self.hosts[node]
+        link.connect()
+        self._seen_from[node] = harness_address(link)
+        self.state.add_host(node, host, link.key, link.known_hosts, self.run_dir(node))
+        bin_dir = posixpath.dirname(self.remote_binary(node))
+        link.run(["mkdir", "-p", self.store_dir(node), bin_dir])
+        self._upload(node, self.binary, self.remote_binary(node))
+        if self.scenario.uses_lazyfs:
+            pyz = self._lazyfs_zipapp()
+            remote_pyz = posixpath.join(bin_dir, pyz.name)
+            self._upload(node, pyz, remote_pyz)
+            self.remote_stores.add_remote(node, self.run_dir(node), remote_pyz)
         peers = [self.address(n) for n in self.nodes]
-        for node in self.nodes:
-            link, host = self.links[node], self.hosts[node]
-            link.connect()
-            self._seen_from[node] = harness_address(link)
-            self.state.add_host(node, host, link.key, link.known_hosts, self.run_dir(node))
-            bin_dir = posixpath.dirname(self.remote_binary(node))
-            link.run(["mkdir", "-p", self.store_dir(node), bin_dir])
-            self._upload(node, self.binary, self.remote_binary(node))
-            if self.scenario.uses_lazyfs:
-                pyz = self._lazyfs_zipapp()
-                remote_pyz = posixpath.join(bin_dir, pyz.name)
-                self._upload(node, pyz, remote_pyz)
-                self.remote_stores.add_remote(node, self.run_dir(node), remote_pyz)
-            store = Path(self.store_dir(node))
-            conf = config.render(self.scenario, self.address(node), peers, store)
-            local = config.write_config(conf, self.node_dir(node) / "nats-server.conf")
-            link.put(local, posixpath.join(self.run_dir(node), "nats-server.conf"))
-        for node in self.nodes:
-            self.start_node(node)
+        conf = config.render(self.scenario, self.address(node), peers, Path(self.store_dir(node)))
+        local = config.write_config(conf, self.node_dir(node) / "nats-server.conf")
+        link.put(local, posixpath.join(self.run_dir(node), "nats-server.conf"))
 
     def _lazyfs_zipapp(self) -> Path:
         if self._pyz is None:
@@ -194,7 +201,9 @@ class SshCluster(HostCluster):
         """Put ``local`` at ``path`` on ``node``'s host, unless a file with its sha256 is there."""
         link = self.links[node]
         have = link.shell(f"sha256sum {shlex.quote(path)} 2>/dev/null", check=False).stdout
-        if have.split()[:1] == [servers.sha256(local)]:
+        if local not in self._sha256:
+            self._sha256[local] = servers.sha256(local)
+        if have.split()[:1] == [self._sha256[local]]:
             return
         tmp = f"{path}.{self.state.tag}.part"
         link.put(local, tmp)
