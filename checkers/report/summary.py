@@ -115,17 +115,24 @@ def _faults(scenario: dict[str, Any]) -> str:
     return "; ".join(parts) or "none"
 
 
+def _server(result: dict[str, Any], server: dict[str, Any]) -> str:
+    """The nats-server version, and the sha256 of the binary the nodes ran when recorded."""
+    versions = result.get("versions") or {}
+    version = str(versions.get("nats_server") or server.get("version") or "–")
+    digest = versions.get("nats_server_sha256") or (result.get("server") or {}).get("sha256")
+    return f"{version} (sha256 {digest})" if digest else version
+
+
 def settings(result: dict[str, Any], scenario: dict[str, Any] | None) -> list[tuple[str, str]]:
     """The run's identity and settings as ``(name, value)`` rows."""
     sc = scenario or {}
     server = sc.get("server") or {}
     stream = sc.get("stream") or {}
     workload = sc.get("workload") or {}
-    versions = result.get("versions") or {}
     rows = [("scenario", str(result.get("scenario") or sc.get("name") or "history check"))]
     if sc.get("description"):
         rows.append(("description", str(sc["description"])))
-    rows.append(("nats-server", str(versions.get("nats_server") or server.get("version") or "–")))
+    rows.append(("nats-server", _server(result, server)))
     if sc:
         rows += [
             ("cluster", f"{sc.get('nodes')} nodes, {sc.get('backend', 'local')} backend"),

@@ -37,6 +37,7 @@ MISSING_ON_N2 = list(range(100, 110))
 UNEXPECTED = 99_999
 FAILED_BUT_READ = 7  # its publish failed definitely (every 13th from 7 fails)
 PUBLISHES = 400
+SHA256 = "5e1f" * 16  # the binary the nodes ran, as server_info records it
 
 
 def write_history(path: Path) -> dict[str, Any]:
@@ -92,7 +93,8 @@ def make_run(d: Path) -> Path:
             log += f"[1] 2026/01/01 00:00:01.000000 [ERR] corrupt block {SCRIPT}\n"
         (d / "nodes" / n / "nats-server.log").write_text(log)
     (d / "harness.log").write_text("log\n")
-    extra = {"nats_server": {"version": "2.14.0"}, "replica_nodes": ["n1", "n2", "n3"]}
+    server = {"version": "2.14.0", "sha256": SHA256}
+    extra = {"nats_server": server, "replica_nodes": ["n1", "n2", "n3"]}
     results.write(d, scenario, extra, {"main phase": 40.0})
     results.link_latest(d)
     return d
@@ -115,6 +117,15 @@ def test_write_produces_report_plots_and_summary(run_dir: Path) -> None:
     banner = f"LOST 3 of {acked:,} acknowledged writes ({100 * 3 / acked:.2f}%)"
     assert re.search(r'<h1 id="verdict">' + re.escape(banner), html)
     assert 'class="banner invalid"' in html
+
+
+def test_the_server_version_is_shown_with_the_binarys_sha256(run_dir: Path) -> None:
+    result = json.loads((run_dir / "results.json").read_text())
+    assert result["versions"]["nats_server_sha256"] == SHA256
+    md = (run_dir / "summary.md").read_text()
+    assert f"| nats-server | 2.14.0 (sha256 {SHA256}) |" in md
+    html = (run_dir / "report.html").read_text()
+    assert re.search(r"<th>nats-server</th><td>2\.14\.0 \(sha256 " + SHA256 + r"\)</td>", html)
 
 
 def test_node_log_line_is_escaped(run_dir: Path) -> None:
