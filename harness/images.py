@@ -11,13 +11,16 @@ already present on the engine:
 - ``for_scenario(scenario, binary)`` is what a run uses: ``server.image`` if
   the scenario names one (it must exist locally, e.g. an official
   ``nats:2.10.22``), else the built image, rebuilt when the binary changed.
-- ``installed()`` lists nats-chaos images and official ``nats:*`` images.
+- ``installed()`` lists nats-chaos images and official ``nats:*`` images;
+- ``extract_binary(dc, image, dest, name)`` copies the nats-server an image
+  runs out of it (an offline read serves a node's store with the same build).
 
 Every engine failure becomes :class:`~harness.errors.CannotRun` with one line.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import re
 import shutil
@@ -152,6 +155,44 @@ def image_version(dc: DockerClient, image: str) -> str:
     out = dc.containers.run(image, ["--version"], remove=True, stdout=True, stderr=True)
     m = re.search(rb"v?(\d+\.\d+\.\d+\S*)", out or b"")
     return m.group(1).decode() if m else "unknown"
+
+
+def extract_binary(
+    dc: DockerClient, image: str, dest: Path, name: str, labels: dict[str, str]
+) -> Path:
+    """Copy the nats-server ``image`` runs (its entrypoint) to the file ``dest``; ``dest``.
+
+    A container ``name`` with ``labels`` is created (never started) to read the
+    file from and removed again. CannotRun when the image has no such file.
+    """
+    import io
+    import tarfile
+
+    from docker.errors import DockerException
+
+    img = _get(dc, image)
+    entry = ((img.attrs.get("Config") or {}).get("Entrypoint") or []) if img else []
+    path = entry[0] if entry else "/nats-server"
+    try:
+        container = dc.containers.create(image, name=name, labels=labels)
+    except DockerException as e:
+        raise CannotRun(f"cannot read the nats-server of {image}: {_short(e)}") from None
+    try:
+        stream, _ = container.get_archive(path)
+        with tarfile.open(fileobj=io.BytesIO(b"".join(stream))) as tar:
+            member = next((m for m in tar.getmembers() if m.isfile()), None)
+            src = tar.extractfile(member) if member is not None else None
+            if src is None:
+                raise CannotRun(f"{image}: {path} is not a file")
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            dest.write_bytes(src.read())
+    except DockerException as e:
+        raise CannotRun(f"cannot copy {path} out of {image}: {_short(e)}") from None
+    finally:
+        with contextlib.suppress(DockerException):
+            container.remove(force=True)
+    dest.chmod(0o755)
+    return dest
 
 
 def installed(dc: DockerClient | None = None) -> list[ImageRow]:

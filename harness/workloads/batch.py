@@ -79,7 +79,8 @@ class BatchWorkload(streams.ReplicaReads):
 
     name: ClassVar[str] = "batch"
     Spec: ClassVar[type[WorkloadSpecBase]] = BatchSpec
-    checkers: ClassVar[tuple[str, ...]] = ("stats", "batch")
+    checkers: ClassVar[tuple[str, ...]] = ("stats", "batch", "availability")
+    writes: ClassVar[tuple[str, ...]] = ("batch",)  # ok: a committed batch, acknowledged
     headline_checker: ClassVar[str] = "batch"
     anomalies: ClassVar[tuple[str, ...]] = (
         "partial-batch",

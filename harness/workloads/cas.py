@@ -106,7 +106,9 @@ class CasWorkload(streams.ReplicaReads):
 
     name: ClassVar[str] = "cas"
     Spec: ClassVar[type[WorkloadSpecBase]] = CasSpec
-    checkers: ClassVar[tuple[str, ...]] = ("stats", "cas")  # cas runs the cas-register search
+    # cas runs the cas-register search
+    checkers: ClassVar[tuple[str, ...]] = ("stats", "cas", "availability")
+    writes: ClassVar[tuple[str, ...]] = ("cas",)  # ok: a CAS that won
     headline_checker: ClassVar[str] = "cas"
     offline_fs: ClassVar[tuple[str, ...]] = ("read-node",)
     anomalies: ClassVar[tuple[str, ...]] = (

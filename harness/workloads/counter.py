@@ -65,7 +65,8 @@ class CounterWorkload(streams.ReplicaReads):
 
     name: ClassVar[str] = "counter"
     Spec: ClassVar[type[WorkloadSpecBase]] = CounterSpec
-    checkers: ClassVar[tuple[str, ...]] = ("stats", "counter")
+    checkers: ClassVar[tuple[str, ...]] = ("stats", "counter", "availability")
+    writes: ClassVar[tuple[str, ...]] = ("incr",)  # ok: an increment whose PubAck carried the total
     headline_checker: ClassVar[str] = "counter"
     anomalies: ClassVar[tuple[str, ...]] = (
         "lost-increment",

@@ -69,7 +69,9 @@ class DedupWorkload(streams.ReplicaReads):
 
     name: ClassVar[str] = "dedup"
     Spec: ClassVar[type[WorkloadSpecBase]] = DedupSpec
-    checkers: ClassVar[tuple[str, ...]] = ("stats", "dedup")
+    checkers: ClassVar[tuple[str, ...]] = ("stats", "dedup", "availability")
+    # ok: an acknowledged publish (a duplicate ack too: the server answered)
+    writes: ClassVar[tuple[str, ...]] = ("publish",)
     headline_checker: ClassVar[str] = "dedup"
     anomalies: ClassVar[tuple[str, ...]] = (
         "lost",

@@ -98,7 +98,9 @@ class KvWorkload(streams.ReplicaReads):
 
     name: ClassVar[str] = "kv"
     Spec: ClassVar[type[WorkloadSpecBase]] = KvSpec
-    checkers: ClassVar[tuple[str, ...]] = ("stats", "kv", "linear-kv")
+    checkers: ClassVar[tuple[str, ...]] = ("stats", "kv", "linear-kv", "availability")
+    # ok: a KV write the server acknowledged with its revision
+    writes: ClassVar[tuple[str, ...]] = ("put", "create", "update", "delete")
     headline_checker: ClassVar[str] = "kv"
     anomalies: ClassVar[tuple[str, ...]] = ("non-linearizable", "lost-write", "divergence")
     needs: ClassVar[frozenset[str]] = frozenset({NETWORK})  # per-node reads cut every route

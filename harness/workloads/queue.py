@@ -55,6 +55,7 @@ class QueueWorkload(streams.ReplicaReads):
     name: ClassVar[str] = "queue"
     Spec: ClassVar[type[WorkloadSpecBase]] = QueueSpec
     checkers: ClassVar[tuple[str, ...]] = ("stats", "queue", "availability")
+    writes: ClassVar[tuple[str, ...]] = ("publish",)  # ok: an acknowledged publish
     headline_checker: ClassVar[str] = "queue"
     anomalies: ClassVar[tuple[str, ...]] = (
         "lost",
