@@ -78,6 +78,10 @@ class DedupWorkload(streams.ReplicaReads):
         "duplicated-id",
         "phantom-duplicate",
         "unexpected",
+        "stream-lost",
+        "stalled",
+        "replica-groups",
+        "holes",
         "divergence",
         "failed-but-read",
     )
