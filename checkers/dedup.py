@@ -91,7 +91,8 @@ def _ids(a: Any) -> np.ndarray:
 def attempts(ops: pd.DataFrame) -> pd.DataFrame:
     """One row per publish attempt, by id then invoke order: ``id``, ``index`` (of the
     invoke), ``process``, ``node``, ``time`` (invoke, ns), ``type`` (its completion's, or
-    ``open``), ``done`` (its completion's time, -1 if none), ``seq`` and ``duplicate`` (ok only; else -1 / False), ``error``."""
+    ``open``), ``done`` (its completion's time, -1 if none), ``seq`` and ``duplicate`` (ok
+    only; else -1 / False), ``error``."""
     mask = (column(ops, "f") == "publish") & client_mask(ops)
     pub = pd.DataFrame(
         {k: column(ops, k)[mask] for k in ("type", "process", "node", "value", "time", "error")}

@@ -90,6 +90,10 @@ class BatchWorkload(streams.ReplicaReads):
         "duplicated",
         "unexpected",
         "bad-ack",
+        "stream-lost",
+        "stalled",
+        "replica-groups",
+        "holes",
         "divergence",
     )
     needs: ClassVar[frozenset[str]] = frozenset({NETWORK})  # per-node reads cut every route
