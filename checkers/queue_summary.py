@@ -183,13 +183,13 @@ def replica_notes(q: dict[str, Any]) -> list[str]:
         text = f"{node} was stalled ({_stalled_phrase(st)})"
         if at.get("last_seq") is not None:
             text += f": last stream sequence {at['last_seq']:,} of {at['top_seq']:,}"
-        if st.get("read"):
+        if st.get("read_last_seq") is not None:  # a read of whole streams
             shape = "a prefix of the others" if st.get("prefix_consistent") else "inconsistent"
             text += (
                 f"; its read ended at {st['read_last_seq']:,}, {st['read_behind']:,} behind, "
                 f"{shape}"
             )
-        else:
+        elif not st.get("read"):
             text += "; it could not be read"
         if st.get("log"):
             text += f". Its log: {_log_said(st['log'])}"

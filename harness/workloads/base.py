@@ -27,9 +27,10 @@ Class attributes (read without running anything): ``name``, ``Spec`` (its
 pydantic spec, a member of the scenario's ``workload`` union, discriminated
 by ``name``), ``checkers`` (names in ``checkers.compose.REGISTRY``),
 ``writes`` (the client op names that are writes, an ``ok`` one acknowledged:
-what the ``availability`` checker measures), ``headline_checker``, ``anomalies``, ``needs`` (backend abilities, checked
-in preflight), ``min_server`` (the oldest nats-server it works on, None for
-any; checked in preflight) and ``pairs_fs`` (op names whose ``ok``
+what the ``availability`` checker measures), ``headline_checker``,
+``anomalies``, ``needs`` (backend abilities, checked in preflight),
+``min_server`` (the oldest nats-server it works on, None for any; checked
+in preflight) and ``pairs_fs`` (op names whose ``ok``
 value is a list of ``[int, int]`` pairs, loaded as an int64 array).
 """
 

@@ -116,6 +116,8 @@ class CasWorkload(streams.ReplicaReads):
         "double-winner",
         "lost",
         "phantom-read",
+        "stream-lost",
+        "stalled",
         "divergence",
     )
     needs: ClassVar[frozenset[str]] = frozenset({NETWORK})  # per-node reads cut every route

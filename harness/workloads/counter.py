@@ -73,6 +73,8 @@ class CounterWorkload(streams.ReplicaReads):
         "phantom-increment",
         "inconsistent-total",
         "duplicate-total",
+        "stream-lost",
+        "stalled",
         "divergence",
     )
     needs: ClassVar[frozenset[str]] = frozenset({NETWORK})  # per-node reads cut every route

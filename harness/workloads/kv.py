@@ -102,7 +102,13 @@ class KvWorkload(streams.ReplicaReads):
     # ok: a KV write the server acknowledged with its revision
     writes: ClassVar[tuple[str, ...]] = ("put", "create", "update", "delete")
     headline_checker: ClassVar[str] = "kv"
-    anomalies: ClassVar[tuple[str, ...]] = ("non-linearizable", "lost-write", "divergence")
+    anomalies: ClassVar[tuple[str, ...]] = (
+        "non-linearizable",
+        "lost-write",
+        "stream-lost",
+        "stalled",
+        "divergence",
+    )
     needs: ClassVar[frozenset[str]] = frozenset({NETWORK})  # per-node reads cut every route
     min_server: ClassVar[str | None] = None
     pairs_fs: ClassVar[frozenset[str]] = frozenset()

@@ -32,9 +32,15 @@ def test_a_node_that_refuses_to_start_is_read_offline_with_the_images_binary(
         "server": {"image": node_image},
         "workload": {"rate": 200},
         "faults": [  # its Raft snapshots truncated while it is down: it never starts again
-            {"kind": "corrupt", "mode": "truncate", "file_types": ["snap"], "targets": "one",
-             "while_down": True, "files": 100},
-        ],  # fmt: skip
+            {
+                "kind": "corrupt",
+                "mode": "truncate",
+                "file_types": ["snap"],
+                "targets": "one",
+                "while_down": True,
+                "files": 100,
+            },
+        ],
         "schedule": {"quiet": 4, "interval": 10, "duration": 4},
         "recovery": {"timeout": 6, "read_timeout": 15},
     }
@@ -53,7 +59,8 @@ def test_a_node_that_refuses_to_start_is_read_offline_with_the_images_binary(
     used = result["offline_binary"]
     assert used["source"] == f"copied out of {node_image}"
     built_from = dc.images.get(node_image).labels[images.SHA_LABEL]
-    assert used["sha256"] == built_from == servers.sha256(servers.cached_path(servers.DEFAULT_VERSION))
+    cached = servers.cached_path(servers.DEFAULT_VERSION)
+    assert used["sha256"] == built_from == servers.sha256(cached)
     reads = ops[(ops["f"] == "read") & (ops["type"] != "invoke")]
     mine = reads[reads["node"] == target]
     assert list(mine["type"]) == ["info", "ok"]  # live: no answer; then its store, offline

@@ -164,9 +164,7 @@ WRITES = {
 
 
 @pytest.mark.parametrize("workload", sorted(WORKLOADS))
-def test_every_workload_measures_its_own_acknowledged_writes(
-    workload: str, tmp_path: Path
-) -> None:
+def test_every_workload_measures_its_own_acknowledged_writes(workload: str, tmp_path: Path) -> None:
     spec = WORKLOADS[workload]
     assert "availability" in spec.checkers
     writes = spec.writes
