@@ -99,6 +99,7 @@ def check_loaded(
     says the history ended early, so invokes still in flight are warnings.
     """
     from checkers.compose import check_history  # checkers import numpy/pandas: load on use
+    from checkers.reads import how_read
 
     ops = loaded.ops
     if nodes is None:  # the nodes that were read: a node without a replica is never read
@@ -119,6 +120,8 @@ def check_loaded(
     except ValueError as e:  # a workload naming a checker that does not exist
         raise BadInput(f"workload {workload}: {e}") from None
     result["history_warnings"] = loaded.warnings
+    # per node, how its final read was made (the workload's per-node read fs: offline_fs)
+    result["final_reads"] = how_read(ops, getattr(spec, "offline_fs", ()))
     return result
 
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from checkers.reads import describe
 from checkers.verdict import headline
 
 
@@ -61,10 +62,12 @@ class NodeRow:
     status: str
     note: str
     counts: tuple[tuple[str, Any, bool], ...]
+    read: str = ""  # how its final read was made (results.json ``final_reads``), "" if unknown
 
 
 def node_rows(result: dict[str, Any]) -> list[NodeRow]:
     """The headline checker's per-node rows (every row has the same count columns)."""
+    reads = result.get("final_reads") or {}
     return [
         NodeRow(
             str(n.get("node")),
@@ -73,6 +76,7 @@ def node_rows(result: dict[str, Any]) -> list[NodeRow]:
             tuple(
                 (str(c["name"]), c.get("value"), bool(c.get("bad"))) for c in n.get("counts", [])
             ),
+            describe(reads[n.get("node")]) if n.get("node") in reads else "",
         )
         for n in headline(result).nodes
     ]

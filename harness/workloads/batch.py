@@ -133,7 +133,8 @@ class BatchWorkload(streams.ReplicaReads):
             def read() -> Awaitable[list[list[int]]]:
                 return streams.direct_read(client, self.stream, self.read_timeout, _row)
 
-            return await streams.read_alone(self.cluster, op.node, self.stream, read, [])
+            direct = streams.direct_mode(client)
+            return await streams.read_alone(self.cluster, op.node, self.stream, read, [], direct)
         raise ValueError(f"batch workload has no operation {op.f!r}")
 
     async def _batch(self, client: NatsClient, batch_id: int, values: list[int]) -> Completion:

@@ -180,7 +180,12 @@ class CasWorkload(streams.ReplicaReads):
             assert op.node is not None
             absent = [[k, 0, ABSENT] for k in range(self.spec.keys)]
             done = await streams.read_alone(
-                self.cluster, op.node, self.stream, lambda: self._finals(client), absent
+                self.cluster,
+                op.node,
+                self.stream,
+                lambda: self._finals(client),
+                absent,
+                streams.BY_SUBJECT,
             )
             return Completion(done.type, done.value, extra={**done.extra, "leader": self.leader})
         raise ValueError(f"cas workload has no operation {op.f!r}")

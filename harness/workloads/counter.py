@@ -118,7 +118,12 @@ class CounterWorkload(streams.ReplicaReads):
             assert op.node is not None
             zeros = [[k, 0] for k in range(self.keys)]
             return await streams.read_alone(
-                self.cluster, op.node, self.stream, lambda: self._totals(client), zeros
+                self.cluster,
+                op.node,
+                self.stream,
+                lambda: self._totals(client),
+                zeros,
+                streams.BY_SUBJECT,
             )
         raise ValueError(f"counter workload has no operation {op.f!r}")
 

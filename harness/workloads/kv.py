@@ -185,7 +185,12 @@ class KvWorkload(streams.ReplicaReads):
             assert op.node is not None
             absent = [[k, None, 0] for k in range(self.spec.keys)]
             return await streams.read_alone(
-                self.cluster, op.node, self.stream, lambda: self._entries(client), absent
+                self.cluster,
+                op.node,
+                self.stream,
+                lambda: self._entries(client),
+                absent,
+                streams.BY_SUBJECT,
             )
         key, arg = op.value
         subject = self.subject(key)

@@ -111,7 +111,8 @@ class QueueWorkload(streams.ReplicaReads):
         def read() -> Awaitable[list[list[int]]]:
             return streams.direct_read(client, self.stream, self.read_timeout, _pair)
 
-        return await streams.read_alone(self.cluster, node, self.stream, read, [])
+        direct = streams.direct_mode(client)
+        return await streams.read_alone(self.cluster, node, self.stream, read, [], direct)
 
 
 def _pair(msg: StoredMsg) -> list[int]:
