@@ -71,5 +71,12 @@ def test_a_node_that_refuses_to_start_is_read_offline_with_the_images_binary(
     held = [tuple(p) for p in offline["value"]]
     assert len(held) > 100 and set(held) <= {tuple(p) for p in ok.iloc[0]["value"]}
     assert result["checkers"]["queue"]["per_node"][target]["status"] == "read"
+    # how each node was read, per node in results.json: the target offline after a live try
+    assert result["final_reads"][target] == {
+        "type": "ok", "via": "offline", "direct": "batched", "tries": 2,
+    }  # fmt: skip
+    assert result["final_reads"][other] == {
+        "type": "ok", "via": "live", "direct": "batched", "tries": 1,
+    }  # fmt: skip
     assert result["valid"] != "unknown" and "unread" not in out
     assert_nothing_left(result["tag"])
