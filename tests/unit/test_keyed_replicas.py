@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+from replica_cases import assert_stalled_and_stream_lost_shown, recovery_record
 
 from checkers.cas import check_cas
 from checkers.counter import check_counter
@@ -40,10 +41,8 @@ class H:
         self.op("ok", process, f, value if done == "same" else done, **kw)
 
     def recovery(self) -> None:
-        views = {n: {"present": True, "messages": 2, "first_seq": 1, "last_seq": 2} for n in NODES}
-        views["n3"] = {"present": True, "messages": 1, "first_seq": 1, "last_seq": 1}
-        value = {"settle": "recovery", "converged": False, "seconds": 2.0, "nudges": 0}
-        self.op("info", "nemesis", "recovery", value | {"nodes": views, "bound": 2.0})
+        last = {"n1": 2, "n2": 2, "n3": 1, "n4": 2}
+        self.op("info", "nemesis", "recovery", recovery_record(last, 2.0))
 
     def finals(self, f: str, agreed: Any, behind: Any, absent: Any) -> None:
         for i, (node, rows) in enumerate(zip(NODES, (agreed, agreed, behind, absent), strict=True)):
@@ -65,14 +64,7 @@ def assert_named(r: dict[str, Any], workload: str) -> None:
     assert st["at_bound"] == {"answered": True, "last_seq": 1, "behind": 1, "top_seq": 2}
     assert r["divergence_count"] == 0  # n3's older entries and n4's empty ones are not
     assert {"stream-lost", "stalled"} <= set(WORKLOADS[workload].anomalies)
-    rows = {row["node"]: row["status"] for row in r["summary"]["nodes"]}
-    assert rows == {"n1": "read", "n2": "read", "n3": "stalled", "n4": "stream lost"}
-    named = {c["name"]: c["value"] for c in r["summary"]["counts"]}
-    assert (named["stream lost"], named["stalled"]) == (1, 1)
-    assert (
-        "STREAM LOST on n4; STALLED n3 (1 stream sequence behind at the 2s recovery bound)"
-        in (r["summary"]["headline"])
-    )
+    assert_stalled_and_stream_lost_shown(r, 1, "2s")
 
 
 def test_counter(tmp_path: Path) -> None:
