@@ -3,7 +3,9 @@
 Commands: ``run`` a scenario, ``suite`` runs many (``harness.suite``),
 ``check`` a history (``--report DIR`` writes its report), ``report`` a result
 folder again, ``show`` a run's summary,
-``server install|list`` binaries, ``clean`` leftovers of killed runs. Every
+``server install|list`` binaries, ``clean`` leftovers of killed runs,
+``scenarios`` lists the shipped scenarios (``run quick`` runs one by name),
+``engine start|install`` a Docker engine. Every
 :class:`HarnessError` becomes one line on stderr and its exit code
 (``harness.errors``, docs/contracts.md §5): 2 for bad input, 3 when the
 harness cannot run here, 4 when a run broke after it started; ``run`` exits
@@ -103,6 +105,14 @@ _nats_server_option = click.option(
 )
 
 
+def _shipped(text: str, suites: bool = False) -> str:
+    """A scenario argument as a path: the file given, or the shipped scenario of that name."""
+    from harness.shipped import scenario_path
+
+    what = "scenario, suite file or directory" if suites else "scenario"
+    return str(scenario_path(text, what, suites))
+
+
 EXIT_HELP = "\b\nExit codes:\n" + "\n".join(f"  {c:<4} {why}" for c, why in EXIT_CODES.items())
 
 
@@ -137,7 +147,10 @@ def run(
     nats_server: str | None,
     plan_only: bool,
 ) -> None:
-    """Run SCENARIO (a YAML file) and write a result folder."""
+    """Run SCENARIO (a YAML file, or a shipped scenario's name) and write a result folder.
+
+    `nats-chaos scenarios` lists the shipped ones (e.g. `nats-chaos run quick`).
+    """
     from harness.faults import schedule
     from harness.scenario import load_scenario
 
@@ -146,7 +159,7 @@ def run(
         extra.append(f"seed={seed}")
     if backend is not None:
         extra.append(f"backend={backend}")
-    scenario = load_scenario(scenario_file, extra)
+    scenario = load_scenario(_shipped(scenario_file), extra)
     if plan_only:
         windows = schedule.plan(scenario)
         click.echo(
@@ -374,7 +387,7 @@ def compare(
     from harness import compare as cmp
 
     out, rows = cmp.compare(
-        scenario_file,
+        _shipped(scenario_file),
         list(overrides),
         list(vary),
         repeat,
@@ -414,7 +427,8 @@ def suite(
 
     cli = [f"time_limit={time_limit}"] if time_limit is not None else []
     cli += [f"backend={backend}"] if backend else []
-    name, cases = st.load_cases(list(paths), cli)
+    where = [_shipped(p, suites=True) for p in paths]
+    name, cases = st.load_cases(where, cli)
     outcome = st.run_suite(
         name, cases, repeat, results_dir, st.real_runner(nats_server, _say), echo=_say
     )
@@ -447,7 +461,7 @@ def doctor(scenario_file: str | None, backend: str | None, overrides: tuple[str,
     from harness.scenario import load_scenario
 
     extra = [*overrides, *([f"backend={backend}"] if backend else [])]
-    scenario = load_scenario(scenario_file, extra)
+    scenario = load_scenario(_shipped(scenario_file), extra)
     needs = doc.scenario_checks(scenario, checks)
     console.print(doc.table(needs, f"{scenario.name} ({scenario.backend} backend) needs"))
     if doc.can_run(needs):
@@ -456,6 +470,47 @@ def doctor(scenario_file: str | None, backend: str | None, overrides: tuple[str,
     fixes = "; ".join(f"{c.name}: {c.fix}" for c in needs if c.ok is False and c.fix)
     click.echo(f"{scenario.name}: cannot run here ({fixes or 'see the table'})")
     sys.exit(EXIT_CANNOT_RUN)
+
+
+@main.command("scenarios")
+@_one_line_errors
+def scenarios_list() -> None:
+    """List the scenarios and suites that ship with nats-chaos, with what each does.
+
+    Run one by name (`nats-chaos run quick`, `nats-chaos suite nightly`); the
+    files are in the folder printed last, to copy and edit.
+    """
+    from harness import shipped
+
+    rows = shipped.catalogue()
+    width = max((len(r.name) for r in rows), default=0)
+    for r in rows:
+        kind = "  (suite)" if r.kind == "suite" else ""
+        click.echo(f"{r.name:<{width}}  {r.description}{kind}")
+    click.echo(f"files: {shipped.SCENARIOS.resolve()}")
+
+
+@main.group()
+def engine() -> None:
+    """Start (or install and start) a Docker engine for the Docker backend (needs root)."""
+
+
+@engine.command("start")
+@_one_line_errors
+def engine_start() -> None:
+    """Start dockerd if no engine answers (it keeps running, like a service)."""
+    from harness import engine as eng
+
+    click.echo(eng.ensure_engine(install=False))
+
+
+@engine.command("install")
+@_one_line_errors
+def engine_install() -> None:
+    """apt-get install docker.io if there is no dockerd, then start it."""
+    from harness import engine as eng
+
+    click.echo(eng.ensure_engine(install=True))
 
 
 @main.group()
