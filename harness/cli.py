@@ -407,8 +407,8 @@ def compare(
 @click.option("--junit", "junit_file", type=click.Path(dir_okay=False, path_type=Path),
               default=None, metavar="FILE", help="Also write the JUnit XML here.")  # fmt: skip
 @click.option("--repeat", type=int, default=1, show_default=True, help="Runs per scenario.")
-@click.option("--time-limit", type=float, default=None, metavar="S",
-              help="Override every scenario's time_limit (seconds).")  # fmt: skip
+@click.option("--time-limit", default=None, metavar="DURATION",
+              help="Override every scenario's time_limit (seconds, or 1m30s, 90s …).")  # fmt: skip
 @_backend_option
 @_results_dir_option("The suite folder goes to DIR/suites/<stamp>.")
 @_nats_server_option
@@ -417,7 +417,7 @@ def suite(
     paths: tuple[str, ...],
     junit_file: Path | None,
     repeat: int,
-    time_limit: float | None,
+    time_limit: str | None,
     backend: str | None,
     results_dir: Path,
     nats_server: str | None,
