@@ -267,9 +267,9 @@ def check(
 @_one_line_errors
 def report(run_dir: Path) -> None:
     """Write report.html and summary.md of RUN_DIR again, from the files in it."""
-    from harness.resultfolder import regenerate, resolve
+    from harness.resultfolder import regenerate, require_run, resolve
 
-    folder = resolve(str(run_dir), Path("results"))
+    folder = require_run(resolve(str(run_dir), Path("results")), "report")
     require_writable(folder, "the result folder")
     result, path = regenerate(folder, warn=lambda line: click.echo(line, err=True))
     click.echo(verdict_line(result))
@@ -277,16 +277,22 @@ def report(run_dir: Path) -> None:
 
 
 @main.command()
-@click.argument("target", metavar="[RUN_DIR|latest]", required=False)
+@click.argument("target", metavar="[FOLDER|latest]", required=False)
 @_results_dir_option("Where `latest` looks for runs.")
 @_one_line_errors
 def show(target: str | None, results_dir: Path) -> None:
-    """Print a run's summary (default: the newest run under --results-dir)."""
+    """Print a run's summary, or a comparison's or a suite's table.
+
+    Default: the newest run, comparison or suite under --results-dir.
+    """
     from checkers.report import terminal
     from checkers.report.timeline import fault_windows
     from harness import resultfolder as rf
 
     path = rf.resolve(target, results_dir)
+    if rf.kind(path) in (rf.COMPARE, rf.SUITE):
+        click.echo(rf.overview(path), nl=False)
+        return
     run = rf.read(path)
     if run.result is None:
         raise BadInput(f"{path}: no results.json (write it with: nats-chaos report {path})")
@@ -395,6 +401,7 @@ def compare(
         echo=_say,
         nats_server=nats_server,
     )
+    results.link_latest(out)  # `show latest` shows this comparison
     click.echo(cmp.markdown(rows, out.name), nl=False)
     click.echo(f"comparison: {out}")
     stopped = cmp.interrupted(rows)
@@ -432,6 +439,7 @@ def suite(
     outcome = st.run_suite(
         name, cases, repeat, results_dir, st.real_runner(nats_server, _say), echo=_say
     )
+    results.link_latest(outcome.out)  # `show latest` shows this suite
     if junit_file is not None:
         junit_file.parent.mkdir(parents=True, exist_ok=True)
         files.copy(outcome.out / "junit.xml", junit_file)
