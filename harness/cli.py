@@ -454,29 +454,47 @@ def suite(
 @click.argument("scenario_file", metavar="[SCENARIO]", required=False, type=click.Path())
 @_backend_option
 @_overrides_option("Override a scenario field before checking it.")
+@click.option("--json", "as_json", is_flag=True,
+              help="Print the checks as JSON instead of tables.")  # fmt: skip
 @_one_line_errors
-def doctor(scenario_file: str | None, backend: str | None, overrides: tuple[str, ...]) -> None:
-    """What this host supports; with SCENARIO, whether it can run here and what to do if not."""
+def doctor(
+    scenario_file: str | None, backend: str | None, overrides: tuple[str, ...], as_json: bool
+) -> None:
+    """What this host supports; with SCENARIO, whether it can run here and what to do if not.
+
+    Exit 3 when SCENARIO cannot run here.
+    """
+    from dataclasses import asdict
+
     from rich.console import Console
 
     from harness import doctor as doc
 
     console = Console(width=None if sys.stdout.isatty() else 160)  # pipes: no wrapped cells
     checks = doc.host_checks()
-    console.print(doc.table(checks, "This host"))
+    report: dict[str, Any] = {"host": [asdict(c) for c in checks]}
+    if not as_json:
+        console.print(doc.table(checks, "This host"))
     if scenario_file is None:
+        if as_json:
+            click.echo(json.dumps(report, indent=2))
         return
     from harness.scenario import load_scenario
 
     extra = [*overrides, *([f"backend={backend}"] if backend else [])]
     scenario = load_scenario(_shipped(scenario_file), extra)
     needs = doc.scenario_checks(scenario, checks)
-    console.print(doc.table(needs, f"{scenario.name} ({scenario.backend} backend) needs"))
+    if as_json:
+        report["scenario"] = [asdict(c) for c in needs]
+        report["can_run"] = doc.can_run(needs)
+        click.echo(json.dumps(report, indent=2))
+    else:
+        console.print(doc.table(needs, f"{scenario.name} ({scenario.backend} backend) needs"))
     if doc.can_run(needs):
-        click.echo(f"{scenario.name}: can run here")
+        click.echo(f"{scenario.name}: can run here", err=as_json)
         return
     fixes = "; ".join(f"{c.name}: {c.fix}" for c in needs if c.ok is False and c.fix)
-    click.echo(f"{scenario.name}: cannot run here ({fixes or 'see the table'})")
+    click.echo(f"{scenario.name}: cannot run here ({fixes or 'see the table'})", err=as_json)
     sys.exit(EXIT_CANNOT_RUN)
 
 
