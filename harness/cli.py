@@ -109,7 +109,7 @@ def _shipped(text: str, suites: bool = False) -> str:
     """A scenario argument as a path: the file given, or the shipped scenario of that name."""
     from harness.shipped import scenario_path
 
-    what = "scenario, suite file or directory" if suites else "scenario"
+    what = "scenario, suite file or directory" if suites else "scenario file"
     return str(scenario_path(text, what, suites))
 
 

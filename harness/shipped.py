@@ -66,7 +66,7 @@ def catalogue(root: Path = SCENARIOS) -> list[Shipped]:
     return sorted(out, key=lambda s: s.name)
 
 
-def scenario_path(text: str, what: str = "scenario", suites: bool = False) -> Path:
+def scenario_path(text: str, what: str = "scenario file", suites: bool = False) -> Path:
     """The file (or suite directory) ``text`` names: an existing path, else a shipped name.
 
     Without ``suites`` a shipped suite is refused, naming the command that runs it.
@@ -83,6 +83,6 @@ def scenario_path(text: str, what: str = "scenario", suites: bool = False) -> Pa
             return candidate
     names = [s.name for s in catalogue()]
     raise BadInput(
-        f"{text}: no such {what} file, and no shipped scenario of that name"
+        f"{text}: no such {what}, and no shipped scenario of that name"
         f"{hint(name, names)} (`nats-chaos scenarios` lists them)"
     )
