@@ -1,18 +1,23 @@
 """``doctor`` run by a real non-root user: it says "not root" and "no permission on the Docker
 socket", never "unsupported on this kernel" or "not running", and refuses the scenario (exit 3).
 
-The user is the checkout's owner when that is not root (CI: the runner user, who can read the
-checkout and its venv), else ``nobody``; ``setpriv --clear-groups`` drops the docker group.
+The user is the checkout's owner when that is not root (a CI runner user), else ``nobody``;
+``setpriv --clear-groups`` drops the docker group. The checkout and the packages it imports may
+lie where that user cannot look (a root-only home), so they are bind-mounted into a world-readable
+folder inside a private mount namespace, which goes away with the process.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import shlex
 import shutil
 import subprocess
 import sys
 import sysconfig
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -28,8 +33,16 @@ def _user() -> int:
     return owner if owner != 0 else NOBODY
 
 
-def _as(uid: int, argv: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+def _as(
+    uid: int, argv: list[str], env: dict[str, str], binds: dict[str, Path] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """``argv`` as ``uid``, with each ``binds`` source mounted at its target first."""
     cmd = ["setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups", *argv]
+    if binds:
+        mounts = " && ".join(f"mount --bind {shlex.quote(src)} {shlex.quote(str(dst))}"
+                             for src, dst in binds.items())  # fmt: skip
+        script = f"{mounts} && exec {shlex.join(cmd)}"
+        cmd = ["unshare", "--mount", "--propagation", "private", "sh", "-c", script]
     return subprocess.run(cmd, env=env, cwd="/", capture_output=True, text=True, timeout=120)
 
 
@@ -42,18 +55,32 @@ def _python(uid: int, env: dict[str, str]) -> str:
     pytest.fail(f"no {version} that uid {uid} can run (tried {sys.executable}, /usr/bin)")
 
 
+@pytest.fixture
+def seen() -> Iterator[Path]:
+    """A folder any user can look into (pytest's tmp_path is root's only)."""
+    path = Path(tempfile.mkdtemp(prefix="nats-chaos-doctor-", dir="/tmp"))
+    os.chmod(path, 0o755)
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
 @pytest.mark.integration
-def test_doctor_as_a_user_who_is_not_root(tmp_path: Path) -> None:
+def test_doctor_as_a_user_who_is_not_root(seen: Path) -> None:
     assert shutil.which("setpriv"), "setpriv (util-linux) is needed"
     uid = _user()
-    paths = dict.fromkeys([str(ROOT), sysconfig.get_paths()["purelib"],
-                           sysconfig.get_paths()["platlib"]])  # fmt: skip
+    sources = dict.fromkeys([str(ROOT), sysconfig.get_paths()["purelib"],
+                             sysconfig.get_paths()["platlib"]])  # fmt: skip
+    binds = {src: seen / f"p{i}" for i, src in enumerate(sources)}
+    for dst in binds.values():
+        dst.mkdir()
     env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": "/nonexistent",
-           "PYTHONPATH": os.pathsep.join(paths), "NATS_CHAOS_CACHE": "/nonexistent"}  # fmt: skip
+           "PYTHONPATH": os.pathsep.join(map(str, binds.values())),
+           "NATS_CHAOS_CACHE": "/nonexistent"}  # fmt: skip
     python = _python(uid, env)
-    p = _as(uid, [python, "-m", "harness.cli", "doctor", "quick", "--json"], env)
+    p = _as(uid, [python, "-m", "harness.cli", "doctor", "quick", "--json"], env, binds)
     assert p.returncode == 3, p.stderr
     rows = {c["key"]: c for c in json.loads(p.stdout)["host"]}
+    assert rows["shipped"]["detail"].startswith(f"in {seen}/p0"), rows["shipped"]  # this code
     assert rows["root"]["ok"] is False and rows["root"]["detail"] == f"euid {uid}"
     for key in ("netns", "netem"):
         assert rows[key]["ok"] is False
