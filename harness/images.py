@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from harness import servers, shipped
-from harness.engine import how_to_start
+from harness.engine import diagnose, how_to_start
 from harness.errors import CannotRun
 
 if TYPE_CHECKING:
@@ -65,7 +65,9 @@ def engine_client(timeout: int = 120) -> DockerClient:
         dc = from_env(timeout=timeout)
         dc.ping()
     except DockerException as e:
-        raise CannotRun(f"no Docker engine answers ({_short(e)}); {how_to_start()}") from None
+        why = diagnose()  # not running, or no permission on the socket: said as such
+        hint = f"{why[0]}; {why[1]}" if why else how_to_start()
+        raise CannotRun(f"no Docker engine answers ({_short(e)}); {hint}") from None
     return dc
 
 
