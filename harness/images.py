@@ -4,9 +4,10 @@ No registry is reachable, so the image a run uses is either built here or
 already present on the engine:
 
 - ``build(version)`` makes ``nats-chaos/nats-server:<version>`` from
-  ``docker/Dockerfile`` (``FROM scratch`` + the static binary) in a temporary
-  build context; a binary given by path is tagged ``<version>-<sha8>`` so it
-  never replaces the cached version's image. Images carry labels
+  ``docker/Dockerfile`` (``FROM scratch`` + the static binary; package data,
+  :data:`harness.shipped.DOCKERFILE`) in a temporary build context; a binary
+  given by path is tagged ``<version>-<sha8>`` so it never replaces the
+  cached version's image. Images carry labels
   ``nats-chaos.image``, ``nats-chaos.version`` and ``nats-chaos.binary-sha256``.
 - ``for_scenario(scenario, binary)`` is what a run uses: ``server.image`` if
   the scenario names one (it must exist locally, e.g. an official
@@ -29,8 +30,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from harness import servers
-from harness.engine import HOW_TO_START
+from harness import servers, shipped
+from harness.engine import diagnose, how_to_start
 from harness.errors import CannotRun
 
 if TYPE_CHECKING:
@@ -45,7 +46,7 @@ REPOSITORY = "nats-chaos/nats-server"
 LABEL = "nats-chaos.image"
 SHA_LABEL = "nats-chaos.binary-sha256"
 VERSION_LABEL = "nats-chaos.version"
-DOCKERFILE = Path(__file__).resolve().parents[1] / "docker" / "Dockerfile"
+DOCKERFILE = shipped.DOCKERFILE
 
 
 @dataclass(frozen=True)
@@ -67,7 +68,9 @@ def engine_client(timeout: int = 120) -> DockerClient:
         dc = from_env(timeout=timeout)
         dc.ping()
     except DockerException as e:
-        raise CannotRun(f"no Docker engine answers ({_short(e)}); {HOW_TO_START}") from None
+        why = diagnose()  # not running, or no permission on the socket: said as such
+        hint = f"{why[0]}; {why[1]}" if why else how_to_start()
+        raise CannotRun(f"no Docker engine answers ({_short(e)}); {hint}") from None
     return dc
 
 

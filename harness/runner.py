@@ -504,7 +504,8 @@ def _finish(
     problem: str | None,
     caught: list[str],
 ) -> RunOutcome:
-    """Check the history, write the result folder and link it as ``latest``."""
+    """Check the history, write the result folder and link it as ``latest`` (not when the
+    run was refused: bad input met mid-run is no run to show)."""
     options, scenario = run.options, run.scenario
     if broken is None and problem is not None:
         broken = problem
@@ -519,11 +520,13 @@ def _finish(
         result = results.write(
             run.run_dir, scenario, run.extra, run.phases.timings, interrupted, error
         )
-        results.link_latest(run.run_dir)
+        if refused is None:  # a refused run (exit 2) keeps its folder but is never `latest`
+            results.link_latest(run.run_dir)
     except OSError as e:  # a full or failing disk: say what is where, in one line
         log.error("the result folder could not be written: %s", e)
-        with contextlib.suppress(OSError):  # a link needs no data block: it may still fit
-            results.link_latest(run.run_dir)
+        if refused is None:
+            with contextlib.suppress(OSError):  # a link needs no data block: it may still fit
+                results.link_latest(run.run_dir)
         raise _not_written(run, e.strerror or str(e)) from None
     if run.collect_failed is not None:  # the verdict is written; the evidence is not all there
         raise _not_written(run, run.collect_failed, verdict=results.verdict_line(result))
