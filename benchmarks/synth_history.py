@@ -2,7 +2,7 @@
 
 In: the number of publishes ``N``, client processes ``P``, a seed, how many
 acknowledged values to "lose" and how many kill windows to add. Out: a
-well-formed history following DESIGN §3.1 (``checkers.wellformed`` holds)
+well-formed history following docs/contracts.md §1 (``checkers.wellformed`` holds)
 — ``N`` publish invoke/completion pairs from ``P`` concurrent processes
 (about 1 % ``fail``, 0.5 % ``info``; a process whose op ended ``info`` is
 replaced by a new process id), ``faults`` kill windows (nemesis start/stop

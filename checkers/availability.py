@@ -1,8 +1,11 @@
 """The availability checker: how long writes were refused, around each fault and overall.
 
 In (composed by name as ``availability``): the ops DataFrame of a history
-(docs/contracts.md §1) and a context (unused). Writes are the client
-``publish`` ops; fault windows come from the nemesis ops
+(docs/contracts.md §1) and a context whose ``writes`` names the client ops
+that are writes (the workload's ``writes``: ``publish``, ``incr``,
+``batch``, ``cas``, the KV ``put``/``create``/``update``/``delete``;
+default ``publish``) — an ``ok`` completion of one is an acknowledged
+write; fault windows come from the nemesis ops
 (:func:`checkers.windows.fault_windows`), the recovery wait and its
 step-downs from the ``{"settle": …}`` ops the runner and the workload write.
 
@@ -41,7 +44,7 @@ from checkers.schema import client_mask, column
 from checkers.windows import FaultWindow, fault_windows, faults_only, recovery_record
 
 NS = 1_000_000_000
-WRITE = "publish"
+WRITES = ("publish",)  # without a ``writes`` in the context (a queue history)
 REASON_CHARS = 80
 
 
@@ -113,7 +116,8 @@ def step_downs(ops: pd.DataFrame) -> list[dict[str, Any]]:
 
 def check_availability(ops: pd.DataFrame, context: dict[str, Any]) -> dict[str, Any]:
     """Availability figures of a history; see the module docstring."""
-    rows = np.flatnonzero(client_mask(ops) & (column(ops, "f") == WRITE))  # the writes
+    writes = tuple(context.get("writes") or WRITES)
+    rows = np.flatnonzero(client_mask(ops) & np.isin(column(ops, "f"), writes))
     types = column(ops, "type")[rows]
     times = ops["time"].to_numpy().astype(np.int64)[rows]
     acks = np.sort(times[types == "ok"])
@@ -124,7 +128,7 @@ def check_availability(ops: pd.DataFrame, context: dict[str, Any]) -> dict[str, 
     recovery = recovery_record(ops)
     result: dict[str, Any] = {
         "valid": True,
-        "write": WRITE,
+        "writes": list(writes),
         "acknowledged": len(acks),
         "failed": int(failed.sum()),
         "recovery": (

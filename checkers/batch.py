@@ -26,9 +26,12 @@ sequences in batch order. Anomalies, each counted in batches:
   batch headers are not the batch and position it was sent with (counted
   in values; -1: a header missing);
 - ``bad-ack``: a commit ack whose ``count`` is not the batch's size;
-- ``divergence``: batches whole on one read node and absent on another,
-  plus stream sequences holding different values on two nodes
-  (:func:`checkers.queue.same_seq_conflicts`).
+- the replica anomalies, as the queue checker's (:func:`checkers.queue.replica_findings`,
+  :mod:`checkers.replicas`) over each node's (seq, value) pairs, with each value's commit
+  acknowledgement time: ``stream-lost``, ``stalled``, ``replica-groups``, ``holes`` and
+  ``divergence`` (a replica, not stalled, ending short of another), counted in stream
+  sequences, with the same result keys; ``divergence.batches`` counts the batches whole on
+  one read node and absent on another that is neither stalled nor without the stream.
 
 Allowed, and counted: ``recovered`` (``info`` batches whole on every read node),
 ``unknown`` (``info`` batches absent), ``failed`` (failed and absent),
@@ -61,8 +64,15 @@ from checkers.queue import (
     _count,
     duplicated_values,
     node_reads,
-    same_seq_conflicts,
+    replica_findings,
     uniq,
+)
+from checkers.queue_summary import (
+    replica_counts,
+    replica_examples,
+    replica_notes,
+    replica_problems,
+    replica_status,
 )
 from checkers.schema import client_mask, column
 from checkers.stats import paired_ops
@@ -77,6 +87,10 @@ ANOMALIES = (
     "duplicated",
     "unexpected",
     "bad-ack",
+    "stream-lost",
+    "stalled",
+    "replica-groups",
+    "holes",
     "divergence",
 )
 I64 = np.int64
@@ -119,6 +133,7 @@ class Batches:
     type: np.ndarray  # "ok" | "fail" | "info" (objects)
     process: np.ndarray  # objects
     time: np.ndarray  # invoke, ns
+    acked_at: np.ndarray  # the ok completion's time, ns, else -1
     seq: np.ndarray  # the ok ack's seq, else -1
     count: np.ndarray  # the ok ack's count, else -1
     error: np.ndarray  # objects
@@ -151,6 +166,8 @@ def batches(ops: pd.DataFrame) -> Batches:
     error = np.full(n, None, dtype=object)
     error[at] = column(ops, "error")[done]
     ok = btype == "ok"
+    acked_at = np.full(n, -1, dtype=I64)
+    acked_at[at] = column(ops, "time")[done].astype(I64)
 
     def from_ok(name: str) -> np.ndarray:
         out = np.full(n, -1, dtype=I64)
@@ -166,6 +183,7 @@ def batches(ops: pd.DataFrame) -> Batches:
         type=btype,
         process=column(ops, "process")[rows],
         time=column(ops, "time")[rows].astype(I64),
+        acked_at=np.where(ok, acked_at, -1),
         seq=from_ok("seq"),
         count=from_ok("count"),
         error=error,
@@ -257,7 +275,7 @@ def check_batch(ops: pd.DataFrame, context: dict[str, Any]) -> dict[str, Any]:
     none = np.zeros(n, dtype=bool)
     whole = {k: v.present == b.sizes for k, v in views.items()}
     absent = {k: v.present == 0 for k, v in views.items()}
-    any_whole, any_absent = _any(whole.values(), n), _any(absent.values(), n)
+    any_whole = _any(whole.values(), n)
     partial = _any((~whole[k] & ~absent[k] for k in views), n)
     split = _any((whole[k] & ~v.contiguous for k, v in views.items()), n)
     all_absent = ~_any((~a for a in absent.values()), n) if views else none  # no read: unknown
@@ -266,8 +284,10 @@ def check_batch(ops: pd.DataFrame, context: dict[str, Any]) -> dict[str, Any]:
     failed_visible = failed & ~all_absent if views else none
     lost = ok & all_absent
     bad_ack = ok & (b.count >= 0) & (b.count != b.sizes)
-    divergent = any_whole & any_absent & ~partial
-    conflicts = same_seq_conflicts(reads)
+    replicas = replica_findings(reads, _acks(b, ok), ops, context.get("nodes_dir"))
+    gone = replicas.stalled | set(replicas.fields["stream_lost"])  # absent for a known reason
+    any_absent_here = _any((a for k, a in absent.items() if k not in gone), n)
+    divergent = any_whole & any_absent_here & ~partial
     duplicated = duplicated_values(reads)
     parts = [v.unexpected for v in views.values()]
     unexpected = uniq(np.concatenate(parts)) if parts else np.empty(0, I64)
@@ -282,7 +302,7 @@ def check_batch(ops: pd.DataFrame, context: dict[str, Any]) -> dict[str, Any]:
         "duplicated": len(duplicated),
         "unexpected": len(unexpected),
         "bad-ack": int(bad_ack.sum()),
-        "divergence": int(divergent.sum()) + conflicts["count"],
+        **replicas.counts,
     }
     anomalies = [a for a in ANOMALIES if counts[a]]
     valid: bool | str = (not anomalies) if views else "unknown"
@@ -315,16 +335,24 @@ def check_batch(ops: pd.DataFrame, context: dict[str, Any]) -> dict[str, Any]:
         "broken_count": int((partial | split | failed_visible | lost).sum()),
         "per_node": _per_node(reads, views, b, ok),
         "unread_nodes": sorted(n for n, nr in reads.items() if nr.status == "unread"),
-        "divergence": {
-            "count": counts["divergence"],
-            "batches": int(divergent.sum()),
-            "divergent_batches": sample(divergent),
-            "same_seq_different_value": conflicts,
-        },
+        **replicas.fields,
+    }
+    result["divergence"] |= {
+        "batches": int(divergent.sum()),
+        "divergent_batches": sample(divergent),
     }
     result["summary"] = summarize(result)
-    result["summary"]["examples"] = _examples(result, b, views)
+    result["summary"]["examples"] = _examples(result, b, views) + replica_examples(result)
     return result
+
+
+def _acks(b: Batches, ok: np.ndarray) -> pd.DataFrame:
+    """The values of committed batches with their commit's acknowledgement time, by value."""
+    mine = ok[b.batch_of]
+    values, times = b.values[mine], b.acked_at[b.batch_of[mine]]
+    order = np.argsort(values, kind="stable")
+    frame = pd.DataFrame({"value": values[order], "time": times[order]})
+    return frame.drop_duplicates("value").reset_index(drop=True)
 
 
 def _any(masks: Iterable[np.ndarray], n: int) -> np.ndarray:
@@ -477,10 +505,11 @@ def _problems(q: dict[str, Any]) -> list[str]:
             parts.append(f"{q[key]:,} {label}")
     if q.get("bad_ack_count"):
         parts.append(_plural(q["bad_ack_count"], "bad ack"))
+    named = replica_problems(q)
     div = (q.get("divergence") or {}).get("count") or 0
-    if div:
-        parts.append(f"{div:,} divergent between replicas")
-    return parts
+    if div and not named:  # a result without the replica analysis (older results.json)
+        named = [f"{div:,} divergent between replicas"]
+    return parts + named
 
 
 def _node_rows(q: dict[str, Any]) -> list[dict[str, Any]]:
@@ -494,8 +523,8 @@ def _node_rows(q: dict[str, Any]) -> list[dict[str, Any]]:
             _count("lost", d.get("lost_count"), "committed batches this node lacks", True),
         ]
         note = str(d.get("note") or "")
-        rows.append({"node": str(node), "status": str(d.get("status", "")), "note": note,
-                     "counts": counts})  # fmt: skip
+        status = replica_status(q, str(node), str(d.get("status", "")))
+        rows.append({"node": str(node), "status": status, "note": note, "counts": counts})
     return rows
 
 
@@ -514,9 +543,7 @@ def summarize(q: dict[str, Any]) -> dict[str, Any]:
     else:
         headline = f"unread nodes: {', '.join(unread)}" if unread else "no node was read"
     counts = [_count(n, q[k], m, bad) for n, k, m, bad in COUNTS if k in q]
-    counts.append(
-        _count("divergent", (q.get("divergence") or {}).get("count"), "replicas disagree", True)
-    )
+    counts += replica_counts(q)
     broken = q.get("broken_count") or 0
     total = q.get("batch_count") or 0
     return {
@@ -534,5 +561,5 @@ def summarize(q: dict[str, Any]) -> dict[str, Any]:
         },
         "unread_nodes": unread,
         "nodes": _node_rows(q),
-        "notes": [],
+        "notes": replica_notes(q),
     }

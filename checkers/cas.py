@@ -22,7 +22,12 @@ dict (docs/contracts.md §2) with:
 - **lost** — a node's final replica of a key (``read-node``) behind the last
   acknowledged CAS of the key (the one with the highest sequence): a lower
   sequence, or that sequence with another value; one per (node, key);
-- **divergence** — a key whose read replicas hold different (seq, value).
+- **stream-lost**, **stalled** — as the queue checker's
+  (:func:`checkers.replicas.lost_and_stalled`): a node whose read says the
+  stream is gone there, a replica the recovery wait left behind at its bound;
+- **divergence** — a key whose read replicas hold different (seq, value),
+  among the replicas neither stalled (their values are their backlog) nor
+  without the stream.
 
 ``valid`` is False for any anomaly, "unknown" when linearizability is
 undecided or no node could be read, else True. ``finals`` gives per key the
@@ -40,11 +45,22 @@ import pandas as pd
 
 from checkers.linear import check_linear
 from checkers.queue import _count, node_reads
+from checkers.queue_summary import replica_counts, replica_notes, replica_problems, replica_status
+from checkers.replicas import lost_and_stalled
 from checkers.schema import column, line_numbers
 from checkers.stats import paired_ops
+from checkers.windows import recovery_record
 
 EXAMPLES = 10
-ANOMALIES = ("non-linearizable", "double-winner", "lost", "phantom-read", "divergence")
+ANOMALIES = (
+    "non-linearizable",
+    "double-winner",
+    "lost",
+    "phantom-read",
+    "stream-lost",
+    "stalled",
+    "divergence",
+)
 ABSENT = -1  # a final read's value where the subject holds nothing
 SEC = 1e9
 
@@ -143,9 +159,11 @@ def final_reads(ops: pd.DataFrame, nodes: list[str]) -> tuple[dict[str, Any], pd
     return reads, table.drop_duplicates(["node", "key"], keep="last")
 
 
-def _finals(finals: pd.DataFrame, wins: pd.DataFrame) -> tuple[pd.DataFrame, list[int]]:
+def _finals(
+    finals: pd.DataFrame, wins: pd.DataFrame, apart: set[str]
+) -> tuple[pd.DataFrame, list[int]]:
     """The final rows with the key's last acknowledged write (``acked_seq``, ``acked_value``;
-    -1 / None without one) and ``lost``; the divergent keys."""
+    -1 / None without one) and ``lost``; the keys divergent between the nodes not ``apart``."""
     last = wins.sort_values(["key", "seq"], kind="stable").drop_duplicates("key", keep="last")
     news = [a[1] for a in last["arg"]]
     acked = {k: (s, v) for k, s, v in zip(last["key"], last["seq"], news, strict=True)}
@@ -156,7 +174,8 @@ def _finals(finals: pd.DataFrame, wins: pd.DataFrame) -> tuple[pd.DataFrame, lis
     seq, want = rows["seq"].to_numpy(), rows["acked_seq"].to_numpy()
     same = np.array([v == a for v, a in zip(rows["value"], rows["acked_value"], strict=True)])
     rows["lost"] = (seq < want) | ((seq == want) & ~same.astype(bool))
-    distinct = rows.drop_duplicates(["key", "seq", "value"]).groupby("key").size()
+    judged = rows[~rows["node"].isin(apart)]
+    distinct = judged.drop_duplicates(["key", "seq", "value"]).groupby("key").size()
     return rows, sorted(int(k) for k in distinct.index[distinct.to_numpy() > 1])
 
 
@@ -187,7 +206,10 @@ def check_cas(ops: pd.DataFrame, context: dict[str, Any]) -> dict[str, Any]:
     }
     groups = double_winners(wins)
     stale = stale_reads(direct, wins)
-    finals, divergent = _finals(finals, wins)
+    absent = {n: nr.note for n, nr in reads.items() if nr.absent}
+    read = {n for n, nr in reads.items() if nr.status != "unread"}
+    rep = lost_and_stalled(absent, read, recovery_record(ops), context.get("nodes_dir"))
+    finals, divergent = _finals(finals, wins, set(rep["stalled"]) | set(absent))
     phantom = pd.concat(
         [
             _phantoms(direct, attempted).assign(read="direct"),
@@ -200,6 +222,7 @@ def check_cas(ops: pd.DataFrame, context: dict[str, Any]) -> dict[str, Any]:
         "double-winner": len(groups),
         "lost": len(lost),
         "phantom-read": len(phantom),
+        **rep["counts"],
         "divergence": len(divergent),
     }
     anomalies = [a for a in ANOMALIES if counts[a]]
@@ -233,6 +256,8 @@ def check_cas(ops: pd.DataFrame, context: dict[str, Any]) -> dict[str, Any]:
         "finals": _finals_by_key(finals),
         "per_node": _per_node(reads, finals),
         "unread_nodes": sorted(n for n, nr in reads.items() if nr.status == "unread"),
+        "stream_lost": rep["stream_lost"],
+        "stalled": rep["stalled"],
         "linear": {k: v for k, v in linear.items() if k != "summary"},
     }
     result["summary"] = summarize(result, linear["summary"].get("headline", ""))
@@ -402,7 +427,7 @@ def _problems(c: dict[str, Any], linear_headline: str) -> list[str]:
     ):
         if c.get(key):
             parts.append(f"{c[key]:,} {label}")
-    return parts
+    return parts + replica_problems(c)
 
 
 def summarize(c: dict[str, Any], linear_headline: str = "") -> dict[str, Any]:
@@ -426,7 +451,7 @@ def summarize(c: dict[str, Any], linear_headline: str = "") -> dict[str, Any]:
     nodes = [
         {
             "node": node,
-            "status": str(d.get("status", "")),
+            "status": replica_status(c, node, str(d.get("status", ""))),
             "note": str(d.get("note") or ""),
             "counts": [
                 _count("keys", d.get("key_count"), "keys read from this replica", False),
@@ -438,9 +463,11 @@ def summarize(c: dict[str, Any], linear_headline: str = "") -> dict[str, Any]:
     notes = (
         [f"Stream leader when the replicas converged: {c['leader']}."] if c.get("leader") else []
     )
+    notes += replica_notes(c)
     return {
         "headline": headline,
-        "counts": [_count(n, c[k], m, bad) for n, k, m, bad in COUNTS if k in c],
+        "counts": [_count(n, c[k], m, bad) for n, k, m, bad in COUNTS if k in c]
+        + replica_counts(c),
         "row": {
             "cas_ok": c.get("cas_ok_count") or 0,
             "keys_invalid": c.get("invalid_key_count") or 0,

@@ -10,7 +10,8 @@ In (:func:`check_history`): the ops DataFrame of a history
 (:mod:`checkers.schema`), a context dict and the checker names, optionally
 the name of the headline checker. The context keys the checkers read:
 ``nodes`` (every cluster node, queue), ``nodes_dir`` (the run's ``nodes/``
-folder, logs), ``cut_off`` (the history was cut short, wellformed).
+folder, logs), ``cut_off`` (the history was cut short, wellformed),
+``writes`` (the client op names that are writes, availability).
 
 Out: ``{"valid", "anomalies", "checkers": {name: result}, "headline_checker"}``
 where ``valid`` is the worst of the checkers' (False > "unknown" > True) and

@@ -38,8 +38,12 @@ failed ones not applied:
   one that cannot follow its predecessor counts.
 - **duplicate-total** — a total returned by two acknowledged increments of
   one key (counted once per repeated (key, total)).
+- **stream-lost**, **stalled** — as the queue checker's
+  (:func:`checkers.replicas.lost_and_stalled`): a node whose read says the
+  stream is gone there, a replica the recovery wait left behind at its bound;
 - **divergence** — a key whose read replicas hold different totals
-  (counted once per key).
+  (counted once per key), among the replicas that are neither stalled (their
+  totals are their backlog) nor without the stream.
 
 Out: a result dict (docs/contracts.md §2) with ``valid`` (False for any
 anomaly, "unknown" when no node could be read), the counts, ``per_key``,
@@ -57,7 +61,10 @@ import numpy as np
 import pandas as pd
 
 from checkers.queue import NodeRead, contains, node_reads, repeated, uniq
+from checkers.queue_summary import replica_counts, replica_notes, replica_problems, replica_status
+from checkers.replicas import lost_and_stalled
 from checkers.schema import client_mask, column
+from checkers.windows import recovery_record
 
 EXAMPLES = 10
 ANOMALIES = (
@@ -65,6 +72,8 @@ ANOMALIES = (
     "phantom-increment",
     "inconsistent-total",
     "duplicate-total",
+    "stream-lost",
+    "stalled",
     "divergence",
 )
 
@@ -202,12 +211,16 @@ def check_counter(ops: pd.DataFrame, context: dict[str, Any]) -> dict[str, Any]:
     np.logical_and.at(positive, kidx, inc.n > 0)
     orders = [_order(inc, by_key[cuts[k] : cuts[k + 1]]) for k in np.flatnonzero(positive)]
     bad = np.concatenate([o["bad"] for o in orders]).astype(np.int64)
-    divergent = _divergent(readings, nk)
+    absent = {n: nr.note for n, nr in reads.items() if nr.absent}
+    rep = lost_and_stalled(absent, set(readings), recovery_record(ops), context.get("nodes_dir"))
+    apart = rep["stalled"].keys() | absent.keys()  # behind, or without the stream: no verdict
+    divergent = _divergent({n: r for n, r in readings.items() if n not in apart}, nk)
     counts = {
         "lost-increment": len(lost_rows),
         "phantom-increment": len(phantom_rows),
         "inconsistent-total": len(bad),
         "duplicate-total": sum(len(o["dups"]) for o in orders),
+        **rep["counts"],
         "divergence": len(divergent),
     }
     anomalies = [a for a in ANOMALIES if counts[a]]
@@ -233,6 +246,8 @@ def check_counter(ops: pd.DataFrame, context: dict[str, Any]) -> dict[str, Any]:
         "per_key": _per_key(keys, inc, kidx, acked_sum, low, high, readings),
         "per_node": per_node,
         "unread_nodes": sorted(n for n, nr in reads.items() if nr.status == "unread"),
+        "stream_lost": rep["stream_lost"],
+        "stalled": rep["stalled"],
     }
     tables = _examples(
         keys, inc, (acked_sum, low, high), (lost_rows, phantom_rows), orders, readings, divergent
@@ -391,7 +406,7 @@ def _problems(c: dict[str, Any]) -> list[str]:
     ):
         if c.get(key):
             parts.append(f"{c[key]:,} {label}")
-    return parts
+    return parts + replica_problems(c)
 
 
 def summarize(c: dict[str, Any]) -> dict[str, Any]:
@@ -417,7 +432,7 @@ def summarize(c: dict[str, Any]) -> dict[str, Any]:
     nodes = [
         {
             "node": node,
-            "status": str(d.get("status", "")),
+            "status": replica_status(c, node, str(d.get("status", ""))),
             "note": str(d.get("note") or ""),
             "counts": [
                 _count("lost", d.get("lost_count"), "counters below the acknowledged sum", True),
@@ -428,7 +443,8 @@ def summarize(c: dict[str, Any]) -> dict[str, Any]:
     ]
     return {
         "headline": headline,
-        "counts": [_count(n, c[k], m, bad) for n, k, m, bad in COUNTS if k in c],
+        "counts": [_count(n, c[k], m, bad) for n, k, m, bad in COUNTS if k in c]
+        + replica_counts(c),
         "row": {
             "acknowledged": acked,
             "lost": c.get("lost_increment_count") or 0,
@@ -437,4 +453,5 @@ def summarize(c: dict[str, Any]) -> dict[str, Any]:
         "rate": {"name": "lost_pct", "label": "acknowledged increment sum lost (%)"},
         "unread_nodes": unread,
         "nodes": nodes,
+        "notes": replica_notes(c),
     }

@@ -23,8 +23,10 @@ acknowledged (any ``ok``) and R = ids read on any node:
 - ``unexpected``: an id read that was never attempted, or stored with a
   payload other than its id (a missing or foreign ``Nats-Msg-Id`` reads as -1);
 - ``failed-but-read``: an id every attempt of which definitely failed, yet read;
-- ``divergence``: as the queue checker's (:func:`checkers.queue.same_seq_conflicts`,
-  :func:`checkers.queue.missing_on_nodes`) over (seq, id).
+- the replica anomalies, as the queue checker's (:func:`checkers.queue.replica_findings`,
+  :mod:`checkers.replicas`) over (seq, id) with each id's first acknowledgement time:
+  ``stream-lost``, ``stalled``, ``replica-groups``, ``holes`` and ``divergence``
+  (a replica, not stalled, ending short of another), with the same result keys.
 
 Allowed, and counted: ``recovered`` (R ∩ (A − K)), ``failed``, ``unknown``,
 ``reaccepted`` (an id acked as newly stored twice, at two sequences: with
@@ -51,13 +53,18 @@ from checkers.queue import (
     _count,
     contains,
     duplicated_values,
-    holdings,
-    missing_on_nodes,
     node_reads,
     repeated,
-    same_seq_conflicts,
+    replica_findings,
     sample_reads,
     uniq,
+)
+from checkers.queue_summary import (
+    replica_counts,
+    replica_examples,
+    replica_notes,
+    replica_problems,
+    replica_status,
 )
 from checkers.schema import client_mask, column
 
@@ -69,6 +76,10 @@ ANOMALIES = (
     "phantom-duplicate",
     "unexpected",
     "failed-but-read",
+    "stream-lost",
+    "stalled",
+    "replica-groups",
+    "holes",
     "divergence",
 )
 
@@ -80,7 +91,8 @@ def _ids(a: Any) -> np.ndarray:
 def attempts(ops: pd.DataFrame) -> pd.DataFrame:
     """One row per publish attempt, by id then invoke order: ``id``, ``index`` (of the
     invoke), ``process``, ``node``, ``time`` (invoke, ns), ``type`` (its completion's, or
-    ``open``), ``seq`` and ``duplicate`` (ok only; else -1 / False), ``error``."""
+    ``open``), ``done`` (its completion's time, -1 if none), ``seq`` and ``duplicate`` (ok
+    only; else -1 / False), ``error``."""
     mask = (column(ops, "f") == "publish") & client_mask(ops)
     pub = pd.DataFrame(
         {k: column(ops, k)[mask] for k in ("type", "process", "node", "value", "time", "error")}
@@ -107,6 +119,7 @@ def attempts(ops: pd.DataFrame) -> pd.DataFrame:
             "node": pub["node"].to_numpy(dtype=object)[rows],
             "time": pub["time"].to_numpy()[rows].astype(np.int64),
             "type": from_done("type", "open"),
+            "done": from_done("time", -1).astype(np.int64),
         }
     )
     ok = out["type"].to_numpy() == "ok"
@@ -181,17 +194,17 @@ def check_dedup(ops: pd.DataFrame, context: dict[str, Any]) -> dict[str, Any]:
     reaccepted = uniq(repeated(new.drop_duplicates(["id", "seq"])["id"].to_numpy()))
     moved = _moved(att[ok], stored, read)
 
-    conflicts = same_seq_conflicts(reads)
-    has = holdings(reads, acked)
-    missing = missing_on_nodes(has, acked)
-    divergence = conflicts["count"] + sum(m["count"] for m in missing.values())
+    first_acks = att[ok].drop_duplicates("id")  # by id, then invoke order: the first ack
+    acks = pd.DataFrame({"value": first_acks["id"].to_numpy(), "time": first_acks["done"]})
+    replicas = replica_findings(reads, acks, ops, context.get("nodes_dir"))
+    has, missing = replicas.has, replicas.fields["divergence"]["missing_on_node"]
     counts = {
         "duplicated-id": len(duplicated),
         "lost": len(lost),
         "phantom-duplicate": len(phantom),
         "unexpected": len(unexpected),
         "failed-but-read": len(failed_read),
-        "divergence": divergence,
+        **replicas.counts,
     }
     anomalies = [a for a in ANOMALIES if counts[a]]
     any_read = any(nr.status != "unread" for nr in reads.values())
@@ -224,17 +237,14 @@ def check_dedup(ops: pd.DataFrame, context: dict[str, Any]) -> dict[str, Any]:
         "moved_count": len(moved),
         "per_node": _per_node(reads, has, acked, stored, names, duplicated),
         "unread_nodes": sorted(n for n, nr in reads.items() if nr.status == "unread"),
-        "divergence": {
-            "count": divergence,
-            "same_seq_different_value": conflicts,
-            "missing_on_node": missing,
-        },
+        **replicas.fields,
     }
     result["sample_reads"] = sample_reads(
         reads, _ids([v for m in missing.values() for v in m["sample"]])
     )
     result["summary"] = summarize(result)
-    result["summary"]["examples"] = _examples(result, att, stored, names)
+    examples = _examples(result, att, stored, names) + replica_examples(result)
+    result["summary"]["examples"] = examples
     return result
 
 
@@ -397,10 +407,11 @@ def _problems(q: dict[str, Any]) -> list[str]:
     ):
         if q.get(key):
             parts.append(f"{q[key]:,} " + label.format(s="" if q[key] == 1 else "s"))
+    named = replica_problems(q)
     div = (q.get("divergence") or {}).get("count") or 0
-    if div:
-        parts.append(f"{div:,} divergent between replicas")
-    return parts
+    if div and not named:  # a result without the replica analysis (older results.json)
+        named = [f"{div:,} divergent between replicas"]
+    return parts + named
 
 
 def _node_rows(q: dict[str, Any]) -> list[dict[str, Any]]:
@@ -419,8 +430,8 @@ def _node_rows(q: dict[str, Any]) -> list[dict[str, Any]]:
             ),
         ]
         note = str(d.get("note") or "")
-        rows.append({"node": str(node), "status": str(d.get("status", "")), "note": note,
-                     "counts": counts})  # fmt: skip
+        status = replica_status(q, str(node), str(d.get("status", "")))
+        rows.append({"node": str(node), "status": status, "note": note, "counts": counts})
     return rows
 
 
@@ -436,14 +447,13 @@ def summarize(q: dict[str, Any]) -> dict[str, Any]:
     else:
         headline = f"unread nodes: {', '.join(unread)}" if unread else "no node was read"
     counts = [_count(n, q[k], m, bad) for n, k, m, bad in COUNTS if k in q]
-    counts.append(
-        _count("divergent", (q.get("divergence") or {}).get("count"), "replicas disagree", True)
-    )
+    counts += replica_counts(q)
     dup = q.get("duplicated_count") or 0
     lost = q.get("lost_count") or 0
     notes = []
     if q.get("duplicate_window_s") is not None:
         notes.append(f"Duplicate window: {q['duplicate_window_s']:g}s.")
+    notes += replica_notes(q)
     return {
         "headline": headline,
         "counts": counts,

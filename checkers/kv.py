@@ -17,8 +17,12 @@ completion counts as ``info``. Four findings:
   newest revision any ``ok`` op of that key wrote or read (a revision a
   client saw was committed), or at that revision holds another value;
   counted once per (node, key);
+- **stream-lost**, **stalled** — as the queue checker's
+  (:func:`checkers.replicas.lost_and_stalled`): a node whose read says the
+  stream is gone there, a replica the recovery wait left behind at its bound;
 - **divergence** — a key whose read replicas hold different final entries
-  (counted once per key);
+  (counted once per key), among the replicas neither stalled (their entries
+  are their backlog) nor without the stream;
 - **stale direct reads** — an ``ok`` ``get-direct`` that returned a
   revision older than the newest one an ``ok`` op of the key (a write's
   ack, or a read) had returned before the direct get was invoked. Direct
@@ -48,11 +52,14 @@ import pandas as pd
 
 from checkers.linear import check_linear, window_example
 from checkers.linear_models import freeze
+from checkers.queue_summary import replica_counts, replica_notes, replica_problems, replica_status
+from checkers.replicas import lost_and_stalled
 from checkers.schema import client_mask, column, line_numbers
+from checkers.windows import recovery_record
 
 FS = ("get", "get-direct", "put", "create", "update", "delete")
 WRITES = ("put", "create", "update", "delete")
-ANOMALIES = ("non-linearizable", "lost-write", "divergence")
+ANOMALIES = ("non-linearizable", "lost-write", "stream-lost", "stalled", "divergence")
 REFUSALS = ("wrong revision", "key exists")  # how the workload's refused update and create begin
 EXAMPLES = 10
 SAMPLE = 20
@@ -155,15 +162,15 @@ def stale_reads(t: pd.DataFrame) -> pd.DataFrame:
 
 
 def final_reads(ops: pd.DataFrame, nodes: list[str]) -> dict[str, dict[str, Any]]:
-    """Per node: ``status`` (read | unread), ``note`` and ``entries`` {key: (value, revision)}
-    from its last ``ok`` read."""
+    """Per node: ``status`` (read | unread), ``note``, ``entries`` {key: (value, revision)}
+    from its last ``ok`` read, and ``absent`` (that read said the stream is not there)."""
     f, types = column(ops, "f"), column(ops, "type")
     rows = np.flatnonzero((f == "read") & (types != "invoke") & client_mask(ops))
     out: dict[str, dict[str, Any]] = {
         n: {"status": "unread", "note": "no read recorded", "entries": {}} for n in nodes
     }
-    cols = [column(ops, k)[rows] for k in ("node", "type", "value", "error", "note")]
-    for node, typ, value, error, note in zip(*cols, strict=True):
+    cols = [column(ops, k)[rows] for k in ("node", "type", "value", "error", "note", "absent")]
+    for node, typ, value, error, note, absent in zip(*cols, strict=True):
         nr = out.setdefault(str(node), {"status": "unread", "note": None, "entries": {}})
         if typ != "ok":
             if nr["status"] == "unread":
@@ -173,7 +180,8 @@ def final_reads(ops: pd.DataFrame, nodes: list[str]) -> dict[str, dict[str, Any]
         for row in freeze(value) or ():
             key, val, rev = row
             entries[key] = (val, int(rev))
-        nr.update(status="read", note=note if isinstance(note, str) else None, entries=entries)
+        note = note if isinstance(note, str) else None
+        nr.update(status="read", note=note, entries=entries, absent=absent is True)
     return out
 
 
@@ -200,17 +208,21 @@ def check_kv(ops: pd.DataFrame, context: dict[str, Any]) -> dict[str, Any]:
                 rev < want["revision"] or (rev == want["revision"] and val != want["left"])
             ):
                 lost.append((node, key, val, rev, want))
-    divergent = [
-        k for k in keys if len({r["entries"].get(k, (None, 0)) for r in read_nodes.values()}) > 1
-    ]
+    absent = {n: r["note"] for n, r in read_nodes.items() if r.get("absent")}
+    rep = lost_and_stalled(absent, set(read_nodes), recovery_record(ops), context.get("nodes_dir"))
+    apart = rep["stalled"].keys() | absent.keys()  # behind, or without the stream: no verdict
+    judged = [r for n, r in read_nodes.items() if n not in apart]
+    divergent = [k for k in keys if len({r["entries"].get(k, (None, 0)) for r in judged}) > 1]
     stale = stale_reads(t)
     counts = {
         "non-linearizable": lin["invalid_key_count"],
         "lost-write": len(lost),
+        **rep["counts"],
         "divergence": len(divergent),
     }
     anomalies = [a for a in ANOMALIES if counts[a]]
-    own: bool | str = not (lost or divergent) if read_nodes else "unknown"
+    mine = any(n for a, n in counts.items() if a != "non-linearizable")
+    own: bool | str = not mine if read_nodes else "unknown"
     ok = t["type"] == "ok"
     failed = t["type"] == "fail"
     refused = failed & t["error"].str.startswith(REFUSALS)
@@ -249,6 +261,8 @@ def check_kv(ops: pd.DataFrame, context: dict[str, Any]) -> dict[str, Any]:
             for n, r in reads.items()
         },
         "unread_nodes": sorted(n for n, r in reads.items() if r["status"] != "read"),
+        "stream_lost": rep["stream_lost"],
+        "stalled": rep["stalled"],
     }
     result["summary"] = summarize(result, lin)
     examples = [window_example(w) for w in lin["windows"]]
@@ -408,7 +422,7 @@ def summarize(c: dict[str, Any], lin: dict[str, Any]) -> dict[str, Any]:
             )
         if c["divergence_count"]:
             parts.append(f"{c['divergence_count']:,} keys divergent between replicas")
-        headline = "; ".join(parts)
+        headline = "; ".join(parts + replica_problems(c))
     elif lin["valid"] == "unknown":
         headline = lin["summary"]["headline"]
     else:
@@ -418,7 +432,7 @@ def summarize(c: dict[str, Any], lin: dict[str, Any]) -> dict[str, Any]:
     linear_counts = [
         x for x in lin["summary"]["counts"] if x["name"] in ("not linearizable", "undecided")
     ]
-    notes = []
+    notes = replica_notes(c)
     if c["direct_read_count"]:
         notes.append(
             f"{c['direct_read_count']:,} gets were direct (any replica may answer): they are not "
@@ -428,7 +442,7 @@ def summarize(c: dict[str, Any], lin: dict[str, Any]) -> dict[str, Any]:
     nodes = [
         {
             "node": n,
-            "status": str(d["status"]),
+            "status": replica_status(c, n, str(d["status"])),
             "note": str(d["note"] or ""),
             "counts": [
                 _count(
@@ -442,7 +456,8 @@ def summarize(c: dict[str, Any], lin: dict[str, Any]) -> dict[str, Any]:
         "headline": headline,
         "counts": [_count(n, c[k], m, bad) for n, k, m, bad in COUNTS[:2]]
         + linear_counts
-        + [_count(n, c[k], m, bad) for n, k, m, bad in COUNTS[2:]],
+        + [_count(n, c[k], m, bad) for n, k, m, bad in COUNTS[2:]]
+        + replica_counts(c),
         "row": {
             "keys": c["key_count"],
             "keys_invalid": lin["invalid_key_count"],

@@ -306,6 +306,47 @@ def missing_on_nodes(has: dict[str, np.ndarray], acked: np.ndarray) -> dict[str,
     return out
 
 
+@dataclass
+class Replicas:
+    """How the replicas differ (:func:`replica_findings`): ``counts`` per anomaly name,
+    ``fields`` for the result (``stream_lost``, ``stalled``, ``holes``, ``divergence``),
+    ``has`` (per read node, which acknowledged values it holds) and ``stalled`` nodes."""
+
+    counts: dict[str, int]
+    fields: dict[str, Any]
+    has: dict[str, np.ndarray]
+    stalled: frozenset[str]
+
+
+def replica_findings(
+    reads: dict[str, NodeRead], acks: pd.DataFrame, ops: pd.DataFrame, nodes_dir: Any
+) -> Replicas:
+    """The replica anomalies (:mod:`checkers.replicas`) of final reads of ``(stream_seq,
+    value)`` pairs, as every checker of a workload that reads each replica reports them.
+
+    ``acks``: one row per acknowledged value (``value``, ``time``, sorted by value).
+    """
+    acked = acks["value"].to_numpy()
+    clashing = conflict_seqs(reads)
+    has = holdings(reads, acked)
+    missing = missing_on_nodes(has, acked)
+    found = analyse(reads, acks, clashing, recovery_record(ops), nodes_dir)
+    fields = {
+        "stream_lost": found["stream_lost"],
+        "stalled": found["stalled"],
+        "holes": found["holes"],
+        "divergence": {
+            "count": found["divergence_count"],
+            "same_seq_different_value": same_seq_conflicts(reads, clashing),
+            "conflict_seqs": found["conflict_seqs"],
+            "short_nodes": found["short_nodes"],
+            "groups": found["groups"],
+            "missing_on_node": missing,
+        },
+    }
+    return Replicas(found["counts"], fields, has, frozenset(found["stalled"]))
+
+
 def _per_node(
     reads: dict[str, NodeRead], has: dict[str, np.ndarray], acked: np.ndarray
 ) -> dict[str, dict]:
@@ -341,17 +382,14 @@ def check_queue(ops: pd.DataFrame, context: dict[str, Any]) -> dict[str, Any]:
     recovered = not_acked[contains(read, not_acked)]
     failed_read = failed[contains(read, failed)]  # "certainly not written", yet read
     duplicated = duplicated_values(reads)
-    clashing = conflict_seqs(reads)
-    conflicts = same_seq_conflicts(reads, clashing)
-    has = holdings(reads, acked)
-    missing = missing_on_nodes(has, acked)
-    replicas = analyse(reads, acks, clashing, recovery_record(ops), context.get("nodes_dir"))
+    replicas = replica_findings(reads, acks, ops, context.get("nodes_dir"))
+    has, missing = replicas.has, replicas.fields["divergence"]["missing_on_node"]
     any_read = any(nr.status != "unread" for nr in reads.values())
     counts = {
         "lost": len(lost),
         "unexpected": len(unexpected),
         "duplicated": len(duplicated),
-        **replicas["counts"],
+        **replicas.counts,
         "failed-but-read": len(failed_read),
     }
     valid, anomalies = _verdict(counts, any_read)
@@ -378,17 +416,7 @@ def check_queue(ops: pd.DataFrame, context: dict[str, Any]) -> dict[str, Any]:
         "lost_ack_time": lost_ack_span(acks, lost),
         "per_node": _per_node(reads, has, acked),
         "unread_nodes": sorted(n for n, nr in reads.items() if nr.status == "unread"),
-        "stream_lost": replicas["stream_lost"],
-        "stalled": replicas["stalled"],
-        "holes": replicas["holes"],
-        "divergence": {
-            "count": replicas["divergence_count"],
-            "same_seq_different_value": conflicts,
-            "conflict_seqs": replicas["conflict_seqs"],
-            "short_nodes": replicas["short_nodes"],
-            "groups": replicas["groups"],
-            "missing_on_node": missing,
-        },
+        **replicas.fields,
     }
     sampled = [v for k in ("unexpected", "duplicated", "failed_but_read") for v in result[k]]
     sampled += [v for m in missing.values() for v in m["sample"]]

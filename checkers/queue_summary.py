@@ -109,7 +109,9 @@ def _problems(q: dict[str, Any]) -> list[str]:
     return parts + named
 
 
-def _status(q: dict[str, Any], node: str, status: str) -> str:
+def replica_status(q: dict[str, Any], node: str, status: str) -> str:
+    """A node row's status: ``stream lost``, ``stalled`` or ``holes`` where the replica
+    analysis found one, else ``status``."""
     if node in (q.get("stream_lost") or {}):
         return "stream lost"
     if node in (q.get("stalled") or {}):
@@ -136,7 +138,7 @@ def _node_rows(q: dict[str, Any]) -> list[dict[str, Any]]:
             ),
             _count("holes", gap, "stream sequences missing below this node's last one", True),
         ]
-        status = _status(q, str(node), str(d.get("status", "")))
+        status = replica_status(q, str(node), str(d.get("status", "")))
         note = str(d.get("note") or "")
         rows.append({"node": str(node), "status": status, "note": note, "counts": counts})
     return rows
@@ -181,13 +183,13 @@ def replica_notes(q: dict[str, Any]) -> list[str]:
         text = f"{node} was stalled ({_stalled_phrase(st)})"
         if at.get("last_seq") is not None:
             text += f": last stream sequence {at['last_seq']:,} of {at['top_seq']:,}"
-        if st.get("read"):
+        if st.get("read_last_seq") is not None:  # a read of whole streams
             shape = "a prefix of the others" if st.get("prefix_consistent") else "inconsistent"
             text += (
                 f"; its read ended at {st['read_last_seq']:,}, {st['read_behind']:,} behind, "
                 f"{shape}"
             )
-        else:
+        elif not st.get("read"):
             text += "; it could not be read"
         if st.get("log"):
             text += f". Its log: {_log_said(st['log'])}"
@@ -226,7 +228,7 @@ def _notes(q: dict[str, Any]) -> list[str]:
     return notes + replica_notes(q)
 
 
-def _examples(q: dict[str, Any]) -> list[dict[str, Any]]:
+def replica_examples(q: dict[str, Any]) -> list[dict[str, Any]]:
     """Tables of replica groups and stalled replicas for the report."""
     out = []
     groups = (q.get("divergence") or {}).get("groups") or []
@@ -270,6 +272,23 @@ def _examples(q: dict[str, Any]) -> list[dict[str, Any]]:
     return out
 
 
+def replica_counts(
+    q: dict[str, Any],
+    known: bool = True,
+    meaning: str = "stream sequences the replicas disagree on (each counted once)",
+) -> list[dict[str, Any]]:
+    """The ``divergent``, ``stream lost``, ``stalled`` and ``with holes`` counts (``unknown``
+    unless ``known``); ``meaning`` says what a divergent count counts."""
+    counts = []
+    div = q.get("divergence")
+    if isinstance(div, dict):
+        counts.append(_count("divergent", div.get("count") if known else "unknown", meaning, True))
+    for name, key, said in REPLICA_COUNTS:
+        if isinstance(q.get(key), dict):
+            counts.append(_count(name, len(q[key]) if known else "unknown", said, True))
+    return counts
+
+
 def summarize(q: dict[str, Any]) -> dict[str, Any]:
     """The headline block of a queue result (any subset of its keys; see ``checkers.compose``).
 
@@ -300,13 +319,7 @@ def summarize(q: dict[str, Any]) -> dict[str, Any]:
             for n, k, m, bad in COUNTS
             if k in q
         ]
-    div = q.get("divergence")
-    if isinstance(div, dict):
-        meaning = "stream sequences the replicas disagree on (each counted once)"
-        counts.append(_count("divergent", div.get("count") if known else "unknown", meaning, True))
-    for name, key, meaning in REPLICA_COUNTS:
-        if isinstance(q.get(key), dict):
-            counts.append(_count(name, len(q[key]) if known else "unknown", meaning, True))
+    counts += replica_counts(q, known)
     return {
         "headline": headline,
         "counts": counts,
@@ -319,5 +332,5 @@ def summarize(q: dict[str, Any]) -> dict[str, Any]:
         "unread_nodes": unread,
         "nodes": _node_rows(q),
         "notes": _notes(q) if known else [],
-        "examples": _examples(q),
+        "examples": replica_examples(q),
     }

@@ -49,7 +49,14 @@ from checkers.logs import LOG_NAME, explain
 from checkers.sets import contains, uniq
 from checkers.windows import recovery_record
 
-__all__ = ["analyse", "behind_at_bound", "lost_windows", "ranges", "recovery_record"]
+__all__ = [
+    "analyse",
+    "behind_at_bound",
+    "lost_and_stalled",
+    "lost_windows",
+    "ranges",
+    "recovery_record",
+]
 
 RANGES = 20  # ranges kept per list
 WINDOWS = 10  # lost windows kept per group (the largest, in time order)
@@ -191,7 +198,6 @@ def analyse(
     # the usual case, every replica holding the same sequences, needs no per-node pass
     same = bool(seqs) and all(np.array_equal(seqs[0], q) for q in seqs[1:])
     every = uniq(np.concatenate(seqs)) if seqs and not same else np.empty(0, dtype=np.int64)
-    behind = behind_at_bound(recovery)
     holes: dict[str, Any] = {}
     tails: dict[str, np.ndarray] = {}
     for node, pairs in read.items() if not same else ():
@@ -202,18 +208,15 @@ def analyse(
             lacking = contains(_values_at(read, gap), ack_values)
             holes[node] = {**_ranges(gap), "lost": lost_windows(ack_times, lacking)}
         tails[node] = absent_here[absent_here > last]
-    stalled: dict[str, Any] = {}
-    for node, at_bound in behind.items():
-        entry: dict[str, Any] = {"at_bound": at_bound, "read": node in read}
-        entry["bound_s"] = (recovery or {}).get("bound")
+    found = lost_and_stalled({n: reads[n].note for n in lost_nodes}, set(read), recovery, nodes_dir)
+    stalled: dict[str, Any] = found["stalled"]
+    for node, entry in stalled.items():
         if node in read:
             pairs = read[node]
             entry["read_last_seq"] = int(pairs[-1, 0]) if len(pairs) else 0
             entry["read_behind"] = len(tails.get(node, []))
             clashes = contains(pairs[:, 0], conflict_seqs).any()  # pairs are sorted by seq
             entry["prefix_consistent"] = node not in holes and not clashes
-        entry["log"] = _log_lines(nodes_dir, node, STALL_LINES)
-        stalled[node] = entry
     short = [t for n, t in tails.items() if n not in stalled and len(t)]
     short_seqs = uniq(np.concatenate(short)) if short else np.empty(0, dtype=np.int64)
     diverged = np.union1d(conflict_seqs, short_seqs)
@@ -221,10 +224,7 @@ def analyse(
         "divergence_count": len(diverged),
         "conflict_seqs": _ranges(conflict_seqs),
         "short_nodes": {n: _ranges(t) for n, t in tails.items() if n not in stalled and len(t)},
-        "stream_lost": {
-            n: {"note": reads[n].note, "log": _log_lines(nodes_dir, n, ORPHAN_LINES)}
-            for n in lost_nodes
-        },
+        "stream_lost": found["stream_lost"],
         "stalled": stalled,
         "holes": holes,
         "groups": _groups(read, ack_values, ack_times) if len(diverged) or holes else [],
@@ -237,6 +237,37 @@ def analyse(
         "divergence": len(short_seqs),
     }
     return result
+
+
+def lost_and_stalled(
+    absent: dict[str, Any], read: set[str], recovery: dict[str, Any] | None, nodes_dir: Any = None
+) -> dict[str, Any]:
+    """The two replica anomalies any per-node final read shows, whatever its rows are:
+    ``stream_lost`` (``absent``: the nodes whose read says the stream is not there, with the
+    read's note) and ``stalled`` (the replicas :func:`behind_at_bound` names, each
+    ``{"at_bound", "bound_s", "read": node in read, "log"}``), and their ``counts``.
+
+    Checkers whose final reads are per key (counter, kv, cas) report these two; those
+    that read whole streams add the sequence-level findings (:func:`analyse`).
+    """
+    stalled = {
+        node: {
+            "at_bound": at_bound,
+            "read": node in read,
+            "bound_s": (recovery or {}).get("bound"),
+            "log": _log_lines(nodes_dir, node, STALL_LINES),
+        }
+        for node, at_bound in behind_at_bound(recovery).items()
+    }
+    lost = {
+        n: {"note": note, "log": _log_lines(nodes_dir, n, ORPHAN_LINES)}
+        for n, note in absent.items()
+    }
+    return {
+        "stream_lost": lost,
+        "stalled": stalled,
+        "counts": {"stream-lost": len(lost), "stalled": len(stalled)},
+    }
 
 
 def _values_at(read: dict[str, np.ndarray], seqs: np.ndarray) -> np.ndarray:

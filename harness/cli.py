@@ -3,7 +3,9 @@
 Commands: ``run`` a scenario, ``suite`` runs many (``harness.suite``),
 ``check`` a history (``--report DIR`` writes its report), ``report`` a result
 folder again, ``show`` a run's summary,
-``server install|list`` binaries, ``clean`` leftovers of killed runs. Every
+``server install|list`` binaries, ``clean`` leftovers of killed runs,
+``scenarios`` lists the shipped scenarios (``run quick`` runs one by name),
+``engine start|install`` a Docker engine. Every
 :class:`HarnessError` becomes one line on stderr and its exit code
 (``harness.errors``, docs/contracts.md §5): 2 for bad input, 3 when the
 harness cannot run here, 4 when a run broke after it started; ``run`` exits
@@ -120,6 +122,14 @@ _nats_server_option = click.option(
 )
 
 
+def _shipped(text: str, suites: bool = False) -> str:
+    """A scenario argument as a path: the file given, or the shipped scenario of that name."""
+    from harness.shipped import scenario_path
+
+    what = "scenario, suite file or directory" if suites else "scenario file"
+    return str(scenario_path(text, what, suites))
+
+
 EXIT_HELP = "\b\nExit codes:\n" + "\n".join(f"  {c:<4} {why}" for c, why in EXIT_CODES.items())
 
 
@@ -156,7 +166,10 @@ def run(
     nats_server: str | None,
     plan_only: bool,
 ) -> None:
-    """Run SCENARIO (a YAML file) and write a result folder."""
+    """Run SCENARIO (a YAML file, or a shipped scenario's name) and write a result folder.
+
+    `nats-chaos scenarios` lists the shipped ones (e.g. `nats-chaos run quick`).
+    """
     from harness.faults import schedule
     from harness.scenario import load_scenario
 
@@ -164,7 +177,7 @@ def run(
     if seed is not None:
         extra.append(f"seed={seed}")
     extra += _backend_args(backend, inventory)
-    scenario = load_scenario(scenario_file, extra)
+    scenario = load_scenario(_shipped(scenario_file), extra)
     if plan_only:
         windows = schedule.plan(scenario)
         click.echo(
@@ -272,9 +285,9 @@ def check(
 @_one_line_errors
 def report(run_dir: Path) -> None:
     """Write report.html and summary.md of RUN_DIR again, from the files in it."""
-    from harness.resultfolder import regenerate, resolve
+    from harness.resultfolder import regenerate, require_run, resolve
 
-    folder = resolve(str(run_dir), Path("results"))
+    folder = require_run(resolve(str(run_dir), Path("results")), "report")
     require_writable(folder, "the result folder")
     result, path = regenerate(folder, warn=lambda line: click.echo(line, err=True))
     click.echo(verdict_line(result))
@@ -282,16 +295,22 @@ def report(run_dir: Path) -> None:
 
 
 @main.command()
-@click.argument("target", metavar="[RUN_DIR|latest]", required=False)
+@click.argument("target", metavar="[FOLDER|latest]", required=False)
 @_results_dir_option("Where `latest` looks for runs.")
 @_one_line_errors
 def show(target: str | None, results_dir: Path) -> None:
-    """Print a run's summary (default: the newest run under --results-dir)."""
+    """Print a run's summary, or a comparison's or a suite's table.
+
+    Default: the newest run, comparison or suite under --results-dir.
+    """
     from checkers.report import terminal
     from checkers.report.timeline import fault_windows
     from harness import resultfolder as rf
 
     path = rf.resolve(target, results_dir)
+    if rf.kind(path) in (rf.COMPARE, rf.SUITE):
+        click.echo(rf.overview(path), nl=False)
+        return
     run = rf.read(path)
     if run.result is None:
         raise BadInput(f"{path}: no results.json (write it with: nats-chaos report {path})")
@@ -392,7 +411,7 @@ def compare(
     from harness import compare as cmp
 
     out, rows = cmp.compare(
-        scenario_file,
+        _shipped(scenario_file),
         list(overrides),
         list(vary),
         repeat,
@@ -400,6 +419,7 @@ def compare(
         echo=_say,
         nats_server=nats_server,
     )
+    results.link_latest(out)  # `show latest` shows this comparison
     click.echo(cmp.markdown(rows, out.name), nl=False)
     click.echo(f"comparison: {out}")
     stopped = cmp.interrupted(rows)
@@ -412,8 +432,8 @@ def compare(
 @click.option("--junit", "junit_file", type=click.Path(dir_okay=False, path_type=Path),
               default=None, metavar="FILE", help="Also write the JUnit XML here.")  # fmt: skip
 @click.option("--repeat", type=int, default=1, show_default=True, help="Runs per scenario.")
-@click.option("--time-limit", type=float, default=None, metavar="S",
-              help="Override every scenario's time_limit (seconds).")  # fmt: skip
+@click.option("--time-limit", default=None, metavar="DURATION",
+              help="Override every scenario's time_limit (seconds, or 1m30s, 90s …).")  # fmt: skip
 @_backend_option
 @_inventory_option
 @_results_dir_option("The suite folder goes to DIR/suites/<stamp>.")
@@ -423,7 +443,7 @@ def suite(
     paths: tuple[str, ...],
     junit_file: Path | None,
     repeat: int,
-    time_limit: float | None,
+    time_limit: str | None,
     backend: str | None,
     inventory: str | None,
     results_dir: Path,
@@ -434,10 +454,12 @@ def suite(
 
     cli = [f"time_limit={time_limit}"] if time_limit is not None else []
     cli += _backend_args(backend, inventory)
-    name, cases = st.load_cases(list(paths), cli)
+    where = [_shipped(p, suites=True) for p in paths]
+    name, cases = st.load_cases(where, cli)
     outcome = st.run_suite(
         name, cases, repeat, results_dir, st.real_runner(nats_server, _say), echo=_say
     )
+    results.link_latest(outcome.out)  # `show latest` shows this suite
     if junit_file is not None:
         junit_file.parent.mkdir(parents=True, exist_ok=True)
         files.copy(outcome.out / "junit.xml", junit_file)
@@ -453,35 +475,93 @@ def suite(
 @_backend_option
 @_inventory_option
 @_overrides_option("Override a scenario field before checking it.")
+@click.option("--json", "as_json", is_flag=True,
+              help="Print the checks as JSON instead of tables.")  # fmt: skip
 @_one_line_errors
 def doctor(
     scenario_file: str | None,
     backend: str | None,
     inventory: str | None,
     overrides: tuple[str, ...],
+    as_json: bool,
 ) -> None:
-    """What this host supports; with SCENARIO, whether it can run here and what to do if not."""
+    """What this host supports; with SCENARIO, whether it can run here and what to do if not.
+
+    Exit 3 when SCENARIO cannot run here.
+    """
+    from dataclasses import asdict
+
     from rich.console import Console
 
     from harness import doctor as doc
 
     console = Console(width=None if sys.stdout.isatty() else 160)  # pipes: no wrapped cells
     checks = doc.host_checks()
-    console.print(doc.table(checks, "This host"))
+    report: dict[str, Any] = {"host": [asdict(c) for c in checks]}
+    if not as_json:
+        console.print(doc.table(checks, "This host"))
     if scenario_file is None:
+        if as_json:
+            click.echo(json.dumps(report, indent=2))
         return
     from harness.scenario import load_scenario
 
     extra = [*overrides, *_backend_args(backend, inventory)]
-    scenario = load_scenario(scenario_file, extra)
+    scenario = load_scenario(_shipped(scenario_file), extra)
     needs = doc.scenario_checks(scenario, checks)
-    console.print(doc.table(needs, f"{scenario.name} ({scenario.backend} backend) needs"))
+    if as_json:
+        report["scenario"] = [asdict(c) for c in needs]
+        report["can_run"] = doc.can_run(needs)
+        click.echo(json.dumps(report, indent=2))
+    else:
+        console.print(doc.table(needs, f"{scenario.name} ({scenario.backend} backend) needs"))
     if doc.can_run(needs):
-        click.echo(f"{scenario.name}: can run here")
+        click.echo(f"{scenario.name}: can run here", err=as_json)
         return
     fixes = "; ".join(f"{c.name}: {c.fix}" for c in needs if c.ok is False and c.fix)
-    click.echo(f"{scenario.name}: cannot run here ({fixes or 'see the table'})")
+    click.echo(f"{scenario.name}: cannot run here ({fixes or 'see the table'})", err=as_json)
     sys.exit(EXIT_CANNOT_RUN)
+
+
+@main.command("scenarios")
+@_one_line_errors
+def scenarios_list() -> None:
+    """List the scenarios and suites that ship with nats-chaos, with what each does.
+
+    Run one by name (`nats-chaos run quick`, `nats-chaos suite nightly`); the
+    files are in the folder printed last, to copy and edit.
+    """
+    from harness import shipped
+
+    rows = shipped.catalogue()
+    width = max((len(r.name) for r in rows), default=0)
+    for r in rows:
+        kind = "  (suite)" if r.kind == "suite" else ""
+        click.echo(f"{r.name:<{width}}  {r.description}{kind}")
+    click.echo(f"files: {shipped.SCENARIOS.resolve()}")
+
+
+@main.group()
+def engine() -> None:
+    """Start (or install and start) a Docker engine for the Docker backend (needs root)."""
+
+
+@engine.command("start")
+@_one_line_errors
+def engine_start() -> None:
+    """Start dockerd if no engine answers (it keeps running, like a service)."""
+    from harness import engine as eng
+
+    click.echo(eng.ensure_engine(install=False))
+
+
+@engine.command("install")
+@_one_line_errors
+def engine_install() -> None:
+    """apt-get install docker.io if there is no dockerd, then start it."""
+    from harness import engine as eng
+
+    click.echo(eng.ensure_engine(install=True))
 
 
 @main.group()

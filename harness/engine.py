@@ -5,12 +5,16 @@ module only answers the questions that come before that and uses the
 standard library alone, so ``.ci/run`` can call it with the system Python
 before the virtualenv exists::
 
-    python3 -m harness.engine            # start dockerd if no engine answers
-    python3 -m harness.engine --install  # also apt-get install docker.io if missing
+    nats-chaos engine start              # start dockerd if no engine answers
+    nats-chaos engine install            # also apt-get install docker.io if missing
+    python3 -m harness.engine [--install]  # the same, from a checkout, without a venv
 
 In: ``DOCKER_HOST`` (a ``unix://`` socket; default ``/var/run/docker.sock``).
-Out: :func:`ping` says whether the engine answers ``/_ping``;
-:func:`ensure_engine` returns one line saying what it did, or raises
+Out: :func:`ping` says whether the engine answers ``/_ping``, and
+:func:`status` why not: ``"permission"`` (the socket refuses this user),
+``"not running"`` (no socket, or nothing listening), ``"not installed"``;
+:func:`how_to_start` is the fix for each, as a command that works here
+(:mod:`harness.selfcmd`); :func:`ensure_engine` returns one line saying what it did, or raises
 :class:`~harness.errors.CannotRun` with the dockerd log's last lines. A
 dockerd started here runs detached (its own session) and outlives the
 caller, like a service would; it is never stopped by nats-chaos.
@@ -19,6 +23,7 @@ caller, like a service would; it is never stopped by nats-chaos.
 from __future__ import annotations
 
 import argparse
+import errno
 import os
 import shutil
 import socket
@@ -28,13 +33,11 @@ import time
 from pathlib import Path
 
 from harness.errors import CannotRun
+from harness.selfcmd import as_root, command
 
 DEFAULT_SOCKET = "/var/run/docker.sock"
 DOCKERD_LOG = Path("/var/log/nats-chaos-dockerd.log")
-HOW_TO_START = (
-    "start one with `systemctl start docker` or `dockerd &` "
-    "(install it with `apt-get install docker.io`), or run `python3 -m harness.engine --install`"
-)
+PERMISSION, NOT_RUNNING, NOT_INSTALLED = "permission", "not running", "not installed"
 
 
 def socket_path() -> str | None:
@@ -47,11 +50,12 @@ def socket_path() -> str | None:
     return None
 
 
-def ping(timeout: float = 2.0) -> bool:
-    """True if the engine answers ``GET /_ping`` with ``OK`` on its unix socket."""
-    path = socket_path()
+def probe(path: str | None = None, timeout: float = 2.0) -> OSError | None:
+    """None if the engine answers ``GET /_ping`` with ``OK`` on its unix socket, else the error
+    (the ``OSError`` of the connection, or one saying the answer was not ``OK``)."""
+    path = socket_path() if path is None else path
     if path is None:  # a tcp:// engine: let the SDK decide
-        return True
+        return None
     try:
         with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
             s.settimeout(timeout)
@@ -60,9 +64,51 @@ def ping(timeout: float = 2.0) -> bool:
             data = b""
             while chunk := s.recv(4096):
                 data += chunk
-    except OSError:
-        return False
-    return data.startswith(b"HTTP/1.") and data.rstrip().endswith(b"OK")
+    except OSError as e:
+        e.filename = e.filename or path
+        return e
+    if data.startswith(b"HTTP/1.") and data.rstrip().endswith(b"OK"):
+        return None
+    return OSError(errno.EPROTO, f"answered {data[:40]!r} to /_ping", path)
+
+
+def ping(timeout: float = 2.0) -> bool:
+    """True if the engine answers ``GET /_ping`` with ``OK`` on its unix socket."""
+    return probe(timeout=timeout) is None
+
+
+def status(error: OSError, installed: bool) -> str:
+    """Why no engine answered: PERMISSION, NOT_RUNNING or NOT_INSTALLED (``error``: of
+    :func:`probe`; ``installed``: a ``dockerd`` binary is on PATH)."""
+    if error.errno in (errno.EACCES, errno.EPERM):
+        return PERMISSION
+    return NOT_RUNNING if installed else NOT_INSTALLED
+
+
+def how_to_start(state: str = NOT_RUNNING, euid: int | None = None) -> str:
+    """The fix for an engine in ``state``, as commands that work as printed here."""
+    if state == PERMISSION:
+        return (
+            "run nats-chaos as root (the Docker backend needs root anyway), or join the "
+            "socket's group: `usermod -aG docker $USER`, then log in again"
+        )
+    what = "engine start" if state == NOT_RUNNING else "engine install"
+    return f"start one: {as_root(command(what), euid)} (or `systemctl start docker`)"
+
+
+def diagnose(euid: int | None = None) -> tuple[str, str] | None:
+    """None when the engine answers; else (what was seen, how to fix it), in one line each."""
+    error = probe()
+    if error is None:
+        return None
+    state = status(error, shutil.which("dockerd") is not None)
+    where = error.filename or socket_path()
+    seen = {
+        PERMISSION: f"no permission on the Docker socket {where}",
+        NOT_RUNNING: f"dockerd installed, not running (nothing answers on {where})",
+        NOT_INSTALLED: "not installed (no dockerd)",
+    }[state]
+    return seen, how_to_start(state, euid)
 
 
 def install_engine() -> None:
@@ -81,7 +127,7 @@ def start_dockerd(log_path: Path = DOCKERD_LOG, timeout: float = 60.0) -> int:
     """Start ``dockerd`` detached and wait until it answers; return its pid."""
     exe = shutil.which("dockerd")
     if exe is None:
-        raise CannotRun(f"no dockerd binary; {HOW_TO_START}")
+        raise CannotRun(f"no dockerd binary; {how_to_start(NOT_INSTALLED)}")
     if os.geteuid() != 0:
         raise CannotRun("starting dockerd needs root")
     log_path.parent.mkdir(parents=True, exist_ok=True)
@@ -111,7 +157,7 @@ def ensure_engine(install: bool = False) -> str:
         return "docker engine: already running"
     if shutil.which("dockerd") is None:
         if not install:
-            raise CannotRun(f"no Docker engine answers; {HOW_TO_START}")
+            raise CannotRun(f"no Docker engine answers; {how_to_start(NOT_INSTALLED)}")
         install_engine()
     pid = start_dockerd()
     return f"docker engine: started dockerd (pid {pid}, log {DOCKERD_LOG})"

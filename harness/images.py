@@ -4,20 +4,24 @@ No registry is reachable, so the image a run uses is either built here or
 already present on the engine:
 
 - ``build(version)`` makes ``nats-chaos/nats-server:<version>`` from
-  ``docker/Dockerfile`` (``FROM scratch`` + the static binary) in a temporary
-  build context; a binary given by path is tagged ``<version>-<sha8>`` so it
-  never replaces the cached version's image. Images carry labels
+  ``docker/Dockerfile`` (``FROM scratch`` + the static binary; package data,
+  :data:`harness.shipped.DOCKERFILE`) in a temporary build context; a binary
+  given by path is tagged ``<version>-<sha8>`` so it never replaces the
+  cached version's image. Images carry labels
   ``nats-chaos.image``, ``nats-chaos.version`` and ``nats-chaos.binary-sha256``.
 - ``for_scenario(scenario, binary)`` is what a run uses: ``server.image`` if
   the scenario names one (it must exist locally, e.g. an official
   ``nats:2.10.22``), else the built image, rebuilt when the binary changed.
-- ``installed()`` lists nats-chaos images and official ``nats:*`` images.
+- ``installed()`` lists nats-chaos images and official ``nats:*`` images;
+- ``extract_binary(dc, image, dest, name)`` copies the nats-server an image
+  runs out of it (an offline read serves a node's store with the same build).
 
 Every engine failure becomes :class:`~harness.errors.CannotRun` with one line.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import re
 import shutil
@@ -26,8 +30,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from harness import servers
-from harness.engine import HOW_TO_START
+from harness import servers, shipped
+from harness.engine import diagnose, how_to_start
 from harness.errors import CannotRun
 
 if TYPE_CHECKING:
@@ -42,7 +46,7 @@ REPOSITORY = "nats-chaos/nats-server"
 LABEL = "nats-chaos.image"
 SHA_LABEL = "nats-chaos.binary-sha256"
 VERSION_LABEL = "nats-chaos.version"
-DOCKERFILE = Path(__file__).resolve().parents[1] / "docker" / "Dockerfile"
+DOCKERFILE = shipped.DOCKERFILE
 
 
 @dataclass(frozen=True)
@@ -64,7 +68,9 @@ def engine_client(timeout: int = 120) -> DockerClient:
         dc = from_env(timeout=timeout)
         dc.ping()
     except DockerException as e:
-        raise CannotRun(f"no Docker engine answers ({_short(e)}); {HOW_TO_START}") from None
+        why = diagnose()  # not running, or no permission on the socket: said as such
+        hint = f"{why[0]}; {why[1]}" if why else how_to_start()
+        raise CannotRun(f"no Docker engine answers ({_short(e)}); {hint}") from None
     return dc
 
 
@@ -152,6 +158,44 @@ def image_version(dc: DockerClient, image: str) -> str:
     out = dc.containers.run(image, ["--version"], remove=True, stdout=True, stderr=True)
     m = re.search(rb"v?(\d+\.\d+\.\d+\S*)", out or b"")
     return m.group(1).decode() if m else "unknown"
+
+
+def extract_binary(
+    dc: DockerClient, image: str, dest: Path, name: str, labels: dict[str, str]
+) -> Path:
+    """Copy the nats-server ``image`` runs (its entrypoint) to the file ``dest``; ``dest``.
+
+    A container ``name`` with ``labels`` is created (never started) to read the
+    file from and removed again. CannotRun when the image has no such file.
+    """
+    import io
+    import tarfile
+
+    from docker.errors import DockerException
+
+    img = _get(dc, image)
+    entry = ((img.attrs.get("Config") or {}).get("Entrypoint") or []) if img else []
+    path = entry[0] if entry else "/nats-server"
+    try:
+        container = dc.containers.create(image, name=name, labels=labels)
+    except DockerException as e:
+        raise CannotRun(f"cannot read the nats-server of {image}: {_short(e)}") from None
+    try:
+        stream, _ = container.get_archive(path)
+        with tarfile.open(fileobj=io.BytesIO(b"".join(stream))) as tar:
+            member = next((m for m in tar.getmembers() if m.isfile()), None)
+            src = tar.extractfile(member) if member is not None else None
+            if src is None:
+                raise CannotRun(f"{image}: {path} is not a file")
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            dest.write_bytes(src.read())
+    except DockerException as e:
+        raise CannotRun(f"cannot copy {path} out of {image}: {_short(e)}") from None
+    finally:
+        with contextlib.suppress(DockerException):
+            container.remove(force=True)
+    dest.chmod(0o755)
+    return dest
 
 
 def installed(dc: DockerClient | None = None) -> list[ImageRow]:

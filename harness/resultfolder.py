@@ -1,7 +1,9 @@
 """A result folder on disk (docs/contracts.md §3): find it, read it, write its reports again.
 
 In: a folder path (a run folder, a scenario folder with a ``latest`` link,
-or ``latest`` for the newest run under a results root) and its files —
+a comparison's or a suite's folder, or ``latest`` for the newest of any of
+them under a results root: ``compare`` and ``suite`` link
+``<root>/compare/latest`` and ``<root>/suites/latest``) and its files —
 ``results.json``, ``history.jsonl``, ``scenario.yaml``, ``nodes/``. Out:
 :class:`RunFolder` (result, scenario, history path), and
 :func:`regenerate`, which writes ``summary.md``, ``plots/`` and
@@ -41,8 +43,23 @@ class RunFolder:
     history: Path | None
 
 
+RUN, COMPARE, SUITE = "run", "compare", "suite"
+
+
+def kind(path: Path) -> str | None:
+    """What folder ``path`` is: a run's, a comparison's or a suite's result folder, or None."""
+    if (path / "results.json").is_file() or (path / "history.jsonl").is_file():
+        return RUN
+    if (path / "compare.md").is_file() or (path / "compare.csv").is_file():
+        return COMPARE
+    if (path / "summary.json").is_file() and (path / "junit.xml").is_file():
+        return SUITE
+    return None
+
+
 def newest_run(root: Path) -> Path:
-    """The run the newest ``<root>/<scenario>/latest`` link points at (by the link's mtime)."""
+    """The folder the newest ``<root>/<name>/latest`` link points at (by the link's mtime):
+    a run's, or a comparison's (``compare/latest``) or a suite's (``suites/latest``)."""
     links = [p for p in root.glob("*/latest") if p.is_symlink() and p.exists()]
     if not links:
         raise BadInput(f"{root}: no runs found (no <scenario>/latest link); run a scenario first")
@@ -51,17 +68,43 @@ def newest_run(root: Path) -> Path:
 
 
 def resolve(target: str | None, root: Path) -> Path:
-    """A run folder from ``target``: None/"latest", a run folder, or a scenario folder."""
+    """A result folder from ``target``: None/"latest" (the newest run, comparison or suite),
+    a run, comparison or suite folder, or a folder with a ``latest`` link."""
     if target in (None, "latest"):
         return newest_run(root)
     path = Path(str(target))
     if not path.is_dir():
         raise BadInput(f"{path}: not a result folder (no such directory)")
-    if (path / "results.json").is_file() or (path / "history.jsonl").is_file():
+    if kind(path) is not None:
         return path
     if (path / "latest").exists():
         return (path / "latest").resolve()
-    raise BadInput(f"{path}: not a result folder (no results.json or history.jsonl)")
+    raise BadInput(
+        f"{path}: not a result folder (no results.json or history.jsonl, "
+        "and no compare.md or suite summary.json)"
+    )
+
+
+def require_run(path: Path, what: str) -> Path:
+    """``path`` if it is a run's folder; else BadInput saying what it is instead."""
+    found = kind(path)
+    if found in (COMPARE, SUITE):
+        raise BadInput(
+            f"{path}: a {found} folder, not one run's; {what} takes a run folder "
+            f"(those of this {found} are under {path / 'runs'})"
+        )
+    return path
+
+
+def overview(path: Path) -> str:
+    """What ``show`` prints for a comparison or suite folder: its markdown summary, then
+    where its files and its runs' folders are."""
+    found = kind(path)
+    summary = path / ("compare.md" if found == COMPARE else "summary.md")
+    if not summary.is_file():
+        raise BadInput(f"{path}: a {found} folder without {summary.name} (it was cut short)")
+    text = summary.read_text(errors="replace").rstrip("\n")
+    return f"{text}\n\n{found}: {path}\nruns: {path / 'runs'}\n"
 
 
 def _scenario(path: Path) -> tuple[Scenario | None, dict[str, Any] | None]:

@@ -99,20 +99,29 @@ def check_loaded(
     says the history ended early, so invokes still in flight are warnings.
     """
     from checkers.compose import check_history  # checkers import numpy/pandas: load on use
+    from checkers.reads import how_read
 
     ops = loaded.ops
     if nodes is None:  # the nodes that were read: a node without a replica is never read
         reads = ops.loc[ops["f"] == "read", "node"].dropna()
         nodes = sorted(set(reads.unique()), key=_node_key)
-    context = {"nodes": nodes, "nodes_dir": nodes_dir, "cut_off": cut_off or loaded.cut_off}
+    spec = workload_spec(workload)
+    context = {
+        "nodes": nodes,
+        "nodes_dir": nodes_dir,
+        "cut_off": cut_off or loaded.cut_off,
+        "writes": tuple(getattr(spec, "writes", ())),
+    }
     names = checker_names(workload, logs=nodes_dir is not None)
     try:
-        result = check_history(ops, context, names, workload_spec(workload).headline_checker)
+        result = check_history(ops, context, names, spec.headline_checker)
     except MalformedHistory as e:  # a value that breaks the workload's contract: exit 2
         raise HistoryError(f"{loaded.path or 'history'}:{e.line}: {e.why}") from None
     except ValueError as e:  # a workload naming a checker that does not exist
         raise BadInput(f"workload {workload}: {e}") from None
     result["history_warnings"] = loaded.warnings
+    # per node, how its final read was made (the workload's per-node read fs: offline_fs)
+    result["final_reads"] = how_read(ops, getattr(spec, "offline_fs", ()))
     return result
 
 

@@ -47,7 +47,7 @@ from typing import Any, TypeVar
 
 from checkers import files
 from harness import backends, clients, config, results, servers, workloads
-from harness.backends.base import Cluster, PowerControl, ProcessControl
+from harness.backends.base import Cluster, PowerControl, ProcessControl, ServerBinary
 from harness.clients import ClientPool, Connect
 from harness.dirs import require_writable, stamped_dir
 from harness.errors import (
@@ -273,7 +273,7 @@ class Run:
                 for op, t in zip(final, types or [], strict=False)
                 if t != "ok" and op.f in offline_fs and op.node is not None
             ]
-            binary = self.offline_binary() if again else None
+            binary = await asyncio.to_thread(self.offline_binary, cluster) if again else None
             if binary is not None:
                 where = self.workdir / "offline"
                 reread = read_offline(cluster, workload, interp, again, binary, where, self.state)
@@ -290,16 +290,25 @@ class Run:
                     await nemesis.heal_all()
             self.extra["faults_started"] = nemesis.started
 
-    def offline_binary(self) -> Path | None:
-        """The nats-server an offline read runs: the run's own, else the scenario's version
-        from the cache (a Docker run's image holds the same build); None for the fake."""
-        if self.binary is not None:
-            return self.binary
-        if self.backend is not REAL_BACKEND:
-            return None
-        with contextlib.suppress(Exception):
-            return servers.resolve_binary(self.scenario.server.version, None)
-        return None
+    def offline_binary(self, cluster: Cluster) -> Path | None:
+        """The nats-server an offline read runs, the build the nodes ran: the run's binary
+        (a Docker run's image is built from it), else a copy out of the run's image (a
+        scenario-named one); None when there is none (the fake). Recorded as
+        ``offline_binary`` (``path``, ``sha256``, ``source``)."""
+        binary, source = self.binary, "the run's binary"
+        if binary is None and isinstance(cluster, ServerBinary):
+            try:
+                binary = cluster.server_binary(self.workdir / "offline" / "nats-server")
+            except Exception as e:
+                log.warning("no nats-server for the offline reads: %s", e)
+                self.extra["offline_binary"] = {"error": str(e)[:300]}
+                return None
+            source = f"copied out of {cluster.server_info().get('image')}"
+        if binary is not None:
+            self.extra["offline_binary"] = {
+                "path": str(binary), "sha256": servers.sha256(binary), "source": source,
+            }  # fmt: skip
+        return binary
 
     async def _cluster_up(self, cluster: Cluster) -> None:
         await asyncio.to_thread(cluster.start)
@@ -495,7 +504,8 @@ def _finish(
     problem: str | None,
     caught: list[str],
 ) -> RunOutcome:
-    """Check the history, write the result folder and link it as ``latest``."""
+    """Check the history, write the result folder and link it as ``latest`` (not when the
+    run was refused: bad input met mid-run is no run to show)."""
     options, scenario = run.options, run.scenario
     if broken is None and problem is not None:
         broken = problem
@@ -510,11 +520,13 @@ def _finish(
         result = results.write(
             run.run_dir, scenario, run.extra, run.phases.timings, interrupted, error
         )
-        results.link_latest(run.run_dir)
+        if refused is None:  # a refused run (exit 2) keeps its folder but is never `latest`
+            results.link_latest(run.run_dir)
     except OSError as e:  # a full or failing disk: say what is where, in one line
         log.error("the result folder could not be written: %s", e)
-        with contextlib.suppress(OSError):  # a link needs no data block: it may still fit
-            results.link_latest(run.run_dir)
+        if refused is None:
+            with contextlib.suppress(OSError):  # a link needs no data block: it may still fit
+                results.link_latest(run.run_dir)
         raise _not_written(run, e.strerror or str(e)) from None
     if run.collect_failed is not None:  # the verdict is written; the evidence is not all there
         raise _not_written(run, run.collect_failed, verdict=results.verdict_line(result))

@@ -3,13 +3,19 @@
 A scenario is a YAML file (see ``scenarios/``) loaded into :class:`Scenario`.
 ``--set dotted.key=value`` overrides are applied to the raw mapping before
 validation, with each value parsed as YAML (``--set nodes=5``,
-``--set server.sync_interval=always``). Anything invalid raises
+``--set server.sync_interval=always``); a mapping value is merged into the
+mapping it overrides, at every depth (``--set 'server={sync_interval:
+always}'`` keeps the scenario's ``server.version``), lists and scalars
+replace. Anything invalid raises
 :class:`ScenarioError` with one line: the file, the field path and what is
 wrong, e.g. ``scenarios/x.yaml: stream.replicas: must be at most nodes (3)``.
 
+An unknown field is answered with the nearest valid name (``server.sync_intervl:
+unknown field; did you mean 'sync_interval'?``).
+
 Files are read within bounds (size, UTF-8, YAML depth and aliases:
-:mod:`harness.yamlfile`). Durations accept seconds as a number or a string
-with a unit (``500ms``, ``10s``, ``2m``, ``1h``), from 0 to 24h;
+:mod:`harness.yamlfile`). Durations accept seconds as a number or a Go
+duration (``500ms``, ``10s``, ``2m``, ``1h``, ``1m30s``), from 0 to 24h;
 ``time_limit`` is at least 1s. ``server.sync_interval`` is ``always``, a
 duration of 1ms or more (``0`` would be read by nats-server as its default),
 written as nats-server parses it, or ``default`` for nats-server's own
@@ -44,7 +50,16 @@ from harness.faults.partition import PartitionShape, PartitionSpec
 from harness.faults.pause import PauseSpec
 from harness.faults.power import PowerLossSpec
 from harness.faults.stepdown import StepDownSpec
-from harness.spec import Seconds, TargetName, _Model, human, parse_seconds, within_bounds
+from harness.spec import (
+    Seconds,
+    TargetName,
+    _Model,
+    field_names,
+    human,
+    parse_seconds,
+    within_bounds,
+)
+from harness.suggest import hint
 from harness.workloads import REGISTRY as WORKLOADS
 from harness.workloads import WorkloadSpecBase
 from harness.workloads.queue import QueueWorkload
@@ -375,8 +390,23 @@ def parse_override(text: str) -> tuple[list[str], Any]:
     return key.strip().split("."), value
 
 
+def merge(base: Any, value: Any) -> Any:
+    """``value`` laid over ``base``: mappings merge key by key, at every depth
+    (:func:`harness.config.deep_merge`); anything else (a list, a scalar, a mapping over
+    a non-mapping) replaces what was there."""
+    if isinstance(base, dict) and isinstance(value, dict):
+        return config.deep_merge(base, _deep_copy(value))
+    return _deep_copy(value)
+
+
 def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
-    """Return a copy of ``raw`` with each ``dotted.key=value`` applied."""
+    """Return a copy of ``raw`` with each ``dotted.key=value`` applied.
+
+    A mapping value is merged into the mapping already there (:func:`merge`):
+    ``server={sync_interval: always}`` keeps ``server.version`` and
+    ``server.config``; a list or a scalar replaces, and so does a new
+    ``expect`` (one statement of the outcome, not a set of settings).
+    """
     out: dict[str, Any] = _deep_copy(raw)
     for text in overrides:
         path, value = parse_override(text)
@@ -389,7 +419,8 @@ def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]
                 where = ".".join(path[: i + 1])
                 raise ScenarioError(f"--set {text!r}: {where} is not a mapping")
             node = nxt
-        node[path[-1]] = value
+        whole = path == ["expect"]
+        node[path[-1]] = _deep_copy(value) if whole else merge(node.get(path[-1]), value)
     return out
 
 
@@ -412,7 +443,7 @@ def _first_error(source: str, err: ValidationError) -> ScenarioError:
     loc = ".".join(_loc_part(p) for p in e["loc"]) or "(top level)"
     msg = e["msg"].removeprefix("Value error, ")
     if e["type"] == "extra_forbidden":
-        msg = "unknown field"
+        msg = "unknown field" + hint(str(e["loc"][-1]), field_names(Scenario, e["loc"]))
     elif e["type"] in ("union_tag_invalid", "union_tag_not_found"):
         ctx = e.get("ctx", {})
         loc += f".{ctx.get('discriminator', 'kind').strip(chr(39))}"

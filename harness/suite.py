@@ -15,7 +15,7 @@ A suite file::
     scenarios:
       - ../kill.yaml                       # a bare path: the scenario as it is
       - file: ../pause.yaml                # paths are relative to the suite file
-        set: {time_limit: 25}              # overrides, as with --set
+        set: {time_limit: 25}              # overrides, as with --set (mappings merge)
         expect: {valid: true}              # replaces the scenario's own expect:
       - file: ../power-loss-coordinated.yaml
         matrix:                            # one run per combination (Jepsen's test-all)
@@ -54,6 +54,8 @@ from harness.expect import describe, match
 from harness.junit import write_junit
 from harness.runner import RunOutcome
 from harness.scenario import Scenario, load_scenario
+from harness.spec import field_names
+from harness.suggest import hint
 
 SUITE_FILE = "suite.yaml"
 
@@ -186,7 +188,10 @@ def _suite_file(path: Path, raw: dict[str, Any], cli: list[str]) -> tuple[str | 
     except ValidationError as err:
         e = err.errors()[0]
         loc = ".".join(str(p) for p in e["loc"] if p not in ("_Entry", "str")) or "(top level)"
-        msg = "unknown field" if e["type"] == "extra_forbidden" else e["msg"]
+        msg = e["msg"]
+        if e["type"] == "extra_forbidden":
+            where = tuple(p for p in e["loc"] if p not in ("_Entry", "str"))
+            msg = "unknown field" + hint(str(e["loc"][-1]), field_names(_SuiteFile, where))
         raise BadInput(f"{path}: {loc}: {msg}") from None
     cases: list[Case] = []
     for entry in spec.scenarios:

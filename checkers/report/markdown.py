@@ -35,14 +35,17 @@ def summary_md(result: dict[str, Any], scenario: dict[str, Any] | None = None) -
     nodes = summary.node_rows(result)
     if nodes:
         cols = summary.node_columns(nodes)
+        read_by = any(r.read for r in nodes)
+        extra = " read by |" if read_by else ""
         lines += [
             "",
-            "| node | status | " + " | ".join(map(_md, cols)) + " | note |",
-            "|---|---|" + "---:|" * len(cols) + "---|",
+            "| node | status | " + " | ".join(map(_md, cols)) + f" |{extra} note |",
+            "|---|---|" + "---:|" * len(cols) + ("---|" if read_by else "") + "---|",
         ]
         for r in nodes:
-            cells = [_md(r.node), _md(r.status), *(_n(c) for _, c, _ in r.counts), _md(r.note)]
-            lines.append("| " + " | ".join(cells) + " |")
+            cells = [_md(r.node), _md(r.status), *(_n(c) for _, c, _ in r.counts)]
+            cells += [_md(r.read)] if read_by else []
+            lines.append("| " + " | ".join([*cells, _md(r.note)]) + " |")
     facts, faults = summary.availability(result)
     if facts or faults:
         lines += ["", "**Availability**", ""]

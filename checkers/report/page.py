@@ -213,9 +213,12 @@ def _nodes(p: Page) -> Markup:
         return el("section", body, id="nodes")
     recovery = (p.result.get("recovery") or {}).get("nodes") or {}
     cols = summary.node_columns(rows)
+    read_by = any(r.read for r in rows)
     head = ["node", "status", *cols]
     if recovery:
         head.append("stream msgs after recovery")
+    if read_by:
+        head.append("read by")
     head.append("note")
     trs = []
     for r in rows:
@@ -224,6 +227,8 @@ def _nodes(p: Page) -> Markup:
         if recovery:
             msgs = (recovery.get(r.node) or {}).get("messages")
             cells.append(el("td", num(msgs), class_="num"))
+        if read_by:
+            cells.append(el("td", r.read))
         cells.append(el("td", r.note))
         trs.append(el("tr", cells, class_="bad" if any(b for _, _, b in r.counts) else None))
     numeric = {*cols, "stream msgs after recovery"}

@@ -17,6 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from checkers.reads import describe
 from checkers.verdict import headline
 
 
@@ -61,10 +62,12 @@ class NodeRow:
     status: str
     note: str
     counts: tuple[tuple[str, Any, bool], ...]
+    read: str = ""  # how its final read was made (results.json ``final_reads``), "" if unknown
 
 
 def node_rows(result: dict[str, Any]) -> list[NodeRow]:
     """The headline checker's per-node rows (every row has the same count columns)."""
+    reads = result.get("final_reads") or {}
     return [
         NodeRow(
             str(n.get("node")),
@@ -73,6 +76,7 @@ def node_rows(result: dict[str, Any]) -> list[NodeRow]:
             tuple(
                 (str(c["name"]), c.get("value"), bool(c.get("bad"))) for c in n.get("counts", [])
             ),
+            describe(reads[n.get("node")]) if n.get("node") in reads else "",
         )
         for n in headline(result).nodes
     ]
@@ -115,17 +119,24 @@ def _faults(scenario: dict[str, Any]) -> str:
     return "; ".join(parts) or "none"
 
 
+def _server(result: dict[str, Any], server: dict[str, Any]) -> str:
+    """The nats-server version, and the sha256 of the binary the nodes ran when recorded."""
+    versions = result.get("versions") or {}
+    version = str(versions.get("nats_server") or server.get("version") or "–")
+    digest = versions.get("nats_server_sha256") or (result.get("server") or {}).get("sha256")
+    return f"{version} (sha256 {digest})" if digest else version
+
+
 def settings(result: dict[str, Any], scenario: dict[str, Any] | None) -> list[tuple[str, str]]:
     """The run's identity and settings as ``(name, value)`` rows."""
     sc = scenario or {}
     server = sc.get("server") or {}
     stream = sc.get("stream") or {}
     workload = sc.get("workload") or {}
-    versions = result.get("versions") or {}
     rows = [("scenario", str(result.get("scenario") or sc.get("name") or "history check"))]
     if sc.get("description"):
         rows.append(("description", str(sc["description"])))
-    rows.append(("nats-server", str(versions.get("nats_server") or server.get("version") or "–")))
+    rows.append(("nats-server", _server(result, server)))
     if sc:
         rows += [
             ("cluster", f"{sc.get('nodes')} nodes, {sc.get('backend', 'local')} backend"),

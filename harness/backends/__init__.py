@@ -30,10 +30,9 @@ import shutil
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from harness import faults, servers, workloads
+from harness import engine, faults, servers, shipped, workloads
 from harness.backends.base import FullCluster
 from harness.backends.host import host_lacks
-from harness.engine import HOW_TO_START, ping
 from harness.errors import CannotRun, PrivilegeError
 from harness.net import netns
 from harness.runstate import RunState
@@ -85,10 +84,11 @@ def _require_host(scenario: Scenario) -> None:
         )
     if shutil.which("nsenter") is None:
         raise CannotRun("the docker backend needs nsenter (apt-get install util-linux)")
-    if not ping():
-        raise CannotRun(
-            f"the docker backend needs a Docker engine and none answers; {HOW_TO_START}"
-        )
+    why = engine.diagnose()
+    if why is not None:
+        raise CannotRun(f"the docker backend needs a Docker engine: {why[0]}; {why[1]}")
+    if scenario.server.image is None and not shipped.DOCKERFILE.is_file():
+        raise CannotRun(f"{shipped.DOCKERFILE} is missing: the nats-chaos install is incomplete")
 
 
 def lacks(backend: str, ability: str) -> str | None:

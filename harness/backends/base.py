@@ -182,5 +182,13 @@ class FileAccess(Protocol):
         """``node``'s JetStream store directory, as a path on its Remote."""
 
 
+@runtime_checkable
+class ServerBinary(Protocol):
+    """A backend whose nodes run a binary it can hand out (the Docker backend: its image's)."""
+
+    def server_binary(self, dest: Path) -> Path:
+        """Copy the nats-server binary the nodes run to the file ``dest``; ``dest``."""
+
+
 class FullCluster(Cluster, ProcessControl, NetworkControl, PowerControl, FileAccess, Protocol):
     """The core and every ability protocol: what the local and Docker backends are."""

@@ -180,6 +180,18 @@ class DockerCluster(HostCluster):
             "sha256": servers.sha256(binary) if binary else None,  # a named image: none
         }
 
+    def server_binary(self, dest: Path) -> Path:
+        """The nats-server the nodes run, copied out of the run's image to ``dest``."""
+        if self.image is None:
+            self.image = images.for_scenario(self.scenario, self.binary, self.dc)
+        name = container_name(self.state.tag, "binary")
+        self.state.add_container(name)  # `clean` removes it should the harness die meanwhile
+        try:
+            labels = {RUN_LABEL: self.state.tag}
+            return images.extract_binary(self.dc, self.image, dest, name, labels)
+        finally:
+            self.state.drop_container(name)
+
     # -- lifecycle --------------------------------------------------------
     def start(self) -> None:
         netns.require_root()

@@ -194,21 +194,35 @@ class HostCluster(ABC):
         for node, enemies in grudge.items():
             self._grudge[node] = self._grudge.get(node, frozenset()) | enemies
         # A node without a namespace (a stopped container) gets its rules when it starts.
-        live = [n for n in grudge if self.has_netns(n)]
-        iptables.apply_grudge(grudge, self.remote, self.ip, nodes=live)
+        for node in grudge:
+            apply = partial(iptables.apply_grudge, grudge, self.remote, self.ip, nodes=[node])
+            self._in_netns(node, apply)
 
     def cut_clients(self, nodes: Sequence[str], both_ways: bool) -> None:
         for node in nodes:
             self._cut[node] = both_ways
-            if self.has_netns(node):
-                iptables.cut(self.remote(node), self.host_ip, both_ways=both_ways)
+            self._in_netns(
+                node, partial(iptables.cut, self.remote(node), self.host_ip, both_ways=both_ways)
+            )
 
     def heal_network(self) -> None:
         self._grudge.clear()
         self._cut.clear()
         for node in self.nodes:
+            self._in_netns(node, partial(iptables.flush, self.remote(node)))
+
+    def _in_netns(self, node: str, act: Callable[[], None]) -> None:
+        """``act()`` (rules in ``node``'s namespace) while it has one. A node without one, or
+        whose namespace went away meanwhile (a container that exited by itself), needs no
+        rules: it gets those in force when it starts again (:meth:`_reapply_rules`)."""
+        if not self.has_netns(node):
+            return
+        try:
+            act()
+        except Exception:
             if self.has_netns(node):
-                iptables.flush(self.remote(node))
+                raise
+            log.info("%s: its network namespace went away; rules follow at its next start", node)
 
     def _reapply_rules(self, node: str) -> None:
         """Put the rules in force back into ``node``'s new namespace."""

@@ -10,6 +10,8 @@ without running it:
 - ``name``: the registry key and the scenario's ``workload.name``;
 - ``checkers``: names in :data:`checkers.compose.REGISTRY` its histories are
   checked with (every run adds the well-formedness and server-log checkers);
+- ``writes``: the client op names that are writes (an ``ok`` one is an
+  acknowledged write; the ``availability`` checker measures gaps between them);
 - ``headline_checker``: the checker whose ``summary`` is the run's headline;
 - ``anomalies``: every anomaly name those checkers can report;
 - ``needs``: the backend abilities it uses (``harness.backends.base.ABILITIES``),

@@ -26,9 +26,11 @@ process id:
 Class attributes (read without running anything): ``name``, ``Spec`` (its
 pydantic spec, a member of the scenario's ``workload`` union, discriminated
 by ``name``), ``checkers`` (names in ``checkers.compose.REGISTRY``),
-``headline_checker``, ``anomalies``, ``needs`` (backend abilities, checked
-in preflight), ``min_server`` (the oldest nats-server it works on, None for
-any; checked in preflight) and ``pairs_fs`` (op names whose ``ok``
+``writes`` (the client op names that are writes, an ``ok`` one acknowledged:
+what the ``availability`` checker measures), ``headline_checker``,
+``anomalies``, ``needs`` (backend abilities, checked in preflight),
+``min_server`` (the oldest nats-server it works on, None for any; checked
+in preflight) and ``pairs_fs`` (op names whose ``ok``
 value is a list of ``[int, int]`` pairs, loaded as an int64 array).
 """
 
@@ -84,6 +86,7 @@ class Workload(Protocol):
     name: ClassVar[str]
     Spec: ClassVar[type[WorkloadSpecBase]]
     checkers: ClassVar[tuple[str, ...]]
+    writes: ClassVar[tuple[str, ...]]  # client fs that are writes: ok = acknowledged (availability)
     headline_checker: ClassVar[str]
     anomalies: ClassVar[tuple[str, ...]]
     needs: ClassVar[frozenset[str]]

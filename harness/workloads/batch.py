@@ -79,7 +79,8 @@ class BatchWorkload(streams.ReplicaReads):
 
     name: ClassVar[str] = "batch"
     Spec: ClassVar[type[WorkloadSpecBase]] = BatchSpec
-    checkers: ClassVar[tuple[str, ...]] = ("stats", "batch")
+    checkers: ClassVar[tuple[str, ...]] = ("stats", "batch", "availability")
+    writes: ClassVar[tuple[str, ...]] = ("batch",)  # ok: a committed batch, acknowledged
     headline_checker: ClassVar[str] = "batch"
     anomalies: ClassVar[tuple[str, ...]] = (
         "partial-batch",
@@ -89,6 +90,10 @@ class BatchWorkload(streams.ReplicaReads):
         "duplicated",
         "unexpected",
         "bad-ack",
+        "stream-lost",
+        "stalled",
+        "replica-groups",
+        "holes",
         "divergence",
     )
     needs: ClassVar[frozenset[str]] = frozenset({NETWORK})  # per-node reads cut every route
@@ -128,7 +133,8 @@ class BatchWorkload(streams.ReplicaReads):
             def read() -> Awaitable[list[list[int]]]:
                 return streams.direct_read(client, self.stream, self.read_timeout, _row)
 
-            return await streams.read_alone(self.cluster, op.node, self.stream, read, [])
+            direct = streams.direct_mode(client)
+            return await streams.read_alone(self.cluster, op.node, self.stream, read, [], direct)
         raise ValueError(f"batch workload has no operation {op.f!r}")
 
     async def _batch(self, client: NatsClient, batch_id: int, values: list[int]) -> Completion:

@@ -106,7 +106,9 @@ class CasWorkload(streams.ReplicaReads):
 
     name: ClassVar[str] = "cas"
     Spec: ClassVar[type[WorkloadSpecBase]] = CasSpec
-    checkers: ClassVar[tuple[str, ...]] = ("stats", "cas")  # cas runs the cas-register search
+    # cas runs the cas-register search
+    checkers: ClassVar[tuple[str, ...]] = ("stats", "cas", "availability")
+    writes: ClassVar[tuple[str, ...]] = ("cas",)  # ok: a CAS that won
     headline_checker: ClassVar[str] = "cas"
     offline_fs: ClassVar[tuple[str, ...]] = ("read-node",)
     anomalies: ClassVar[tuple[str, ...]] = (
@@ -114,6 +116,8 @@ class CasWorkload(streams.ReplicaReads):
         "double-winner",
         "lost",
         "phantom-read",
+        "stream-lost",
+        "stalled",
         "divergence",
     )
     needs: ClassVar[frozenset[str]] = frozenset({NETWORK})  # per-node reads cut every route
@@ -176,7 +180,12 @@ class CasWorkload(streams.ReplicaReads):
             assert op.node is not None
             absent = [[k, 0, ABSENT] for k in range(self.spec.keys)]
             done = await streams.read_alone(
-                self.cluster, op.node, self.stream, lambda: self._finals(client), absent
+                self.cluster,
+                op.node,
+                self.stream,
+                lambda: self._finals(client),
+                absent,
+                streams.BY_SUBJECT,
             )
             return Completion(done.type, done.value, extra={**done.extra, "leader": self.leader})
         raise ValueError(f"cas workload has no operation {op.f!r}")

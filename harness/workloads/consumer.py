@@ -90,7 +90,8 @@ class ConsumerWorkload:
 
     name: ClassVar[str] = "consumer"
     Spec: ClassVar[type[WorkloadSpecBase]] = ConsumerSpec
-    checkers: ClassVar[tuple[str, ...]] = ("stats", "consumer")
+    checkers: ClassVar[tuple[str, ...]] = ("stats", "consumer", "availability")
+    writes: ClassVar[tuple[str, ...]] = ("publish",)  # ok: the producers' acknowledged publishes
     headline_checker: ClassVar[str] = "consumer"
     offline_fs: ClassVar[tuple[str, ...]] = ()  # the drain is no replica read
     anomalies: ClassVar[tuple[str, ...]] = (

@@ -65,13 +65,16 @@ class CounterWorkload(streams.ReplicaReads):
 
     name: ClassVar[str] = "counter"
     Spec: ClassVar[type[WorkloadSpecBase]] = CounterSpec
-    checkers: ClassVar[tuple[str, ...]] = ("stats", "counter")
+    checkers: ClassVar[tuple[str, ...]] = ("stats", "counter", "availability")
+    writes: ClassVar[tuple[str, ...]] = ("incr",)  # ok: an increment whose PubAck carried the total
     headline_checker: ClassVar[str] = "counter"
     anomalies: ClassVar[tuple[str, ...]] = (
         "lost-increment",
         "phantom-increment",
         "inconsistent-total",
         "duplicate-total",
+        "stream-lost",
+        "stalled",
         "divergence",
     )
     needs: ClassVar[frozenset[str]] = frozenset({NETWORK})  # per-node reads cut every route
@@ -115,7 +118,12 @@ class CounterWorkload(streams.ReplicaReads):
             assert op.node is not None
             zeros = [[k, 0] for k in range(self.keys)]
             return await streams.read_alone(
-                self.cluster, op.node, self.stream, lambda: self._totals(client), zeros
+                self.cluster,
+                op.node,
+                self.stream,
+                lambda: self._totals(client),
+                zeros,
+                streams.BY_SUBJECT,
             )
         raise ValueError(f"counter workload has no operation {op.f!r}")
 

@@ -69,13 +69,19 @@ class DedupWorkload(streams.ReplicaReads):
 
     name: ClassVar[str] = "dedup"
     Spec: ClassVar[type[WorkloadSpecBase]] = DedupSpec
-    checkers: ClassVar[tuple[str, ...]] = ("stats", "dedup")
+    checkers: ClassVar[tuple[str, ...]] = ("stats", "dedup", "availability")
+    # ok: an acknowledged publish (a duplicate ack too: the server answered)
+    writes: ClassVar[tuple[str, ...]] = ("publish",)
     headline_checker: ClassVar[str] = "dedup"
     anomalies: ClassVar[tuple[str, ...]] = (
         "lost",
         "duplicated-id",
         "phantom-duplicate",
         "unexpected",
+        "stream-lost",
+        "stalled",
+        "replica-groups",
+        "holes",
         "divergence",
         "failed-but-read",
     )
@@ -135,7 +141,8 @@ class DedupWorkload(streams.ReplicaReads):
             def read() -> Awaitable[list[list[int]]]:
                 return streams.direct_read(client, self.stream, self.read_timeout, _triple)
 
-            done = await streams.read_alone(self.cluster, op.node, self.stream, read, [])
+            direct = streams.direct_mode(client)
+            done = await streams.read_alone(self.cluster, op.node, self.stream, read, [], direct)
             window = {"duplicate_window": self.spec.duplicate_window}
             return Completion(done.type, done.value, extra={**window, **done.extra})
         raise ValueError(f"dedup workload has no operation {op.f!r}")

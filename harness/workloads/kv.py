@@ -98,9 +98,17 @@ class KvWorkload(streams.ReplicaReads):
 
     name: ClassVar[str] = "kv"
     Spec: ClassVar[type[WorkloadSpecBase]] = KvSpec
-    checkers: ClassVar[tuple[str, ...]] = ("stats", "kv", "linear-kv")
+    checkers: ClassVar[tuple[str, ...]] = ("stats", "kv", "linear-kv", "availability")
+    # ok: a KV write the server acknowledged with its revision
+    writes: ClassVar[tuple[str, ...]] = ("put", "create", "update", "delete")
     headline_checker: ClassVar[str] = "kv"
-    anomalies: ClassVar[tuple[str, ...]] = ("non-linearizable", "lost-write", "divergence")
+    anomalies: ClassVar[tuple[str, ...]] = (
+        "non-linearizable",
+        "lost-write",
+        "stream-lost",
+        "stalled",
+        "divergence",
+    )
     needs: ClassVar[frozenset[str]] = frozenset({NETWORK})  # per-node reads cut every route
     min_server: ClassVar[str | None] = None
     pairs_fs: ClassVar[frozenset[str]] = frozenset()
@@ -177,7 +185,12 @@ class KvWorkload(streams.ReplicaReads):
             assert op.node is not None
             absent = [[k, None, 0] for k in range(self.spec.keys)]
             return await streams.read_alone(
-                self.cluster, op.node, self.stream, lambda: self._entries(client), absent
+                self.cluster,
+                op.node,
+                self.stream,
+                lambda: self._entries(client),
+                absent,
+                streams.BY_SUBJECT,
             )
         key, arg = op.value
         subject = self.subject(key)

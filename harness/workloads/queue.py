@@ -55,6 +55,7 @@ class QueueWorkload(streams.ReplicaReads):
     name: ClassVar[str] = "queue"
     Spec: ClassVar[type[WorkloadSpecBase]] = QueueSpec
     checkers: ClassVar[tuple[str, ...]] = ("stats", "queue", "availability")
+    writes: ClassVar[tuple[str, ...]] = ("publish",)  # ok: an acknowledged publish
     headline_checker: ClassVar[str] = "queue"
     anomalies: ClassVar[tuple[str, ...]] = (
         "lost",
@@ -110,7 +111,8 @@ class QueueWorkload(streams.ReplicaReads):
         def read() -> Awaitable[list[list[int]]]:
             return streams.direct_read(client, self.stream, self.read_timeout, _pair)
 
-        return await streams.read_alone(self.cluster, node, self.stream, read, [])
+        direct = streams.direct_mode(client)
+        return await streams.read_alone(self.cluster, node, self.stream, read, [], direct)
 
 
 def _pair(msg: StoredMsg) -> list[int]:

@@ -40,6 +40,7 @@ if TYPE_CHECKING:  # the scenario imports the workload registry: no import at ru
     from harness.workloads.base import WorkloadContext
 
 READ_BATCH = 1000  # messages per batched direct get
+LIVE = "live"  # a final read's ``via`` when the node's own server answered it
 SINGLE_WINDOW = 64  # single direct gets in flight at once where batches are not answered
 NUDGE_EVERY = 5.0  # seconds a replica may lag in joining the direct-get group before a nudge
 GONE_AFTER = 10.0  # every node answers without the stream this long: it is gone, stop waiting
@@ -247,11 +248,28 @@ Row = Callable[[StoredMsg], list[int]]
 """How a workload turns one stored message into one row of its read value."""
 
 
+BATCHED, SINGLE, BY_SUBJECT = "batched", "single", "last-by-subject"
+"""How a final read read its node (its completion's ``direct``): batched direct gets,
+single direct gets (2.10: no batches), or one direct get of each key's last message."""
+
+
+def direct_mode(client: NatsClient) -> str:
+    """How :func:`direct_read` reads over ``client``: :data:`BATCHED` or :data:`SINGLE`."""
+    return BATCHED if batched_direct_get(client.server_version()) else SINGLE
+
+
 async def read_alone(
-    cluster: Cluster, node: str, stream: str, read: Callable[[], Awaitable[Any]], absent: Any
+    cluster: Cluster,
+    node: str,
+    stream: str,
+    read: Callable[[], Awaitable[Any]],
+    absent: Any,
+    direct: str,
 ) -> Completion:
     """One node's final read of ``stream``, provably its own: ``ok`` with what ``read()``
-    returned and ``routes: 0``.
+    returned, ``routes: 0``, ``via: "live"`` and ``direct`` (how ``read()`` reads:
+    :data:`BATCHED`, :data:`SINGLE` or :data:`BY_SUBJECT`; an offline read says
+    ``via: "offline"``, :mod:`harness.offline.reads`).
 
     A node whose ``/jsz`` shows no such stream reads as ``ok`` with ``absent``,
     a ``note`` and ``absent: true`` (the stream is gone: that is data). A node that does not
@@ -265,7 +283,7 @@ async def read_alone(
         raise Unknown("node did not answer /jsz")
     if not view.present:
         note = f"stream {stream} is absent on {node}"
-        return Completion("ok", absent, extra={"note": note, "absent": True})
+        return Completion("ok", absent, extra={"note": note, "absent": True, "via": LIVE})
     if not await asyncio.to_thread(mon.serves_direct_get, stream):
         raise Unknown(
             f"{node} holds the stream but does not serve direct gets (replica not caught up)"
@@ -275,7 +293,7 @@ async def read_alone(
     routes_after = await asyncio.to_thread(mon.route_count)
     if routes_before != 0 or routes_after != 0:
         raise Unknown(f"node had routes during the read ({routes_before}, {routes_after})")
-    return Completion("ok", value, extra={"routes": 0})
+    return Completion("ok", value, extra={"routes": 0, "via": LIVE, "direct": direct})
 
 
 async def direct_read(client: NatsClient, stream: str, timeout: float, row: Row) -> list[list[int]]:
@@ -284,7 +302,7 @@ async def direct_read(client: NatsClient, stream: str, timeout: float, row: Row)
     single ones (:func:`_single_reads`)."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
-    if not batched_direct_get(client.server_version()):
+    if direct_mode(client) == SINGLE:
         return await _single_reads(client, stream, deadline, row)
     rows: list[list[int]] = []
     seq = 1

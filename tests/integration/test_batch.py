@@ -41,6 +41,12 @@ def test_a_leader_kill_run_keeps_every_batch_whole(nats_chaos, tmp_path: Path) -
         assert b[f"{key}_count"] == 0, key
     assert (b["bad_ack_count"], b["moved_count"], b["divergence"]["count"]) == (0, 0, 0)
     assert b["unread_nodes"] == [] and result["isolated_for_reads"] is True
+    assert (b["stream_lost"], b["stalled"], b["holes"]) == ({}, {}, {})  # the replica analysis
+    how = {"type": "ok", "via": "live", "direct": "batched", "tries": 1}
+    assert result["final_reads"] == dict.fromkeys(["n1", "n2", "n3"], how)
+    a = result["checkers"]["availability"]  # over the batch commits
+    assert a["writes"] == ["batch"] and a["acknowledged"] == committed
+    assert [f["kind"] for f in a["faults"]] == ["kill", "kill"]
 
     ops = load_history(run_dir / "history.jsonl").ops
     kills = ops[(ops["process"] == "nemesis") & (ops["f"] == "kill")]

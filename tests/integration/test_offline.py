@@ -6,6 +6,9 @@
 2. After a real run, the store collected from n1 (``nodes/n1/data.tar.gz``),
    made single-replica and served alone on loopback, reads back exactly what
    the run's live final read of n1 recorded.
+3. A node that never starts again is read offline by the run itself, on the
+   local backend and on Docker (marked ``docker``: the engine is started and
+   the node image built when missing, as ``tests/docker`` does).
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ import pytest
 import yaml
 from chaosrun import assert_nothing_left, results_json, run_dir_of
 
-from harness import servers
+from harness import engine, images, servers
 from harness.clients import NatsPyClient
 from harness.history import load_history
 from harness.offline import OfflineServer, prepare
@@ -94,9 +97,23 @@ def test_an_offline_read_of_a_collected_store_equals_the_live_read(
     assert json.loads(json.dumps(offline)) == live
 
 
-def test_a_node_that_refuses_to_start_is_read_offline(nats_chaos, tmp_path: Path) -> None:
+def _docker_image() -> str:
+    """The node image a Docker run names (the engine started, the image built, if need be)."""
+    engine.ensure_engine(install=True)
+    servers.install(servers.DEFAULT_VERSION)
+    return images.build(servers.DEFAULT_VERSION, force=False)
+
+
+@pytest.mark.parametrize("backend", ["local", pytest.param("docker", marks=pytest.mark.docker)])
+def test_a_node_that_refuses_to_start_is_read_offline(
+    backend: str, nats_chaos, tmp_path: Path
+) -> None:
     """Its Raft snapshots truncated while it was down, a node never starts again; its
-    store still holds the stream, and the run reads it offline instead of leaving it unread."""
+    store still holds the stream, and the run reads it offline instead of leaving it unread.
+
+    On Docker the store is the container's bind-mounted data dir on the host, and the
+    scenario names its image (``server.image``), so the run has no binary of its own: the
+    server that serves the copy is copied out of the image, the build the nodes ran."""
     scenario = {
         "name": "offline-read",
         "nodes": 3,
@@ -116,10 +133,13 @@ def test_a_node_that_refuses_to_start_is_read_offline(nats_chaos, tmp_path: Path
         "schedule": {"quiet": 4, "interval": 10, "duration": 4},
         "recovery": {"timeout": 6, "read_timeout": 15},
     }
+    image = _docker_image() if backend == "docker" else None
+    if image is not None:
+        scenario |= {"backend": "docker", "server": {"image": image}}
     path = tmp_path / "offline-read.yaml"
     path.write_text(yaml.safe_dump(scenario))
     proc = nats_chaos("run", str(path))
-    out, err = proc.communicate(timeout=180)
+    out, err = proc.communicate(timeout=240)
     assert proc.returncode in (0, 1), (out, err)
     run_dir = run_dir_of(tmp_path, "offline-read")
     result = results_json(run_dir)
@@ -139,6 +159,34 @@ def test_a_node_that_refuses_to_start_is_read_offline(nats_chaos, tmp_path: Path
     assert len(held) > 100 and set(held) <= theirs  # what it had when it went down
     per_node = result["checkers"]["queue"]["per_node"]
     assert per_node[target]["status"] == "read"
+    # how each node was read, per node in results.json: the target offline after a live try
+    assert result["final_reads"][target] == {
+        "type": "ok", "via": "offline", "direct": "batched", "tries": 2,
+    }  # fmt: skip
+    assert result["final_reads"][other] == {
+        "type": "ok", "via": "live", "direct": "batched", "tries": 1,
+    }  # fmt: skip
+    used = result["offline_binary"]
+    cached = servers.sha256(servers.cached_path(servers.DEFAULT_VERSION))
+    if image is None:
+        assert used == {"path": result["server"]["binary"], "sha256": cached,
+                        "source": "the run's binary"}  # fmt: skip
+    else:
+        assert result["server"]["image"] == image and result["server"]["binary"] is None
+        assert used["source"] == f"copied out of {image}"
+        built_from = images.engine_client().images.get(image).labels[images.SHA_LABEL]
+        assert used["sha256"] == built_from == cached
+        assert _docker_leftovers(result["tag"]) == []
     assert result["valid"] != "unknown"
     assert "unread" not in out
     assert_nothing_left(result["tag"], tmp_path / "state")
+
+
+def _docker_leftovers(tag: str) -> list[str]:
+    """Containers (the one the binary was copied out of too) and networks of run ``tag``."""
+    from harness.backends.docker import RUN_LABEL
+
+    dc, label = images.engine_client(), {"label": f"{RUN_LABEL}={tag}"}
+    return [c.name for c in dc.containers.list(all=True, filters=label)] + [
+        n.name for n in dc.networks.list(filters=label)
+    ]

@@ -46,3 +46,6 @@ def test_a_2_10_server_from_pypi_runs_valid_with_every_node_read(
         ["n1", "n2", "n3"], "read"
     )
     assert all(d["read_count"] >= q["acknowledged_count"] for d in q["per_node"].values())
+    how = {"type": "ok", "via": "live", "direct": "single", "tries": 1}  # no batches on 2.10
+    assert result["final_reads"] == dict.fromkeys(["n1", "n2", "n3"], how)
+    assert f"(sha256 {digest})" in (run_dir / "summary.md").read_text()

@@ -6,10 +6,13 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+import pytest
 
 from checkers.availability import check_availability
 from checkers.compose import check_history
 from harness.history import load_history
+from harness.results import check_loaded
+from harness.workloads import REGISTRY as WORKLOADS
 
 MS = 1_000_000
 
@@ -25,22 +28,24 @@ class H:
     def op(self, t_ms: float, **kw: Any) -> None:
         self.ops.append({"index": len(self.ops), "time": int(t_ms * MS), **kw})
 
-    def write(self, t_ms: float, outcome: str = "ok", error: str | None = None) -> None:
+    def write(
+        self, t_ms: float, outcome: str = "ok", error: str | None = None, f: str = "publish"
+    ) -> None:
         self.value += 1
         p, v = self.proc, self.value
-        self.op(t_ms, type="invoke", process=p, f="publish", value=v, node="n1")
+        self.op(t_ms, type="invoke", process=p, f=f, value=v, node="n1")
         extra = {"seq": v} if outcome == "ok" else {"error": error}
-        self.op(t_ms + 1, type=outcome, process=p, f="publish", value=v, node="n1", **extra)
+        self.op(t_ms + 1, type=outcome, process=p, f=f, value=v, node="n1", **extra)
         if outcome == "info":
             self.proc += 1  # a process whose op ended info is never reused
 
     def nemesis(self, t_ms: float, f: str, value: dict[str, Any]) -> None:
         self.op(t_ms, type="info", process="nemesis", f=f, value=value)
 
-    def check(self, tmp_path: Path) -> dict[str, Any]:
+    def check(self, tmp_path: Path, context: dict[str, Any] | None = None) -> dict[str, Any]:
         path = tmp_path / "history.jsonl"
         path.write_bytes(b"".join(orjson.dumps(o) + b"\n" for o in self.ops))
-        return check_availability(load_history(path).ops, {})
+        return check_availability(load_history(path).ops, context or {})
 
 
 def planted() -> H:
@@ -126,3 +131,69 @@ def test_composed_by_name(tmp_path: Path) -> None:
     result = check_history(load_history(path).ops, {}, ["availability"])
     assert result["valid"] is True and result["anomalies"] == []
     assert result["checkers"]["availability"]["longest_gap"]["seconds"] == 2.5
+
+
+def mixed(writes: tuple[str, ...], other: str) -> H:
+    """Each of ``writes`` in turn every 100 ms (0-1,900 ms, every 5th refused), ``other`` ops
+    (reads, not writes) between; a kill 2.0-3.0 s, during which only ``other`` ops succeed
+    and writes time out; writes acknowledged again from 3,200 ms to 3,900 ms."""
+    h = H()
+    for i, t in enumerate(range(0, 2000, 100)):
+        f = writes[i % len(writes)]
+        h.write(t, "fail", "wrong last sequence", f) if i % 5 == 4 else h.write(t, f=f)
+        h.write(t + 50, f=other)
+    h.nemesis(2000, "kill", {"start": "kill", "nodes": ["n1"], "began": 2000 * MS})
+    for t in range(2000, 3000, 250):
+        h.write(t, "info", "timeout", writes[0])
+        h.write(t + 100, f=other)  # a read answered meanwhile is no acknowledged write
+    h.nemesis(3000, "kill", {"stop": "kill", "nodes": ["n1"]})
+    for i, t in enumerate(range(3200, 4000, 100)):
+        h.write(t, f=writes[i % len(writes)])
+    return h
+
+
+WRITES = {
+    "queue": ("publish", "read"),
+    "dedup": ("publish", "read"),
+    "consumer": ("publish", "fetch"),
+    "counter": ("incr", "read"),
+    "batch": ("batch", "read"),
+    "kv": ("put", "get"),
+    "cas": ("cas", "read"),
+}
+
+
+@pytest.mark.parametrize("workload", sorted(WORKLOADS))
+def test_every_workload_measures_its_own_acknowledged_writes(workload: str, tmp_path: Path) -> None:
+    spec = WORKLOADS[workload]
+    assert "availability" in spec.checkers
+    writes = spec.writes
+    assert writes[0] == WRITES[workload][0]
+    r = mixed(writes, WRITES[workload][1]).check(tmp_path, {"writes": writes})
+    assert r["writes"] == list(writes)
+    assert r["acknowledged"] == 16 + 8  # the reads in between count for nothing
+    assert r["failed"] == 4 + 4
+    [fault] = r["faults"]
+    assert (fault["acked"], fault["first_ack_after_s"]) == (0, 0.201)
+    assert fault["failures"] == {"timeout": 4}
+    assert r["failures_outside"] == {"wrong last sequence": 4}
+    # the last write before the kill (1,900 ms) was refused: the gap starts at 1,801 ms
+    assert r["longest_gap"] == {"seconds": 1.4, "from_s": 1.801, "to_s": 3.201}
+
+
+def test_kv_writes_of_every_kind_are_acknowledged_writes(tmp_path: Path) -> None:
+    kv = WORKLOADS["kv"].writes
+    assert set(kv) == {"put", "create", "update", "delete"}
+    r = mixed(kv, "get").check(tmp_path, {"writes": kv})
+    assert r["acknowledged"] == 24
+    queue = mixed(kv, "get").check(tmp_path)  # the default writes are publishes: none here
+    assert (queue["acknowledged"], queue["longest_gap"]) == (0, None)
+
+
+def test_composed_for_a_workload_with_its_writes(tmp_path: Path) -> None:
+    path = tmp_path / "history.jsonl"
+    h = mixed(("incr",), "read")
+    path.write_bytes(b"".join(orjson.dumps(o) + b"\n" for o in h.ops))
+    result = check_loaded(load_history(path), ["n1"], "counter")
+    a = result["checkers"]["availability"]
+    assert (a["writes"], a["acknowledged"]) == (["incr"], 24)

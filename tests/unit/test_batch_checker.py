@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+from replica_cases import assert_stalled_and_stream_lost_shown, recovery_record
 
 from checkers.batch import batches, check_batch
 from checkers.compose import check_history
@@ -117,7 +118,7 @@ def planted() -> H:
     h.batch(6, [60, 61], "info")  # partial on n1
     h.batch(7, [70, 71, 72], seq=15, count=2)  # bad ack
     h.batch(8, [80, 81], seq=18)  # n1 stores 81 with a foreign position: unexpected
-    h.batch(9, [90, 91], seq=20)  # absent on n3: divergence
+    h.batch(9, [90, 91], seq=20)  # absent on n3: a divergent batch (n3's holes)
     h.batch(10, [100, 101], "fail")  # failed, absent (allowed)
     h.batch(11, [110, 111], "info")  # recovered whole (allowed)
     h.batch(12, [120, 121], "info")  # unknown (allowed)
@@ -142,7 +143,7 @@ def test_planted_anomalies_are_each_counted(tmp_path: Path) -> None:
     assert r["valid"] is False
     assert r["anomalies"] == [
         "partial-batch", "split-batch", "failed-batch-visible", "lost-batch",
-        "duplicated", "unexpected", "bad-ack", "divergence",
+        "duplicated", "unexpected", "bad-ack", "holes",
     ]  # fmt: skip
     assert (r["partial_count"], r["partial_batches"]) == (3, [2, 4, 6])
     assert (r["split_count"], r["split_batches"]) == (1, [3])
@@ -152,8 +153,14 @@ def test_planted_anomalies_are_each_counted(tmp_path: Path) -> None:
     assert (r["unexpected_count"], r["unexpected"]) == (2, [81, 999])
     assert (r["bad_ack_count"], r["bad_ack_batches"]) == (1, [7])
     div = r["divergence"]
-    assert (div["count"], div["batches"], div["divergent_batches"]) == (1, 1, [9])
+    # every node ends at seq 25 and no seq holds two values: what one lacks is a hole
+    assert (div["count"], div["batches"], div["divergent_batches"]) == (0, 1, [9])
     assert div["same_seq_different_value"]["count"] == 0
+    holes = {n: h["ranges"] for n, h in r["holes"].items()}
+    assert holes == {"n1": [[5, 5], [8, 8], [16, 16]], "n2": [[8, 8], [12, 12], [21, 21]],
+                     "n3": [[12, 12], [16, 16], [19, 21]]}  # fmt: skip
+    # acknowledged values other nodes hold at those seqs: 90, 91 (batch 9), 10 (n1's copy)
+    assert r["holes"]["n3"]["lost"]["count"] == 3
     assert (r["failed_count"], r["recovered_count"], r["unknown_count"]) == (1, 1, 1)
     assert (r["moved_count"], r["broken_count"]) == (1, 5)  # batch 4 is partial and failed
     n1, n3 = r["per_node"]["n1"], r["per_node"]["n3"]
@@ -166,7 +173,9 @@ def test_planted_anomalies_are_each_counted(tmp_path: Path) -> None:
     assert r["summary"]["headline"] == (
         "PARTIAL 3 batches visible; 1 split batch; 1 failed batch visible; "
         "LOST 1 of 8 committed batches (12.50%); 1 duplicated; 2 unexpected; 1 bad ack; "
-        "1 divergent between replicas"
+        "holes on n1: 3 stream sequences missing in 3 ranges; "
+        "holes on n2: 3 stream sequences missing in 3 ranges; "
+        "holes on n3: 5 stream sequences missing in 3 ranges"
     )
     assert r["summary"]["row"] == {"committed": 8, "partial": 3, "lost": 1, "broken_pct": 38.46}
 
@@ -176,7 +185,7 @@ def test_examples_show_each_batch_op_and_where_every_node_holds_it(tmp_path: Pat
     tables = {t["title"]: t for t in r["summary"]["examples"]}
     assert list(tables) == [
         "Partial batches", "Split batches", "Failed batches visible", "Lost batches",
-        "Bad acks", "Divergent batches", "Unexpected messages",
+        "Bad acks", "Divergent batches", "Unexpected messages", "Replica groups",
     ]  # fmt: skip
     partial = tables["Partial batches"]
     assert partial["note"] == "3 batches partly stored on a node; the first by id."
@@ -236,9 +245,11 @@ def test_one_node_with_part_of_an_unknown_batch_is_partial(tmp_path: Path) -> No
     h.read("n2", at(1, 1, [10, 11, 12]))
     h.read("n3", at(1, 1, [10, 11]))  # the commit's message is missing here
     r = run(h, tmp_path)
-    assert r["anomalies"] == ["partial-batch"]
+    assert r["anomalies"] == ["partial-batch", "divergence"]  # n3 also ends short of the others
     assert (r["partial_count"], r["recovered_count"], r["unknown_count"]) == (1, 0, 0)
-    assert r["divergence"]["count"] == 0  # partial, so not counted again as divergent
+    div = r["divergence"]
+    assert (div["count"], div["short_nodes"]["n3"]["ranges"]) == (1, [[3, 3]])
+    assert div["batches"] == 0  # partial, so not a batch whole on one node, absent on another
 
 
 def test_batches_pair_each_invoke_with_its_completion_across_interleaving(
@@ -285,6 +296,50 @@ def test_values_far_apart_are_looked_up_by_search_as_well(tmp_path: Path) -> Non
         h.read(n, at(1, 1, [7, big]) + at(3, 2, [3 * big, 2 * big]))
     h.read("n3", at(1, 1, [7, big]) + at(3, 2, [2 * big, 3 * big], [2, 1]) + [[5, 3, 1, -1]])
     r = run(h, tmp_path)
-    assert r["anomalies"] == ["split-batch", "unexpected", "divergence"]
+    assert r["anomalies"] == ["split-batch", "unexpected", "replica-groups", "divergence"]
     assert (r["split_batches"], r["unexpected"]) == ([2], [-1])
     assert r["divergence"]["same_seq_different_value"]["count"] == 2  # seqs 3 and 4 differ
+    assert r["divergence"]["short_nodes"] == {  # n3 alone holds seq 5
+        n: {"count": 1, "range_count": 1, "ranges": [[5, 5]]} for n in ("n1", "n2")
+    }
+
+
+def test_replica_anomalies_are_named_as_the_queue_checkers(tmp_path: Path) -> None:
+    """Batches 1-3 committed at seqs 1-6, batch 4 unknown. n1 holds 1-3; n2 holds batch 4
+    where n1 holds batch 3 (two groups); n3 stopped after batch 1 and the recovery wait left
+    it there (stalled); n4's read says the stream is gone there (stream lost)."""
+    h = H()
+    h.batch(1, [10, 11], seq=2)
+    h.batch(2, [20, 21], seq=4)
+    h.batch(3, [30, 31], seq=6)  # committed at 5 ms
+    h.batch(4, [40, 41], "info")
+    last = {"n1": 6, "n2": 6, "n3": 2, "n4": 6}
+    h.op("info", "nemesis", "recovery", recovery_record(last, 1.0))
+    first = at(1, 1, [10, 11]) + at(3, 2, [20, 21])
+    h.read("n1", first + at(5, 3, [30, 31]))
+    h.read("n2", first + at(5, 4, [40, 41]))
+    h.read("n3", at(1, 1, [10, 11]))
+    h.read("n4", [], absent=True, note="stream chaos is absent on n4")
+    ops = load_history(h.write(tmp_path)).ops
+    r = check_batch(ops, {"nodes": ["n1", "n2", "n3", "n4"]})
+    assert r["anomalies"] == ["stream-lost", "stalled", "replica-groups"]
+    assert (r["lost_count"], r["partial_count"], r["recovered_count"]) == (0, 0, 0)
+    assert list(r["stream_lost"]) == ["n4"]
+    st = r["stalled"]["n3"]
+    assert st["at_bound"] == {"answered": True, "last_seq": 2, "behind": 4, "top_seq": 6}
+    assert (st["read_behind"], st["prefix_consistent"]) == (4, True)
+    div = r["divergence"]
+    assert (div["count"], div["conflict_seqs"]["ranges"], div["short_nodes"]) == (2, [[5, 6]], {})
+    # whole on one node, absent on another that is not stalled and has the stream: 3 and 4
+    assert (div["batches"], div["divergent_batches"]) == (2, [3, 4])
+    groups = {tuple(g["nodes"]): g for g in div["groups"]}
+    assert groups[("n2",)]["lost"] == {
+        "count": 2, "window_count": 1, "windows": [{"from_s": 0.005, "to_s": 0.005, "count": 2}],
+    }  # fmt: skip
+    assert groups[("n3",)]["lost"]["count"] == 4  # batches 2 and 3: its backlog
+    assert r["summary"]["headline"].endswith(
+        "; 3 replica groups disagree on 2 stream sequences ({n1} | {n2} | {n3})"
+    )
+    assert_stalled_and_stream_lost_shown(r, 4, "1s")
+    assert {c["name"]: c["value"] for c in r["summary"]["counts"]}["divergent"] == 2
+    assert r["summary"]["notes"][0].startswith("Replica group {n1}: 6 messages")

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+from replica_cases import assert_stalled_and_stream_lost_shown, recovery_record
 
 from checkers.compose import check_history
 from checkers.dedup import attempts, check_dedup
@@ -154,7 +155,7 @@ def test_planted_anomalies_are_each_counted(tmp_path: Path) -> None:
         "phantom-duplicate",
         "unexpected",
         "failed-but-read",
-        "divergence",
+        "holes",
     ]
     assert (r["attempt_count"], r["id_count"], r["acknowledged_count"], r["read_count"]) == (
         14,
@@ -170,7 +171,9 @@ def test_planted_anomalies_are_each_counted(tmp_path: Path) -> None:
     assert (r["failed_but_read_count"], r["failed_but_read_ids"]) == (1, [6])
     # recovered counts every id stored yet never acked, 6 (failed-but-read) too, as the queue's
     assert (r["recovered_count"], r["unknown_count"], r["failed_count"]) == (2, 1, 0)
-    assert r["divergence"]["count"] == 1
+    # n3 lacks seq 8 (id 7) below its last: a hole, not a replica ending short
+    assert r["divergence"]["count"] == 0
+    assert r["holes"]["n3"]["ranges"] == [[8, 8]] and r["holes"]["n3"]["lost"]["count"] == 1
     assert r["divergence"]["missing_on_node"]["n3"] == {"count": 1, "sample": [7]}
     assert r["divergence"]["same_seq_different_value"]["count"] == 0
     assert r["sample_reads"] == {"7": {"n1": [8], "n2": [8]}}
@@ -179,7 +182,7 @@ def test_planted_anomalies_are_each_counted(tmp_path: Path) -> None:
     assert r["summary"]["headline"] == (
         "DUPLICATED 1 id within the duplicate window; LOST 2 of 7 acknowledged ids (28.57%); "
         "2 phantom duplicates; 2 unexpected; 1 failed id read back; "
-        "1 divergent between replicas"
+        "holes on n3: 1 stream sequence missing in 1 range"
     )
     assert r["summary"]["row"]["duplicated_pct"] == 14.29
 
@@ -193,6 +196,7 @@ def test_examples_show_where_each_id_is_stored_and_every_attempt(tmp_path: Path)
         "Phantom duplicates",
         "Failed ids read back",
         "Unexpected messages",
+        "Replica groups",
     ]
     dup = tables["Duplicated ids"]
     assert dup["head"] == ["msg id", "stored", "attempts"]
@@ -309,7 +313,54 @@ def test_composed_verdict_line(tmp_path: Path) -> None:
     ops = load_history(h.write(tmp_path)).ops
     result = check_history(ops, {"nodes": NODES}, ["wellformed", "dedup"], "dedup")
     assert headline(result).line == "VALID: 3 ids acknowledged, each stored once"
-    h.read("n1", stored(0, 1, 2, 2))
+    for n in NODES:  # a duplicate every replica holds: no replica differs
+        h.read(n, stored(0, 1, 2, 2))
     ops = load_history(h.write(tmp_path)).ops
     result = check_history(ops, {"nodes": NODES}, ["wellformed", "dedup"], "dedup")
     assert headline(result).line == "INVALID: DUPLICATED 1 id within the duplicate window"
+
+
+def test_replica_anomalies_are_named_as_the_queue_checkers(tmp_path: Path) -> None:
+    """ids 0-9 acked at seqs 1-10 (at 0-9 s); ids 10, 11 timed out. n1 holds all ten; n2
+    holds 10, 11 at seqs 9, 10 instead (two groups); n3 stopped at seq 6 and the recovery wait
+    left it there (stalled); n4's read says the stream is gone there (stream lost)."""
+    h = H()
+    for i in range(10):
+        h.publish(i, seq=i + 1, time=i * SEC)
+    h.publish(10, "info", time=10 * SEC)
+    h.publish(11, "info")
+    last = {"n1": 10, "n2": 10, "n3": 6, "n4": 10}
+    h.op("info", "nemesis", "recovery", recovery_record(last, 1.0))
+    h.read("n1", stored(*range(10)))
+    h.read("n2", stored(*range(8), 10, 11))
+    h.read("n3", stored(*range(6)))
+    h.read_proc += 1
+    h.op("invoke", h.read_proc, "read", None, node="n4")
+    h.op("ok", h.read_proc, "read", [], node="n4", absent=True, note="stream chaos is absent")
+    ops = load_history(h.write(tmp_path)).ops
+    r = check_dedup(ops, {"nodes": ["n1", "n2", "n3", "n4"]})
+    assert r["valid"] is False
+    assert r["anomalies"] == ["stream-lost", "stalled", "replica-groups"]
+    assert (r["lost_count"], r["recovered_count"], r["unexpected_count"]) == (0, 2, 0)
+    assert list(r["stream_lost"]) == ["n4"]
+    st = r["stalled"]["n3"]
+    assert st["at_bound"] == {"answered": True, "last_seq": 6, "behind": 4, "top_seq": 10}
+    assert (st["read_last_seq"], st["read_behind"], st["prefix_consistent"]) == (6, 4, True)
+    div = r["divergence"]
+    assert div["count"] == 2  # seqs 9, 10; n3's backlog (7-10) is not divergence
+    assert div["conflict_seqs"]["ranges"] == [[9, 10]] and div["short_nodes"] == {}
+    groups = {tuple(g["nodes"]): g for g in div["groups"]}
+    assert set(groups) == {("n1",), ("n2",), ("n3",)}
+    assert groups[("n2",)]["lost"] == {
+        "count": 2, "window_count": 1, "windows": [{"from_s": 8.0, "to_s": 9.0, "count": 2}],
+    }  # fmt: skip
+    assert r["holes"] == {}
+    assert r["summary"]["headline"].endswith(
+        "; 3 replica groups disagree on 2 stream sequences ({n1} | {n2} | {n3})"
+    )
+    assert_stalled_and_stream_lost_shown(r, 4, "1s")
+    assert {c["name"]: c["value"] for c in r["summary"]["counts"]}["divergent"] == 2
+    assert [e["title"] for e in r["summary"]["examples"]][-2:] == [
+        "Replica groups",
+        "Stalled replicas",
+    ]

@@ -16,6 +16,7 @@ import pytest
 
 from harness.backends.fake import FakeCluster
 from harness.backends.host import HostCluster, HostRemote
+from harness.errors import CannotRun
 from harness.faults.base import FaultContext
 from harness.faults.partition import PartitionFault
 from harness.net import grudges, iptables, netns
@@ -307,3 +308,39 @@ def test_host_backends_cut_clients_and_replay_rules_on_a_new_namespace(monkeypat
     assert rec.rules("n3") == [] and len(rec.rules("n1")) == 3 + 4
     cluster._reapply_rules("n3")  # n3 restarted: its half of the cut, still symmetric
     assert rec.rules("n3")[3:] == [r.replace(".13", ".11") for r in rec.rules("n1")[3:]]
+
+
+class ExitsMidway(RulesOnly):
+    """n2's container exits by itself while the harness works in its namespace."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.n2_up = True
+
+    def has_netns(self, node: str) -> bool:
+        return node != "n3" and (node != "n2" or self.n2_up)
+
+    def remote(self, node: str) -> HostRemote:
+        def prefix() -> list[str]:
+            if node == "n2":
+                self.n2_up = False  # gone between the look and the command
+                raise CannotRun("n2 is not running: its network namespace is gone")
+            return ["ip", "netns", "exec", node]
+
+        return HostRemote(prefix)
+
+
+def test_a_namespace_that_goes_away_midway_gets_its_rules_at_the_next_start(monkeypatch) -> None:
+    rec = Recorder()
+    monkeypatch.setattr(netns, "run", rec)
+    cluster = ExitsMidway()
+    cluster.isolate(g({"n1": "n2", "n2": "n1"}))  # no error: n2 gets its half when it starts
+    assert len(rec.rules("n1")) == 3 + 4 and rec.rules("n2") == []
+    assert cluster._grudge == g({"n1": "n2", "n2": "n1"})
+    cluster.n2_up = True
+    cluster.heal_network()  # the heal of a node that exits meanwhile does not break the run
+    assert cluster._grudge == {} and not cluster.n2_up
+    cluster.n2_up = True
+    cluster.remote = lambda node: HostRemote(lambda: (_ for _ in ()).throw(OSError("broken")))
+    with pytest.raises(OSError, match="broken"):  # a namespace still there: a real failure
+        cluster.heal_network()

@@ -258,7 +258,9 @@ def test_no_node_read_is_unknown(tmp_path: Path) -> None:
 
 
 def test_the_workload_names_the_checker_and_its_anomalies() -> None:
-    assert KvWorkload.checkers == ("stats", "kv", "linear-kv")
+    assert KvWorkload.checkers == ("stats", "kv", "linear-kv", "availability")
     assert KvWorkload.headline_checker == "kv"
     assert REGISTRY["kv"] is check_kv
-    assert set(KvWorkload.anomalies) == {"non-linearizable", "lost-write", "divergence"}
+    assert set(KvWorkload.anomalies) == {
+        "non-linearizable", "lost-write", "stream-lost", "stalled", "divergence",
+    }  # fmt: skip

@@ -1,4 +1,4 @@
-"""Imports go one way: harness -> checkers, never back (DESIGN §2, the layers).
+"""Imports go one way: harness -> checkers, never back (docs/extending.md, the layers).
 
 Checkers are pure functions of a history; if ``checkers`` imported
 ``harness``, a checker could depend on a cluster, and ``harness.results``

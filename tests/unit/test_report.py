@@ -37,6 +37,12 @@ MISSING_ON_N2 = list(range(100, 110))
 UNEXPECTED = 99_999
 FAILED_BUT_READ = 7  # its publish failed definitely (every 13th from 7 fails)
 PUBLISHES = 400
+SHA256 = "5e1f" * 16  # the binary the nodes ran, as server_info records it
+HOW_READ = {  # how each node's final read was made, as the workloads and offline reads say
+    "n1": {"via": "live", "direct": "batched"},
+    "n2": {"via": "live", "direct": "single"},
+    "n3": {"via": "offline", "direct": "batched"},
+}
 
 
 def write_history(path: Path) -> dict[str, Any]:
@@ -73,7 +79,9 @@ def write_history(path: Path) -> dict[str, Any]:
         t = (45 + i) * SEC
         op(time=t, type="invoke", process=1000 + i, f="read", value=None, node=node)
         note = {"note": "read <b>in two batches</b>"} if node == "n3" else {}
-        op(time=t + SEC, type="ok", process=1000 + i, f="read", value=pairs, node=node, **note)
+        how = HOW_READ[node]
+        op(time=t + SEC, type="ok", process=1000 + i, f="read", value=pairs, node=node, **note,
+           **how)  # fmt: skip
     path.write_bytes(b"".join(orjson.dumps(o) + b"\n" for o in ops))
     return {"acked": len(acked)}
 
@@ -92,7 +100,8 @@ def make_run(d: Path) -> Path:
             log += f"[1] 2026/01/01 00:00:01.000000 [ERR] corrupt block {SCRIPT}\n"
         (d / "nodes" / n / "nats-server.log").write_text(log)
     (d / "harness.log").write_text("log\n")
-    extra = {"nats_server": {"version": "2.14.0"}, "replica_nodes": ["n1", "n2", "n3"]}
+    server = {"version": "2.14.0", "sha256": SHA256}
+    extra = {"nats_server": server, "replica_nodes": ["n1", "n2", "n3"]}
     results.write(d, scenario, extra, {"main phase": 40.0})
     results.link_latest(d)
     return d
@@ -115,6 +124,15 @@ def test_write_produces_report_plots_and_summary(run_dir: Path) -> None:
     banner = f"LOST 3 of {acked:,} acknowledged writes ({100 * 3 / acked:.2f}%)"
     assert re.search(r'<h1 id="verdict">' + re.escape(banner), html)
     assert 'class="banner invalid"' in html
+
+
+def test_the_server_version_is_shown_with_the_binarys_sha256(run_dir: Path) -> None:
+    result = json.loads((run_dir / "results.json").read_text())
+    assert result["versions"]["nats_server_sha256"] == SHA256
+    md = (run_dir / "summary.md").read_text()
+    assert f"| nats-server | 2.14.0 (sha256 {SHA256}) |" in md
+    html = (run_dir / "report.html").read_text()
+    assert re.search(r"<th>nats-server</th><td>2\.14\.0 \(sha256 " + SHA256 + r"\)</td>", html)
 
 
 def test_node_log_line_is_escaped(run_dir: Path) -> None:
@@ -153,6 +171,13 @@ def test_per_node_table(run_dir: Path) -> None:
     assert rows["n1"][3] == "3" and rows["n1"][4] == "0"
     assert rows["n2"][3] == str(3 + len(MISSING_ON_N2)) and rows["n2"][4] == "10"
     assert rows["n3"][3] == "3"
+    by = {n: r[-2] for n, r in rows.items()}  # the column before the note
+    assert by == {"n1": "live: batched direct gets", "n2": "live: single direct gets",
+                  "n3": "offline: batched direct gets"}  # fmt: skip
+    result = json.loads((run_dir / "results.json").read_text())
+    assert result["final_reads"] == {
+        n: {"type": "ok", "tries": 1, **how} for n, how in HOW_READ.items()
+    }
 
 
 def test_examples_show_the_publish_ops_of_lost_values(run_dir: Path) -> None:
@@ -197,8 +222,11 @@ def test_summary_md_has_verdict_and_tables(run_dir: Path) -> None:
     lines = md.splitlines()
     assert lines[0] == "## ❌ INVALID · quick"
     assert lines[2].startswith("**LOST 3 of ") and "; 1 unexpected" in lines[2]
-    assert "| node | status | read | lost | missing | holes | note |" in md
-    assert re.search(r"^\| n2 \| holes \| [\d,]+ \| 13 \| 10 \| 10 \|", md, re.M)
+    assert "| node | status | read | lost | missing | holes | read by | note |" in md
+    assert re.search(
+        r"^\| n2 \| holes \| [\d,]+ \| 13 \| 10 \| 10 \| live: single direct gets \|", md, re.M
+    )
+    assert "| n3 | read | " in md and "| offline: batched direct gets |" in md
     assert "| **3** |" in md  # lost is bold in the counts row
     assert "| sync_interval | default |" in md
 

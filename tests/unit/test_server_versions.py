@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from fakerun import FAST, run, scenario
+from fakerun import FAST, history, run, scenario
 from nats.errors import TimeoutError as NatsTimeout
 
 from harness import compare as cmp
@@ -124,3 +124,28 @@ def test_a_version_that_is_not_one_is_bad_input() -> None:
     for bad in (2.1, "2.10", "latest"):
         with pytest.raises(ScenarioError, match="is no nats-server version: write all three"):
             scenario(server={"version": bad})
+
+
+@pytest.mark.parametrize(
+    ("workload", "version", "direct"),
+    [
+        ("queue", "2.10.25", "single"),
+        ("queue", "2.14.0", "batched"),
+        ("dedup", "2.10.25", "single"),
+        ("batch", "2.14.0", "batched"),
+        ("counter", "2.14.0", "last-by-subject"),
+    ],
+)
+def test_each_final_read_says_how_it_read(
+    workload: str, version: str, direct: str, tmp_path: Path
+) -> None:
+    sc = scenario(server={"version": version}, workload={"name": workload})
+    out, _ = run(tmp_path, sc)
+    saved = json.loads((out.run_dir / "results.json").read_text())
+    how = {"type": "ok", "via": "live", "direct": direct, "tries": 1}
+    assert saved["final_reads"] == dict.fromkeys(["n1", "n2", "n3"], how)
+    reads = [o for o in history(out.run_dir) if o["f"] == "read" and o["type"] == "ok"]
+    assert [(o["via"], o["direct"]) for o in reads] == [("live", direct)] * 3
+    said = {"single": "single direct gets", "batched": "batched direct gets",
+            "last-by-subject": "direct gets of each key's last message"}[direct]  # fmt: skip
+    assert f"| live: {said} |" in (out.run_dir / "summary.md").read_text()

@@ -35,6 +35,7 @@ class TallyWorkload:
     name: ClassVar[str] = "tally"
     Spec: ClassVar[type[WorkloadSpecBase]] = TallySpec
     checkers: ClassVar[tuple[str, ...]] = ("tally",)
+    writes: ClassVar[tuple[str, ...]] = ("add",)
     headline_checker: ClassVar[str] = "tally"
     anomalies: ClassVar[tuple[str, ...]] = ("miscounted",)
     needs: ClassVar[frozenset[str]] = frozenset()
