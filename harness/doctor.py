@@ -254,6 +254,8 @@ def _server_check(scenario: Scenario, by: dict[str, Check]) -> Check:
 def scenario_checks(scenario: Scenario, checks: list[Check]) -> list[Check]:
     """The checks ``scenario`` depends on (with why in the name), plus its server."""
     by = {c.key: c for c in checks}
+    if scenario.backend == "ssh":
+        return [*host_rows(scenario), *fault_checks(scenario), _server_check(scenario, by)]
     need = ["root", "iptables"]
     need += ["netns"] if scenario.backend == "local" else ["docker", "nsenter"]
     if scenario.backend == "docker" and not scenario.server.image:
@@ -264,6 +266,22 @@ def scenario_checks(scenario: Scenario, checks: list[Check]) -> list[Check]:
     out += fault_checks(scenario, by)
     out.append(_server_check(scenario, by))
     return out
+
+
+def host_rows(scenario: Scenario) -> list[Check]:
+    """An ssh scenario's hosts, one row each: reachable, with what a node needs there."""
+    from harness import inventory
+    from harness.backends import ssh
+
+    assert scenario.inventory is not None, "backend ssh has an inventory"
+    inv = inventory.load(scenario.inventory)
+    fix = "see README: Clusters on several hosts"
+    rows = []
+    for h, why in ssh.check_hosts(inv, scenario.node_names, scenario.uses_lazyfs):
+        seen = "reachable, has what a node needs" if why is None else why
+        name = f"host {h.name} ({h.user}@{h.address}:{h.port})"
+        rows.append(Check(f"host-{h.name}", name, why is None, seen, "" if why is None else fix))
+    return rows
 
 
 def fault_checks(scenario: Scenario, by: dict[str, Check] | None = None) -> list[Check]:

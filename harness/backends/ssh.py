@@ -68,30 +68,47 @@ def harness_address(link: SshLink) -> str:
     return out[0]
 
 
-def preflight(inventory: Inventory, nodes: list[str], lazyfs: bool = False) -> None:
-    """Each host reachable, with the tools a run needs (with ``lazyfs``: FUSE too), and the
-    harness's address differing from every node's (per-node reads must reach that node
-    alone); a CannotRun naming the host."""
+def check_hosts(
+    inventory: Inventory, nodes: list[str], lazyfs: bool = False
+) -> list[tuple[Host, str | None]]:
+    """Per host of ``nodes``: None when it can run a node, else why not (one line naming it).
+
+    Reachable over SSH, the tools a run needs there (with ``lazyfs``: FUSE too), and
+    the harness's address as the host sees it differing from every node's (per-node
+    reads must reach one node alone).
+    """
     hosts = inventory.for_nodes(nodes)
     addresses = {h.address for h in hosts.values()}
+    out: list[tuple[Host, str | None]] = []
     for host in hosts.values():
         link = link_for(inventory, host)
+        why: str | None = None
         try:
             link.connect()
             tools = TOOLS + (LAZYFS_TOOLS if lazyfs else ())
             probe = " ".join(f"command -v {t} >/dev/null || echo {t};" for t in tools)
             probe += " [ -e /dev/fuse ] || echo /dev/fuse;" if lazyfs else ""
             missing = link.shell(probe).stdout.split()
-            if missing:
-                raise CannotRun(f"{link.where}: missing {', '.join(missing)} on the host")
             me = harness_address(link)
-            if me in addresses:
-                raise CannotRun(
-                    f"{link.where}: the harness reaches it from {me}, a node's own address; "
-                    "run nats-chaos from a machine that is not one of the nodes"
-                )
+            if missing:
+                why = f"{link.where}: missing {', '.join(missing)} on the host"
+            elif me in addresses:
+                why = (f"{link.where}: the harness reaches it from {me}, a node's own address; "
+                       "run nats-chaos from a machine that is not one of the nodes")  # fmt: skip
+        except CannotRun as e:
+            why = str(e)
         finally:
-            link.close()
+            with contextlib.suppress(Exception):
+                link.close()
+        out.append((host, why))
+    return out
+
+
+def preflight(inventory: Inventory, nodes: list[str], lazyfs: bool = False) -> None:
+    """Refuse (CannotRun, one line naming the first host) unless every host can run a node."""
+    for _host, why in check_hosts(inventory, nodes, lazyfs):
+        if why is not None:
+            raise CannotRun(why)
 
 
 class SshCluster(HostCluster):

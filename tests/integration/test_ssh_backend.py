@@ -175,3 +175,25 @@ def test_netem_is_refused_on_ssh_in_one_line(tmp_path: Path, inventory: Path) ->
     assert proc.returncode == 3
     (line,) = proc.stderr.strip().splitlines()
     assert "delay" in line and "ssh backend does not offer" in line
+
+
+def test_doctor_shows_each_host_and_a_host_that_refuses_ssh_is_one_line(
+    tmp_path: Path, inventory: Path
+) -> None:
+    doc = cli("doctor", "kill", "--inventory", str(inventory), env=env_for(tmp_path))
+    assert doc.returncode == 0, doc.stdout
+    assert doc.stdout.count("reachable, has what a node needs") == 3
+    assert "kill: can run here" in doc.stdout
+    bad = yaml.safe_load(inventory.read_text())
+    keys = inventory.parent
+    for h in bad["hosts"]:
+        h["key"], h["known_hosts"] = str(keys / h["key"]), str(keys / h["known_hosts"])
+    bad["hosts"][1]["port"] = 2222  # nothing listens there
+    del bad["standin"]
+    bad_path = tmp_path / "bad.yaml"
+    bad_path.write_text(yaml.safe_dump(bad))
+    proc = run(tmp_path, scenario(tmp_path, "ssh-refused"), bad_path)
+    assert proc.returncode == 3
+    (line,) = proc.stderr.strip().splitlines()
+    assert f"host h2 (root@{bad['hosts'][1]['address']}:2222): cannot connect" in line
+    assert not (tmp_path / "results").exists() or not list((tmp_path / "results").rglob("*.jsonl"))
