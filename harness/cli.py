@@ -126,7 +126,13 @@ def main() -> None:
 @_results_dir_option()
 @click.option("--seed", type=int, default=None, help="Override the scenario's seed.")
 @_nats_server_option
-@click.option("--plan", "plan_only", is_flag=True, help="Print the fault timeline and exit.")
+@click.option(
+    "--plan",
+    "plan_only",
+    is_flag=True,
+    help="Print the fault timeline (seconds from the start of the main phase; the report "
+    "counts from the run start and says when the main phase began) and exit.",
+)
 @_one_line_errors
 def run(
     scenario_file: str,
@@ -151,7 +157,7 @@ def run(
         windows = schedule.plan(scenario)
         click.echo(
             f"{scenario.name}: {len(windows)} faults in {scenario.time_limit:.0f}s "
-            f"(seed {scenario.seed})"
+            f"(seed {scenario.seed}); seconds from the main phase start"
         )
         for line in schedule.describe(windows):
             click.echo(line)

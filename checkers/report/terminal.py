@@ -80,7 +80,7 @@ def render(
     """Everything ``show`` prints but the folder line, as one renderable."""
     v = summary.verdict(result)
     parts: list[Any] = [
-        Panel(Text(v.headline), title=Text(v.label), title_align="left", style=STYLES[v.status]),
+        Panel(Text(v.headline), title=Text(v.banner), title_align="left", style=STYLES[v.status]),
         _settings(result, scenario),
         Text(""),
         _counts(result),
