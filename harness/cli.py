@@ -353,7 +353,16 @@ def clean(tags: tuple[str, ...], dry_run: bool, force: bool) -> None:
         sys.exit(EXIT_BAD_INPUT)
 
 
-@main.command()
+COMPARE_EXIT_HELP = """\b
+Exit codes:
+  0    every run ran (invalid runs are results of a comparison, not failures)
+  2    bad input (scenario, --vary, options), before any run
+  3    a variant cannot run here (e.g. its nats-server version), before any run
+  4    a run broke after it started (the comparison is still written)
+  130  interrupted by SIGINT (143: SIGTERM); the runs not made are listed"""
+
+
+@main.command(epilog=COMPARE_EXIT_HELP)
 @click.argument("scenario_file", metavar="SCENARIO", type=click.Path(dir_okay=False))
 @click.option(
     "--vary",
@@ -365,6 +374,10 @@ def clean(tags: tuple[str, ...], dry_run: bool, force: bool) -> None:
 )
 @_overrides_option("Override a scenario field in every variant.")
 @click.option("--repeat", type=int, default=1, show_default=True, help="Runs per variant.")
+@_backend_option
+@click.option(
+    "--seed", type=int, default=None, help="The first repeat's seed (repeat k uses SEED + k-1)."
+)
 @_results_dir_option("The comparison goes to DIR/compare/<stamp>.")
 @_nats_server_option
 @_one_line_errors
@@ -373,26 +386,32 @@ def compare(
     vary: tuple[str, ...],
     overrides: tuple[str, ...],
     repeat: int,
+    backend: str | None,
+    seed: int | None,
     results_dir: Path,
     nats_server: str | None,
 ) -> None:
-    """Run SCENARIO once per value of each --vary key, with the same seed; compare them."""
+    """Run SCENARIO once per value of each --vary key, with the same seed; compare them.
+
+    Writes compare.html (the chart, every variant, links to every run's report),
+    compare.png, compare.md, compare.csv and compare.json.
+    """
     from harness import compare as cmp
 
+    extra = [*overrides, *([f"backend={backend}"] if backend else [])]
+    extra += [f"seed={seed}"] if seed is not None else []
     out, rows = cmp.compare(
-        scenario_file,
-        list(overrides),
-        list(vary),
-        repeat,
-        results_dir,
-        echo=_say,
-        nats_server=nats_server,
+        scenario_file, extra, list(vary), repeat, results_dir, echo=_say, nats_server=nats_server
     )
     click.echo(cmp.markdown(rows, out.name), nl=False)
-    click.echo(f"comparison: {out}")
+    click.echo(f"comparison: {out / 'compare.html'}")
     stopped = cmp.interrupted(rows)
     if stopped:
         sys.exit(EXIT_SIGINT if stopped == "SIGINT" else EXIT_SIGTERM)
+    for why in cmp.broken(rows):
+        click.echo(f"nats-chaos: run broke: {why}", err=True)
+    if cmp.broken(rows):
+        sys.exit(EXIT_RUN_BROKEN)
 
 
 @main.command()
