@@ -41,12 +41,15 @@ def _variants(stats: dict[str, Spread], titles: dict[str, str]) -> Markup:
     return table(head, rows, numeric=range(1, 2 + len(keys)), class_="variants")
 
 
+def _cell(v: Any) -> Markup:
+    return el("td", num(v), class_="num" if isinstance(v, int | float) else None)
+
+
 def _runs(rows: list[dict[str, Any]], columns: list[str]) -> Markup:
     cols = [c for c in columns if c != "run_dir"]
     body = []
     for r in rows:
-        cells = [el("td", num(r.get(c)), class_="num" if isinstance(r.get(c), int | float) else None)
-                 for c in cols]  # fmt: skip
+        cells = [_cell(r.get(c)) for c in cols]
         link = el("a", "report", href=r["report"]) if r.get("report") else "–"
         bad = r.get("verdict") not in ("valid", None)
         body.append(el("tr", el("td", link), cells, class_="bad" if bad else None))
