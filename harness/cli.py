@@ -2,7 +2,7 @@
 
 Commands: ``run`` a scenario, ``suite`` runs many (``harness.suite``),
 ``check`` a history (``--report DIR`` writes its report), ``report`` a result
-folder again, ``show`` a run's summary,
+folder again, ``show`` a run's summary, ``serve`` the results browser (``harness.browse``),
 ``server install|list`` binaries, ``clean`` leftovers of killed runs. Every
 :class:`HarnessError` becomes one line on stderr and its exit code
 (``harness.errors``, docs/contracts.md §5): 2 for bad input, 3 when the
@@ -15,10 +15,11 @@ else is a bug and keeps its traceback.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import json
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from functools import wraps
 from pathlib import Path
 from typing import Any
@@ -103,6 +104,17 @@ _nats_server_option = click.option(
 )
 
 
+@contextlib.contextmanager
+def _index_after(results_dir: Path) -> Iterator[None]:
+    """Rewrite ``results_dir/index.html`` once the block is over, however it ended."""
+    try:
+        yield
+    finally:
+        from harness.browse import write_index
+
+        write_index(results_dir)
+
+
 EXIT_HELP = "\b\nExit codes:\n" + "\n".join(f"  {c:<4} {why}" for c, why in EXIT_CODES.items())
 
 
@@ -164,10 +176,11 @@ def run(
         return
     from harness.runner import RunOptions, execute
 
-    outcome = execute(
-        scenario,
-        RunOptions(results_dir=results_dir, nats_server=nats_server, echo=_say),
-    )
+    with _index_after(results_dir):
+        outcome = execute(
+            scenario,
+            RunOptions(results_dir=results_dir, nats_server=nats_server, echo=_say),
+        )
     click.echo(results.verdict_line(outcome.result))
     if scenario.expect is not None:
         from harness.expect import describe, match
@@ -400,9 +413,11 @@ def compare(
 
     extra = [*overrides, *([f"backend={backend}"] if backend else [])]
     extra += [f"seed={seed}"] if seed is not None else []
-    out, rows = cmp.compare(
-        scenario_file, extra, list(vary), repeat, results_dir, echo=_say, nats_server=nats_server
-    )
+    with _index_after(results_dir):
+        out, rows = cmp.compare(
+            scenario_file, extra, list(vary), repeat, results_dir, echo=_say,
+            nats_server=nats_server,
+        )  # fmt: skip
     click.echo(cmp.markdown(rows, out.name), nl=False)
     click.echo(f"comparison: {out / 'compare.html'}")
     stopped = cmp.interrupted(rows)
@@ -440,9 +455,10 @@ def suite(
     cli = [f"time_limit={time_limit}"] if time_limit is not None else []
     cli += [f"backend={backend}"] if backend else []
     name, cases = st.load_cases(list(paths), cli)
-    outcome = st.run_suite(
-        name, cases, repeat, results_dir, st.real_runner(nats_server, _say), echo=_say
-    )
+    with _index_after(results_dir):
+        outcome = st.run_suite(
+            name, cases, repeat, results_dir, st.real_runner(nats_server, _say), echo=_say
+        )
     if junit_file is not None:
         junit_file.parent.mkdir(parents=True, exist_ok=True)
         files.copy(outcome.out / "junit.xml", junit_file)
@@ -481,6 +497,26 @@ def doctor(scenario_file: str | None, backend: str | None, overrides: tuple[str,
     fixes = "; ".join(f"{c.name}: {c.fix}" for c in needs if c.ok is False and c.fix)
     click.echo(f"{scenario.name}: cannot run here ({fixes or 'see the table'})")
     sys.exit(EXIT_CANNOT_RUN)
+
+
+@main.command()
+@click.argument(
+    "results_dir", metavar="[RESULTS_DIR]", required=False, default=Path("results"),
+    type=click.Path(file_okay=False, path_type=Path),
+)  # fmt: skip
+@click.option("--port", type=click.IntRange(0, 65535), default=8080, show_default=True,
+              help="Port on 127.0.0.1 (0: any free one).")  # fmt: skip
+@_one_line_errors
+def serve(results_dir: Path, port: int) -> None:
+    """Browse RESULTS_DIR (default: results) on a local web page until Ctrl-C.
+
+    Every run, comparison and suite with its verdict, expectation, counts and a link to
+    its report, with filters; the same page as the static RESULTS_DIR/index.html that
+    run, compare and suite rewrite after each command. Ctrl-C stops it (exit 0).
+    """
+    from harness.browse import serve as serve_dir
+
+    serve_dir(results_dir, port, echo=lambda line: click.echo(line))
 
 
 @main.group()

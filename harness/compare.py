@@ -201,7 +201,7 @@ def chart(rows: list[dict[str, Any]], path: Path) -> None:
     fig = Figure(figsize=(4.2 * len(drawn), 3.9), dpi=110)
     FigureCanvasAgg(fig)
     axes = fig.subplots(1, len(drawn), squeeze=False)
-    repeated = max(n for _, _, _, _, n in spread(rows, drawn[-1][0]) or [(0, 0, 0, 0, 1)]) > 1
+    repeated = max((n for *_, n in spread(rows, drawn[-1][0])), default=1) > 1
     for ax, (key, title, colour) in zip(axes[0], drawn, strict=True):
         per = spread(rows, key)
         labels = [v for v, *_ in per]

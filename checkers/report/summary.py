@@ -317,13 +317,14 @@ def clock_note(result: dict[str, Any]) -> str:
 FAULT_HEAD = ("fault", "start (s)", "stop (s)", "lasted (s)", "nodes (role)", "detail")
 
 
-def fault_rows(windows: list[FaultWindow]) -> list[tuple[str, ...]]:
+def fault_rows(windows: list[FaultWindow]) -> list[tuple[str, str, str, str, str, str]]:
     """One row per fault window (:data:`FAULT_HEAD`): times on the run's clock, each node
     with its role when the fault began, and what the nemesis op said, in words."""
     rows = []
     for w in windows:
         if w.detail.get("settle") == "recovery":
-            states = w.detail.get("nodes") if isinstance(w.detail.get("nodes"), dict) else {}
+            given = w.detail.get("nodes")
+            states: dict[str, Any] = given if isinstance(given, dict) else {}
             detail = "; ".join([recovery_text(w.detail), *(
                 f"{n}: {_node_state(v)}" for n, v in states.items()
             )])  # fmt: skip

@@ -106,6 +106,8 @@ def test_an_interrupted_comparison_lists_what_it_did_not_run(
     res = CliRunner().invoke(main, ["compare", str(scenario), "--vary", vary[0],
                                     "--results-dir", str(tmp_path / "cli")])  # fmt: skip
     assert res.exit_code == 130, res.output
+    index = (tmp_path / "cli" / "index.html").read_text()  # rewritten after the command
+    assert 'data-kind="compare"' in index and "quick: server.sync_interval=" in index
 
 
 def test_spread_gives_mean_and_range_per_variant() -> None:
