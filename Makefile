@@ -6,12 +6,14 @@ VENV    := .venv
 BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.installed
 RUN_PKGS  := iproute2 iptables fuse3 libfuse3-3
-TEST_PKGS := $(RUN_PKGS) chromium docker.io
+BROWSER_PKGS := chromium
+TEST_PKGS := $(RUN_PKGS) $(BROWSER_PKGS) docker.io
 SCENARIO ?= scenarios/quick.yaml
 
 .PHONY: demo test test-unit clean-runs
 
-# apt packages: what a run needs (demo), plus a browser and Docker for the tests.
+# apt packages: what a run needs (demo), plus a browser (the report, compare and results
+# pages are loaded in headless Chromium, unit tests too) and Docker for the tests.
 system-%:
 	@missing=""; for p in $($*); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \
@@ -38,7 +40,7 @@ test: system-TEST_PKGS $(STAMP)
 	$(BIN)/mypy
 	$(BIN)/pytest -q tests
 
-test-unit: $(STAMP)
+test-unit: system-BROWSER_PKGS $(STAMP)
 	$(BIN)/pytest -q tests/unit
 
 clean-runs: $(STAMP)

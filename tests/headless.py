@@ -27,6 +27,10 @@ FLAGS = [
     "--hide-scrollbars",
     "--no-first-run",
     "--disable-extensions",
+    "--disable-quic",  # no network beyond the page: nothing phones home
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
     "--enable-logging=stderr",
     "--v=0",
 ]
