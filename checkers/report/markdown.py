@@ -51,9 +51,10 @@ def summary_md(result: dict[str, Any], scenario: dict[str, Any] | None = None) -
         lines += [f"- {_md(k)}: {_md(v)}" for k, v in facts]
         for row in faults:
             kind, nodes, window, stream, meta, acked, back, gap, failed = row
+            after = summary.back_text(back)
             lines.append(
                 f"- {_md(kind)} on {_md(nodes)} ({_md(window)} s; stream leader {_md(stream)}, "
-                f"meta leader {_md(meta)}; {_n(acked)} acked during it): {_back(back)}, "
+                f"meta leader {_md(meta)}; {_n(acked)} acked during it): {_md(after)}, "
                 f"longest gap {_md(gap)} s; failures {_md(failed)}"
             )
     logs = (result.get("checkers") or {}).get("logs") or {}
@@ -64,12 +65,6 @@ def summary_md(result: dict[str, Any], scenario: dict[str, Any] | None = None) -
     if result.get("run_dir"):
         lines += ["", f"Details: `report.html` in `{_md(result['run_dir'])}`."]
     return "\n".join(lines) + "\n"
-
-
-def _back(back: Any) -> str:
-    if back == "never":
-        return "no write acknowledged after it"
-    return f"first ack {_md(back)} s after it"
 
 
 def _md(v: Any) -> str:

@@ -279,12 +279,21 @@ def recovery_text(rec: dict[str, Any]) -> str:
     done = "converged" if rec.get("converged") else "did NOT converge"
     text = f"{done} after {_secs(rec.get('seconds'))} s (bound {_secs(rec.get('bound'))} s)"
     nudges = rec.get("nudges")
-    if isinstance(nudges, int):
+    if nudges == 0:
+        text += ", no nudges"
+    elif isinstance(nudges, int):
         text += (
             f", {nudges:,} nudge{'' if nudges == 1 else 's'} (a step-down so a replica "
             "serves direct gets again)"
         )
     return text
+
+
+def back_text(back: Any) -> str:
+    """``first ack 1.20 s after it``, or that no write was acknowledged after the fault."""
+    if back == "never":
+        return "no write acknowledged after it"
+    return f"first ack {back} s after it"
 
 
 def _node_state(v: Any) -> str:
