@@ -455,10 +455,13 @@ def suite(
     cli = [f"time_limit={time_limit}"] if time_limit is not None else []
     cli += [f"backend={backend}"] if backend else []
     name, cases = st.load_cases(list(paths), cli)
-    with _index_after(results_dir):
+    from harness.browse import write_index
+
+    with _index_after(results_dir):  # and after every run, so a cancelled CI job has it
         outcome = st.run_suite(
-            name, cases, repeat, results_dir, st.real_runner(nats_server, _say), echo=_say
-        )
+            name, cases, repeat, results_dir, st.real_runner(nats_server, _say), echo=_say,
+            after_each=lambda: write_index(results_dir),
+        )  # fmt: skip
     if junit_file is not None:
         junit_file.parent.mkdir(parents=True, exist_ok=True)
         files.copy(outcome.out / "junit.xml", junit_file)
