@@ -87,6 +87,7 @@ table.entries td.st-valid{color:#1f7a3d;font-weight:600}
 table.entries td.st-invalid{color:#b3261e;font-weight:600}
 table.entries td.st-unknown{color:#9a6700;font-weight:600}
 .wide{overflow-x:auto}.listing{background:#2b4c7e}
+main,header.banner>div{max-width:1400px}
 table.entries td:nth-child(3){white-space:nowrap}
 """
 

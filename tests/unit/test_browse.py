@@ -148,3 +148,18 @@ def test_serve_refuses_a_missing_folder_in_one_line(tmp_path: Path) -> None:
     )  # fmt: skip
     assert proc.returncode == 2
     assert proc.stderr.count("\n") == 1 and "no such results folder" in proc.stderr
+
+
+def test_serve_on_a_port_in_use_says_so_in_one_line(root: Path) -> None:
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        proc = subprocess.run(
+            [sys.executable, "-m", "harness.cli", "serve", str(root), "--port", str(port)],
+            cwd=ROOT, capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
+    assert proc.returncode == 3
+    assert proc.stderr == f"nats-chaos: 127.0.0.1:{port}: the port is in use (try --port 0)\n"
