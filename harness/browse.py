@@ -207,11 +207,15 @@ def render(root: Path) -> str:
 
 def write_index(root: Path) -> Path | None:
     """Rewrite ``root/index.html`` atomically; a folder that cannot take it is logged and
-    skipped (the index never costs a run its exit code). Returns the path, or None."""
+    skipped (the index never costs a run its exit code). A folder with nothing to list and
+    no index yet is left as it is (a refused run creates nothing). Returns the path, or None."""
     try:
         if not root.is_dir():
             return None
-        return files.write_text(root / INDEX, render(root))
+        found = entries(root)
+        if not found and not (root / INDEX).exists():
+            return None
+        return files.write_text(root / INDEX, page(found, str(root)))
     except OSError as e:
         log.warning("%s: the results index could not be written: %s", root / INDEX, e)
         return None
