@@ -181,6 +181,8 @@ def record_expectation(result: dict[str, Any], scenario: Scenario | None) -> Non
     if scenario is None:
         return
     result["expectation"] = outcome(result, scenario.expect)
+    if result.get("error"):  # a broken run matches nothing (exit 4), whatever it recorded
+        result["expectation"].update(matched=False, why=f"the run broke: {result['error']}")
     if scenario.hint:
         result["hint"] = scenario.hint
 

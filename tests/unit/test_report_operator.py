@@ -128,3 +128,12 @@ def test_fault_bands_are_labelled_with_their_nodes(run_dir: Path) -> None:
 
     windows = fault_windows(load_history(run_dir / "history.jsonl").ops)
     assert [band_label(w) for w in windows] == ["power-loss n1,n2,n3", "recovery"]
+
+
+def test_a_broken_run_never_reads_as_expected(run_dir: Path) -> None:
+    sc = load_scenario(run_dir / "scenario.yaml")
+    result = orjson.loads((run_dir / "results.json").read_bytes())
+    result["error"] = "stream never got a leader"
+    results.record_expectation(result, sc)
+    assert result["expectation"]["matched"] is False
+    assert "the run broke: stream never got a leader" in result["expectation"]["why"]
