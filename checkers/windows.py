@@ -37,7 +37,9 @@ class FaultWindow:
 
 def _nodes(value: dict[str, Any]) -> tuple[str, ...]:
     nodes = value.get("nodes") or ()
-    return tuple(str(n) for n in nodes) if isinstance(nodes, list | tuple) else (str(nodes),)
+    if isinstance(nodes, list | tuple | dict):  # a dict: per-node state, keyed by node
+        return tuple(str(n) for n in nodes)
+    return (str(nodes),)
 
 
 def fault_windows(ops: pd.DataFrame) -> list[FaultWindow]:

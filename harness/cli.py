@@ -2,7 +2,7 @@
 
 Commands: ``run`` a scenario, ``suite`` runs many (``harness.suite``),
 ``check`` a history (``--report DIR`` writes its report), ``report`` a result
-folder again, ``show`` a run's summary,
+folder again, ``show`` a run's summary, ``serve`` the results browser (``harness.browse``),
 ``server install|list`` binaries, ``clean`` leftovers of killed runs,
 ``scenarios`` lists the shipped scenarios (``run quick`` runs one by name),
 ``engine start|install`` a Docker engine. Every
@@ -17,10 +17,11 @@ else is a bug and keeps its traceback.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import json
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from functools import wraps
 from pathlib import Path
 from typing import Any
@@ -130,6 +131,17 @@ def _shipped(text: str, suites: bool = False) -> str:
     return str(scenario_path(text, what, suites))
 
 
+@contextlib.contextmanager
+def _index_after(results_dir: Path) -> Iterator[None]:
+    """Rewrite ``results_dir/index.html`` once the block is over, however it ended."""
+    try:
+        yield
+    finally:
+        from harness.browse import write_index
+
+        write_index(results_dir)
+
+
 EXIT_HELP = "\b\nExit codes:\n" + "\n".join(f"  {c:<4} {why}" for c, why in EXIT_CODES.items())
 
 
@@ -154,7 +166,13 @@ def main() -> None:
 @_results_dir_option()
 @click.option("--seed", type=int, default=None, help="Override the scenario's seed.")
 @_nats_server_option
-@click.option("--plan", "plan_only", is_flag=True, help="Print the fault timeline and exit.")
+@click.option(
+    "--plan",
+    "plan_only",
+    is_flag=True,
+    help="Print the fault timeline (seconds from the start of the main phase; the report "
+    "counts from the run start and says when the main phase began) and exit.",
+)
 @_one_line_errors
 def run(
     scenario_file: str,
@@ -182,17 +200,18 @@ def run(
         windows = schedule.plan(scenario)
         click.echo(
             f"{scenario.name}: {len(windows)} faults in {scenario.time_limit:.0f}s "
-            f"(seed {scenario.seed})"
+            f"(seed {scenario.seed}); seconds from the main phase start"
         )
         for line in schedule.describe(windows):
             click.echo(line)
         return
     from harness.runner import RunOptions, execute
 
-    outcome = execute(
-        scenario,
-        RunOptions(results_dir=results_dir, nats_server=nats_server, echo=_say),
-    )
+    with _index_after(results_dir):
+        outcome = execute(
+            scenario,
+            RunOptions(results_dir=results_dir, nats_server=nats_server, echo=_say),
+        )
     click.echo(results.verdict_line(outcome.result))
     if scenario.expect is not None:
         from harness.expect import describe, match
@@ -384,7 +403,16 @@ def clean(tags: tuple[str, ...], dry_run: bool, force: bool) -> None:
         sys.exit(EXIT_BAD_INPUT)
 
 
-@main.command()
+COMPARE_EXIT_HELP = """\b
+Exit codes:
+  0    every run ran (invalid runs are results of a comparison, not failures)
+  2    bad input (scenario, --vary, options), before any run
+  3    a variant cannot run here (e.g. its nats-server version), before any run
+  4    a run broke after it started (the comparison is still written)
+  130  interrupted by SIGINT (143: SIGTERM); the runs not made are listed"""
+
+
+@main.command(epilog=COMPARE_EXIT_HELP)
 @click.argument("scenario_file", metavar="SCENARIO", type=click.Path(dir_okay=False))
 @click.option(
     "--vary",
@@ -396,6 +424,10 @@ def clean(tags: tuple[str, ...], dry_run: bool, force: bool) -> None:
 )
 @_overrides_option("Override a scenario field in every variant.")
 @click.option("--repeat", type=int, default=1, show_default=True, help="Runs per variant.")
+@_backend_option
+@click.option(
+    "--seed", type=int, default=None, help="The first repeat's seed (repeat k uses SEED + k-1)."
+)
 @_results_dir_option("The comparison goes to DIR/compare/<stamp>.")
 @_nats_server_option
 @_one_line_errors
@@ -404,27 +436,35 @@ def compare(
     vary: tuple[str, ...],
     overrides: tuple[str, ...],
     repeat: int,
+    backend: str | None,
+    seed: int | None,
     results_dir: Path,
     nats_server: str | None,
 ) -> None:
-    """Run SCENARIO once per value of each --vary key, with the same seed; compare them."""
+    """Run SCENARIO once per value of each --vary key, with the same seed; compare them.
+
+    Writes compare.html (the chart, every variant, links to every run's report),
+    compare.png, compare.md, compare.csv and compare.json.
+    """
     from harness import compare as cmp
 
-    out, rows = cmp.compare(
-        _shipped(scenario_file),
-        list(overrides),
-        list(vary),
-        repeat,
-        results_dir,
-        echo=_say,
-        nats_server=nats_server,
-    )
+    extra = [*overrides, *([f"backend={backend}"] if backend else [])]
+    extra += [f"seed={seed}"] if seed is not None else []
+    with _index_after(results_dir):
+        out, rows = cmp.compare(
+            _shipped(scenario_file), extra, list(vary), repeat, results_dir, echo=_say,
+            nats_server=nats_server,
+        )  # fmt: skip
     results.link_latest(out)  # `show latest` shows this comparison
     click.echo(cmp.markdown(rows, out.name), nl=False)
-    click.echo(f"comparison: {out}")
+    click.echo(f"comparison: {out / 'compare.html'}")
     stopped = cmp.interrupted(rows)
     if stopped:
         sys.exit(EXIT_SIGINT if stopped == "SIGINT" else EXIT_SIGTERM)
+    for why in cmp.broken(rows):
+        click.echo(f"nats-chaos: run broke: {why}", err=True)
+    if cmp.broken(rows):
+        sys.exit(EXIT_RUN_BROKEN)
 
 
 @main.command()
@@ -456,9 +496,13 @@ def suite(
     cli += _backend_args(backend, inventory)
     where = [_shipped(p, suites=True) for p in paths]
     name, cases = st.load_cases(where, cli)
-    outcome = st.run_suite(
-        name, cases, repeat, results_dir, st.real_runner(nats_server, _say), echo=_say
-    )
+    from harness.browse import write_index
+
+    with _index_after(results_dir):  # and after every run, so a cancelled CI job has it
+        outcome = st.run_suite(
+            name, cases, repeat, results_dir, st.real_runner(nats_server, _say), echo=_say,
+            after_each=lambda: write_index(results_dir),
+        )  # fmt: skip
     results.link_latest(outcome.out)  # `show latest` shows this suite
     if junit_file is not None:
         junit_file.parent.mkdir(parents=True, exist_ok=True)
@@ -562,6 +606,26 @@ def engine_install() -> None:
     from harness import engine as eng
 
     click.echo(eng.ensure_engine(install=True))
+
+
+@main.command()
+@click.argument(
+    "results_dir", metavar="[RESULTS_DIR]", required=False, default=Path("results"),
+    type=click.Path(file_okay=False, path_type=Path),
+)  # fmt: skip
+@click.option("--port", type=click.IntRange(0, 65535), default=8080, show_default=True,
+              help="Port on 127.0.0.1 (0: any free one).")  # fmt: skip
+@_one_line_errors
+def serve(results_dir: Path, port: int) -> None:
+    """Browse RESULTS_DIR (default: results) on a local web page until Ctrl-C.
+
+    Every run, comparison and suite with its verdict, expectation, counts and a link to
+    its report, with filters; the same page as the static RESULTS_DIR/index.html that
+    run, compare and suite rewrite after each command. Ctrl-C stops it (exit 0).
+    """
+    from harness.browse import serve as serve_dir
+
+    serve_dir(results_dir, port, echo=lambda line: click.echo(line))
 
 
 @main.group()

@@ -9,9 +9,15 @@ run: the headline checker's row figures — for the queue workload
 acknowledged, lost, lost % — then acknowledged ops/s, p50/p99 publish
 latency, the longest gap without an acknowledged write and the slowest
 return to an acknowledged write after a fault (the availability checker's),
-anomalies, verdict) and ``compare.png``, a bar chart per variant
-of the figure the headline checker names as its ``rate`` (lost %) and of
-throughput. Row figures and verdict come from ``checkers.verdict.headline``.
+anomalies, verdict), ``compare.json`` (the same rows, the title and the
+settings, for ``nats-chaos serve`` and tools), ``compare.png``, bar charts
+per variant of the figure the headline checker names as its ``rate`` (lost
+%), of throughput and of p50/p99 publish latency — means over repeats, with
+min–max error bars when ``repeat`` > 1 — and ``compare.html``
+(``checkers.report.comparison``: one self-contained page with the chart, a
+table per variant and links to every run's report). Row figures and verdict
+come from ``checkers.verdict.headline``. A comparison measures: invalid runs
+are results, not failures (the exit codes are in docs/contracts.md §5).
 """
 
 from __future__ import annotations
@@ -42,6 +48,7 @@ TAIL = [
     "run_dir",
 ]
 THROUGHPUT = ("acked_per_s", "acknowledged publishes / s")
+LATENCY = (("p50_ms", "publish latency p50 (ms)"), ("p99_ms", "publish latency p99 (ms)"))
 
 
 @dataclass(frozen=True)
@@ -93,6 +100,22 @@ def row(variant: Variant, repeat: int, result: dict[str, Any], run_dir: Path) ->
     }
 
 
+def with_reports(rows: list[dict[str, Any]], out: Path) -> list[dict[str, Any]]:
+    """``rows`` with ``report``: each run's report.html relative to ``out`` (None when the
+    run did not happen or wrote no report), so the comparison folder can move as a whole."""
+    done = []
+    for r in rows:
+        page = Path(r["run_dir"]) / "report.html" if r.get("run_dir") else None
+        rel = None
+        if page is not None and page.is_file():
+            try:
+                rel = page.resolve().relative_to(out.resolve()).as_posix()
+            except ValueError:
+                rel = page.resolve().as_uri()
+        done.append({**r, "report": rel})
+    return done
+
+
 def availability_figures(result: dict[str, Any]) -> tuple[float | None, float | str | None]:
     """(longest gap without an acknowledged write, the slowest return to an acknowledged
     write after a fault), in seconds, from the availability checker; None where it measured
@@ -139,36 +162,63 @@ def _rate(rows: list[dict[str, Any]]) -> tuple[str, str] | None:
     return str(rate["name"]), str(rate.get("label") or rate["name"])
 
 
+def spread(rows: list[dict[str, Any]], key: str) -> list[tuple[str, float, float, float, int]]:
+    """Per variant (in first-seen order): (label, mean, min, max, runs) of the number ``key``
+    over its repeats; runs without the number are left out, a variant with none is 0."""
+    out = []
+    for v in dict.fromkeys(r["variant"] for r in rows):
+        xs = [float(r[key]) for r in rows if r["variant"] == v and _is_number(r.get(key))]
+        mean = sum(xs) / len(xs) if xs else 0.0
+        out.append((v, mean, min(xs, default=0.0), max(xs, default=0.0), len(xs)))
+    return out
+
+
+def _is_number(v: Any) -> bool:
+    return isinstance(v, int | float) and not isinstance(v, bool)
+
+
+def panels(rows: list[dict[str, Any]]) -> list[tuple[str, str, str]]:
+    """(column, title, colour) of every chart: the headline's rate, throughput, latencies."""
+    rate = _rate(rows)
+    out = [(*rate, "#c0392b")] if rate else []
+    out.append((*THROUGHPUT, "#2c7fb8"))
+    out += [(k, t, c) for (k, t), c in zip(LATENCY, ("#7b6fb0", "#4b3f8a"), strict=True)]
+    return out
+
+
 def chart(rows: list[dict[str, Any]], path: Path) -> None:
-    """Bar chart per variant (means over repeats): the headline checker's charted figure
-    (lost % for the queue workload) and acknowledged ops/s; variants that did not run are
-    left out."""
+    """Bar charts per variant (means over repeats, min–max error bars when a variant ran
+    more than once): the headline checker's charted figure (lost % for the queue workload),
+    acknowledged ops/s and publish latency p50 and p99; variants that did not run are left
+    out."""
     rows = [r for r in rows if r.get("run_dir")]
     if not rows:
         return
-    import matplotlib
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    rate = _rate(rows)
-    panels = [(*rate, "#c0392b")] if rate else []
-    panels.append((*THROUGHPUT, "#2c7fb8"))
-    labels = list(dict.fromkeys(r["variant"] for r in rows))
-    fig, axes = plt.subplots(1, len(panels), figsize=(5 * len(panels), 3.8), squeeze=False)
-    for ax, (key, title, colour) in zip(axes[0], panels, strict=True):
-        mean = [
-            sum(float(r[key] or 0) for r in rows if r["variant"] == v)
-            / max(1, sum(1 for r in rows if r["variant"] == v))
-            for v in labels
-        ]
+    drawn = panels(rows)
+    fig = Figure(figsize=(4.2 * len(drawn), 3.9), dpi=110)
+    FigureCanvasAgg(fig)
+    axes = fig.subplots(1, len(drawn), squeeze=False)
+    repeated = max((n for *_, n in spread(rows, drawn[-1][0])), default=1) > 1
+    for ax, (key, title, colour) in zip(axes[0], drawn, strict=True):
+        per = spread(rows, key)
+        labels = [v for v, *_ in per]
+        mean = [m for _, m, _, _, _ in per]
         bars = ax.bar(range(len(labels)), mean, color=colour)
-        ax.set_title(title)
+        if repeated:
+            low = [m - lo for _, m, lo, _, _ in per]
+            high = [hi - m for _, m, _, hi, _ in per]
+            ax.errorbar(range(len(labels)), mean, yerr=[low, high], fmt="none", ecolor="#222",
+                        capsize=4, linewidth=1)  # fmt: skip
+        ax.set_title(title, fontsize=10)
         ax.set_xticks(range(len(labels)), labels, rotation=15, ha="right", fontsize=8)
-        ax.bar_label(bars, fmt="%.1f", fontsize=8)
+        ax.bar_label(bars, fmt="%.3g", fontsize=8)
+    if repeated:
+        fig.suptitle("means over repeats; error bars: min–max", fontsize=9)
     fig.tight_layout()
-    files.write_with(path, lambda fh: fig.savefig(fh, format="png", dpi=110), binary=True)
-    plt.close(fig)
+    files.write_with(path, lambda fh: fig.savefig(fh, format="png"), binary=True)
 
 
 def compare(
@@ -211,9 +261,13 @@ def compare(
             outcome = execute(sc, opts)
             echo(headline(outcome.result).line)
             rows.append(row(v, k + 1, outcome.result, outcome.run_dir))
+            if outcome.broken:
+                rows[-1]["_broken"] = outcome.broken
             if outcome.interrupted:
                 stopped = rows[-1]["_interrupted"] = outcome.interrupted
-    write(out, rows, f"{base.name}: {' × '.join(vary)}")
+    write(out, rows, f"{base.name}: {' × '.join(vary)}", {"scenario": base.name,
+          "vary": list(vary), "overrides": list(overrides), "repeat": repeat,
+          "seed": base.seed})  # fmt: skip
     return out, rows
 
 
@@ -234,12 +288,30 @@ def interrupted(rows: list[dict[str, Any]]) -> str | None:
     return next((r["_interrupted"] for r in rows if r.get("_interrupted")), None)
 
 
-def write(out: Path, rows: list[dict[str, Any]], title: str) -> None:
-    """Write compare.md, compare.csv and compare.png into ``out``."""
+def broken(rows: list[dict[str, Any]]) -> list[str]:
+    """Why each run that broke after it started broke (its figures mean little)."""
+    return [
+        f"{r['variant']} (repeat {r['repeat']}): {r['_broken']}" for r in rows if r.get("_broken")
+    ]
+
+
+def write(
+    out: Path, rows: list[dict[str, Any]], title: str, settings: dict[str, Any] | None = None
+) -> None:
+    """Write compare.md, compare.csv, compare.json, compare.png and compare.html into ``out``."""
+    from checkers.report.comparison import page
+
     files.write_text(out / "compare.md", markdown(rows, title))
     with files.atomic_file(out / "compare.csv") as fh:
         w = csv.DictWriter(fh, fieldnames=columns(rows), extrasaction="ignore")
         w.writeheader()
         w.writerows(rows)
+    linked = with_reports(rows, out)
+    data = {"title": title, **(settings or {}), "columns": columns(rows), "rows": linked}
+    files.write_json(out / "compare.json", data)
     if rows:
         chart(rows, out / "compare.png")
+    png = (out / "compare.png").read_bytes() if (out / "compare.png").is_file() else None
+    stats = {key: spread([r for r in rows if r.get("run_dir")], key) for key, *_ in panels(rows)}
+    titles = {key: t for key, t, _ in panels(rows)}
+    files.write_text(out / "compare.html", page(title, linked, columns(rows), stats, titles, png))

@@ -41,6 +41,19 @@ def describe(expect: ExpectSpec | None) -> str:
     return "invalid (any anomalies)"
 
 
+def outcome(result: dict[str, Any], expect: ExpectSpec | None) -> dict[str, Any]:
+    """The ``expectation`` a result records for its views (docs/contracts.md §2):
+    ``expected`` (:func:`describe`), ``declared`` (the scenario has an ``expect:``),
+    ``matched`` and ``why`` (:func:`match`)."""
+    m = match(result, expect)
+    return {
+        "expected": describe(expect),
+        "declared": expect is not None,
+        "matched": m.matched,
+        "why": m.why,
+    }
+
+
 def match(result: dict[str, Any], expect: ExpectSpec | None) -> Match:
     """Match ``result`` against ``expect`` (None: the run must be valid)."""
     valid = result.get("valid")

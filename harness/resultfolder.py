@@ -205,6 +205,8 @@ def regenerate(path: Path, warn: Callable[[str], Any] = print) -> tuple[dict[str
         sc = run.scenario_data or {}
         result.update(scenario=sc.get("name"), seed=sc.get("seed"), run_dir=str(path))
         files.write_json(path / "results.json", result)
+    if "expectation" not in result and run.scenario is not None:  # written by an older version
+        results.record_expectation(result, run.scenario)
     ops = loaded.ops if loaded is not None else None
     report = write_all(path, result, ops, run.scenario_data)
     return result, report

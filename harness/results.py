@@ -174,10 +174,26 @@ def write(
         **{k: v for k, v in extra.items() if k != "nats_server"},
     )
     result["stats"] = result.get("checkers", {}).get("stats", {})
+    record_expectation(result, scenario)
     data = scenario.model_dump(mode="json")
     files.write_json(run_dir / "results.json", result)
     _write_views(run_dir, result, ops, data)
     return result
+
+
+def record_expectation(result: dict[str, Any], scenario: Scenario | None) -> None:
+    """Put the outcome of the scenario's ``expect:`` into ``result["expectation"]`` (and its
+    hint of what to try next into ``result["hint"]``), so every view of the result can say
+    "as expected" without the scenario (``harness.expect.outcome``)."""
+    from harness.expect import outcome
+
+    if scenario is None:
+        return
+    result["expectation"] = outcome(result, scenario.expect)
+    if result.get("error"):  # a broken run matches nothing (exit 4), whatever it recorded
+        result["expectation"].update(matched=False, why=f"the run broke: {result['error']}")
+    if scenario.hint:
+        result["hint"] = scenario.hint
 
 
 def _write_views(run_dir: Path, result: dict[str, Any], ops: Any, data: dict | None) -> None:

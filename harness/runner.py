@@ -319,6 +319,8 @@ class Run:
     ) -> None:
         sc = self.scenario
         t0 = time.monotonic()
+        if self.history is not None:  # the clock of the fault schedule (and of --plan)
+            self.extra["main_began_s"] = round(self.history.now() / 1e9, 3)
         deadline = t0 + sc.time_limit
         ticker = asyncio.create_task(self._progress(interp, nemesis, t0))
         try:

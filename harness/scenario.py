@@ -297,6 +297,9 @@ class Scenario(_Model):
     expect: ExpectSpec | None = Field(
         default=None, description="the known outcome: exit 0 when the run matches it"
     )
+    hint: str = Field(
+        default="", description="what to try next, shown on the report (e.g. another --set)"
+    )
 
     @field_validator("name")
     @classmethod

@@ -367,8 +367,10 @@ def run_suite(
     results_dir: Path,
     run_one: RunOne,
     echo: Callable[[str], Any] = print,
+    after_each: Callable[[], Any] | None = None,
 ) -> SuiteOutcome:
-    """Run every case ``repeat`` times in sequence; write the suite folder after every run."""
+    """Run every case ``repeat`` times in sequence; write the suite folder after every run
+    (then call ``after_each``: the CLI rewrites the results index there)."""
     if repeat < 1:
         raise BadInput("--repeat must be at least 1")
     if not cases:
@@ -402,6 +404,8 @@ def run_suite(
             for (c, kk), s in zip(todo[first:], scenarios[first:], strict=True):
                 outcome.rows.append(not_run_row(c, kk + 1, s, outcome.interrupted))
         write(out, name, outcome.rows, started, time.monotonic() - t0)
+        if after_each is not None:
+            after_each()
         if outcome.interrupted:
             break
     return outcome

@@ -17,7 +17,9 @@ Modules: :mod:`.timeline` (fault windows, publish pairs, sample ops from
 the ops), :mod:`.plots` (matplotlib → PNG), :mod:`.findings` (example ops,
 log findings), :mod:`.page` and :mod:`.html` (the page, escaped),
 :mod:`.summary` (verdict, counts, node rows shared by every view),
-:mod:`.markdown` (``summary.md``) and :mod:`.terminal` (``show``, rich).
+:mod:`.markdown` (``summary.md``) and :mod:`.terminal` (``show``, rich);
+:mod:`.comparison` (``compare.html``) and :mod:`.listing` (the results
+folder's ``index.html`` and ``nats-chaos serve``).
 Finding and reading result folders is the harness's
 (``harness.resultfolder``).
 """

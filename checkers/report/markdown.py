@@ -18,8 +18,10 @@ def summary_md(result: dict[str, Any], scenario: dict[str, Any] | None = None) -
     """Markdown for a CI job summary: verdict, settings, key counts, nodes, where to look next."""
     v = summary.verdict(result)
     icon = {"valid": "✅", "invalid": "❌"}.get(v.status, "⚠️")
+    if v.matched is not None:  # the scenario's expect: decides whether this is a surprise
+        icon = "✅" if v.matched else "❌"
     name = result.get("scenario") or "history check"
-    lines = [f"## {icon} {v.label} · {_md(name)}", "", f"**{_md(v.headline)}**", ""]
+    lines = [f"## {icon} {_md(v.banner)} · {_md(name)}", "", f"**{_md(v.headline)}**", ""]
     lines += ["| setting | value |", "|---|---|"]
     lines += [f"| {_md(k)} | {_md(val)} |" for k, val in summary.settings(result, scenario)]
     lines += [f"| {_md(k)} | {_md(val)} |" for k, val in summary.performance(result)]
@@ -52,11 +54,11 @@ def summary_md(result: dict[str, Any], scenario: dict[str, Any] | None = None) -
         lines += [f"- {_md(k)}: {_md(v)}" for k, v in facts]
         for row in faults:
             kind, nodes, window, stream, meta, acked, back, gap, failed = row
+            after = summary.back_text(back)
             lines.append(
-                f"- {_md(kind)} {_md(nodes)} ({_md(window)} s; stream leader {_md(stream)}, "
-                f"meta leader {_md(meta)}; {_n(acked)} acked during it): first ack {_md(back)} s "
-                f"after it, longest gap "
-                f"{_md(gap)} s; failures {_md(failed)}"
+                f"- {_md(kind)} on {_md(nodes)} ({_md(window)} s; stream leader {_md(stream)}, "
+                f"meta leader {_md(meta)}; {_n(acked)} acked during it): {_md(after)}, "
+                f"longest gap {_md(gap)} s; failures {_md(failed)}"
             )
     logs = (result.get("checkers") or {}).get("logs") or {}
     found = {k: n for k, n in (logs.get("counts") or {}).items() if n}

@@ -29,6 +29,8 @@ header.banner>div{max-width:1060px;margin:0 auto}
 .banner h1{margin:4px 0 6px;font-size:26px;font-weight:650}
 .banner .label{font-size:12px;letter-spacing:.12em;font-weight:700;opacity:.85}
 .banner .sub{opacity:.9}
+.banner .expect{padding:1px 8px;border-radius:9px;background:rgba(255,255,255,.22);
+ letter-spacing:.04em}
 nav{margin:14px 0 0;font-size:13px}nav a{margin-right:14px;color:#444}
 section{background:#fff;border:1px solid #e3e3e6;border-radius:8px;padding:6px 18px 14px;
  margin:16px 0}
@@ -75,13 +77,20 @@ def _banner(p: Page) -> Markup:
         sub.append(f"seed {p.result['seed']}")
     if p.created:
         sub.append(p.created)
+    label: list[Any] = [v.label]
+    if v.expectation:
+        label += [" — ", el("span", v.expectation, class_="expect", id="expectation")]
     inner = el(
         "div",
-        el("div", v.label, class_="label"),
+        el("div", label, class_="label", data_matched=_matched(v.matched)),
         el("h1", v.headline, id="verdict"),
         el("div", " · ".join(sub), class_="sub"),
     )
     return el("header", inner, class_=f"banner {v.status}")
+
+
+def _matched(m: bool | None) -> str | None:
+    return None if m is None else "yes" if m else "no"
 
 
 def _nav() -> Markup:
@@ -149,22 +158,9 @@ def _faults(p: Page) -> Markup:
             el("p", "No nemesis ops in the history: no faults were injected.", class_="muted")
         )
         return el("section", body, id="faults")
-    rows = []
-    for w in p.windows:
-        detail = ", ".join(f"{k}={v}" for k, v in w.detail.items())
-        stop = f"{w.stop:.2f}" if w.stopped else "never stopped"
-        rows.append(
-            (
-                w.kind,
-                f"{w.start:.2f}",
-                stop,
-                f"{w.stop - w.start:.2f}",
-                ", ".join(w.nodes) or "–",
-                detail,
-            )
-        )
-    head = ("fault", "start (s)", "stop (s)", "lasted (s)", "nodes", "detail")
-    body.append(table(head, rows, numeric=(1, 2, 3)))
+    rows = summary.fault_rows(p.windows)
+    body.append(table(summary.FAULT_HEAD, rows, numeric=(1, 2, 3)))
+    body.append(el("p", summary.clock_note(p.result), class_="muted small", id="clock"))
     return el("section", body, id="faults")
 
 
@@ -272,7 +268,7 @@ def _size(n: int) -> str:
 def render(p: Page) -> str:
     """The whole page as an HTML string."""
     v = summary.verdict(p.result)
-    title = f"{v.label}: {p.result.get('scenario') or 'history check'} — {v.headline}"
+    title = f"{v.banner}: {p.result.get('scenario') or 'history check'} — {v.headline}"
     head = el(
         "head",
         Markup('<meta charset="utf-8">'),

@@ -76,10 +76,18 @@ def _figure() -> tuple[Figure, Axes]:
 def _shade(ax: Axes, windows: Sequence[FaultWindow], span: tuple[float, float]) -> list[Patch]:
     """Shade fault windows inside ``span``; return one legend handle per fault kind."""
     colours: dict[str, str] = {}
+    labelled_to = span[0] - 1.0  # where the last band label ends (data x), so none overlap
+    room = (span[1] - span[0]) / 9  # about one label per ninth of the axis
     for w in windows:
         if w.stop < span[0] or w.start > span[1]:
             continue
         c = colours.setdefault(w.kind, FAULT_COLOURS[len(colours) % len(FAULT_COLOURS)])
+        if w.start >= labelled_to:  # the band's nodes, just under its top strip
+            ax.text(
+                max(w.start, span[0]), 0.955, band_label(w), transform=ax.get_xaxis_transform(),
+                fontsize=7, color="#333", va="top", ha="left", clip_on=True, zorder=5,
+            )  # fmt: skip
+            labelled_to = w.start + room
         if w.stop > w.start:
             ax.axvspan(w.start, w.stop, color=c, alpha=0.14, linewidth=0, zorder=0)
             # a solid strip along the top stays visible where points or bars cover the band
@@ -87,6 +95,13 @@ def _shade(ax: Axes, windows: Sequence[FaultWindow], span: tuple[float, float]) 
         else:
             ax.axvline(w.start, color=c, alpha=0.6, linewidth=1, zorder=0)
     return [Patch(color=c, alpha=0.3, label=f"{k} (fault)") for k, c in colours.items()]
+
+
+def band_label(w: FaultWindow) -> str:
+    """``power-loss n1,n2,n3``: a fault band's label (a settling action: its kind only)."""
+    if "settle" in w.detail or not w.nodes:
+        return w.kind
+    return f"{w.kind} {','.join(w.nodes)}"
 
 
 def _png(fig: Figure) -> bytes:

@@ -19,6 +19,7 @@ from typing import Any
 
 from checkers.reads import describe
 from checkers.verdict import headline
+from checkers.windows import FaultWindow
 
 
 @dataclass(frozen=True)
@@ -28,12 +29,34 @@ class Verdict:
     status: str
     label: str
     headline: str
+    expectation: str | None = None  # "as expected: lost", "NOT as expected: …", or None
+    matched: bool | None = None  # None: the scenario declared no ``expect:``
+
+    @property
+    def banner(self) -> str:
+        """``INVALID — as expected: lost``, or the bare label without an expectation."""
+        return f"{self.label} — {self.expectation}" if self.expectation else self.label
 
 
 def verdict(result: dict[str, Any]) -> Verdict:
-    """The verdict of ``result``, e.g. ``LOST 12 of 5,432 acknowledged writes (0.22%)``."""
+    """The verdict of ``result``, e.g. ``LOST 12 of 5,432 acknowledged writes (0.22%)``,
+    with the outcome of the scenario's ``expect:`` when it declared one."""
     h = headline(result)
-    return Verdict(h.status, h.label, h.text[:1].upper() + h.text[1:])
+    said, matched = expectation(result)
+    return Verdict(h.status, h.label, h.text[:1].upper() + h.text[1:], said, matched)
+
+
+def expectation(result: dict[str, Any]) -> tuple[str | None, bool | None]:
+    """(``as expected: lost`` / ``NOT as expected: <why>``, matched) from the result's
+    ``expectation`` (written by the harness when the scenario has an ``expect:``);
+    (None, None) when there is none to tell."""
+    e = result.get("expectation")
+    if not isinstance(e, dict) or not e.get("declared"):
+        return None, None
+    if e.get("matched"):
+        found = ", ".join(result.get("anomalies") or [])
+        return (f"as expected: {found}" if found else "as expected"), True
+    return f"NOT as expected: {e.get('why') or 'expected ' + str(e.get('expected'))}", False
 
 
 def key_counts(result: dict[str, Any]) -> list[tuple[str, Any, str, bool]]:
@@ -114,7 +137,7 @@ def _faults(scenario: dict[str, Any]) -> str:
     parts = []
     for f in specs:
         if isinstance(f, dict):
-            extra = ", ".join(f"{k}={v}" for k, v in f.items() if k != "kind" and v is not None)
+            extra = pairs_text({k: v for k, v in f.items() if k != "kind" and v is not None})
             parts.append(f"{f.get('kind')} ({extra})" if extra else str(f.get("kind")))
     return "; ".join(parts) or "none"
 
@@ -125,6 +148,76 @@ def _server(result: dict[str, Any], server: dict[str, Any]) -> str:
     version = str(versions.get("nats_server") or server.get("version") or "–")
     digest = versions.get("nats_server_sha256") or (result.get("server") or {}).get("sha256")
     return f"{version} (sha256 {digest})" if digest else version
+
+
+def plain(value: Any) -> str:
+    """A JSON value as a person reads it, never as a Python repr: ``yes``/``no`` for
+    booleans, ``n1 502.9 KiB, n2 …`` style pairs for mappings, lists comma-separated."""
+    if value is None:
+        return "–"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, int):
+        return f"{value:,}"
+    if isinstance(value, float):
+        return f"{value:,.3g}" if abs(value) < 1000 else f"{value:,.0f}"
+    if isinstance(value, dict):
+        return ", ".join(f"{k} {plain(v)}" for k, v in value.items()) or "–"
+    if isinstance(value, list | tuple):
+        return ", ".join(plain(v) for v in value) or "–"
+    return str(value)
+
+
+def pairs_text(values: dict[str, Any]) -> str:
+    """``duration 3, targets all, coordinated yes``: settings as ``name value`` pairs."""
+    return "; ".join(f"{k.replace('_', ' ')} {plain(v)}" for k, v in values.items())
+
+
+def _bytes(n: Any) -> str:
+    if not isinstance(n, int | float) or isinstance(n, bool):
+        return plain(n)
+    size, unit = float(n), "B"
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if size < 1024 or unit == "GiB":
+            break
+        size /= 1024
+    return f"{size:,.0f} {unit}" if unit == "B" else f"{size:,.1f} {unit}"
+
+
+# nemesis op fields shown elsewhere (nodes, roles, window id) or as their own columns
+_FAULT_HIDDEN = frozenset({"window", "leaders", "settle", "began", "nodes"})
+
+
+def fault_detail(detail: dict[str, Any]) -> str:
+    """What a nemesis op says about its fault, in words: byte counts as sizes, per-node
+    mappings as ``n1 502.9 KiB, n2 …``, never a Python repr."""
+    parts = []
+    for k, v in detail.items():
+        if k in _FAULT_HIDDEN or v is None:
+            continue
+        if "bytes" in k and isinstance(v, dict):
+            text = ", ".join(f"{n} {_bytes(b)}" for n, b in v.items())
+        elif isinstance(v, dict) and v and all(isinstance(x, dict) for x in v.values()):
+            text = "; ".join(f"{n}: {pairs_text(x)}" for n, x in v.items())
+        else:
+            text = _bytes(v) if "bytes" in k else plain(v)
+        parts.append(f"{k.replace('_', ' ')}: {text}")
+    return "; ".join(parts)
+
+
+def roles(nodes: tuple[str, ...] | list[str], leaders: dict[str, Any] | None) -> str:
+    """``n3 (stream + meta leader), n1 (follower)``: each node a fault hit and its role just
+    before it, from the nemesis op's ``leaders``; the bare names when it recorded none."""
+    if not nodes:
+        return "–"
+    if not isinstance(leaders, dict) or not any(leaders.values()):
+        return ", ".join(nodes)
+    out = []
+    for n in nodes:
+        led = [k for k in ("stream", "meta") if leaders.get(k) == n]
+        role = " + ".join(led) + " leader" if led else "follower"
+        out.append(f"{n} ({role})")
+    return ", ".join(out)
 
 
 def settings(result: dict[str, Any], scenario: dict[str, Any] | None) -> list[tuple[str, str]]:
@@ -144,9 +237,7 @@ def settings(result: dict[str, Any], scenario: dict[str, Any] | None) -> list[tu
             ("sync_interval", str(server.get("sync_interval"))),
         ]
         if server.get("config"):
-            rows.append(
-                ("server config", ", ".join(f"{k}={v}" for k, v in server["config"].items()))
-            )
+            rows.append(("server config", pairs_text(server["config"])))
         rate = workload.get("rate")
         rows.append(
             ("workload", f"{workload.get('name')}" + (f", {rate:g} publishes/s" if rate else ""))
@@ -157,6 +248,9 @@ def settings(result: dict[str, Any], scenario: dict[str, Any] | None) -> list[tu
     seed = result.get("seed", sc.get("seed"))
     if seed is not None:
         rows.append(("seed", str(seed)))
+    hint = result.get("hint") or sc.get("hint")
+    if hint:
+        rows.append(("try next", str(hint)))
     if result.get("faults_started") is not None:
         rows.append(("faults started", str(result["faults_started"])))
     for key in ("interrupted", "error"):
@@ -171,7 +265,7 @@ def settings(result: dict[str, Any], scenario: dict[str, Any] | None) -> list[tu
 
 AVAILABILITY_HEAD = (
     "fault",
-    "nodes",
+    "nodes (role)",
     "window (s)",
     "stream leader",
     "meta leader",
@@ -189,6 +283,86 @@ def _secs(v: Any) -> str:
 def failures_text(failures: dict[str, int]) -> str:
     """``6,384 × no-responders; 12 × timeout`` (``none`` when there were none)."""
     return "; ".join(f"{n:,} × {reason}" for reason, n in failures.items()) or "none"
+
+
+def recovery_text(rec: dict[str, Any]) -> str:
+    """``converged after 4.21 s (bound 30.00 s), 1 nudge``: the recovery wait in words."""
+    done = "converged" if rec.get("converged") else "did NOT converge"
+    text = f"{done} after {_secs(rec.get('seconds'))} s (bound {_secs(rec.get('bound'))} s)"
+    nudges = rec.get("nudges")
+    if nudges == 0:
+        text += ", no nudges"
+    elif isinstance(nudges, int):
+        text += (
+            f", {nudges:,} nudge{'' if nudges == 1 else 's'} (a step-down so a replica "
+            "serves direct gets again)"
+        )
+    return text
+
+
+def back_text(back: Any) -> str:
+    """``first ack 1.20 s after it``, or that no write was acknowledged after the fault."""
+    if back == "never":
+        return "no write acknowledged after it"
+    return f"first ack {back} s after it"
+
+
+def _node_state(v: Any) -> str:
+    if not isinstance(v, dict):
+        return "no answer"
+    if not v.get("present"):
+        return "stream absent"
+    led = f", leader {v['leader']}" if v.get("leader") else ", no leader"
+    return f"{plain(v.get('messages'))} msgs, seq {plain(v.get('first_seq'))}–" + (
+        f"{plain(v.get('last_seq'))}{led}"
+    )
+
+
+def clock_note(result: dict[str, Any]) -> str:
+    """Which clock the report's times are on, and how to read ``--plan`` times against it."""
+    text = (
+        "Times are seconds since the run started (the history's clock, as in the plots and "
+        "the availability figures)."
+    )
+    began = result.get("main_began_s")
+    if isinstance(began, int | float):
+        text += (
+            f" The main phase began at {began:.2f} s; `nats-chaos run --plan` and the "
+            f"scenario's schedule count from there, so a fault planned at t s starts near "
+            f"{began:.2f} + t s here."
+        )
+    return text
+
+
+FAULT_HEAD = ("fault", "start (s)", "stop (s)", "lasted (s)", "nodes (role)", "detail")
+
+
+def fault_rows(windows: list[FaultWindow]) -> list[tuple[str, str, str, str, str, str]]:
+    """One row per fault window (:data:`FAULT_HEAD`): times on the run's clock, each node
+    with its role when the fault began, and what the nemesis op said, in words."""
+    rows = []
+    for w in windows:
+        if w.detail.get("settle") == "recovery":
+            given = w.detail.get("nodes")
+            states: dict[str, Any] = given if isinstance(given, dict) else {}
+            detail = "; ".join([recovery_text(w.detail), *(
+                f"{n}: {_node_state(v)}" for n, v in states.items()
+            )])  # fmt: skip
+            nodes = ", ".join(w.nodes) or "–"
+        else:
+            detail = fault_detail(w.detail)
+            nodes = roles(w.nodes, w.detail.get("leaders"))
+        rows.append(
+            (
+                w.kind,
+                f"{w.start:.2f}",
+                f"{w.stop:.2f}" if w.stopped else "never stopped",
+                f"{w.stop - w.start:.2f}",
+                nodes,
+                detail,
+            )
+        )
+    return rows
 
 
 def availability(result: dict[str, Any]) -> tuple[list[tuple[str, str]], list[tuple[Any, ...]]]:
@@ -212,13 +386,7 @@ def availability(result: dict[str, Any]) -> tuple[list[tuple[str, str]], list[tu
         )
     rec = a.get("recovery")
     if rec:
-        done = "converged" if rec.get("converged") else "did NOT converge"
-        facts.append(
-            (
-                "recovery wait",
-                f"{done} after {_secs(rec.get('seconds'))} s (bound {_secs(rec.get('bound'))} s)",
-            )
-        )
+        facts.append(("recovery wait", recovery_text(rec)))
     downs = a.get("step_downs") or []
     if downs:
         listed = ", ".join(
@@ -233,7 +401,7 @@ def availability(result: dict[str, Any]) -> tuple[list[tuple[str, str]], list[tu
     rows = [
         (
             f.get("kind"),
-            ", ".join(f.get("nodes") or []) or "–",
+            roles(list(f.get("nodes") or []), f.get("leaders")),
             f"{_secs(f.get('start_s'))}–{_secs(f.get('stop_s'))}",
             (f.get("leaders") or {}).get("stream") or "–",
             (f.get("leaders") or {}).get("meta") or "–",

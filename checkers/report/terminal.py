@@ -80,7 +80,7 @@ def render(
     """Everything ``show`` prints but the folder line, as one renderable."""
     v = summary.verdict(result)
     parts: list[Any] = [
-        Panel(Text(v.headline), title=Text(v.label), title_align="left", style=STYLES[v.status]),
+        Panel(Text(v.headline), title=Text(v.banner), title_align="left", style=STYLES[v.status]),
         _settings(result, scenario),
         Text(""),
         _counts(result),
@@ -95,9 +95,9 @@ def render(
     if facts or faults:
         parts.append(Text(""))
         parts += [Text(f"{name}: {value}") for name, value in facts]
-        for kind, nodes, window, stream, _meta, _acked, back, _gap, failed in faults:
+        for kind, nodes, window, _stream, _meta, _acked, back, _gap, failed in faults:
             parts.append(
-                Text(f"{kind} {nodes} ({window} s, leader {stream}): back after {back} s; {failed}")
+                Text(f"{kind} on {nodes} ({window} s): {summary.back_text(back)}; {failed}")
             )
     return Group(*parts)
 

@@ -11,6 +11,7 @@ import csv
 import json
 from pathlib import Path
 
+import headless
 import pytest
 from chaosrun import assert_nothing_left, results_json, run_dir_of
 
@@ -31,8 +32,14 @@ def test_compare_sync_interval_2m_vs_always(nats_chaos, tmp_path: Path) -> None:
     assert proc.returncode == 0, err
     [cmp_dir] = list((tmp_path / "results" / "compare").iterdir())
     assert f"comparison: {cmp_dir}" in out
-    for name in ("compare.md", "compare.csv", "compare.png"):
+    for name in ("compare.md", "compare.csv", "compare.png", "compare.html", "compare.json"):
         assert (cmp_dir / name).stat().st_size > 0
+    page = headless.load((cmp_dir / "compare.html").as_uri())
+    assert page.console == []
+    reports = [r["report"] for r in json.loads((cmp_dir / "compare.json").read_text())["rows"]]
+    assert len(reports) == 2 and all((cmp_dir / r).is_file() for r in reports)
+    assert all(f'href="{r}"' in page.dom for r in reports)
+    assert "publish latency p99 (ms)" in page.dom
     with open(cmp_dir / "compare.csv") as fh:
         rows = {r["variant"]: r for r in csv.DictReader(fh)}
     default = rows["server.sync_interval=2m"]

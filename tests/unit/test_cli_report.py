@@ -120,7 +120,7 @@ def test_show_prints_verdict_counts_and_nodes(cli: CliRunner, run: Path) -> None
     assert rows["n2"][:5] == ["n2", "│", "holes", "│", "356"]  # n2 lacks seqs 90-99
     assert "faults: kill ×1 (10.0s – 15.0s)" in out
     assert "longest gap without an acknowledged write: 0.20 s (from 0.60 s to 0.80 s)" in out
-    assert "kill n1 (10.00–15.00 s, leader –): back after 0.10 s; 4 × no responders <b>" in out
+    assert "kill on n1 (10.00–15.00 s): first ack 0.10 s after it; 4 × no responders <b>" in out
     assert f"report: {run / 'report.html'}" in out
 
 

@@ -106,3 +106,55 @@ def test_an_interrupted_comparison_lists_what_it_did_not_run(
     res = CliRunner().invoke(main, ["compare", str(scenario), "--vary", vary[0],
                                     "--results-dir", str(tmp_path / "cli")])  # fmt: skip
     assert res.exit_code == 130, res.output
+    index = (tmp_path / "cli" / "index.html").read_text()  # rewritten after the command
+    assert 'data-kind="compare"' in index and "quick: server.sync_interval=" in index
+
+
+def test_spread_gives_mean_and_range_per_variant() -> None:
+    rows = [
+        {"variant": "a", "p99_ms": 10.0}, {"variant": "b", "p99_ms": 60.0},
+        {"variant": "a", "p99_ms": 14.0}, {"variant": "b", "p99_ms": None},
+    ]  # fmt: skip
+    assert cmp.spread(rows, "p99_ms") == [("a", 12.0, 10.0, 14.0, 2), ("b", 60.0, 60.0, 60.0, 1)]
+
+
+def test_a_repeated_comparison_on_the_fake_cluster_makes_a_page(tmp_path: Path) -> None:
+    import json
+
+    import headless
+    import yaml
+    from fakerun import FAST
+
+    scenario = tmp_path / "fake.yaml"
+    scenario.write_text(yaml.safe_dump({"name": "fake", "seed": 40, **FAST}))
+    vary = ["server.sync_interval=default,always"]
+    out, rows = cmp.compare(str(scenario), ["seed=7"], vary, 2, tmp_path / "res",
+                            echo=lambda _m: None, backend=fake.backend()[0])  # fmt: skip
+    assert [(r["variant"], r["repeat"]) for r in rows] == [
+        ("server.sync_interval=default", 1), ("server.sync_interval=always", 1),
+        ("server.sync_interval=default", 2), ("server.sync_interval=always", 2),
+    ]  # fmt: skip
+    data = json.loads((out / "compare.json").read_text())
+    assert data["seed"] == 7 and data["repeat"] == 2 and data["vary"] == vary
+    seeds = sorted({json.loads((Path(r["run_dir"]) / "results.json").read_text())["seed"]
+                    for r in rows})  # fmt: skip
+    assert seeds == [7, 8]  # --seed is the first repeat's, repeat k adds k-1
+    links = [r["report"] for r in data["rows"]]
+    assert all(link and (out / link).is_file() for link in links), links
+    page = headless.load((out / "compare.html").as_uri(), screenshot=tmp_path / "compare-shot.png")
+    assert page.console == []
+    for link in links:  # every run's report is linked, relative to the page
+        assert f'href="{link}"' in page.dom
+    assert 'src="data:image/png;base64,' in page.dom  # the chart is inside the page
+    assert page.dom.count("<tr") == 1 + 2 + 1 + 4  # head + 2 variants, head + 4 runs
+    for title in ("publish latency p50 (ms)", "publish latency p99 (ms)", "acknowledged publishes"):
+        assert title in page.dom
+    png = (out / "compare.png").read_bytes()
+    assert png[:4] == b"\x89PNG"
+
+
+def test_compare_cli_documents_its_exit_codes_and_takes_backend_and_seed() -> None:
+    res = CliRunner().invoke(main, ["compare", "--help"])
+    assert res.exit_code == 0
+    for text in ("--backend", "--seed", "Exit codes:", "4    a run broke", "compare.html"):
+        assert text in res.output, text

@@ -200,7 +200,7 @@ def test_fault_timeline_and_links(run_dir: Path) -> None:
     html = (run_dir / "report.html").read_text()
     faults = re.sub(r' class="[^"]*"', "", html[html.index('<section id="faults">') :])
     assert "<td>kill</td><td>10.00</td><td>15.00</td><td>5.00</td><td>n1</td>" in faults
-    assert "<td>targets=one</td>" in faults
+    assert "<td>targets: one</td>" in faults
     links = set(re.findall(r'href="([^"#]+)"', html))
     raw = ("history.jsonl", "results.json", "scenario.yaml", "summary.md", "harness.log")
     for rel in (*raw, "nodes/n2/nats-server.log", "nodes/n1/nats-server.conf", "plots/lost.png"):
@@ -507,7 +507,7 @@ def test_availability_is_shown_in_the_report_and_summary(run_dir: Path) -> None:
     assert "4 × no responders &lt;b&gt;" in section  # escaped like every value
     md = (run_dir / "summary.md").read_text()
     assert "- failed writes outside faults: 27 × no responders &lt;b&gt;" in md
-    assert "- kill n1 (10.00–15.00 s; stream leader –, meta leader –; 47 acked during it)" in md
+    assert "- kill on n1 (10.00–15.00 s; stream leader –, meta leader –; 47 acked during it)" in md
 
 
 def test_an_unknown_verdict_shows_no_count_as_a_known_anomaly() -> None:

@@ -172,7 +172,7 @@ def test_plan_cli_prints_the_timeline(tmp_path: Path) -> None:
     )
     assert res.exit_code == 0, res.output
     assert res.stdout.splitlines() == [
-        "part-kill: 2 faults in 40s (seed 8)",
+        "part-kill: 2 faults in 40s (seed 8); seconds from the main phase start",
         "    5.0s –    13.0s  compose(partition shape=stream-leader -> kill targets=one, gap=2s)",
         "   19.0s –    27.0s  compose(pause targets=one -> kill targets=one, gap=1s)",
     ]
@@ -182,7 +182,7 @@ def test_plan_cli_shows_stable_periods_and_shapes() -> None:
     res = CliRunner().invoke(main, ["run", str(SCENARIOS / "partition.yaml"), "--plan"])
     assert res.exit_code == 0, res.output
     lines = res.stdout.splitlines()
-    assert lines[0] == "partition: 6 faults in 90s (seed 1)"
+    assert lines[0] == "partition: 6 faults in 90s (seed 1); seconds from the main phase start"
     assert "   36.0s –    46.0s  stable (no faults)" in lines
     shapes = {line.split("shape=")[1].split()[0] for line in lines if "shape=" in line}
     assert shapes == {"random-halves", "meta-leader", "halves", "ring", "bridge"}

@@ -377,3 +377,20 @@ def test_nightly_workflow_steps() -> None:
     assert "summary.md" in summary["run"]
     upload = next(s for s in after if s.get("uses", "").startswith("actions/upload-artifact@"))
     assert upload["with"]["path"].rstrip("/") == "results"
+
+
+def test_the_results_index_follows_the_suite_run_by_run(tmp_path: Path) -> None:
+    from harness.browse import entries, write_index
+
+    name, cases = st.load_cases([str(layout(tmp_path))], [])
+    root = tmp_path / "results"
+    said: list[str] = []
+
+    def after_each() -> None:
+        write_index(root)
+        said.append(next(e.verdict for e in entries(root) if e.kind == "suite"))
+
+    st.run_suite(name, cases, 1, root, FakeRunner(), echo=lambda _: None, after_each=after_each)
+    matched = [0, 1, 2, 2, 3, 4]  # the rows match as in test_run_suite_writes_summary_and_junit
+    assert said == [f"{m}/{i} matched their expectation" for i, m in enumerate(matched, 1)]
+    assert 'data-kind="suite"' in (root / "index.html").read_text()
