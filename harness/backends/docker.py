@@ -124,11 +124,8 @@ class DockerCluster(HostCluster):
         dc: DockerClient | None = None,
     ) -> None:
         super().__init__()
-        self.scenario = scenario
+        self._of_run(scenario, workdir, state)
         self.binary = binary
-        self.workdir = workdir
-        self.state = state
-        self.nodes = scenario.node_names
         self.dc = dc or images.engine_client()
         self.network_name = network_name(state.tag)
         self.subnet: ipaddress.IPv4Network | None = None  # chosen when the network is created

@@ -34,6 +34,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from functools import partial
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from checkers import files
 from harness import config
@@ -41,6 +42,10 @@ from harness.backends.base import ABILITIES, NETEM, Grudge, Remote
 from harness.backends.lazystore import LazyStores
 from harness.monitor import HttpMonitor, NodeMonitor
 from harness.net import iptables, netem, netns
+from harness.runstate import RunState
+
+if TYPE_CHECKING:
+    from harness.scenario import Scenario
 
 log = logging.getLogger(__name__)
 Step = tuple[str, Callable[[Path], None]]  # what a collect step copies, and the copy into out/
@@ -140,6 +145,13 @@ class HostCluster(ABC):
     def __init__(self) -> None:
         self._grudge: dict[str, frozenset[str]] = {}
         self._cut: dict[str, bool] = {}  # node -> both_ways, for nodes cut from the clients
+
+    def _of_run(self, scenario: Scenario, workdir: Path, state: RunState) -> None:
+        """What every backend keeps of its run: the scenario, work dir, state and nodes."""
+        self.scenario = scenario
+        self.workdir = workdir
+        self.state = state
+        self.nodes = scenario.node_names
 
     # -- what a backend provides -------------------------------------------
     @abstractmethod

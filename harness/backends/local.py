@@ -55,11 +55,8 @@ class LocalCluster(HostCluster):
 
     def __init__(self, scenario: Scenario, binary: Path, workdir: Path, state: RunState) -> None:
         super().__init__()
-        self.scenario = scenario
+        self._of_run(scenario, workdir, state)
         self.binary = binary
-        self.workdir = workdir
-        self.state = state
-        self.nodes = scenario.node_names
         self.topo = netns.Topology(state.tag, self.nodes, netns.pick_subnet(state.tag))
         self._nodes: dict[str, _Node] = {}
         self.stores = LazyStores(

@@ -123,11 +123,8 @@ class SshCluster(HostCluster):
         inventory: Inventory,
     ) -> None:
         super().__init__()
-        self.scenario = scenario
+        self._of_run(scenario, workdir, state)
         self.binary = binary
-        self.workdir = workdir
-        self.state = state
-        self.nodes = scenario.node_names
         self.hosts = inventory.for_nodes(self.nodes)
         self.links = {n: link_for(inventory, h) for n, h in self.hosts.items()}
         self._remotes = {n: SshRemote(link) for n, link in self.links.items()}
