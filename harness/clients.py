@@ -166,6 +166,15 @@ class NatsClient(Protocol):
     ) -> Ack:
         """An acknowledged JetStream publish."""
 
+    async def publish_async(self, subject: str, payload: bytes) -> asyncio.Future[Any]:
+        """A JetStream publish sent without waiting for its ack: a future of the ack.
+
+        The future resolves to an ack with ``.seq`` (and ``.stream``,
+        ``.duplicate``), or fails as ``publish`` would raise (an API error,
+        no responders). It never times out on its own: the caller cancels it
+        when it stops waiting (the pipelined interpreter's sweeper).
+        """
+
     async def request(self, subject: str, payload: bytes, timeout: float) -> bytes:
         """A plain request; the reply's payload."""
 
@@ -251,6 +260,7 @@ class NatsPyClient:
     def __init__(self, nc: Client) -> None:
         self.nc = nc
         self._js: dict[float, Any] = {}  # one JetStream context per timeout, not one per publish
+        self._async_js: Any = None  # the one of pipelined publishes
         self._pulls: dict[tuple[str, str], tuple[Any, asyncio.Lock]] = {}  # per durable
 
     def _jetstream(self, timeout: float) -> Any:
@@ -276,6 +286,13 @@ class NatsPyClient:
     ) -> Ack:
         ack = await self._jetstream(timeout).publish(subject, payload, headers=headers)
         return Ack(ack.stream, ack.seq, bool(ack.duplicate), ack.val, ack.batch_id, ack.batch_size)
+
+    async def publish_async(self, subject: str, payload: bytes) -> asyncio.Future[Any]:
+        """nats-py's ``publish_async`` on a JetStream context of its own whose bound on
+        pending acks is never reached (the caller's window is the bound)."""
+        if self._async_js is None:
+            self._async_js = self.nc.jetstream(publish_async_max_pending=1 << 30)
+        return await self._async_js.publish_async(subject, payload)
 
     async def request(self, subject: str, payload: bytes, timeout: float) -> bytes:
         return (await self.nc.request(subject, payload, timeout=timeout)).data

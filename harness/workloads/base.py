@@ -34,6 +34,7 @@ value is a list of ``[int, int]`` pairs, loaded as an int64 array).
 
 from __future__ import annotations
 
+import os
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol
@@ -56,6 +57,38 @@ class WorkloadSpecBase(_Model):
     concurrency: int | None = Field(default=None, ge=1, le=256)
     rate: float = Field(default=200.0, ge=0, description="total target ops/s; 0 = unlimited")
     timeout: Seconds = 5.0
+
+
+SATURATING_WINDOW = 128  # logical processes in flight per worker when ``rate`` is 0
+
+
+class PipelinedSpec(WorkloadSpecBase):
+    """The fields of a workload whose main-phase ops can be pipelined (``pipeline`` below).
+
+    ``window``: logical processes each worker keeps in flight on its
+    connection (each still has at most one op outstanding); ``processes``:
+    client OS processes the workers are spread over (0: the harness process
+    itself). Unset, both follow ``rate``: one at a time in the harness for a
+    paced rate, and for ``rate: 0`` (as fast as the cluster takes)
+    :data:`SATURATING_WINDOW` per worker over one client process per core.
+    """
+
+    window: int | None = Field(default=None, ge=1, le=4096)
+    processes: int | None = Field(default=None, ge=0, le=64)
+
+    def pipelining(self, workers: int) -> tuple[int, int]:
+        """``(window, processes)`` as this spec resolves them for ``workers`` workers."""
+        saturate = self.rate == 0
+        window = self.window or (SATURATING_WINDOW if saturate else 1)
+        processes = self.processes
+        if processes is None:
+            processes = min(workers, os.cpu_count() or 1) if saturate else 0
+        return window, min(processes, workers)
+
+
+def pipelining(spec: WorkloadSpecBase, workers: int) -> tuple[int, int]:
+    """``(window, processes)`` of any spec: ``(1, 0)`` unless it is a :class:`PipelinedSpec`."""
+    return spec.pipelining(workers) if isinstance(spec, PipelinedSpec) else (1, 0)
 
 
 @dataclass
