@@ -198,11 +198,12 @@ def plans_for(
     name: str,
 ) -> list[Plan]:
     """One :class:`Plan` per client process."""
+    segment = segments.segment_path
     return [
         Plan(scenario_yaml, urls, nodes, k, processes, workers, window,
-             str(segments.segment_path(run_dir, k)), f"{name}-c{k}")  # fmt: skip
+             str(segment(run_dir, k)), f"{name}-c{k}")
         for k in range(processes)
-    ]
+    ]  # fmt: skip
 
 
 # -- the client process ---------------------------------------------------------------------
@@ -220,6 +221,7 @@ async def _client_main(parent: int) -> None:
     from harness.interpreter import Interpreter
     from harness.scenario import scenario_from_dict
     from harness.workloads import REGISTRY
+    from harness.workloads.base import pipeline
     from harness.yamlfile import parse
 
     loop = asyncio.get_running_loop()
@@ -236,7 +238,7 @@ async def _client_main(parent: int) -> None:
         return
     plan = Plan(**json.loads(line))
     scenario = scenario_from_dict(parse(plan.scenario, "client plan"), "client plan")
-    client = REGISTRY[scenario.workload.name].pipeline(scenario, plan.shard, plan.shards)
+    client = pipeline(REGISTRY[scenario.workload.name], scenario, plan.shard, plan.shards)
     pool = ClientPool(connect_real(plan.urls.__getitem__), plan.name)
     mine = [w for w in range(plan.workers) if w % plan.shards == plan.shard]
     try:
@@ -286,8 +288,9 @@ def main(argv: list[str]) -> int:
     """``python -m harness.clientprocs TAG SHARD``; the plan comes on stdin."""
     parent = os.getppid()
     _die_with_parent()
-    import harness.clients  # noqa: F401 - what the plan needs, imported while the cluster starts
-    import harness.interpreter  # noqa: F401
+    # what the plan needs, imported while the cluster comes up
+    import harness.clients
+    import harness.interpreter
     import harness.scenario  # noqa: F401
 
     try:

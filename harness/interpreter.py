@@ -340,7 +340,7 @@ class Interpreter:
         sweeper = asyncio.create_task(sweep())
         try:
             while True:
-                if not await pace.wait(clock, self.sleep, deadline):
+                if pace.period and not await pace.wait(clock, self.sleep, deadline):
                     break
                 while not idle:
                     room.clear()

@@ -72,7 +72,7 @@ from harness.runstate import WORK_ROOT, RunState, new_tag
 from harness.scenario import Scenario
 from harness.workloads import REGISTRY as WORKLOADS
 from harness.workloads import Workload, WorkloadContext
-from harness.workloads.base import pipelining
+from harness.workloads.base import pipeline, pipelining
 
 log = logging.getLogger("nats-chaos")
 T = TypeVar("T")
@@ -352,12 +352,10 @@ class Run:
         sc = self.scenario
         client: Any = workload
         if window > 1:
-            client = WORKLOADS[sc.workload.name].pipeline(sc, 0, 1)  # type: ignore[attr-defined]
+            client = pipeline(WORKLOADS[sc.workload.name], sc, 0, 1)
         nodes = self.cluster_nodes
         spec = sc.workload
-        return interp.run(
-            client, nodes, sc.concurrency, spec.rate, deadline, window, spec.timeout
-        )
+        return interp.run(client, nodes, sc.concurrency, spec.rate, deadline, window, spec.timeout)
 
     def _plans(self, window: int, processes: int) -> list[Plan]:
         assert self.cluster is not None

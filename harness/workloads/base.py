@@ -23,6 +23,13 @@ process id:
    (performed through ``invoke`` like any other), and undo the preparation;
 5. ``close()`` — release connections (never raises).
 
+A workload whose main-phase ops may be in flight together (the queue's
+publishes) gives its spec the fields of :class:`PipelinedSpec` and a
+classmethod ``pipeline(scenario, shard, shards)`` returning a
+:class:`~harness.interpreter.Pipelined` client for one of ``shards``
+client processes (values of its own, from plain data: it runs in a process
+with no cluster object). The others perform one op per worker at a time.
+
 Class attributes (read without running anything): ``name``, ``Spec`` (its
 pydantic spec, a member of the scenario's ``workload`` union, discriminated
 by ``name``), ``checkers`` (names in ``checkers.compose.REGISTRY``),
@@ -42,7 +49,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 from pydantic import Field
 
 from harness.clients import NatsClient
-from harness.interpreter import Completion, Operation
+from harness.interpreter import Completion, Operation, Pipelined
 from harness.spec import Seconds, _Model
 
 if TYPE_CHECKING:  # the scenario imports the workload registry: no import at run time
@@ -84,6 +91,16 @@ class PipelinedSpec(WorkloadSpecBase):
         if processes is None:
             processes = min(workers, os.cpu_count() or 1) if saturate else 0
         return window, min(processes, workers)
+
+
+def pipeline(workload: type, scenario: Scenario, shard: int, shards: int) -> Pipelined:
+    """The main-phase client of a workload that pipelines (its optional classmethod
+    ``pipeline(scenario, shard, shards)``), for client process ``shard`` of ``shards``."""
+    make = getattr(workload, "pipeline", None)
+    if make is None:
+        raise TypeError(f"workload {getattr(workload, 'name', workload)!r} does not pipeline")
+    client: Pipelined = make(scenario, shard, shards)
+    return client
 
 
 def pipelining(spec: WorkloadSpecBase, workers: int) -> tuple[int, int]:
