@@ -62,7 +62,9 @@ class WorkloadSpecBase(_Model):
 
     name: str
     concurrency: int | None = Field(default=None, ge=1, le=256)
-    rate: float = Field(default=200.0, ge=0, description="total target ops/s; 0 = unlimited")
+    rate: float = Field(
+        default=200.0, ge=0, description="total target ops/s; 0 = as fast as the cluster takes"
+    )
     timeout: Seconds = 5.0
 
 
@@ -90,7 +92,7 @@ class PipelinedSpec(WorkloadSpecBase):
         processes = self.processes
         if processes is None:
             processes = min(workers, os.cpu_count() or 1) if saturate else 0
-        return window, min(processes, workers)
+        return window, min(processes, workers)  # auto: never more processes than workers
 
 
 def pipeline(workload: type, scenario: Scenario, shard: int, shards: int) -> Pipelined:
