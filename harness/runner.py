@@ -10,8 +10,10 @@ refusal — the host, a results dir that cannot be written, a server too old;
 exit 2 for a config ``nats-server -t`` rejects), creates the result folder
 and then the phases, each within its deadline (``RecoverySpec.deadline``):
 cluster up → workload setup → main
-phase (the client interpreter runs the workload's operations while the
-nemesis plays the fault plan) → heal → the workload's recovery wait → its
+phase (the client interpreter runs the workload's operations — in the
+harness, or in client processes (``harness.clientprocs``) whose history
+segments are merged into the history when it ends — while the nemesis
+plays the fault plan) → heal → the workload's recovery wait → its
 read preparation → its final reads (through the interpreter) → heal after
 reads → collect → teardown. The runner calls only the workload's hooks
 (``harness.workloads.base``), the nemesis and the cluster's core.
