@@ -47,7 +47,7 @@ from pathlib import Path
 from typing import Any
 
 from harness import segments
-from harness.errors import RunBroken
+from harness.errors import ClientProcessFailed
 from harness.interpreter import Counters
 from harness.runstate import pid_is
 
@@ -55,10 +55,6 @@ EXE = "harness.clientprocs"  # how the run state recognises a client process
 REPORT_EVERY = 0.5
 STOP_GRACE = 5.0  # seconds a stopped client process has to record its ops in flight
 log = logging.getLogger("nats-chaos")
-
-
-class ClientProcessFailed(RunBroken):
-    """A client process could not start, or died during the main phase."""
 
 
 @dataclass(frozen=True)
