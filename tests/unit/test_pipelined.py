@@ -1,5 +1,6 @@
 """Pipelined workers: a window of logical processes in flight on one connection, the sweeper
-that gives up on unanswered ops, and the merge of client processes' history segments."""
+that gives up on unanswered ops, the merge of client processes' history segments, and a
+client process that cannot start."""
 
 from __future__ import annotations
 
@@ -17,9 +18,11 @@ from nats.errors import NoRespondersError
 from checkers.wellformed import check_wellformed
 from harness import segments
 from harness.backends.fake import FakeCluster
-from harness.errors import ScenarioError
+from harness.clientprocs import EXE, ClientProcesses, plans_for
+from harness.errors import ClientProcessFailed, ScenarioError
 from harness.history import HistoryWriter, load_history
-from harness.interpreter import Completion, Interpreter, Operation
+from harness.interpreter import Completion, Counters, Interpreter, Operation
+from harness.runstate import RunState, new_tag, pid_is
 from harness.workloads.queue import QueuePublisher
 
 
@@ -296,3 +299,30 @@ def test_a_batched_writer_writes_one_turn_of_the_loop_at_a_time(tmp_path: Path) 
     got = lines(path)
     assert [o["index"] for o in got] == [0, 1, 2] and got[1]["seq"] == 1
     assert all(0 <= o["time"] < 10**9 for o in got)  # on the clock it was given
+
+
+def test_a_client_process_that_cannot_start_is_one_line_and_leaves_no_pid(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("NATS_CHAOS_STATE", str(tmp_path / "state"))
+    state = RunState(new_tag())
+    state.save()
+    kv = scenario(workload={"name": "kv"})  # kv does not pipeline: the process refuses it
+    [plan] = plans_for(kv.to_yaml(), {"n1": "nats://127.0.0.1:1"}, ["n1"], 1, 4, 1, tmp_path, "t")
+    procs = ClientProcesses(1, Counters(), state, tmp_path / "segments")
+
+    async def go() -> None:
+        await procs.spawn()
+        assert list(state.pids.values()) == [EXE] and pid_is(procs.procs[0].pid, EXE)
+        try:
+            await procs.start([plan], 60)
+        finally:
+            await procs.stop()
+
+    with pytest.raises(ClientProcessFailed) as e:
+        asyncio.run(go())
+    assert (
+        str(e.value) == "client process 0 did not start: TypeError: workload 'kv' does not pipeline"
+    )
+    assert state.pids == {}
+    assert not procs.log_path(0).exists()  # what it said went to the harness's log
