@@ -31,12 +31,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import json
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import nats
+import orjson
 from nats.aio.client import Client
 from nats.errors import NoRespondersError
 from nats.errors import TimeoutError as NatsTimeout
@@ -46,6 +48,7 @@ from nats.js.errors import APIError, NoStreamResponseError, NotFoundError
 FAIL = "fail"
 INFO = "info"
 NO_MESSAGE = 10037  # JetStream err_code of a message get that found nothing
+_PRUNE_EVERY = 4096  # pipelined publishes between two prunings of abandoned futures
 
 
 class Failed(Exception):
@@ -166,6 +169,15 @@ class NatsClient(Protocol):
     ) -> Ack:
         """An acknowledged JetStream publish."""
 
+    async def publish_async(self, subject: str, payload: bytes) -> asyncio.Future[Any]:
+        """A JetStream publish sent without waiting for its ack: a future of the ack.
+
+        The future resolves to an ack with ``.seq`` (and ``.stream``,
+        ``.duplicate``), or fails as ``publish`` would raise (an API error,
+        no responders). It never times out on its own: the caller cancels it
+        when it stops waiting (the pipelined interpreter's sweeper).
+        """
+
     async def request(self, subject: str, payload: bytes, timeout: float) -> bytes:
         """A plain request; the reply's payload."""
 
@@ -251,6 +263,9 @@ class NatsPyClient:
     def __init__(self, nc: Client) -> None:
         self.nc = nc
         self._js: dict[float, Any] = {}  # one JetStream context per timeout, not one per publish
+        self._acks: dict[bytes, asyncio.Future[Any]] | None = None  # pipelined, by reply id
+        self._ack_prefix = ""
+        self._ack_ids = itertools.count(1)
         self._pulls: dict[tuple[str, str], tuple[Any, asyncio.Lock]] = {}  # per durable
 
     def _jetstream(self, timeout: float) -> Any:
@@ -276,6 +291,55 @@ class NatsPyClient:
     ) -> Ack:
         ack = await self._jetstream(timeout).publish(subject, payload, headers=headers)
         return Ack(ack.stream, ack.seq, bool(ack.duplicate), ack.val, ack.batch_id, ack.batch_size)
+
+    async def publish_async(self, subject: str, payload: bytes) -> asyncio.Future[Any]:
+        """A publish whose reply subject is ``<inbox>.<n>`` under one wildcard subscription;
+        the future is kept by ``n`` until its ack lands.
+
+        nats-py's own ``publish_async`` does the same with a semaphore, random
+        tokens and a dataclass per ack, which costs about as much client CPU
+        per message as the rest of a recorded op: on a host the servers share
+        with the clients that is throughput taken from the cluster. Futures
+        the caller cancelled (it gave up on them) are dropped every
+        :data:`_PRUNE_EVERY` publishes.
+        """
+        acks = self._acks
+        if acks is None:
+            acks = await self._open_acks()
+        n = next(self._ack_ids)
+        if n % _PRUNE_EVERY == 0:
+            for key in [k for k, f in acks.items() if f.done()]:
+                del acks[key]
+        fut: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        acks[b"%d" % n] = fut
+        await self.nc.publish(subject, payload, reply=self._ack_prefix + str(n))
+        return fut
+
+    async def _open_acks(self) -> dict[bytes, asyncio.Future[Any]]:
+        prefix = self.nc.new_inbox()
+        self._ack_prefix = prefix + "."
+        self._acks = acks = dict[bytes, asyncio.Future[Any]]()
+        skip = len(self._ack_prefix)
+        stream_missing = NoStreamResponseError
+
+        async def landed(msg: Any) -> None:
+            fut = acks.pop(msg.subject[skip:].encode(), None)
+            if fut is None or fut.done():
+                return
+            if msg.headers and msg.headers.get("Status") == "503":
+                fut.set_exception(stream_missing())
+                return
+            try:
+                reply = orjson.loads(msg.data)
+                error = reply.get("error")
+                if error:
+                    APIError.from_error(error)  # raises the error's class
+                fut.set_result(Ack(reply["stream"], reply["seq"], bool(reply.get("duplicate"))))
+            except Exception as e:
+                fut.set_exception(e)
+
+        await self.nc.subscribe(self._ack_prefix + "*", cb=landed)
+        return acks
 
     async def request(self, subject: str, payload: bytes, timeout: float) -> bytes:
         return (await self.nc.request(subject, payload, timeout=timeout)).data

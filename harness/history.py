@@ -21,6 +21,7 @@ The field names and op types come from :mod:`checkers.schema`.
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import itertools
 import mmap
@@ -83,17 +84,35 @@ class HistoryWriter:
     Every op is one ``write(2)`` of one whole line on an ``O_APPEND`` descriptor
     (no user-space buffer), so a harness killed at any point leaves every
     completed op on disk. ``clock`` returns monotonic nanoseconds; the first
-    call fixes time zero. Safe to call from several threads (the nemesis runs
-    faults in threads).
+    call fixes time zero, unless ``t0`` gives it (a client process writing a
+    segment of the run's history, on the run's clock). ``batched``: the ops
+    appended during one turn of the running asyncio loop are written with one
+    ``write(2)`` at the end of that turn (a pipelined client process records
+    thousands of ops a second; one killed mid-turn loses that turn's lines,
+    none of an earlier one). Safe to call from several threads (the nemesis
+    runs faults in threads).
     """
 
-    def __init__(self, path: Path, clock: Callable[[], int] = time.monotonic_ns) -> None:
+    def __init__(
+        self,
+        path: Path,
+        clock: Callable[[], int] = time.monotonic_ns,
+        t0: int | None = None,
+        batched: bool = False,
+    ) -> None:
         self.path = path
         self._clock = clock
-        self._t0 = clock()
+        self._t0 = clock() if t0 is None else t0
         self._next = 0
         self._lock = threading.Lock()
         self._fd: int | None = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        self._batched = batched
+        self._pending: list[bytes] = []
+
+    @property
+    def t0(self) -> int:
+        """Time zero on the writer's clock (``time.monotonic_ns`` by default)."""
+        return self._t0
 
     def now(self) -> int:
         """Nanoseconds since the history started."""
@@ -108,8 +127,9 @@ class HistoryWriter:
         node: str | None = None,
         error: str | None = None,
         **extra: Any,
-    ) -> Op:
-        """Record one op now and return it."""
+    ) -> None:
+        """Record one op now (as an :class:`Op`'s fields; building the object would cost
+        half the time of writing its line, and no caller needs it)."""
         if type not in OP_TYPES:
             raise ValueError(f"op type must be one of {OP_TYPES}, not {type!r}")
         with self._lock:
@@ -122,9 +142,42 @@ class HistoryWriter:
                 rec["error"] = error
             if extra:
                 rec.update(extra)
-            os.write(self._fd, orjson.dumps(rec, option=orjson.OPT_APPEND_NEWLINE))
+            line = orjson.dumps(rec, option=orjson.OPT_APPEND_NEWLINE)
+            if self._batched:
+                if not self._pending:
+                    asyncio.get_running_loop().call_soon(self.flush)
+                self._pending.append(line)
+            else:
+                os.write(self._fd, line)
             self._next = index + 1
-        return Op(index, t, type, process, f, value, node, error, extra)
+
+    def flush(self) -> None:
+        """Write the lines a batched writer holds (a no-op for an unbatched one)."""
+        with self._lock:
+            if self._pending and self._fd is not None:
+                _write_all(self._fd, b"".join(self._pending))
+            self._pending.clear()
+
+    def absorb(self, segments: Path) -> int | None:
+        """Merge the client processes' history segments in ``segments`` into this history.
+
+        The file is rewritten in time order with fresh indexes (``segments.merge``)
+        and appending goes on after the merged lines. Returns the highest client
+        process id in the segments (None: none); the directory is removed.
+        """
+        from harness import segments as merge
+
+        with self._lock:
+            if self._fd is None:
+                raise RuntimeError(f"history {self.path} is closed")
+            os.close(self._fd)
+            self._fd = None
+            try:
+                count, top = merge.merge(self.path, segments)
+            finally:
+                self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+            self._next = count
+        return top
 
     @property
     def count(self) -> int:
@@ -132,7 +185,8 @@ class HistoryWriter:
         return self._next
 
     def close(self) -> None:
-        """Close the file; later appends raise."""
+        """Write what a batched writer holds and close the file; later appends raise."""
+        self.flush()
         with self._lock:
             if self._fd is not None:
                 os.close(self._fd)
@@ -143,6 +197,13 @@ class HistoryWriter:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    """``write(2)`` until all of ``data`` is written (a regular file may take it in parts)."""
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
 
 
 @dataclass

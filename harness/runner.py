@@ -10,8 +10,10 @@ refusal — the host, a results dir that cannot be written, a server too old;
 exit 2 for a config ``nats-server -t`` rejects), creates the result folder
 and then the phases, each within its deadline (``RecoverySpec.deadline``):
 cluster up → workload setup → main
-phase (the client interpreter runs the workload's operations while the
-nemesis plays the fault plan) → heal → the workload's recovery wait → its
+phase (the client interpreter runs the workload's operations — in the
+harness, or in client processes (``harness.clientprocs``) whose history
+segments are merged into the history when it ends — while the nemesis
+plays the fault plan) → heal → the workload's recovery wait → its
 read preparation → its final reads (through the interpreter) → heal after
 reads → collect → teardown. The runner calls only the workload's hooks
 (``harness.workloads.base``), the nemesis and the cluster's core.
@@ -46,8 +48,9 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from checkers import files
-from harness import backends, clients, config, results, servers, workloads
+from harness import backends, clients, config, results, segments, servers, workloads
 from harness.backends.base import Cluster, PowerControl, ProcessControl, ServerBinary
+from harness.clientprocs import ClientProcesses, Plan, plans_for
 from harness.clients import ClientPool, Connect
 from harness.dirs import require_writable, stamped_dir
 from harness.errors import (
@@ -71,9 +74,11 @@ from harness.runstate import WORK_ROOT, RunState, new_tag
 from harness.scenario import Scenario
 from harness.workloads import REGISTRY as WORKLOADS
 from harness.workloads import Workload, WorkloadContext
+from harness.workloads.base import pipeline, pipelining
 
 log = logging.getLogger("nats-chaos")
 T = TypeVar("T")
+CLIENT_START = 30.0  # seconds client processes have to start and connect (added to the main's)
 
 
 @dataclass(frozen=True)
@@ -84,6 +89,7 @@ class Backend:
     binary: Callable[[Scenario, str | None], Path | None]
     make_cluster: Callable[[Scenario, Path | None, Path, RunState], Cluster]
     connect: Callable[[Cluster], Connect]
+    client_processes: bool = True  # clients may run in OS processes of their own (real URLs)
 
 
 REAL_BACKEND = Backend(
@@ -199,6 +205,9 @@ class Run:
         self.history: HistoryWriter | None = None
         self.extra: dict[str, Any] = {"tag": self.state.tag}
         self.overdue: list[dict[str, Any]] = []  # phases that passed their deadline
+        window, processes = pipelining(scenario.workload, scenario.concurrency)
+        self.pipelining = (window, processes if backend.client_processes else 0)
+        self.clients: ClientProcesses | None = None
         self.collect_failed: str | None = None  # why the nodes' files are not all in nodes/
 
     async def phase(self, name: str, key: str, work: Awaitable[T], limit: float | None = None) -> T:
@@ -240,6 +249,10 @@ class Run:
 
         workload = WORKLOADS[sc.workload.name](WorkloadContext(sc, cluster, pool.get, note))
         nemesis = Nemesis(cluster, history, sc.stream.name)
+        if self.pipelining[1]:  # they import what they run while the cluster comes up
+            where = self.run_dir.resolve() / segments.SEGMENTS
+            self.clients = ClientProcesses(self.pipelining[1], interp.counters, self.state, where)
+            await self.clients.spawn()
         windows = schedule.plan(sc)
         for line in schedule.describe(windows):
             log.info("plan: %s", line)
@@ -248,8 +261,11 @@ class Run:
             self.extra.update(await self.phase("workload setup", "setup", workload.setup()))
             main = f"main phase ({sc.time_limit:.0f}s, {len(windows)} faults planned)"
             limit = sc.time_limit + sc.workload.timeout + sc.recovery.grace
+            if self.pipelining[1]:
+                limit += CLIENT_START
             work = self._main_phase(interp, workload, nemesis, windows)
             await self.soft_phase(main, "main", work, limit)
+            self._absorb(interp)
             await self.soft_phase("heal", "heal", nemesis.heal_all())
             began = history.now()
             self.extra["recovery"] = recovery = await self.soft_phase(
@@ -318,24 +334,58 @@ class Run:
         self, interp: Interpreter, workload: Workload, nemesis: Nemesis, windows: list[Window]
     ) -> None:
         sc = self.scenario
-        t0 = time.monotonic()
-        if self.history is not None:  # the clock of the fault schedule (and of --plan)
-            self.extra["main_began_s"] = round(self.history.now() / 1e9, 3)
-        deadline = t0 + sc.time_limit
-        ticker = asyncio.create_task(self._progress(interp, nemesis, t0))
+        window, processes = self.pipelining
+        self.extra["clients"] = {"window": window, "processes": processes}
         try:
-            await asyncio.gather(
-                interp.run(
-                    workload,
-                    self.cluster_nodes,
-                    sc.concurrency,
-                    sc.workload.rate,
-                    deadline,
-                ),
-                nemesis.run(windows, t0),
-            )
+            if self.clients is not None:
+                await self.clients.start(self._plans(window, processes), CLIENT_START)
+            t0 = time.monotonic()
+            if self.history is not None:  # the clock of the fault schedule (and of --plan)
+                self.extra["main_began_s"] = round(self.history.now() / 1e9, 3)
+            deadline = t0 + sc.time_limit
+            ticker = asyncio.create_task(self._progress(interp, nemesis, t0))
+            try:
+                await asyncio.gather(
+                    self._clients(interp, workload, window, deadline),
+                    nemesis.run(windows, t0),
+                )
+            finally:
+                ticker.cancel()
         finally:
-            ticker.cancel()
+            if self.clients is not None:
+                await self.clients.stop()  # and their stderr into harness.log
+
+    def _clients(
+        self, interp: Interpreter, workload: Workload, window: int, deadline: float
+    ) -> Awaitable[None]:
+        """The main phase's client side: the client processes, or the harness's interpreter."""
+        if self.clients is not None:
+            assert self.history is not None
+            return self.clients.run(self.history.t0, deadline)
+        sc = self.scenario
+        client: Any = workload
+        if window > 1:
+            client = pipeline(WORKLOADS[sc.workload.name], sc, 0, 1)
+        nodes = self.cluster_nodes
+        spec = sc.workload
+        return interp.run(client, nodes, sc.concurrency, spec.rate, deadline, window, spec.timeout)
+
+    def _plans(self, window: int, processes: int) -> list[Plan]:
+        assert self.cluster is not None
+        cluster, sc = self.cluster, self.scenario
+        urls = {n: cluster.client_url(n) for n in cluster.nodes}
+        return plans_for(
+            sc.to_yaml(), urls, self.cluster_nodes, sc.concurrency, window, processes,
+            self.run_dir.resolve(), f"nats-chaos-{self.state.tag}",
+        )  # fmt: skip
+
+    def _absorb(self, interp: Interpreter | None) -> None:
+        """Merge the client processes' history segments into the history (once they exist)."""
+        if self.history is None or not segments.pending(self.history.path):
+            return
+        top = self.history.absorb(self.run_dir / segments.SEGMENTS)
+        if top is not None and interp is not None:
+            interp.continue_after(top)
 
     @property
     def cluster_nodes(self) -> list[str]:
@@ -357,7 +407,11 @@ class Run:
         not all be copied into ``nodes/`` (a full disk), the work dir and the
         state file are kept too: ``clean`` copies them once it can.
         """
+        if self.clients is not None:
+            self.clients.kill()
         if self.history is not None:
+            with contextlib.suppress(Exception):  # an interrupted main phase left segments
+                self._absorb(None)
             self.history.close()
             history = self.run_dir / "history.jsonl"
             with contextlib.suppress(OSError):  # no op recorded: no 0-byte file either

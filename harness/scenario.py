@@ -340,6 +340,12 @@ class Scenario(_Model):
         if self.storage.lazyfs is False and POWER in _faults.needs(self.every_fault):
             power = sorted(k for k in self.fault_kinds if POWER in _faults.REGISTRY[k].needs)
             raise ValueError(f"{', '.join(power)} faults need storage.lazyfs (it is false)")
+        processes = getattr(self.workload, "processes", None)
+        if processes and processes > self.concurrency:
+            raise ValueError(
+                f"workload.processes ({processes}) exceeds the workers (concurrency "
+                f"{self.concurrency}): each client process runs at least one worker"
+            )
         if self.server.image and self.backend != "docker":
             raise ValueError("server.image needs backend: docker (the local backend runs binaries)")
         return self

@@ -636,6 +636,26 @@ class FakeClient:
         await asyncio.sleep(0)  # let the other workers and the nemesis run, as real I/O would
         return self.c.publish(self.node, subject, payload, headers)
 
+    async def publish_async(self, subject: str, payload: bytes) -> asyncio.Future[Any]:
+        """The publish is answered on the next loop turn; a node that would time out (down,
+        paused, cut from clients, or ``misbehave`` "publish") never answers."""
+        fut: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        if "publish" in self.c.misbehave:
+            return fut
+
+        def answer() -> None:
+            if fut.done():
+                return
+            try:
+                fut.set_result(self.c.publish(self.node, subject, payload))
+            except NatsTimeout:
+                pass  # no answer ever comes: the caller gives up on it
+            except Exception as e:
+                fut.set_exception(e)
+
+        asyncio.get_running_loop().call_soon(answer)
+        return fut
+
     async def publish_staged(
         self, subject: str, payload: bytes, headers: dict[str, str], timeout: float | None
     ) -> None:
@@ -783,5 +803,6 @@ def backend(
         binary=lambda scenario, explicit: None,
         make_cluster=make,
         connect=connect,
+        client_processes=False,  # in memory: every client runs in the harness's own loop
     )
     return fake, made
