@@ -25,7 +25,6 @@ import gc
 import itertools
 import mmap
 import os
-import re
 import stat
 import threading
 import time
@@ -167,7 +166,6 @@ _LONG_LINE = 1 << 20  # a line this long is parsed on its own (final reads)
 _PAIRS_SENTINEL = "\x00nats-chaos-pairs\x00"
 _STR_COLUMNS = ("type", "f", "node", "error")
 _BRACKETS_TO_SPACES = bytes.maketrans(b"[]", b"  ")
-_TOO_LONG_INT = re.compile(rb"\d{19}")  # might not fit in int64: let orjson parse it
 _INT64 = np.iinfo(np.int64)
 
 
@@ -181,7 +179,11 @@ def _pairs_from_text(seg: bytes) -> np.ndarray | None:
     """``b"[[1,5],[2,7]]"`` (non-negative ints, no spaces) -> int64 array (n, 2); else None."""
     skeleton = seg.translate(None, b"0123456789")
     n = skeleton.count(b"[") - 1
-    if n < 1 or skeleton != b"[" + b"[,]," * (n - 1) + b"[,]]" or _TOO_LONG_INT.search(seg):
+    if n < 1 or skeleton != b"[" + b"[,]," * (n - 1) + b"[,]]":
+        return None
+    chars = np.frombuffer(seg, dtype=np.uint8)
+    marks = np.flatnonzero((chars < ord("0")) | (chars > ord("9")))  # the [ , ] around digits
+    if np.diff(marks).max(initial=0) > 19:  # 19 digits might not fit in int64: let orjson say
         return None
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # numpy only warns when text stops parsing early
@@ -536,6 +538,53 @@ def _concat_mixed(parts: list[np.ndarray]) -> np.ndarray:
     return np.concatenate([p.astype(object) for p in parts])
 
 
+# From this size on a history is first read by the typed-column path
+# (harness.history_columns, DuckDB's JSON reader on every core); smaller ones,
+# and any file that path does not vouch for, are parsed line by line below.
+COLUMNAR_FROM = 1 << 20
+_TAIL_LINES = 64  # the final reads and the recovery record, with fields of their own
+
+
+def _keys_of_long_line(line: bytes) -> dict[str, Any] | None:
+    """A huge final-read line parsed without its ``[[…]]`` value, for its keys; else None."""
+    at = line.find(b'"value":[[')
+    end = line.find(b"]]", at)
+    if at < 0 or end < 0:
+        return None
+    try:
+        rec = orjson.loads(line[: at + 8] + b"null" + line[end + 2 :])
+    except orjson.JSONDecodeError:
+        return None
+    return rec if type(rec) is dict else None
+
+
+def _load_columnar(path: Path, buf: Any, limit: int, pairs_fs: frozenset[str]) -> Any:
+    """The ops table by the typed-column path, or None (then: line by line)."""
+    if limit < COLUMNAR_FROM:
+        return None
+    keys: set[str] = set()
+    try:
+        head, first, n_lines = next(_pieces(buf, limit))
+        keys.update(*_parse_piece(path, head, first, n_lines, pairs_fs)[0])
+        start = limit - 1
+        for _ in range(_TAIL_LINES):
+            start = buf.rfind(b"\n", 0, start)
+            if start < 0:
+                break
+        for line in buf[start + 1 : limit].split(b"\n"):
+            rec = _keys_of_long_line(line) if len(line) >= _LONG_LINE else None
+            rec = orjson.loads(line) if rec is None and line.strip() else rec
+            if rec is not None and type(rec) is not dict:
+                return None
+            keys.update(rec or ())
+    except (HistoryError, orjson.JSONDecodeError):
+        return None
+    from harness.history_columns import load_columns  # DuckDB: only for histories this big
+
+    extras = sorted(keys - set(CORE_FIELDS) - {"_line"})
+    return load_columns(path, buf, limit, extras, pairs_fs)
+
+
 def load_history(path: Path | str, pairs_fs: frozenset[str] = frozenset()) -> LoadedHistory:
     """Parse ``history.jsonl`` into a DataFrame with one row per op.
 
@@ -565,6 +614,9 @@ def load_history(path: Path | str, pairs_fs: frozenset[str] = frozenset()) -> Lo
     gc.disable()  # millions of small containers: the cyclic GC only slows parsing here
     try:
         limit, cut = _cut_off_tail(path, buf, size)
+        fast = _load_columnar(path, buf, limit, frozenset(pairs_fs)) if not cut else None
+        if fast is not None:
+            return LoadedHistory(ops=fast, path=path)
         columns = _Columns(path, frozenset(pairs_fs))
         line_no = 1
         for piece, first_line, n_lines in _pieces(buf, limit):

@@ -1,0 +1,270 @@
+"""The typed-column fast path of the history loader (DuckDB's JSON reader).
+
+In: a ``history.jsonl`` (docs/contracts.md §1), the workload's ``pairs_fs``
+and the fields the loader already found on the file's first and last lines.
+Out: the same ops table :func:`harness.history.load_history` builds line by
+line (every column equal, value for value and dtype for dtype), or None when
+the file holds anything this path does not vouch for — a field not seen on
+the sampled lines, a value of a type a core field may not have, a blank or
+cut-off line, a number that does not fit — and the line-by-line loader then
+loads it again and names the offending line.
+
+How it stays exact: DuckDB reads every field as JSON text (``read_json``
+with explicit columns, so the rows are parsed in C, on every core); integers
+are taken only where the text round-trips (``1.0`` and ``1e2`` do not),
+the low-cardinality columns (``type``, ``f``, ``node``, ``error``) travel as
+integer codes of their distinct JSON texts, each decoded once with orjson,
+and every other value (a nemesis op's dict, a read's pairs) is decoded from
+its own text, the pairs of a final read straight into an int64 array. That
+no field went unread is proven by counting: every ``":`` of the file belongs
+to a key the columns account for (top-level or nested), else None.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import numpy as np
+import orjson
+import pandas as pd
+
+from checkers.schema import CORE_FIELDS, NEMESIS, OP_TYPES
+
+# The low-cardinality string columns: shipped as enum codes, decoded once per distinct text.
+_CODED = ("type", "f", "node", "error")
+_INT_TEXT = "TRY_CAST({c}::VARCHAR AS BIGINT)"
+
+
+class _Unsure(Exception):
+    """The file holds something the fast path does not vouch for: load it line by line."""
+
+
+def _q(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _decode(text: str | None) -> Any:
+    return None if text is None else orjson.loads(text)
+
+
+def load_columns(
+    path: Path, buf: Any, limit: int, extras: list[str], pairs_fs: frozenset[str]
+) -> pd.DataFrame | None:
+    """The ops table of ``path`` (its first ``limit`` bytes mapped in ``buf``; ``extras``: the
+    fields beyond the core ones), or None when the line-by-line loader must do it."""
+    if limit != len(buf) or not limit or buf[limit - 1 : limit] != b"\n":
+        return None  # empty, or a cut-off last line: the line-by-line loader says which
+    try:
+        return _load(path, buf, limit, extras, pairs_fs)
+    except (_Unsure, duckdb.Error, orjson.JSONDecodeError, OverflowError, ValueError):
+        return None
+
+
+def _raw_counts(buf: Any, limit: int, patterns: tuple[bytes, ...]) -> list[int]:
+    """How often each pattern occurs in ``buf[:limit]``, a few MiB at a time."""
+    counts = [0] * len(patterns)
+    step, tail = 16 << 20, max(map(len, patterns)) - 1
+    for start in range(0, limit, step):
+        chunk = buf[start : min(start + step + tail, limit)]  # an occurrence counts where it starts
+        for i, p in enumerate(patterns):
+            counts[i] += chunk.count(p) - chunk[step:].count(p)
+    return counts
+
+
+def _load(
+    path: Path, buf: Any, limit: int, extras: list[str], pairs_fs: frozenset[str]
+) -> pd.DataFrame:
+    fields = [*CORE_FIELDS, *extras]
+    con = duckdb.connect(config={"threads": max(1, min(4, os.cpu_count() or 1))})
+    try:
+        columns = ", ".join(f"{_q(k)}: 'JSON'" for k in fields)
+        counts: list[int] = []  # counted while DuckDB parses (it lets go of the GIL)
+        counter = threading.Thread(
+            target=lambda: counts.extend(_raw_counts(buf, limit, (b":", b"null", b"\n")))
+        )
+        counter.start()
+        try:
+            con.execute(
+                "CREATE TEMP TABLE h AS SELECT * FROM read_json(?, format='newline_delimited', "
+                f"maximum_object_size={limit + 1}, columns={{{columns}}})",
+                [str(path)],
+            )
+        finally:
+            counter.join()
+        table = _Table(con, fields, pairs_fs)
+        colons, nulls, lines = counts
+        if colons - nulls != table.keys_minus_nulls():
+            raise _Unsure("a field the sampled lines did not show")
+        return table.frame(lines)
+    finally:
+        con.close()
+
+
+class _Table:
+    """The parsed rows in DuckDB (table ``h``, one JSON text per field), turned into the
+    loader's columns: one scan for every integer and code column, then small queries."""
+
+    def __init__(self, con: duckdb.DuckDBPyConnection, fields: list[str], pairs: frozenset) -> None:
+        self.con = con
+        self.fields = fields
+        self.pairs_fs = pairs
+
+    def one(self, sql: str) -> Any:
+        row = self.con.execute(sql).fetchone()
+        assert row is not None
+        return row[0]
+
+    def keys_minus_nulls(self) -> int:
+        """Keys the columns account for, plus the ``:`` and less the ``null`` inside their
+        values: with the file's own ``:`` count less its ``null`` count, equal iff no field
+        went unread (a null-valued key counts once on each side of the file's tally)."""
+
+        def occurrences(text: str, pattern: str) -> str:
+            gone = f"strlen({text}) - strlen(replace({text}, '{pattern}', ''))"
+            return (f"coalesce(sum(CASE WHEN contains({text}, '{pattern}') THEN {gone} END), 0)"
+                    f" // {len(pattern)}")  # fmt: skip
+
+        terms = []
+        for k in self.fields:
+            text = f"{_q(k)}::VARCHAR"
+            terms.append(f"count({_q(k)}) + {occurrences(text, ':')} - {occurrences(text, 'null')}")
+        return int(self.one("SELECT " + " + ".join(terms) + " FROM h"))
+
+    def frame(self, n_lines: int) -> pd.DataFrame:
+        """The ops table; :class:`_Unsure` where the contract's types are not plainly met."""
+        labels = {k: self._enum(k) for k in _CODED}
+        ints = [k for k in self.fields if k not in _CODED]
+        casts = ", ".join(f"TRY_CAST({_q(k)}::VARCHAR AS BIGINT) AS {_q('i_' + k)}" for k in ints)
+        picks = []
+        for k in ints:
+            i, t = _q("i_" + k), f"{_q(k)}::VARCHAR"
+            picks += [f"coalesce({i}, 0) AS {_q('v_' + k)}",
+                      f"coalesce({i}::VARCHAR = {t}, false) AS {_q('ok_' + k)}",
+                      f"{_q(k)} IS NULL AS {_q('null_' + k)}"]  # fmt: skip
+        for k in _CODED:
+            code = f"enum_code({_q(k)}::VARCHAR::e_{k})" if labels[k] else "NULL"
+            picks.append(f"coalesce({code}, -1)::INTEGER AS {_q('c_' + k)}")
+        out = self.con.execute(
+            f"SELECT {', '.join(picks)} FROM (SELECT *, {casts} FROM h)"
+        ).fetchnumpy()
+        n = len(out["c_type"])
+        if n != n_lines:
+            raise _Unsure("a blank line")
+        col = {k: np.asarray(v) for k, v in out.items()}
+        coded = {k: (col["c_" + k], labels[k]) for k in _CODED}
+        self._check_coded(coded)
+        cols: dict[str, Any] = {}
+        for k in ("index", "time"):
+            if col["null_" + k].any() or not col["ok_" + k].all():
+                raise _Unsure(f"{k} absent or not an integer")
+            cols[k] = col["v_" + k].astype(np.int64, copy=False)
+        cols["type"], cols["process"] = self._strings(coded["type"]), self._process(col)
+        cols["f"] = self._strings(coded["f"])
+        cols["value"] = self._values(col, coded)
+        cols["node"], cols["error"] = self._strings(coded["node"]), self._strings(coded["error"])
+        cols["_line"] = np.arange(1, n + 1, dtype=np.int64)
+        for k in self.fields[len(CORE_FIELDS) :]:
+            cols[k] = self._extra(k, col)
+        return pd.DataFrame(cols, copy=False)
+
+    def _enum(self, k: str) -> list[Any]:
+        """Make the enum type ``e_<k>`` of the column's distinct JSON texts; their values."""
+        texts = [r[0] for r in self.con.execute(
+            f"SELECT DISTINCT {_q(k)}::VARCHAR FROM h WHERE {_q(k)} IS NOT NULL ORDER BY 1"
+        ).fetchall()]  # fmt: skip
+        if texts:
+            quoted = ", ".join("'" + t.replace("'", "''") + "'" for t in texts)
+            self.con.execute(f"CREATE TYPE e_{k} AS ENUM ({quoted})")
+        return [orjson.loads(t) for t in texts]
+
+    @staticmethod
+    def _check_coded(coded: dict[str, tuple[np.ndarray, list[Any]]]) -> None:
+        """The contract's types: ``type`` an op type, ``f`` a string, node/error string or null."""
+        codes, uniq = coded["type"]
+        if (codes < 0).any() or not all(type(u) is str and u in OP_TYPES for u in uniq):
+            raise _Unsure("an op type outside the contract")
+        codes, uniq = coded["f"]
+        if (codes < 0).any() or not all(type(u) is str for u in uniq):
+            raise _Unsure("an f that is not a string")
+        for k in ("node", "error"):
+            if not all(type(u) is str for u in coded[k][1]):
+                raise _Unsure(f"a {k} that is not a string or null")
+
+    @staticmethod
+    def _strings(coded: tuple[np.ndarray, list[Any]]) -> pd.Series:
+        """The column as the line-by-line loader builds it (shared objects, ``infer_objects``)."""
+        codes, uniq = coded
+        table = np.empty(len(uniq) + 1, dtype=object)
+        table[: len(uniq)] = uniq
+        table[-1] = None
+        return pd.Series(table[codes], copy=False).infer_objects()
+
+    def _process(self, col: dict[str, np.ndarray]) -> np.ndarray:
+        ints, is_int = col["v_process"].astype(np.int64, copy=False), col["ok_process"]
+        if col["null_process"].any():
+            raise _Unsure("an op without a process")
+        if is_int.all():
+            return ints
+        other = self.con.execute(
+            "SELECT DISTINCT process::VARCHAR FROM h WHERE NOT coalesce("
+            "TRY_CAST(process::VARCHAR AS BIGINT)::VARCHAR = process::VARCHAR, false)"
+        ).fetchall()
+        if [orjson.loads(r[0]) for r in other] != [NEMESIS]:
+            raise _Unsure("a process that is neither an integer nor nemesis")
+        out = ints.astype(object)
+        out[~is_int] = NEMESIS
+        return out
+
+    def _texts(self, k: str) -> list[tuple[int, str]]:
+        """(row, JSON text) of every row whose ``k`` is neither null nor a plain integer."""
+        return self.con.execute(
+            f"SELECT rowid, {_q(k)}::VARCHAR FROM h WHERE {_q(k)} IS NOT NULL AND NOT coalesce("
+            f"TRY_CAST({_q(k)}::VARCHAR AS BIGINT)::VARCHAR = {_q(k)}::VARCHAR, false) ORDER BY 1"
+        ).fetchall()
+
+    def _values(
+        self, col: dict[str, np.ndarray], coded: dict[str, tuple[np.ndarray, list[Any]]]
+    ) -> np.ndarray:
+        """Integers where the text is one; every other value decoded from its own text, the
+        pairs of an ``ok`` op in ``pairs_fs`` straight into an int64 array."""
+        from harness.history import _pairs_from_list, _pairs_from_text
+
+        out = col["v_value"].astype(np.int64, copy=False).astype(object)
+        out[~col["ok_value"]] = None
+        tcodes, tuniq = coded["type"]
+        fcodes, funiq = coded["f"]
+        ok = tuniq.index("ok") if "ok" in tuniq else -2
+        pairs_codes = {i for i, f in enumerate(funiq) if f in self.pairs_fs}
+        for rid, text in self._texts("value"):
+            if tcodes[rid] != ok or fcodes[rid] not in pairs_codes:
+                out[rid] = orjson.loads(text)
+                continue
+            pairs = _pairs_from_text(text.encode()) if text.startswith("[[") else None
+            if pairs is None:
+                value = orjson.loads(text)
+                pairs = _pairs_from_list(value)
+                if pairs is None and value != []:
+                    raise _Unsure("a pairs value that is not [int, int] pairs")
+            out[rid] = value if pairs is None else pairs
+        return out
+
+    def _extra(self, k: str, col: dict[str, np.ndarray]) -> pd.Series:
+        """A workload's own field, as the line-by-line loader infers it."""
+        ints, is_int, null = (
+            col["v_" + k].astype(np.int64, copy=False),
+            col["ok_" + k],
+            col["null_" + k],
+        )
+        if is_int.any() and (is_int | null).all():
+            if not null.any():
+                return pd.Series(ints, copy=False)
+            return pd.Series(np.where(is_int, ints, np.nan), copy=False)
+        out = ints.astype(object)
+        out[~is_int] = None
+        for rid, text in self._texts(k):
+            out[rid] = orjson.loads(text)
+        return pd.Series(out, copy=False).infer_objects()
