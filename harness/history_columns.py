@@ -36,7 +36,6 @@ from checkers.schema import CORE_FIELDS, NEMESIS, OP_TYPES
 
 # The low-cardinality string columns: shipped as enum codes, decoded once per distinct text.
 _CODED = ("type", "f", "node", "error")
-_INT_TEXT = "TRY_CAST({c}::VARCHAR AS BIGINT)"
 
 
 class _Unsure(Exception):
@@ -81,32 +80,65 @@ def _load(
     fields = [*CORE_FIELDS, *extras]
     con = duckdb.connect(config={"threads": max(1, min(4, os.cpu_count() or 1))})
     try:
-        columns = ", ".join(f"{_q(k)}: 'JSON'" for k in fields)
         counts: list[int] = []  # counted while DuckDB parses (it lets go of the GIL)
         counter = threading.Thread(
             target=lambda: counts.extend(_raw_counts(buf, limit, (b":", b"null", b"\n")))
         )
         counter.start()
         try:
-            con.execute(
-                "CREATE TEMP TABLE h AS SELECT * FROM read_json(?, format='newline_delimited', "
-                f"maximum_object_size={limit + 1}, columns={{{columns}}})",
-                [str(path)],
-            )
+            con.execute(_create_sql(fields, limit), [str(path)])
         finally:
             counter.join()
-        table = _Table(con, fields, pairs_fs)
         colons, nulls, lines = counts
-        if colons - nulls != table.keys_minus_nulls():
+        table = _Table(con, fields, pairs_fs)
+        if colons - nulls != table.one("SELECT sum(keys) FROM h"):
             raise _Unsure("a field the sampled lines did not show")
         return table.frame(lines)
     finally:
         con.close()
 
 
+def _occurrences(text: str, pattern: str) -> str:
+    gone = f"(strlen({text}) - strlen(replace({text}, '{pattern}', ''))) // {len(pattern)}"
+    return f"CASE WHEN contains({text}, '{pattern}') THEN {gone} ELSE 0 END"
+
+
+def _create_sql(fields: list[str], limit: int) -> str:
+    """The table ``h``: per integer-like field ``i_`` (the integer, 0 if none), ``s_`` (0 an
+    integer whose text round-trips, 1 null or absent, 2 anything else) and ``t_`` (the JSON
+    text when 2); per coded field ``t_``; and ``keys``: the row's share of the file's
+    ``:`` count less its ``null`` count (keys present, plus what the values hold)."""
+    columns = ", ".join(f"{_q(k)}: 'JSON'" for k in fields)
+    casts, picks, keys = [], [], []
+    for k in fields:
+        q, text = _q(k), f"{_q(k)}::VARCHAR"
+        if k in _CODED:
+            picks.append(f"{text} AS {_q('t_' + k)}")
+            keys.append(f"({_q('t_' + k)} IS NOT NULL)::INTEGER")
+            text = _q("t_" + k)
+        else:
+            keys.append(f"({_q('s_' + k)} <> 1)::INTEGER")
+            c = _q("c_" + k)
+            casts.append(f"TRY_CAST({text} AS BIGINT) AS {c}")
+            exact = f"coalesce({c}::VARCHAR = {text}, false)"
+            picks += [f"coalesce({c}, 0) AS {_q('i_' + k)}",
+                      f"(CASE WHEN {q} IS NULL THEN 1 WHEN {exact} THEN 0 ELSE 2 END)::UTINYINT"
+                      f" AS {_q('s_' + k)}",
+                      f"CASE WHEN {q} IS NOT NULL AND NOT {exact} THEN {text} END"
+                      f" AS {_q('t_' + k)}"]  # fmt: skip
+            text = _q("t_" + k)
+        keys.append(f"{_occurrences(text, ':')} - {_occurrences(text, 'null')}")
+    read = (f"read_json(?, format='newline_delimited', maximum_object_size={limit + 1}, "
+            f"columns={{{columns}}})")  # fmt: skip
+    inner = f"SELECT *, {', '.join(casts)} FROM {read}"
+    # keys refers to the picked t_ columns: computed over the inner select's own names
+    rows = f"SELECT {', '.join(picks)}, * EXCLUDE ({', '.join(_q(k) for k in fields)}) FROM ({inner})"
+    return f"CREATE TEMP TABLE h AS SELECT * EXCLUDE ({', '.join(_q('c_' + k) for k in fields if k not in _CODED)}), {' + '.join(keys)} AS keys FROM ({rows})"
+
+
 class _Table:
-    """The parsed rows in DuckDB (table ``h``, one JSON text per field), turned into the
-    loader's columns: one scan for every integer and code column, then small queries."""
+    """The parsed rows in DuckDB (table ``h`` of :func:`_create_sql`), turned into the
+    loader's columns: one fetch for every integer and code column, then small queries."""
 
     def __init__(self, con: duckdb.DuckDBPyConnection, fields: list[str], pairs: frozenset) -> None:
         self.con = con
@@ -118,50 +150,28 @@ class _Table:
         assert row is not None
         return row[0]
 
-    def keys_minus_nulls(self) -> int:
-        """Keys the columns account for, plus the ``:`` and less the ``null`` inside their
-        values: with the file's own ``:`` count less its ``null`` count, equal iff no field
-        went unread (a null-valued key counts once on each side of the file's tally)."""
-
-        def occurrences(text: str, pattern: str) -> str:
-            gone = f"strlen({text}) - strlen(replace({text}, '{pattern}', ''))"
-            return (f"coalesce(sum(CASE WHEN contains({text}, '{pattern}') THEN {gone} END), 0)"
-                    f" // {len(pattern)}")  # fmt: skip
-
-        terms = []
-        for k in self.fields:
-            text = f"{_q(k)}::VARCHAR"
-            terms.append(f"count({_q(k)}) + {occurrences(text, ':')} - {occurrences(text, 'null')}")
-        return int(self.one("SELECT " + " + ".join(terms) + " FROM h"))
-
     def frame(self, n_lines: int) -> pd.DataFrame:
         """The ops table; :class:`_Unsure` where the contract's types are not plainly met."""
         labels = {k: self._enum(k) for k in _CODED}
-        ints = [k for k in self.fields if k not in _CODED]
-        casts = ", ".join(f"TRY_CAST({_q(k)}::VARCHAR AS BIGINT) AS {_q('i_' + k)}" for k in ints)
         picks = []
-        for k in ints:
-            i, t = _q("i_" + k), f"{_q(k)}::VARCHAR"
-            picks += [f"coalesce({i}, 0) AS {_q('v_' + k)}",
-                      f"coalesce({i}::VARCHAR = {t}, false) AS {_q('ok_' + k)}",
-                      f"{_q(k)} IS NULL AS {_q('null_' + k)}"]  # fmt: skip
-        for k in _CODED:
-            code = f"enum_code({_q(k)}::VARCHAR::e_{k})" if labels[k] else "NULL"
-            picks.append(f"coalesce({code}, -1)::INTEGER AS {_q('c_' + k)}")
-        out = self.con.execute(
-            f"SELECT {', '.join(picks)} FROM (SELECT *, {casts} FROM h)"
-        ).fetchnumpy()
-        n = len(out["c_type"])
+        for k in self.fields:
+            if k in _CODED:
+                code = f"enum_code({_q('t_' + k)}::e_{k})" if labels[k] else "NULL"
+                picks.append(f"coalesce({code}, -1)::INTEGER AS {_q('c_' + k)}")
+            else:
+                picks += [_q("i_" + k), _q("s_" + k)]
+        col = {k: np.asarray(v) for k, v in
+               self.con.execute(f"SELECT {', '.join(picks)} FROM h").fetchnumpy().items()}  # fmt: skip
+        n = len(col["c_type"])
         if n != n_lines:
             raise _Unsure("a blank line")
-        col = {k: np.asarray(v) for k, v in out.items()}
         coded = {k: (col["c_" + k], labels[k]) for k in _CODED}
         self._check_coded(coded)
         cols: dict[str, Any] = {}
         for k in ("index", "time"):
-            if col["null_" + k].any() or not col["ok_" + k].all():
+            if col["s_" + k].any():
                 raise _Unsure(f"{k} absent or not an integer")
-            cols[k] = col["v_" + k].astype(np.int64, copy=False)
+            cols[k] = col["i_" + k].astype(np.int64, copy=False)
         cols["type"], cols["process"] = self._strings(coded["type"]), self._process(col)
         cols["f"] = self._strings(coded["f"])
         cols["value"] = self._values(col, coded)
@@ -173,8 +183,9 @@ class _Table:
 
     def _enum(self, k: str) -> list[Any]:
         """Make the enum type ``e_<k>`` of the column's distinct JSON texts; their values."""
+        t = _q("t_" + k)
         texts = [r[0] for r in self.con.execute(
-            f"SELECT DISTINCT {_q(k)}::VARCHAR FROM h WHERE {_q(k)} IS NOT NULL ORDER BY 1"
+            f"SELECT DISTINCT {t} FROM h WHERE {t} IS NOT NULL ORDER BY 1"
         ).fetchall()]  # fmt: skip
         if texts:
             quoted = ", ".join("'" + t.replace("'", "''") + "'" for t in texts)
@@ -204,15 +215,13 @@ class _Table:
         return pd.Series(table[codes], copy=False).infer_objects()
 
     def _process(self, col: dict[str, np.ndarray]) -> np.ndarray:
-        ints, is_int = col["v_process"].astype(np.int64, copy=False), col["ok_process"]
-        if col["null_process"].any():
+        ints, status = col["i_process"].astype(np.int64, copy=False), col["s_process"]
+        if (status == 1).any():
             raise _Unsure("an op without a process")
+        is_int = status == 0
         if is_int.all():
             return ints
-        other = self.con.execute(
-            "SELECT DISTINCT process::VARCHAR FROM h WHERE NOT coalesce("
-            "TRY_CAST(process::VARCHAR AS BIGINT)::VARCHAR = process::VARCHAR, false)"
-        ).fetchall()
+        other = self.con.execute("SELECT DISTINCT t_process FROM h WHERE s_process = 2").fetchall()
         if [orjson.loads(r[0]) for r in other] != [NEMESIS]:
             raise _Unsure("a process that is neither an integer nor nemesis")
         out = ints.astype(object)
@@ -222,8 +231,7 @@ class _Table:
     def _texts(self, k: str) -> list[tuple[int, str]]:
         """(row, JSON text) of every row whose ``k`` is neither null nor a plain integer."""
         return self.con.execute(
-            f"SELECT rowid, {_q(k)}::VARCHAR FROM h WHERE {_q(k)} IS NOT NULL AND NOT coalesce("
-            f"TRY_CAST({_q(k)}::VARCHAR AS BIGINT)::VARCHAR = {_q(k)}::VARCHAR, false) ORDER BY 1"
+            f"SELECT rowid, {_q('t_' + k)} FROM h WHERE {_q('s_' + k)} = 2 ORDER BY 1"
         ).fetchall()
 
     def _values(
@@ -233,8 +241,8 @@ class _Table:
         pairs of an ``ok`` op in ``pairs_fs`` straight into an int64 array."""
         from harness.history import _pairs_from_list, _pairs_from_text
 
-        out = col["v_value"].astype(np.int64, copy=False).astype(object)
-        out[~col["ok_value"]] = None
+        out = col["i_value"].astype(np.int64, copy=False).astype(object)
+        out[col["s_value"] != 0] = None
         tcodes, tuniq = coded["type"]
         fcodes, funiq = coded["f"]
         ok = tuniq.index("ok") if "ok" in tuniq else -2
@@ -254,12 +262,9 @@ class _Table:
 
     def _extra(self, k: str, col: dict[str, np.ndarray]) -> pd.Series:
         """A workload's own field, as the line-by-line loader infers it."""
-        ints, is_int, null = (
-            col["v_" + k].astype(np.int64, copy=False),
-            col["ok_" + k],
-            col["null_" + k],
-        )
-        if is_int.any() and (is_int | null).all():
+        ints, status = col["i_" + k].astype(np.int64, copy=False), col["s_" + k]
+        is_int, null = status == 0, status == 1
+        if is_int.any() and not (status == 2).any():
             if not null.any():
                 return pd.Series(ints, copy=False)
             return pd.Series(np.where(is_int, ints, np.nan), copy=False)
