@@ -131,9 +131,11 @@ def _create_sql(fields: list[str], limit: int) -> str:
     read = (f"read_json(?, format='newline_delimited', maximum_object_size={limit + 1}, "
             f"columns={{{columns}}})")  # fmt: skip
     inner = f"SELECT *, {', '.join(casts)} FROM {read}"
-    # keys refers to the picked t_ columns: computed over the inner select's own names
-    rows = f"SELECT {', '.join(picks)}, * EXCLUDE ({', '.join(_q(k) for k in fields)}) FROM ({inner})"
-    return f"CREATE TEMP TABLE h AS SELECT * EXCLUDE ({', '.join(_q('c_' + k) for k in fields if k not in _CODED)}), {' + '.join(keys)} AS keys FROM ({rows})"
+    raw = ", ".join(_q(k) for k in fields)
+    rows = f"SELECT {', '.join(picks)}, * EXCLUDE ({raw}) FROM ({inner})"
+    cast_names = ", ".join(_q("c_" + k) for k in fields if k not in _CODED)
+    return (f"CREATE TEMP TABLE h AS SELECT * EXCLUDE ({cast_names}), "
+            f"{' + '.join(keys)} AS keys FROM ({rows})")  # fmt: skip
 
 
 class _Table:
@@ -160,8 +162,8 @@ class _Table:
                 picks.append(f"coalesce({code}, -1)::INTEGER AS {_q('c_' + k)}")
             else:
                 picks += [_q("i_" + k), _q("s_" + k)]
-        col = {k: np.asarray(v) for k, v in
-               self.con.execute(f"SELECT {', '.join(picks)} FROM h").fetchnumpy().items()}  # fmt: skip
+        fetched = self.con.execute(f"SELECT {', '.join(picks)} FROM h").fetchnumpy()
+        col = {k: np.asarray(v) for k, v in fetched.items()}
         n = len(col["c_type"])
         if n != n_lines:
             raise _Unsure("a blank line")
