@@ -515,10 +515,10 @@ class _Columns:
             elif k == "value":
                 cols[k] = np.concatenate(self.value) if self.value else _object_array([])
             else:
-                cols[k] = pd.Series(self.factors[k].build(), copy=False).infer_objects()
+                cols[k] = inferred(self.factors[k].build())
         cols["_line"] = np.concatenate(self.ints["_line"])
         for k, parts in self.extras.items():
-            cols[k] = pd.Series(np.concatenate(parts), copy=False).infer_objects()
+            cols[k] = inferred(np.concatenate(parts))
         return pd.DataFrame(cols, copy=False)
 
     def _int_column(self, k: str) -> np.ndarray:
@@ -529,6 +529,20 @@ class _Columns:
         if pd.isna(col).any():
             return np.arange(self.n, dtype=np.int64) if k == "index" else np.zeros(self.n, np.int64)
         return col.astype(np.int64)
+
+
+# Strings stay Python objects even where pyarrow is installed: pandas would otherwise
+# store them in pyarrow, and the checkers' element-wise work on them then takes 2.5-3x
+# as long (5.3-5.8 s instead of 2 s for a million-op check, measured).
+_PY_STRINGS = pd.StringDtype("python", na_value=np.nan)
+
+
+def inferred(values: np.ndarray) -> pd.Series:
+    """An object array as a column of the dtype pandas infers, strings kept in Python."""
+    col = pd.Series(values, copy=False).infer_objects()
+    if isinstance(col.dtype, pd.StringDtype) and col.dtype.storage != "python":
+        col = col.astype(_PY_STRINGS)
+    return col
 
 
 def _concat_mixed(parts: list[np.ndarray]) -> np.ndarray:
@@ -571,7 +585,9 @@ def _load_columnar(path: Path, buf: Any, limit: int, pairs_fs: frozenset[str]) -
             start = buf.rfind(b"\n", 0, start)
             if start < 0:
                 break
+        longest = _LONG_LINE
         for line in buf[start + 1 : limit].split(b"\n"):
+            longest = max(longest, len(line))
             rec = _keys_of_long_line(line) if len(line) >= _LONG_LINE else None
             rec = orjson.loads(line) if rec is None and line.strip() else rec
             if rec is not None and type(rec) is not dict:
@@ -582,7 +598,9 @@ def _load_columnar(path: Path, buf: Any, limit: int, pairs_fs: frozenset[str]) -
     from harness.history_columns import load_columns  # DuckDB: only for histories this big
 
     extras = sorted(keys - set(CORE_FIELDS) - {"_line"})
-    return load_columns(path, buf, limit, extras, pairs_fs)
+    # DuckDB sizes its read buffers by the longest line allowed: the final reads at the end
+    # are the longest a run writes; a longer one elsewhere hands the file back
+    return load_columns(path, buf, limit, extras, pairs_fs, 2 * longest)
 
 
 def load_history(path: Path | str, pairs_fs: frozenset[str] = frozenset()) -> LoadedHistory:

@@ -33,6 +33,7 @@ import orjson
 import pandas as pd
 
 from checkers.schema import CORE_FIELDS, NEMESIS, OP_TYPES
+from harness.history import _pairs_from_list, _pairs_from_text, inferred
 
 # The low-cardinality string columns: shipped as enum codes, decoded once per distinct text.
 _CODED = ("type", "f", "node", "error")
@@ -51,14 +52,20 @@ def _decode(text: str | None) -> Any:
 
 
 def load_columns(
-    path: Path, buf: Any, limit: int, extras: list[str], pairs_fs: frozenset[str]
+    path: Path,
+    buf: Any,
+    limit: int,
+    extras: list[str],
+    pairs_fs: frozenset[str],
+    max_line: int | None = None,
 ) -> pd.DataFrame | None:
     """The ops table of ``path`` (its first ``limit`` bytes mapped in ``buf``; ``extras``: the
-    fields beyond the core ones), or None when the line-by-line loader must do it."""
+    fields beyond the core ones; no line longer than ``max_line`` bytes), or None when the
+    line-by-line loader must do it."""
     if limit != len(buf) or not limit or buf[limit - 1 : limit] != b"\n":
         return None  # empty, or a cut-off last line: the line-by-line loader says which
     try:
-        return _load(path, buf, limit, extras, pairs_fs)
+        return _load(path, buf, limit, extras, pairs_fs, min(limit, max_line or limit) + 1)
     except (_Unsure, duckdb.Error, orjson.JSONDecodeError, OverflowError, ValueError):
         return None
 
@@ -75,7 +82,7 @@ def _raw_counts(buf: Any, limit: int, patterns: tuple[bytes, ...]) -> list[int]:
 
 
 def _load(
-    path: Path, buf: Any, limit: int, extras: list[str], pairs_fs: frozenset[str]
+    path: Path, buf: Any, limit: int, extras: list[str], pairs_fs: frozenset[str], longest: int
 ) -> pd.DataFrame:
     fields = [*CORE_FIELDS, *extras]
     con = duckdb.connect(config={"threads": max(1, min(4, os.cpu_count() or 1))})
@@ -86,7 +93,7 @@ def _load(
         )
         counter.start()
         try:
-            con.execute(_create_sql(fields, limit), [str(path)])
+            con.execute(_create_sql(fields, longest), [str(path)])
         finally:
             counter.join()
         colons, nulls, lines = counts
@@ -103,7 +110,7 @@ def _occurrences(text: str, pattern: str) -> str:
     return f"CASE WHEN contains({text}, '{pattern}') THEN {gone} ELSE 0 END"
 
 
-def _create_sql(fields: list[str], limit: int) -> str:
+def _create_sql(fields: list[str], longest: int) -> str:
     """The table ``h``: per integer-like field ``i_`` (the integer, 0 if none), ``s_`` (0 an
     integer whose text round-trips, 1 null or absent, 2 anything else) and ``t_`` (the JSON
     text when 2); per coded field ``t_``; and ``keys``: the row's share of the file's
@@ -128,7 +135,7 @@ def _create_sql(fields: list[str], limit: int) -> str:
                       f" AS {_q('t_' + k)}"]  # fmt: skip
             text = _q("t_" + k)
         keys.append(f"{_occurrences(text, ':')} - {_occurrences(text, 'null')}")
-    read = (f"read_json(?, format='newline_delimited', maximum_object_size={limit + 1}, "
+    read = (f"read_json(?, format='newline_delimited', maximum_object_size={longest}, "
             f"columns={{{columns}}})")  # fmt: skip
     inner = f"SELECT *, {', '.join(casts)} FROM {read}"
     raw = ", ".join(_q(k) for k in fields)
@@ -209,12 +216,12 @@ class _Table:
 
     @staticmethod
     def _strings(coded: tuple[np.ndarray, list[Any]]) -> pd.Series:
-        """The column as the line-by-line loader builds it (shared objects, ``infer_objects``)."""
+        """The column as the line-by-line loader builds it (shared objects, then inferred)."""
         codes, uniq = coded
         table = np.empty(len(uniq) + 1, dtype=object)
         table[: len(uniq)] = uniq
         table[-1] = None
-        return pd.Series(table[codes], copy=False).infer_objects()
+        return inferred(table[codes])
 
     def _process(self, col: dict[str, np.ndarray]) -> np.ndarray:
         ints, status = col["i_process"].astype(np.int64, copy=False), col["s_process"]
@@ -241,8 +248,6 @@ class _Table:
     ) -> np.ndarray:
         """Integers where the text is one; every other value decoded from its own text, the
         pairs of an ``ok`` op in ``pairs_fs`` straight into an int64 array."""
-        from harness.history import _pairs_from_list, _pairs_from_text
-
         out = col["i_value"].astype(np.int64, copy=False).astype(object)
         out[col["s_value"] != 0] = None
         tcodes, tuniq = coded["type"]
@@ -274,4 +279,4 @@ class _Table:
         out[~is_int] = None
         for rid, text in self._texts(k):
             out[rid] = orjson.loads(text)
-        return pd.Series(out, copy=False).infer_objects()
+        return inferred(out)

@@ -150,3 +150,16 @@ def test_direct_call_refuses_a_cut_off_file(tmp_path: Path) -> None:
     path.write_bytes(b"".join(orjson.dumps(r) + b"\n" for r in _ops())[:-5])
     with path.open("rb") as fh, mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as buf:
         assert load_columns(path, buf, len(buf), [], PAIRS) is None
+
+
+def test_a_line_longer_than_the_reader_allows_is_handed_back(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    recs = _ops()
+    recs[40]["value"] = {"blob": "x" * (40 << 20)}  # 40 MiB, not among the last lines
+    path = tmp_path / "history.jsonl"
+    path.write_bytes(b"".join(orjson.dumps(r) + b"\n" for r in recs))
+    with path.open("rb") as fh, mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as buf:
+        extras = ["absent", "duplicate", "note", "routes", "seq"]
+        assert load_columns(path, buf, len(buf), extras, PAIRS, max_line=16 << 20) is None
+        assert load_columns(path, buf, len(buf), extras, PAIRS) is not None
