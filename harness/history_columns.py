@@ -22,7 +22,6 @@ to a key the columns account for (top-level or nested), else None.
 
 from __future__ import annotations
 
-import os
 import threading
 from pathlib import Path
 from typing import Any
@@ -66,18 +65,26 @@ def load_columns(
         return None  # empty, or a cut-off last line: the line-by-line loader says which
     try:
         return _load(path, buf, limit, extras, pairs_fs, min(limit, max_line or limit) + 1)
-    except (_Unsure, duckdb.Error, orjson.JSONDecodeError, OverflowError, ValueError):
+    except (_Unsure, duckdb.Error, orjson.JSONDecodeError, OverflowError, TypeError, ValueError):
         return None
 
 
-def _raw_counts(buf: Any, limit: int, patterns: tuple[bytes, ...]) -> list[int]:
-    """How often each pattern occurs in ``buf[:limit]``, a few MiB at a time."""
+def _raw_counts(path: Path, limit: int, patterns: tuple[bytes, ...]) -> list[int]:
+    """How often each pattern occurs in the first ``limit`` bytes of ``path``, read a few
+    MiB at a time (not through the loader's map, so the file's pages stay out of its RSS)."""
     counts = [0] * len(patterns)
     step, tail = 16 << 20, max(map(len, patterns)) - 1
-    for start in range(0, limit, step):
-        chunk = buf[start : min(start + step + tail, limit)]  # an occurrence counts where it starts
-        for i, p in enumerate(patterns):
-            counts[i] += chunk.count(p) - chunk[step:].count(p)
+    with path.open("rb", buffering=0) as fh:
+        carry, pos = b"", 0
+        while pos < limit:
+            chunk = carry + fh.read(min(step, limit - pos))
+            if len(chunk) == len(carry):
+                break
+            pos += len(chunk) - len(carry)
+            last = pos >= limit
+            for i, p in enumerate(patterns):  # an occurrence counts in the chunk it ends in
+                counts[i] += chunk.count(p) - (carry.count(p) if carry else 0)
+            carry = b"" if last else chunk[-tail:] if tail else b""
     return counts
 
 
@@ -85,11 +92,12 @@ def _load(
     path: Path, buf: Any, limit: int, extras: list[str], pairs_fs: frozenset[str], longest: int
 ) -> pd.DataFrame:
     fields = [*CORE_FIELDS, *extras]
-    con = duckdb.connect(config={"threads": max(1, min(4, os.cpu_count() or 1))})
+    # one thread: on two cores a second one saves little and its read buffers cost ~120 MiB
+    con = duckdb.connect(config={"threads": 1})
     try:
         counts: list[int] = []  # counted while DuckDB parses (it lets go of the GIL)
         counter = threading.Thread(
-            target=lambda: counts.extend(_raw_counts(buf, limit, (b":", b"null", b"\n")))
+            target=lambda: counts.extend(_raw_counts(path, limit, (b":", b"null", b"\n")))
         )
         counter.start()
         try:
@@ -176,6 +184,8 @@ class _Table:
             raise _Unsure("a blank line")
         coded = {k: (col["c_" + k], labels[k]) for k in _CODED}
         self._check_coded(coded)
+        self.texts = {k: self._texts(k) for k in self.fields if "s_" + k in col}
+        self.con.execute("DROP TABLE h")  # its memory goes back before the objects are made
         cols: dict[str, Any] = {}
         for k in ("index", "time"):
             if col["s_" + k].any():
@@ -230,8 +240,7 @@ class _Table:
         is_int = status == 0
         if is_int.all():
             return ints
-        other = self.con.execute("SELECT DISTINCT t_process FROM h WHERE s_process = 2").fetchall()
-        if [orjson.loads(r[0]) for r in other] != [NEMESIS]:
+        if {orjson.loads(t) for _, t in self.texts["process"]} != {NEMESIS}:
             raise _Unsure("a process that is neither an integer nor nemesis")
         out = ints.astype(object)
         out[~is_int] = NEMESIS
@@ -239,6 +248,8 @@ class _Table:
 
     def _texts(self, k: str) -> list[tuple[int, str]]:
         """(row, JSON text) of every row whose ``k`` is neither null nor a plain integer."""
+        if not self.one(f"SELECT count(*) FILTER (WHERE {_q('s_' + k)} = 2) FROM h"):
+            return []
         return self.con.execute(
             f"SELECT rowid, {_q('t_' + k)} FROM h WHERE {_q('s_' + k)} = 2 ORDER BY 1"
         ).fetchall()
@@ -254,7 +265,7 @@ class _Table:
         fcodes, funiq = coded["f"]
         ok = tuniq.index("ok") if "ok" in tuniq else -2
         pairs_codes = {i for i, f in enumerate(funiq) if f in self.pairs_fs}
-        for rid, text in self._texts("value"):
+        for rid, text in self.texts["value"]:
             if tcodes[rid] != ok or fcodes[rid] not in pairs_codes:
                 out[rid] = orjson.loads(text)
                 continue
@@ -277,6 +288,6 @@ class _Table:
             return pd.Series(np.where(is_int, ints, np.nan), copy=False)
         out = ints.astype(object)
         out[~is_int] = None
-        for rid, text in self._texts(k):
+        for rid, text in self.texts[k]:
             out[rid] = orjson.loads(text)
         return inferred(out)
