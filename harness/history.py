@@ -17,6 +17,14 @@ workload's ``pairs_fs``, e.g. the queue workload's final ``read``) have their
 ``ok`` value, a list of ``[int, int]`` pairs, turned into an int64 numpy
 array (n, 2), so a million-op history loads in seconds and a few hundred MiB.
 The field names and op types come from :mod:`checkers.schema`.
+
+A history of :data:`COLUMNAR_FROM` bytes or more is first read by the
+typed-column path (:mod:`harness.history_columns`, DuckDB's JSON reader),
+given the fields found on its first piece and last lines: it builds the very
+same table, or hands the file back (a field seen nowhere else, a value of a
+type the contract refuses, a blank or cut-off line) and the line-by-line
+parse below does it, naming any bad line. String columns are kept as Python
+strings even where pyarrow is installed (:func:`inferred`).
 """
 
 from __future__ import annotations
