@@ -76,10 +76,14 @@ def child(path: Path, loader: str) -> None:
     loaded, t_load = timed(lambda: load_history(path, pairs_fs=PAIRS_FS))
     result, t_check = timed(lambda: check_history(loaded.ops, context, NAMES, "queue"))
     q = result["checkers"]["queue"]
-    print(json.dumps({"loader": loader, "load": t_load, "check": t_check,
-                      "total": t_load + t_check, "cpu": cpu_seconds() - cpu0,
-                      "rss": peak_rss_mib(), "lost": q.get("lost_count"),
-                      "recovered": q.get("recovered_count"), "valid": result["valid"]}))  # fmt: skip
+    out = {"loader": loader, "load": t_load, "check": t_check, "total": t_load + t_check}
+    out |= {"cpu": cpu_seconds() - cpu0, "rss": peak_rss_mib(), "valid": result["valid"]}
+    print(json.dumps(out | {"lost": q.get("lost_count"), "recovered": q.get("recovered_count")}))
+
+
+def _line(m: dict) -> str:
+    return (f"load {m['load']:6.2f}s check {m['check']:5.2f}s total {m['total']:6.2f}s "
+            f"cpu {m['cpu']:6.2f}s rss {m['rss']:5.0f} MiB")  # fmt: skip
 
 
 def compare(path: Path, rounds: int) -> None:
@@ -93,14 +97,12 @@ def compare(path: Path, rounds: int) -> None:
             ).stdout.splitlines()[-1]  # fmt: skip
             run = json.loads(out)
             runs[loader].append(run)
-            print(f"round {r + 1} {loader:<8} load {run['load']:6.2f}s check {run['check']:5.2f}s"
-                  f" total {run['total']:6.2f}s cpu {run['cpu']:6.2f}s rss {run['rss']:5.0f} MiB"
-                  f" lost={run['lost']} recovered={run['recovered']} valid={run['valid']}")  # fmt: skip
-    med = {k: {m: statistics.median(x[m] for x in v) for m in ("load", "check", "total", "cpu",
-                                                              "rss")} for k, v in runs.items()}  # fmt: skip
+            print(f"round {r + 1} {loader:<8} {_line(run)} lost={run['lost']} "
+                  f"recovered={run['recovered']} valid={run['valid']}")  # fmt: skip
+    keys = ("load", "check", "total", "cpu", "rss")
+    med = {k: {m: statistics.median(x[m] for x in v) for m in keys} for k, v in runs.items()}
     for k, m in med.items():
-        print(f"median  {k:<8} load {m['load']:6.2f}s check {m['check']:5.2f}s total "
-              f"{m['total']:6.2f}s cpu {m['cpu']:6.2f}s rss {m['rss']:5.0f} MiB")  # fmt: skip
+        print(f"median  {k:<8} {_line(m)}")
     print(
         f"columnar / lines: total {med['columnar']['total'] / med['lines']['total']:.2f}, "
         f"cpu {med['columnar']['cpu'] / med['lines']['cpu']:.2f}"
