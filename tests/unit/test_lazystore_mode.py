@@ -18,3 +18,4 @@ def test_exact_mode_under_always_and_with_the_writeback_model(
 ) -> None:
     stores = LazyStores(RunState(tag="nc0000abcd"), writeback_after, None, sync_interval)
     assert stores.kernel_cache is kernel_cache
+    assert ("--single-thread" in stores.extra_args) is (sync_interval == "always")
