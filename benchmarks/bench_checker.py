@@ -69,8 +69,7 @@ def cpu_seconds() -> float:
 
 def child(path: Path, loader: str) -> None:
     """One load + check with ``loader``; prints one JSON line."""
-    if loader == "lines":
-        history.COLUMNAR_FROM = 1 << 62
+    history.COLUMNAR_FROM = 1 << 62 if loader == "lines" else 1 << 20
     context = {"nodes": list(NODES)}
     cpu0 = cpu_seconds()
     loaded, t_load = timed(lambda: load_history(path, pairs_fs=PAIRS_FS))

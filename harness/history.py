@@ -18,8 +18,8 @@ workload's ``pairs_fs``, e.g. the queue workload's final ``read``) have their
 array (n, 2), so a million-op history loads in seconds and a few hundred MiB.
 The field names and op types come from :mod:`checkers.schema`.
 
-A history of :data:`COLUMNAR_FROM` bytes or more is first read by the
-typed-column path (:mod:`harness.history_columns`, DuckDB's JSON reader),
+With ``NATS_CHAOS_COLUMNAR=1``, a history of :data:`COLUMNAR_FROM` bytes or more is
+first read by the typed-column path (:mod:`harness.history_columns`, DuckDB's JSON reader),
 given the fields found on its first piece and last lines: it builds the very
 same table, or hands the file back (a field seen nowhere else, a value of a
 type the contract refuses, a blank or cut-off line) and the line-by-line
@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import importlib.util
 import itertools
 import mmap
 import os
@@ -621,10 +622,12 @@ def _concat_mixed(parts: list[np.ndarray]) -> np.ndarray:
     return np.concatenate([p.astype(object) for p in parts])
 
 
-# From this size on a history is first read by the typed-column path
-# (harness.history_columns, DuckDB's JSON reader on every core); smaller ones,
-# and any file that path does not vouch for, are parsed line by line below.
-COLUMNAR_FROM = 1 << 20
+# With NATS_CHAOS_COLUMNAR=1 (and duckdb installed: `pip install nats-chaos[columnar]`), a
+# history of this size or more is first read by the typed-column path
+# (harness.history_columns, DuckDB's JSON reader); smaller ones, and any file that path does
+# not vouch for, are parsed line by line below. Off by default: on a 1M-publish history it
+# took 25 % less CPU but 200 MiB more memory (benchmarks/README.md, "typed-column loader").
+COLUMNAR_FROM = 1 << 20 if os.environ.get("NATS_CHAOS_COLUMNAR") == "1" else 1 << 62
 _TAIL_LINES = 64  # the final reads and the recovery record, with fields of their own
 
 
@@ -643,7 +646,7 @@ def _keys_of_long_line(line: bytes) -> dict[str, Any] | None:
 
 def _load_columnar(path: Path, buf: Any, limit: int, pairs_fs: frozenset[str]) -> Any:
     """The ops table by the typed-column path, or None (then: line by line)."""
-    if limit < COLUMNAR_FROM:
+    if limit < COLUMNAR_FROM or importlib.util.find_spec("duckdb") is None:
         return None
     keys: set[str] = set()
     try:
