@@ -37,7 +37,7 @@ from collections.abc import Awaitable, Iterator
 from typing import Any, ClassVar, Literal
 
 from harness.backends.base import NETWORK
-from harness.clients import NatsClient, StoredMsg
+from harness.clients import Message, NatsClient
 from harness.interpreter import Completion, Operation
 from harness.workloads import streams
 from harness.workloads.base import WorkloadContext, WorkloadSpecBase
@@ -108,12 +108,14 @@ class QueueWorkload(streams.ReplicaReads):
         """One node's replica, provably its own (see the module docstring)."""
 
         def read() -> Awaitable[list[list[int]]]:
-            return streams.direct_read(client, self.stream, self.read_timeout, _pair)
+            return streams.direct_read(
+                client, self.stream, self.read_timeout, _pair, self.ctx.reads
+            )
 
         return await streams.read_alone(self.cluster, node, self.stream, read, [])
 
 
-def _pair(msg: StoredMsg) -> list[int]:
+def _pair(msg: Message) -> list[int]:
     return [msg.seq, _decode(msg.data)]
 
 
