@@ -748,7 +748,11 @@ class DirRemote(HostRemote):
         self.commands: list[list[str]] = []
 
     def run(
-        self, argv: Sequence[str], check: bool = True, timeout: float = 30.0
+        self,
+        argv: Sequence[str],
+        check: bool = True,
+        timeout: float = 30.0,
+        input: str | None = None,
     ) -> subprocess.CompletedProcess[str]:
         self.commands.append(list(argv))
         return subprocess.CompletedProcess(list(argv), 0, "", "")

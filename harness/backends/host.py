@@ -74,9 +74,13 @@ class HostRemote:
         return self.root / path if self.root is not None else Path(path)
 
     def run(
-        self, argv: Sequence[str], check: bool = True, timeout: float = 30.0
+        self,
+        argv: Sequence[str],
+        check: bool = True,
+        timeout: float = 30.0,
+        input: str | None = None,
     ) -> subprocess.CompletedProcess[str]:
-        return netns.run([*self.prefix(), *argv], check=check, timeout=timeout)
+        return netns.run([*self.prefix(), *argv], check=check, timeout=timeout, input=input)
 
     def read(self, path: str, offset: int = 0, length: int = -1) -> bytes:
         with open(self._path(path), "rb") as fh:
@@ -200,22 +204,20 @@ class HostCluster(ABC):
     def cut_clients(self, nodes: Sequence[str], both_ways: bool) -> None:
         for node in nodes:
             self._cut[node] = both_ways
-            if self.has_netns(node):
-                iptables.cut(self.remote(node), self.host_ip, both_ways=both_ways)
+        client = iptables.peer_cut(self.host_ip, both_ways=both_ways)
+        iptables.apply_cuts([(self.remote(n), client) for n in nodes if self.has_netns(n)])
 
     def heal_network(self) -> None:
         self._grudge.clear()
         self._cut.clear()
-        for node in self.nodes:
-            if self.has_netns(node):
-                iptables.flush(self.remote(node))
+        iptables.flush_all([self.remote(n) for n in self.nodes if self.has_netns(n)])
 
     def _reapply_rules(self, node: str) -> None:
-        """Put the rules in force back into ``node``'s new namespace."""
-        if self._grudge.get(node):
-            iptables.apply_grudge(self._grudge, self.remote, self.ip, nodes=[node])
+        """Put the rules in force back into ``node``'s new namespace (one transaction)."""
+        rules = iptables.grudge_cut(self._grudge, node, self.ip)
         if node in self._cut:
-            iptables.cut(self.remote(node), self.host_ip, both_ways=self._cut[node])
+            rules += iptables.peer_cut(self.host_ip, both_ways=self._cut[node])
+        iptables.apply_cuts([(self.remote(node), rules)])
 
     def rules(self, node: str) -> list[str]:
         """The rules in ``node``'s namespace now (``iptables -S``), for tests and reports."""
