@@ -32,6 +32,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import re
 import secrets
 from urllib.parse import urlsplit
 
@@ -39,6 +40,7 @@ from harness.clients import Unknown
 
 CHUNK = 1 << 20  # bytes asked of the socket per read
 SEQ = b"\r\nNats-Sequence: "
+HMSG = re.compile(rb"HMSG [^ \r\n]+ \d+ (\d+) (\d+)\r\n")  # a reply: no reply-to field
 SUBJECT = b"\r\nNats-Subject: "
 CONNECT = {"verbose": False, "pedantic": False, "headers": True, "no_responders": True}
 
@@ -95,41 +97,43 @@ def parse(buf: bytes, pos: int, frames: Frames) -> int:
     :class:`Unknown`.
     """
     msgs = frames.msgs
-    find = buf.find
+    find, rfind, index, head = buf.find, buf.rfind, buf.index, HMSG.match
     size = len(buf)
     while frames.end is None:
+        m = head(buf, pos)
+        if m is not None:  # "HMSG <subject> <sid> <header bytes> <total bytes>\r\n"
+            start = m.end()
+            hend = start + int(m[1])
+            end = start + int(m[2])
+            if end + 2 > size:
+                return pos
+            if buf[start + 8] == 32:  # "NATS/1.0 204 EOB": a status, not a message
+                status = buf[start + 9 : start + 12].decode()
+                if status not in ("204", "404"):
+                    line = buf[start + 9 : find(b"\r", start)].decode(errors="replace")
+                    raise Unknown(f"direct get: status {line}")
+                frames.end = status
+            else:
+                i = rfind(SEQ, start, hend) + len(SEQ)  # the server's, appended last
+                if i < start + len(SEQ):
+                    raise Unknown("direct get: a reply without Nats-Sequence")
+                seq = int(buf[i : index(b"\r", i)])
+                msgs.append(RawMsg(seq, buf[hend:end], buf[start:hend]))
+            pos = end + 2
+            continue
         eol = find(b"\r\n", pos)
         if eol < 0:
             return pos
         if buf.startswith(b"HMSG ", pos):
-            _, hlen_b, tlen_b = buf[pos:eol].rsplit(b" ", 2)
-            hlen, tlen = int(hlen_b), int(tlen_b)
-            start = eol + 2
-            end = start + tlen
-            if end + 2 > size:
-                return pos
-            hdr = buf[start : start + hlen]
-            if hdr[8:9] == b" ":  # "NATS/1.0 204 EOB": a status, not a message
-                status = hdr[9:12].decode()
-                if status not in ("204", "404"):
-                    line = hdr[9 : hdr.find(b"\r")].decode(errors="replace")
-                    raise Unknown(f"direct get: status {line}")
-                frames.end = status
-            else:
-                i = hdr.rfind(SEQ) + len(SEQ)
-                if i < len(SEQ):
-                    raise Unknown("direct get: a reply without Nats-Sequence")
-                msgs.append(RawMsg(int(hdr[i : hdr.index(b"\r", i)]), buf[start + hlen : end], hdr))
-            pos = end + 2
-        elif buf.startswith(b"PING", pos):
+            raise Unknown(f"direct get: a malformed frame {buf[pos : min(eol, pos + 60)]!r}")
+        if buf.startswith(b"PING", pos):
             frames.pings += 1
-            pos = eol + 2
-        elif buf.startswith(b"PONG", pos) or buf.startswith(b"+OK", pos):
-            pos = eol + 2
-        elif buf.startswith(b"-ERR", pos):
-            raise Unknown(f"direct get: server error {buf[pos + 5 : eol].decode(errors='replace')}")
-        else:
+        elif not (buf.startswith(b"PONG", pos) or buf.startswith(b"+OK", pos)):
+            if buf.startswith(b"-ERR", pos):
+                error = buf[pos + 5 : eol].decode(errors="replace")
+                raise Unknown(f"direct get: server error {error}")
             raise Unknown(f"direct get: unexpected frame {buf[pos : min(eol, pos + 40)]!r}")
+        pos = eol + 2
     return pos
 
 
