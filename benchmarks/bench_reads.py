@@ -14,7 +14,8 @@ before its final reads (``streams.isolate_for_reads``). Then, in each round
   (:class:`harness.rawget.RawDirectGet`, what ``NatsPyClient.direct_get`` now uses);
 - ``new x3``: every node at once, as the runner's final reads do.
 
-Each read is checked: every stored value, once, in stream order. Prints
+Each read is checked (after it is timed): every stored value, once, in
+stream order. Prints
 msgs/s per node for old and new, their ratio, and the time of the three-node
 read (target: 3 x 1,000,000 in <= 30 s).
 
@@ -91,13 +92,11 @@ async def settled(cluster: LocalCluster, stream: str, total: int, timeout: float
     raise SystemExit(f"replicas never held all {total} messages")
 
 
-async def read(client: object, stream: str, total: int) -> float:
-    """Read the whole stream through ``client``; check it; seconds taken."""
+async def read(client: object, stream: str) -> tuple[list[list[int]], float]:
+    """The whole stream read through ``client``, and the seconds it took."""
     t = time.perf_counter()
     rows = await streams.direct_read(client, stream, STALL, _pair)  # type: ignore[arg-type]
-    took = time.perf_counter() - t
-    check(rows, total)
-    return took
+    return rows, time.perf_counter() - t
 
 
 def check(rows: list[list[int]], total: int) -> None:
@@ -128,17 +127,20 @@ async def main_async(args: argparse.Namespace, cluster: LocalCluster) -> None:
         for which in order:
             c = Subscribed(one) if which == "old" else one
             cpu = time.process_time()
-            s = await read(c, workload.stream, n)
+            rows, s = await read(c, workload.stream)
             cpu = time.process_time() - cpu
+            check(rows, n)
             (old_rates if which == "old" else new_rates).append(n / s)
             print(
                 f"round {r + 1}: {which:3} 1 node   {s:6.1f}s  {n / s:9,.0f} msgs/s"
                 f"  (harness CPU {cpu:.1f}s)"
             )
         t, cpu = time.perf_counter(), time.process_time()
-        await asyncio.gather(*(read(clients[x], workload.stream, n) for x in nodes))
+        got = await asyncio.gather(*(read(clients[x], workload.stream) for x in nodes))
         three.append(time.perf_counter() - t)
         cpu = time.process_time() - cpu
+        for rows, _ in got:
+            check(rows, n)
         per = n / three[-1]
         print(
             f"round {r + 1}: new x3 nodes {three[-1]:6.1f}s  {per:9,.0f} msgs/s per node"

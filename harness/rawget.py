@@ -18,7 +18,9 @@ inbox, a ``PUB`` per batch request) and :func:`parse` splits whatever bytes
 have arrived into messages with a few ``bytes.find`` calls each; the only
 waits are socket reads, so cancellation (a bound, a phase deadline) ends a
 read at once. A cancelled or failed batch closes the connection (half a
-batch may still be on the wire); the next batch opens a new one.
+batch may still be on the wire); the next batch opens a new one, as does a
+batch after ``IDLE`` seconds unused (between batches nothing reads the
+socket, so the server's PINGs go unanswered until the connection is stale).
 
 Locality is the caller's business exactly as before: the connection goes to
 the node's own client URL, and server discovery does not exist here (no
@@ -34,11 +36,13 @@ import contextlib
 import json
 import re
 import secrets
+import time
 from urllib.parse import urlsplit
 
 from harness.clients import Unknown
 
 CHUNK = 1 << 20  # bytes asked of the socket per read
+IDLE = 30.0  # seconds unused after which the connection is opened afresh (nobody answered PINGs)
 SEQ = b"\r\nNats-Sequence: "
 HMSG = re.compile(rb"HMSG [^ \r\n]+ \d+ (\d+) (\d+)\r\n")  # a reply: no reply-to field
 SUBJECT = b"\r\nNats-Subject: "
@@ -149,6 +153,7 @@ class RawDirectGet:
         self.inbox = f"_INBOX.{secrets.token_hex(11)}".encode()
         self._io: tuple[asyncio.StreamReader, asyncio.StreamWriter] | None = None
         self._rest = b""  # bytes after the last batch's end (a server PING), parsed next time
+        self._used = 0.0  # when the last batch ended (monotonic)
         self._lock = asyncio.Lock()
 
     async def _connect(self) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
@@ -175,6 +180,9 @@ class RawDirectGet:
         cancellation ends it at once, closing the connection.
         """
         async with self._lock:  # one batch at a time: replies share the inbox
+            now = time.monotonic()
+            if self._io is not None and now - self._used > IDLE:
+                self._drop()  # unanswered server PINGs may have made it stale: start afresh
             if self._io is None:
                 self._io = await self._connect()
             reader, writer = self._io
@@ -195,6 +203,7 @@ class RawDirectGet:
                         writer.write(b"PONG\r\n" * frames.pings)
                         frames.pings = 0
                 self._rest = buf[pos:]
+                self._used = time.monotonic()
             except BaseException:
                 self._drop()
                 raise

@@ -13,9 +13,12 @@ between local and routed members; so a direct get is answered by the node it
 was sent to only when that node has zero routes. :func:`isolate_for_reads`
 gives every node a grudge against all the others (TCP resets kill the route
 connections at once) and waits until each node's own ``/routez`` shows 0.
-:func:`direct_read` reads in batched direct gets, or on a server that
-announces a version without them (2.10) in single ones; either way on the
-one isolated node the client is bound to.
+:func:`direct_read` reads in batched direct gets (over the client's own raw
+connection to its node, decoded in bulk: :mod:`harness.rawget`), or on a
+server that announces a version without them (2.10) in single ones; either
+way on the one isolated node the client is bound to, and bounded by
+progress: it ends (:class:`ReadStalled`, an ``info`` read) only after
+``stall`` seconds without a batch, however big the stream.
 """
 
 from __future__ import annotations
