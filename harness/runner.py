@@ -74,7 +74,7 @@ from harness.runstate import WORK_ROOT, RunState, new_tag
 from harness.scenario import Scenario
 from harness.workloads import REGISTRY as WORKLOADS
 from harness.workloads import Workload, WorkloadContext
-from harness.workloads.base import pipeline, pipelining
+from harness.workloads.base import ReadWatch, pipeline, pipelining
 
 log = logging.getLogger("nats-chaos")
 T = TypeVar("T")
@@ -187,6 +187,15 @@ async def wait_ready(cluster: Cluster, timeout: float = 60.0, poll: float = 0.2)
         await asyncio.sleep(poll)
 
 
+async def _keep_alive(cm: asyncio.Timeout, watch: ReadWatch, seconds: float) -> None:
+    """Keep ``cm``'s deadline at least ``seconds`` after ``watch``'s last tick."""
+    while True:
+        await asyncio.sleep(min(1.0, seconds / 4))
+        when = cm.when()
+        if when is not None and watch.last + seconds > when:
+            cm.reschedule(watch.last + seconds)
+
+
 class Run:
     """State shared by the phases of one run."""
 
@@ -210,13 +219,31 @@ class Run:
         self.clients: ClientProcesses | None = None
         self.collect_failed: str | None = None  # why the nodes' files are not all in nodes/
 
-    async def phase(self, name: str, key: str, work: Awaitable[T], limit: float | None = None) -> T:
-        """Run one phase within its deadline; past it, record it and raise PhaseDeadline."""
+    async def phase(
+        self,
+        name: str,
+        key: str,
+        work: Awaitable[T],
+        limit: float | None = None,
+        watch: ReadWatch | None = None,
+    ) -> T:
+        """Run one phase within its deadline; past it, record it and raise PhaseDeadline.
+
+        With ``watch`` the deadline counts from the phase's start or from the
+        watch's last tick, whichever is later (the final reads: a read still
+        receiving messages is never cut short).
+        """
         seconds = limit if limit is not None else self.scenario.recovery.deadline(key)
         with self.phases(name):
             try:
                 async with asyncio.timeout(seconds) as cm:
-                    return await work
+                    if watch is None:
+                        return await work
+                    keeper = asyncio.create_task(_keep_alive(cm, watch, seconds))
+                    try:
+                        return await work
+                    finally:
+                        keeper.cancel()
             except TimeoutError:
                 if not cm.expired():
                     raise
@@ -225,11 +252,16 @@ class Run:
                 raise PhaseDeadline(key, seconds) from None
 
     async def soft_phase(
-        self, name: str, key: str, work: Awaitable[T], limit: float | None = None
+        self,
+        name: str,
+        key: str,
+        work: Awaitable[T],
+        limit: float | None = None,
+        watch: ReadWatch | None = None,
     ) -> T | None:
         """A phase the run goes on after: past its deadline it is recorded and yields None."""
         try:
-            return await self.phase(name, key, work, limit)
+            return await self.phase(name, key, work, limit, watch)
         except PhaseDeadline:
             return None
 
@@ -247,7 +279,8 @@ class Run:
         def note(f: str, value: dict[str, Any]) -> None:
             history.append("info", NEMESIS, f, value)
 
-        workload = WORKLOADS[sc.workload.name](WorkloadContext(sc, cluster, pool.get, note))
+        ctx = WorkloadContext(sc, cluster, pool.get, note)
+        workload = WORKLOADS[sc.workload.name](ctx)
         nemesis = Nemesis(cluster, history, sc.stream.name)
         if self.pipelining[1]:  # they import what they run while the cluster comes up
             where = self.run_dir.resolve() / segments.SEGMENTS
@@ -279,9 +312,8 @@ class Run:
             )
             self.extra.update(isolated or {})
             final = workload.final_ops()
-            types = await self.soft_phase(
-                "final reads", "reads", interp.execute(final, workload.invoke)
-            )
+            reading = interp.execute(final, workload.invoke)
+            types = await self.soft_phase("final reads", "reads", reading, watch=ctx.reads)
             await self.soft_phase("heal after reads", "heal", workload.after_reads())
             offline_fs = set(getattr(workload, "offline_fs", ()))
             again = [
@@ -294,7 +326,7 @@ class Run:
                 where = self.workdir / "offline"
                 reread = read_offline(cluster, workload, interp, again, binary, where, self.state)
                 self.extra["offline_reads"] = await self.soft_phase(
-                    "offline reads", "reads", reread
+                    "offline reads", "reads", reread, watch=ctx.reads
                 )
         finally:
             if sc.uses_lazyfs and isinstance(cluster, PowerControl):

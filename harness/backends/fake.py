@@ -45,7 +45,9 @@ just enough of JetStream to give a history meaning:
 
 Knobs for tests: ``sync_always``; ``misbehave`` — calls that never return
 (``"start"``, ``"meta_leader"``, ``"direct_get"``, ``"publish"``), to
-exercise phase deadlines, and answers that break a run: ``"no_leader"`` (no
+exercise phase deadlines, ``"slow_reads"`` (every direct get answers 0.1 s
+late) and ``"stall_reads"`` (direct gets past the first batch never answer),
+for the final reads' own bound, and answers that break a run: ``"no_leader"`` (no
 node ever sees a stream leader), ``"refuse_stream"`` (stream creation is
 refused with a 400, as a config the server rejects); ``refuse_start`` — nodes
 that ``start_node`` leaves down (a server that will not come back; ``start``
@@ -685,6 +687,10 @@ class FakeClient:
     ) -> list[StoredMsg] | None:
         await self._hang("direct_get")
         c = self.c
+        if "slow_reads" in c.misbehave:  # every get answers, 0.1 s late (a slow, live read)
+            await asyncio.sleep(0.1)
+        if "stall_reads" in c.misbehave and seq > 1:  # the first batch, then silence
+            await asyncio.Event().wait()
         if batch > 1 and not batched_direct_get(c.version):  # 2.10: one message, no end, ever
             await asyncio.sleep(timeout)
             raise NatsTimeout
@@ -762,7 +768,11 @@ class DirRemote(HostRemote):
         self.commands: list[list[str]] = []
 
     def run(
-        self, argv: Sequence[str], check: bool = True, timeout: float = 30.0
+        self,
+        argv: Sequence[str],
+        check: bool = True,
+        timeout: float = 30.0,
+        input: str | None = None,
     ) -> subprocess.CompletedProcess[str]:
         self.commands.append(list(argv))
         return subprocess.CompletedProcess(list(argv), 0, "", "")

@@ -44,8 +44,9 @@ value is a list of ``[int, int]`` pairs, loaded as an int64 array).
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Awaitable, Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 from pydantic import Field
@@ -112,6 +113,23 @@ def pipelining(spec: WorkloadSpecBase, workers: int) -> tuple[int, int]:
     return spec.pipelining(workers) if isinstance(spec, PipelinedSpec) else (1, 0)
 
 
+class ReadWatch:
+    """When the final reads last made progress: the runner's reads deadline counts from it.
+
+    Every batch a final read receives calls :meth:`tick`; ``last`` is then
+    ``time.monotonic()`` (the clock of the asyncio loop), ``messages`` the
+    messages received by every read so far.
+    """
+
+    def __init__(self) -> None:
+        self.last = time.monotonic()
+        self.messages = 0
+
+    def tick(self, messages: int) -> None:
+        self.last = time.monotonic()
+        self.messages += messages
+
+
 @dataclass
 class WorkloadContext:
     """What a workload is given: the scenario, the cluster, clients and a settle-note recorder.
@@ -119,13 +137,16 @@ class WorkloadContext:
     ``client_for(node)`` returns the run's client bound to ``node``;
     ``note(f, value)`` records a nemesis ``info`` op for an action the
     workload takes on the cluster while settling it (a leader step-down
-    during the recovery wait), so the history shows it.
+    during the recovery wait), so the history shows it; ``reads`` is ticked
+    by the final reads as they receive messages (the runner's reads deadline
+    counts from the last tick).
     """
 
     scenario: Scenario
     cluster: Cluster
     client_for: Callable[[str], Awaitable[NatsClient]]
     note: Callable[[str, dict[str, Any]], None]
+    reads: ReadWatch = field(default_factory=ReadWatch)
 
     @property
     def spec(self) -> Any:

@@ -42,7 +42,7 @@ from collections.abc import Awaitable, Iterator
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from harness.backends.base import NETWORK
-from harness.clients import NatsClient, StoredMsg
+from harness.clients import Message, NatsClient
 from harness.interpreter import Completion, Operation
 from harness.workloads import streams
 from harness.workloads.base import PipelinedSpec, WorkloadContext, WorkloadSpecBase
@@ -146,13 +146,15 @@ class QueueWorkload(streams.ReplicaReads):
         """One node's replica, provably its own (see the module docstring)."""
 
         def read() -> Awaitable[list[list[int]]]:
-            return streams.direct_read(client, self.stream, self.read_timeout, _pair)
+            return streams.direct_read(
+                client, self.stream, self.read_timeout, _pair, self.ctx.reads
+            )
 
         direct = streams.direct_mode(client)
         return await streams.read_alone(self.cluster, node, self.stream, read, [], direct)
 
 
-def _pair(msg: StoredMsg) -> list[int]:
+def _pair(msg: Message) -> list[int]:
     return [msg.seq, _decode(msg.data)]
 
 
