@@ -10,12 +10,23 @@ tracing slows the code it watches). Also checks the verdict found the
 planted lost values.
 
 Run: ``.venv/bin/python benchmarks/bench_checker.py --publishes 1000000``
+
+``--rounds N`` instead runs load + check in a fresh child process per
+measurement, alternating the loader's typed-column path (``columnar``,
+``harness.history_columns``) with the line-by-line one (``lines``, the loader
+before it) in the same run, and prints each child's load, check and total
+wall seconds, CPU seconds and peak RSS, then the medians and the ratio:
+``.venv/bin/python benchmarks/bench_checker.py --history /tmp/h1m.jsonl --rounds 3``
 """
 
 from __future__ import annotations
 
 import argparse
 import gc
+import json
+import resource
+import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -31,6 +42,7 @@ from synth_history import NODES, write_history  # noqa: E402
 
 from checkers.compose import check_history  # noqa: E402
 from checkers.wellformed import check_wellformed  # noqa: E402
+from harness import history  # noqa: E402
 from harness.history import load_history  # noqa: E402
 
 PAIRS_FS = frozenset({"read"})  # harness.workloads.REGISTRY["queue"].pairs_fs
@@ -49,12 +61,63 @@ def traced_peak(fn: Callable[[], Any]) -> float:
     return peak / MIB
 
 
+def cpu_seconds() -> float:
+    """User + system CPU seconds of this process so far (every thread)."""
+    ru = resource.getrusage(resource.RUSAGE_SELF)
+    return ru.ru_utime + ru.ru_stime
+
+
+def child(path: Path, loader: str) -> None:
+    """One load + check with ``loader``; prints one JSON line."""
+    history.COLUMNAR_FROM = 1 << 62 if loader == "lines" else 1 << 20
+    context = {"nodes": list(NODES)}
+    cpu0 = cpu_seconds()
+    loaded, t_load = timed(lambda: load_history(path, pairs_fs=PAIRS_FS))
+    result, t_check = timed(lambda: check_history(loaded.ops, context, NAMES, "queue"))
+    q = result["checkers"]["queue"]
+    out = {"loader": loader, "load": t_load, "check": t_check, "total": t_load + t_check}
+    out |= {"cpu": cpu_seconds() - cpu0, "rss": peak_rss_mib(), "valid": result["valid"]}
+    print(json.dumps(out | {"lost": q.get("lost_count"), "recovered": q.get("recovered_count")}))
+
+
+def _line(m: dict) -> str:
+    return (f"load {m['load']:6.2f}s check {m['check']:5.2f}s total {m['total']:6.2f}s "
+            f"cpu {m['cpu']:6.2f}s rss {m['rss']:5.0f} MiB")  # fmt: skip
+
+
+def compare(path: Path, rounds: int) -> None:
+    """Alternate the two loaders in fresh processes; print every round and the medians."""
+    runs: dict[str, list[dict]] = {"columnar": [], "lines": []}
+    for r in range(rounds):
+        for loader in ("columnar", "lines") if r % 2 == 0 else ("lines", "columnar"):
+            out = subprocess.run(
+                [sys.executable, __file__, "--history", str(path), "--child", loader],
+                check=True, capture_output=True, text=True,
+            ).stdout.splitlines()[-1]  # fmt: skip
+            run = json.loads(out)
+            runs[loader].append(run)
+            print(f"round {r + 1} {loader:<8} {_line(run)} lost={run['lost']} "
+                  f"recovered={run['recovered']} valid={run['valid']}")  # fmt: skip
+    keys = ("load", "check", "total", "cpu", "rss")
+    med = {k: {m: statistics.median(x[m] for x in v) for m in keys} for k, v in runs.items()}
+    for k, m in med.items():
+        print(f"median  {k:<8} {_line(m)}")
+    print(
+        f"columnar / lines: total {med['columnar']['total'] / med['lines']['total']:.2f}, "
+        f"cpu {med['columnar']['cpu'] / med['lines']['cpu']:.2f}"
+    )
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--publishes", type=int, default=1_000_000)
     ap.add_argument("--history", type=Path, help="reuse (or create) this history file")
     ap.add_argument("--no-tracemalloc", action="store_true", help="skip the traced pass")
+    ap.add_argument("--rounds", type=int, help="compare the two loaders in fresh processes")
+    ap.add_argument("--child", choices=("columnar", "lines"), help=argparse.SUPPRESS)
     args = ap.parse_args()
+    if args.child:
+        return child(args.history, args.child)
 
     tmp = tempfile.TemporaryDirectory()
     path = args.history or Path(tmp.name) / "history.jsonl"
@@ -65,6 +128,8 @@ def main() -> None:
             f"wrote {path} ({path.stat().st_size / MIB:.0f} MiB) in "
             f"{time.perf_counter() - t:.1f}s: {planted}"
         )
+    if args.rounds:
+        return compare(path, args.rounds)
     context = {"nodes": list(NODES)}
     rss0 = peak_rss_mib()
     loaded, t_load = timed(lambda: load_history(path, pairs_fs=PAIRS_FS))

@@ -39,7 +39,10 @@ from loadgen import acked_within, quiet
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from harness.lazyfs import LazyFSMount
 
-LAZYFS_MODES = {"exact": False, "cache": True}  # storage name -> LazyFSMount kernel_cache
+# storage name -> LazyFSMount kernel_cache; "exact1": the exact mode with a single-threaded
+# FUSE loop, what a run's stores use under sync_interval: always (harness.backends.lazystore)
+LAZYFS_MODES = {"exact": False, "cache": True, "exact1": False}
+SINGLE_THREAD = {"exact1"}
 
 
 def free_port() -> int:
@@ -116,6 +119,7 @@ def measure(binary: Path, base: Path, storage: str, sync: str, args: argparse.Na
             work / "ctl.sock",
             log_path=work / "lazyfs.log",
             kernel_cache=LAZYFS_MODES[storage],
+            extra_args=("--single-thread",) if storage in SINGLE_THREAD else (),
         )
         mount, store = lazy, work / "mnt"
     port = free_port()
@@ -175,7 +179,7 @@ def main() -> None:
     p.add_argument(
         "--storages",
         default="plain,exact,cache",
-        help="comma list, run in this order each round: plain, exact, cache",
+        help="comma list, run in this order each round: plain, exact, exact1, cache",
     )
     p.add_argument("--publishers", type=int, default=4)
     p.add_argument("--window", type=int, default=64, help="un-acked publishes per publisher")
@@ -187,7 +191,7 @@ def main() -> None:
     args = p.parse_args()
     unknown = set(args.storages.split(",")) - {"plain", *LAZYFS_MODES}
     if unknown or "plain" not in args.storages.split(","):
-        p.error(f"--storages needs plain and only plain, exact, cache (got {args.storages})")
+        p.error(f"--storages needs plain and only plain, exact, exact1, cache ({args.storages})")
     binary = server_binary(args.nats_server)
     base = Path(tempfile.mkdtemp(prefix="bench-lazyfs-", dir=args.workdir))
     print(f"nats-server {binary}; {args.publishers} publishers x window {args.window}, ", end="")

@@ -10,6 +10,8 @@ HTML size, and a check that the report counts what was planted (thinning
 the drawn points must never change a count).
 
 Run: ``.venv/bin/python benchmarks/bench_report.py --publishes 1000000``
+(``--line-by-line``: load without the typed-column path, as before it, for a
+before/after in the same session).
 """
 
 from __future__ import annotations
@@ -23,8 +25,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from measure import peak_rss_mib
 from synth_history import write_history
 
+from harness import history as loader
 from harness.resultfolder import write_all
 from harness.results import check_loaded, load
 
@@ -40,7 +44,10 @@ def main() -> None:
     ap.add_argument(
         "--out", type=Path, help="Write the report here and delete the synthetic history after."
     )
+    ap.add_argument("--line-by-line", action="store_true", help="no typed-column loader")
     args = ap.parse_args()
+    if args.line_by_line:
+        loader.COLUMNAR_FROM = 1 << 62
 
     tmp = Path(tempfile.mkdtemp(prefix="bench-report-"))
     out = args.out or tmp / "run"
@@ -73,6 +80,7 @@ def main() -> None:
     print(f"load history   {t1 - t0:6.1f} s")
     print(f"check          {t2 - t1:6.1f} s")
     print(f"report (write) {t3 - t2:6.1f} s   limit {LIMIT_S:.0f} s")
+    print(f"all three      {t3 - t0:6.1f} s   peak RSS {peak_rss_mib():.0f} MiB")
     print(f"report.html    {html_mb:6.2f} MiB limit {LIMIT_MB:.0f} MB")
     print("plots:", ", ".join(f"{k} {v / 1024:,.0f} KiB" for k, v in pngs.items()))
     print(f"report: {report}")

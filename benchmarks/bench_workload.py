@@ -18,10 +18,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import shutil
-import tempfile
 import time
 from pathlib import Path
+
+from localcluster import run_on_local_cluster
 
 from harness import servers
 from harness.backends.local import LocalCluster
@@ -29,7 +29,6 @@ from harness.clients import ClientPool, connect_real
 from harness.history import NEMESIS, HistoryWriter
 from harness.interpreter import Interpreter
 from harness.runner import wait_ready
-from harness.runstate import RunState, new_tag
 from harness.scenario import scenario_from_dict
 from harness.workloads import WorkloadContext
 from harness.workloads.queue import QueueWorkload
@@ -110,17 +109,9 @@ def main() -> None:
     scenario = scenario_from_dict(
         {"name": "bench", "workload": {"rate": 0, "concurrency": args.concurrency}}, "bench"
     )
-    state = RunState(new_tag())
-    state.save()
-    tmp = Path(tempfile.mkdtemp(prefix="nc-bench-"))
-    cluster = LocalCluster(scenario, servers.resolve_binary(args.version), tmp / "nodes", state)
-    try:
-        cluster.start()
-        asyncio.run(main_async(args, cluster, tmp))
-    finally:
-        cluster.stop()
-        state.remove()
-        shutil.rmtree(tmp, ignore_errors=True)
+    run_on_local_cluster(
+        scenario, args.version, lambda cluster, _state, tmp: main_async(args, cluster, tmp)
+    )
 
 
 if __name__ == "__main__":

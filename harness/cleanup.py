@@ -10,9 +10,11 @@ A refused state file is never acted on; with ``force`` it is moved aside
 A run is cleaned when its harness process is gone (or its tag is named
 explicitly). For each: its Docker containers and network (the recorded
 names and anything labelled ``nats-chaos.run=<tag>``) are removed first, so
-no container still uses a mount; the servers it started are killed; its
+no container still uses a mount; the servers and client processes it started are killed; its
 nodes' configs, logs and stores are copied from its work dir into its
-result folder's ``nodes/`` (as a run's collect writes them); then its
+result folder's ``nodes/`` (as a run's collect writes them) and the history
+segments its client processes wrote are merged into its ``history.jsonl``
+(``harness.segments``); then its
 lazyfs processes are killed, its mounts unmounted, its namespaces (the
 recorded ones and any other ``<tag>-*``) deleted and its work dir
 ``WORK_ROOT/<tag>`` removed; finally its state file. An ssh run's hosts
@@ -29,6 +31,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+from harness import segments
 from harness.backends.lazystore import LAZYFS_EXE
 from harness.net import netns
 from harness.runstate import (
@@ -56,6 +59,7 @@ def clean_state(state: RunState, dry_run: bool = False, force: bool = False) -> 
     servers = {p: e for p, e in state.pids.items() if e != LAZYFS_EXE}
     lazyfs = {p: e for p, e in state.pids.items() if e == LAZYFS_EXE}
     left |= _kill(state, servers, dry_run, lines)  # no server writes while its files are copied
+    left |= _merge_segments(state, dry_run, lines)  # its client processes are gone now
     copied = _copy_node_files(state, dry_run, lines)
     left |= _kill(state, lazyfs, dry_run, lines)
     for mount in state.mounts:
@@ -94,6 +98,25 @@ def _kill(state: RunState, pids: dict[str, str], dry_run: bool, lines: list[str]
                 lines.append(f"{state.tag}: pid {pid} did not die")
                 survived = True
     return survived
+
+
+def _merge_segments(state: RunState, dry_run: bool, lines: list[str]) -> bool:
+    """Merge the history segments a killed run's client processes left into its
+    ``history.jsonl`` (``harness.segments``); True if that failed."""
+    if state.run_dir is None:
+        return False
+    history = Path(state.run_dir) / "history.jsonl"
+    if history.parent.is_symlink() or not segments.pending(history):
+        return False
+    lines.append(f"{state.tag}: merge the client processes' history segments into {history}")
+    if dry_run:
+        return False
+    try:
+        segments.merge(history)
+    except OSError as e:
+        lines.append(f"{state.tag}: could not merge the history segments: {e}")
+        return True
+    return False
 
 
 def _copy_node_files(state: RunState, dry_run: bool, lines: list[str]) -> bool:

@@ -24,13 +24,13 @@ import sys
 from collections.abc import Callable, Iterator
 from functools import wraps
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from checkers import files
 from checkers.verdict import verdict_line
-from harness import results, servers
+from harness import servers
 from harness.dirs import require_writable
 from harness.errors import (
     EXIT_BAD_INPUT,
@@ -42,7 +42,13 @@ from harness.errors import (
     BadInput,
     HarnessError,
 )
-from harness.workloads import REGISTRY as WORKLOADS
+from harness.lazy import LazyChoice, lazy_module
+
+if TYPE_CHECKING:
+    from harness import results
+else:  # pandas, numpy and the checkers load only for the commands that use them
+    results = lazy_module("harness.results")
+WORKLOADS = LazyChoice("harness.workloads", "REGISTRY")
 
 # What the host did to a file nats-chaos wrote or read, not a bug: exit 3 with the path.
 _HOST_ERRNOS = frozenset(
@@ -231,7 +237,7 @@ def run(
 @click.argument("history", type=click.Path(dir_okay=False))
 @click.option(
     "--workload",
-    type=click.Choice(sorted(WORKLOADS)),
+    type=WORKLOADS,
     default="queue",
     show_default=True,
     help="The workload that wrote the history: it names the checkers and the pair-valued ops.",

@@ -31,21 +31,27 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import json
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import nats
+import orjson
 from nats.aio.client import Client
 from nats.errors import NoRespondersError
 from nats.errors import TimeoutError as NatsTimeout
 from nats.js.api import ConsumerConfig, KeyValueConfig, StorageType, StreamConfig
 from nats.js.errors import APIError, NoStreamResponseError, NotFoundError
 
+if TYPE_CHECKING:
+    from harness.rawget import RawDirectGet
+
 FAIL = "fail"
 INFO = "info"
 NO_MESSAGE = 10037  # JetStream err_code of a message get that found nothing
+_PRUNE_EVERY = 4096  # pipelined publishes between two prunings of abandoned futures
 
 
 class Failed(Exception):
@@ -129,6 +135,20 @@ class StoredMsg:
     headers: dict[str, str] | None = None  # the stored message's (and the direct get's Nats-*)
 
 
+class Message(Protocol):
+    """What a batched direct get returns per message: a :class:`StoredMsg`, or a
+    :class:`harness.rawget.RawMsg` that parses its headers only when asked."""
+
+    @property
+    def seq(self) -> int: ...
+    @property
+    def data(self) -> bytes: ...
+    @property
+    def subject(self) -> str: ...
+    @property
+    def headers(self) -> dict[str, str] | None: ...
+
+
 @dataclass(frozen=True)
 class Delivery:
     """One message a pull consumer delivered: its stream sequence, payload and delivery
@@ -166,12 +186,21 @@ class NatsClient(Protocol):
     ) -> Ack:
         """An acknowledged JetStream publish."""
 
+    async def publish_async(self, subject: str, payload: bytes) -> asyncio.Future[Any]:
+        """A JetStream publish sent without waiting for its ack: a future of the ack.
+
+        The future resolves to an ack with ``.seq`` (and ``.stream``,
+        ``.duplicate``), or fails as ``publish`` would raise (an API error,
+        no responders). It never times out on its own: the caller cancels it
+        when it stops waiting (the pipelined interpreter's sweeper).
+        """
+
     async def request(self, subject: str, payload: bytes, timeout: float) -> bytes:
         """A plain request; the reply's payload."""
 
     async def direct_get(
         self, stream: str, seq: int, batch: int, timeout: float
-    ) -> list[StoredMsg] | None:
+    ) -> Sequence[Message] | None:
         """Up to ``batch`` messages from ``seq`` on; ``[]`` at the end, None: nothing there.
 
         ``batch`` > 1 needs a server that answers batched direct gets (2.11+);
@@ -248,9 +277,14 @@ async def connect(url: str, name: str, timeout: float = 2.0) -> Client:
 class NatsPyClient:
     """:class:`NatsClient` over one nats-py connection."""
 
-    def __init__(self, nc: Client) -> None:
+    def __init__(self, nc: Client, url: str | None = None) -> None:
         self.nc = nc
+        self.url = url  # the node's client URL, for the reads' own connection
+        self._raw: RawDirectGet | None = None  # opened on the first batched get
         self._js: dict[float, Any] = {}  # one JetStream context per timeout, not one per publish
+        self._acks: dict[bytes, asyncio.Future[Any]] | None = None  # pipelined, by reply id
+        self._ack_prefix = ""
+        self._ack_ids = itertools.count(1)
         self._pulls: dict[tuple[str, str], tuple[Any, asyncio.Lock]] = {}  # per durable
 
     def _jetstream(self, timeout: float) -> Any:
@@ -261,7 +295,7 @@ class NatsPyClient:
 
     @classmethod
     async def open(cls, url: str, name: str) -> NatsPyClient:
-        return cls(await connect(url, name))
+        return cls(await connect(url, name), url)
 
     def server_version(self) -> str | None:
         """From the server's INFO on connect (the node this client is bound to)."""
@@ -277,23 +311,98 @@ class NatsPyClient:
         ack = await self._jetstream(timeout).publish(subject, payload, headers=headers)
         return Ack(ack.stream, ack.seq, bool(ack.duplicate), ack.val, ack.batch_id, ack.batch_size)
 
+    async def publish_async(self, subject: str, payload: bytes) -> asyncio.Future[Any]:
+        """A publish whose reply subject is ``<inbox>.<n>`` under one wildcard subscription;
+        the future is kept by ``n`` until its ack lands.
+
+        nats-py's own ``publish_async`` does the same with a semaphore, random
+        tokens and a dataclass per ack, which costs about as much client CPU
+        per message as the rest of a recorded op: on a host the servers share
+        with the clients that is throughput taken from the cluster. Futures
+        the caller cancelled (it gave up on them) are dropped every
+        :data:`_PRUNE_EVERY` publishes.
+        """
+        acks = self._acks
+        if acks is None:
+            acks = await self._open_acks()
+        n = next(self._ack_ids)
+        if n % _PRUNE_EVERY == 0:
+            for key in [k for k, f in acks.items() if f.done()]:
+                del acks[key]
+        fut: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        acks[b"%d" % n] = fut
+        await self.nc.publish(subject, payload, reply=self._ack_prefix + str(n))
+        return fut
+
+    async def _open_acks(self) -> dict[bytes, asyncio.Future[Any]]:
+        prefix = self.nc.new_inbox()
+        self._ack_prefix = prefix + "."
+        self._acks = acks = dict[bytes, asyncio.Future[Any]]()
+        skip = len(self._ack_prefix)
+        stream_missing = NoStreamResponseError
+
+        async def landed(msg: Any) -> None:
+            fut = acks.pop(msg.subject[skip:].encode(), None)
+            if fut is None or fut.done():
+                return
+            if msg.headers and msg.headers.get("Status") == "503":
+                fut.set_exception(stream_missing())
+                return
+            try:
+                reply = orjson.loads(msg.data)
+                error = reply.get("error")
+                if error:
+                    APIError.from_error(error)  # raises the error's class
+                fut.set_result(Ack(reply["stream"], reply["seq"], bool(reply.get("duplicate"))))
+            except Exception as e:
+                fut.set_exception(e)
+
+        await self.nc.subscribe(self._ack_prefix + "*", cb=landed)
+        return acks
+
     async def request(self, subject: str, payload: bytes, timeout: float) -> bytes:
         return (await self.nc.request(subject, payload, timeout=timeout)).data
 
     async def direct_get(
         self, stream: str, seq: int, batch: int, timeout: float
-    ) -> list[StoredMsg] | None:
+    ) -> Sequence[Message] | None:
         """One direct get (``$JS.API.DIRECT.GET.<stream>``).
 
         With ``batch`` > 1 the request carries ``batch`` and the server answers
         each message, then a ``204`` status that ends the batch, or a ``404``
         when nothing is stored at or after ``seq`` (a 2.10 server ignores
-        ``batch``: one message, no ``204``, and the read times out). With
-        ``batch`` 1 it is a single get with ``next_by_subj: ">"``: one reply,
-        the first message at or after ``seq``, or a ``404``. The
+        ``batch``: one message, no ``204``, and the read times out). Batches go
+        over a raw connection of their own to the same node, decoded in bulk
+        (:class:`harness.rawget.RawDirectGet`: :class:`~harness.rawget.RawMsg`
+        rows, headers parsed on demand), within ``timeout`` seconds, which a
+        cancellation or the bound ends at once. With ``batch`` 1 it is a
+        single get with ``next_by_subj: ">"`` on this connection
+        (:meth:`subscribed_get`).
+        """
+        if batch == 1:
+            return await self.subscribed_get(stream, seq, 1, timeout)
+        if self._raw is None:
+            from harness.rawget import RawDirectGet  # here: harness.rawget imports this module
+
+            url = self.url or (self.nc.connected_url.geturl() if self.nc.connected_url else "")
+            self._raw = RawDirectGet(url)
+        try:
+            async with asyncio.timeout(timeout):
+                return await self._raw.batch(stream, seq, batch)
+        except TimeoutError:
+            raise NatsTimeout from None
+
+    async def subscribed_get(
+        self, stream: str, seq: int, batch: int, timeout: float
+    ) -> list[StoredMsg] | None:
+        """A direct get through a nats-py subscription (``next_msg`` per message).
+
+        What every batch used before :class:`harness.rawget.RawDirectGet`; now
+        single gets, and the baseline of ``benchmarks/bench_reads.py``. The
         whole batch must arrive within ``timeout`` seconds: the deadline is
-        checked between messages too, so a reply stream that never pauses
-        cannot hold the read past it.
+        checked between messages too (but on Python 3.11 a cancellation from
+        outside may be swallowed by ``next_msg``'s ``wait_for`` while replies
+        keep coming).
         """
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
@@ -421,6 +530,8 @@ class NatsPyClient:
             raise Unknown(f"a staged message answered with {msg.data[:80]!r}")
 
     async def close(self) -> None:
+        if self._raw is not None:
+            await self._raw.close()
         with contextlib.suppress(Exception):  # closing a connection to a dead node may fail
             await asyncio.wait_for(self.nc.close(), 5)
 

@@ -19,6 +19,7 @@ else is a bug in nats-chaos and keeps its traceback.
         ├── ClusterNotFormed     no JetStream meta leader on every node
         ├── NoStreamLeader       the workload's stream never got its replicas and a leader
         ├── PhaseDeadline        a phase passed its deadline
+        ├── ClientProcessFailed  a client process could not start, or died mid-phase
         └── TeardownFailed       a resource of the run could not be released
     └── Stopped                  exit 130/143: a second SIGINT/SIGTERM stopped the run at once
 
@@ -116,6 +117,10 @@ class PhaseDeadline(RunBroken):
         super().__init__(f"phase {phase!r} passed its deadline of {seconds:g}s")
         self.phase = phase
         self.seconds = seconds
+
+
+class ClientProcessFailed(RunBroken):
+    """A client process (``harness.clientprocs``) could not start, or died in the main phase."""
 
 
 class TeardownFailed(RunBroken):

@@ -17,15 +17,24 @@ workload's ``pairs_fs``, e.g. the queue workload's final ``read``) have their
 ``ok`` value, a list of ``[int, int]`` pairs, turned into an int64 numpy
 array (n, 2), so a million-op history loads in seconds and a few hundred MiB.
 The field names and op types come from :mod:`checkers.schema`.
+
+With ``NATS_CHAOS_COLUMNAR=1``, a history of :data:`COLUMNAR_FROM` bytes or more is
+first read by the typed-column path (:mod:`harness.history_columns`, DuckDB's JSON reader),
+given the fields found on its first piece and last lines: it builds the very
+same table, or hands the file back (a field seen nowhere else, a value of a
+type the contract refuses, a blank or cut-off line) and the line-by-line
+parse below does it, naming any bad line. String columns are kept as Python
+strings even where pyarrow is installed (:func:`inferred`).
 """
 
 from __future__ import annotations
 
+import asyncio
 import gc
+import importlib.util
 import itertools
 import mmap
 import os
-import re
 import stat
 import threading
 import time
@@ -83,17 +92,35 @@ class HistoryWriter:
     Every op is one ``write(2)`` of one whole line on an ``O_APPEND`` descriptor
     (no user-space buffer), so a harness killed at any point leaves every
     completed op on disk. ``clock`` returns monotonic nanoseconds; the first
-    call fixes time zero. Safe to call from several threads (the nemesis runs
-    faults in threads).
+    call fixes time zero, unless ``t0`` gives it (a client process writing a
+    segment of the run's history, on the run's clock). ``batched``: the ops
+    appended during one turn of the running asyncio loop are written with one
+    ``write(2)`` at the end of that turn (a pipelined client process records
+    thousands of ops a second; one killed mid-turn loses that turn's lines,
+    none of an earlier one). Safe to call from several threads (the nemesis
+    runs faults in threads).
     """
 
-    def __init__(self, path: Path, clock: Callable[[], int] = time.monotonic_ns) -> None:
+    def __init__(
+        self,
+        path: Path,
+        clock: Callable[[], int] = time.monotonic_ns,
+        t0: int | None = None,
+        batched: bool = False,
+    ) -> None:
         self.path = path
         self._clock = clock
-        self._t0 = clock()
+        self._t0 = clock() if t0 is None else t0
         self._next = 0
         self._lock = threading.Lock()
         self._fd: int | None = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        self._batched = batched
+        self._pending: list[bytes] = []
+
+    @property
+    def t0(self) -> int:
+        """Time zero on the writer's clock (``time.monotonic_ns`` by default)."""
+        return self._t0
 
     def now(self) -> int:
         """Nanoseconds since the history started."""
@@ -108,8 +135,9 @@ class HistoryWriter:
         node: str | None = None,
         error: str | None = None,
         **extra: Any,
-    ) -> Op:
-        """Record one op now and return it."""
+    ) -> None:
+        """Record one op now (as an :class:`Op`'s fields; building the object would cost
+        half the time of writing its line, and no caller needs it)."""
         if type not in OP_TYPES:
             raise ValueError(f"op type must be one of {OP_TYPES}, not {type!r}")
         with self._lock:
@@ -122,9 +150,42 @@ class HistoryWriter:
                 rec["error"] = error
             if extra:
                 rec.update(extra)
-            os.write(self._fd, orjson.dumps(rec, option=orjson.OPT_APPEND_NEWLINE))
+            line = orjson.dumps(rec, option=orjson.OPT_APPEND_NEWLINE)
+            if self._batched:
+                if not self._pending:
+                    asyncio.get_running_loop().call_soon(self.flush)
+                self._pending.append(line)
+            else:
+                os.write(self._fd, line)
             self._next = index + 1
-        return Op(index, t, type, process, f, value, node, error, extra)
+
+    def flush(self) -> None:
+        """Write the lines a batched writer holds (a no-op for an unbatched one)."""
+        with self._lock:
+            if self._pending and self._fd is not None:
+                _write_all(self._fd, b"".join(self._pending))
+            self._pending.clear()
+
+    def absorb(self, segments: Path) -> int | None:
+        """Merge the client processes' history segments in ``segments`` into this history.
+
+        The file is rewritten in time order with fresh indexes (``segments.merge``)
+        and appending goes on after the merged lines. Returns the highest client
+        process id in the segments (None: none); the directory is removed.
+        """
+        from harness import segments as merge
+
+        with self._lock:
+            if self._fd is None:
+                raise RuntimeError(f"history {self.path} is closed")
+            os.close(self._fd)
+            self._fd = None
+            try:
+                count, top = merge.merge(self.path, segments)
+            finally:
+                self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+            self._next = count
+        return top
 
     @property
     def count(self) -> int:
@@ -132,7 +193,8 @@ class HistoryWriter:
         return self._next
 
     def close(self) -> None:
-        """Close the file; later appends raise."""
+        """Write what a batched writer holds and close the file; later appends raise."""
+        self.flush()
         with self._lock:
             if self._fd is not None:
                 os.close(self._fd)
@@ -143,6 +205,13 @@ class HistoryWriter:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    """``write(2)`` until all of ``data`` is written (a regular file may take it in parts)."""
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
 
 
 @dataclass
@@ -167,7 +236,6 @@ _LONG_LINE = 1 << 20  # a line this long is parsed on its own (final reads)
 _PAIRS_SENTINEL = "\x00nats-chaos-pairs\x00"
 _STR_COLUMNS = ("type", "f", "node", "error")
 _BRACKETS_TO_SPACES = bytes.maketrans(b"[]", b"  ")
-_TOO_LONG_INT = re.compile(rb"\d{19}")  # might not fit in int64: let orjson parse it
 _INT64 = np.iinfo(np.int64)
 
 
@@ -181,7 +249,11 @@ def _pairs_from_text(seg: bytes) -> np.ndarray | None:
     """``b"[[1,5],[2,7]]"`` (non-negative ints, no spaces) -> int64 array (n, 2); else None."""
     skeleton = seg.translate(None, b"0123456789")
     n = skeleton.count(b"[") - 1
-    if n < 1 or skeleton != b"[" + b"[,]," * (n - 1) + b"[,]]" or _TOO_LONG_INT.search(seg):
+    if n < 1 or skeleton != b"[" + b"[,]," * (n - 1) + b"[,]]":
+        return None
+    chars = np.frombuffer(seg, dtype=np.uint8)
+    marks = np.flatnonzero((chars < ord("0")) | (chars > ord("9")))  # the [ , ] around digits
+    if np.diff(marks).max(initial=0) > 19:  # 19 digits might not fit in int64: let orjson say
         return None
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # numpy only warns when text stops parsing early
@@ -513,10 +585,10 @@ class _Columns:
             elif k == "value":
                 cols[k] = np.concatenate(self.value) if self.value else _object_array([])
             else:
-                cols[k] = pd.Series(self.factors[k].build(), copy=False).infer_objects()
+                cols[k] = inferred(self.factors[k].build())
         cols["_line"] = np.concatenate(self.ints["_line"])
         for k, parts in self.extras.items():
-            cols[k] = pd.Series(np.concatenate(parts), copy=False).infer_objects()
+            cols[k] = inferred(np.concatenate(parts))
         return pd.DataFrame(cols, copy=False)
 
     def _int_column(self, k: str) -> np.ndarray:
@@ -529,11 +601,78 @@ class _Columns:
         return col.astype(np.int64)
 
 
+# Strings stay Python objects even where pyarrow is installed: pandas would otherwise
+# store them in pyarrow, and the checkers' element-wise work on them then takes 2.5-3x
+# as long (5.3-5.8 s instead of 2 s for a million-op check, measured).
+_PY_STRINGS = pd.StringDtype("python", na_value=np.nan)
+
+
+def inferred(values: np.ndarray) -> pd.Series:
+    """An object array as a column of the dtype pandas infers, strings kept in Python."""
+    col = pd.Series(values, copy=False).infer_objects()
+    if isinstance(col.dtype, pd.StringDtype) and col.dtype.storage != "python":
+        col = col.astype(_PY_STRINGS)
+    return col
+
+
 def _concat_mixed(parts: list[np.ndarray]) -> np.ndarray:
     """Concatenate int64 and object pieces: int64 if every piece is, else objects."""
     if all(p.dtype == np.int64 for p in parts):
         return np.concatenate(parts)
     return np.concatenate([p.astype(object) for p in parts])
+
+
+# With NATS_CHAOS_COLUMNAR=1 (and duckdb installed: `pip install nats-chaos[columnar]`), a
+# history of this size or more is first read by the typed-column path
+# (harness.history_columns, DuckDB's JSON reader); smaller ones, and any file that path does
+# not vouch for, are parsed line by line below. Off by default: on a 1M-publish history it
+# took 25 % less CPU but 200 MiB more memory (benchmarks/README.md, "typed-column loader").
+COLUMNAR_FROM = 1 << 20 if os.environ.get("NATS_CHAOS_COLUMNAR") == "1" else 1 << 62
+_TAIL_LINES = 64  # the final reads and the recovery record, with fields of their own
+
+
+def _keys_of_long_line(line: bytes) -> dict[str, Any] | None:
+    """A huge final-read line parsed without its ``[[…]]`` value, for its keys; else None."""
+    at = line.find(b'"value":[[')
+    end = line.find(b"]]", at)
+    if at < 0 or end < 0:
+        return None
+    try:
+        rec = orjson.loads(line[: at + 8] + b"null" + line[end + 2 :])
+    except orjson.JSONDecodeError:
+        return None
+    return rec if type(rec) is dict else None
+
+
+def _load_columnar(path: Path, buf: Any, limit: int, pairs_fs: frozenset[str]) -> Any:
+    """The ops table by the typed-column path, or None (then: line by line)."""
+    if limit < COLUMNAR_FROM or importlib.util.find_spec("duckdb") is None:
+        return None
+    keys: set[str] = set()
+    try:
+        head, first, n_lines = next(_pieces(buf, limit))
+        keys.update(*_parse_piece(path, head, first, n_lines, pairs_fs)[0])
+        start = limit - 1
+        for _ in range(_TAIL_LINES):
+            start = buf.rfind(b"\n", 0, start)
+            if start < 0:
+                break
+        longest = _LONG_LINE
+        for line in buf[start + 1 : limit].split(b"\n"):
+            longest = max(longest, len(line))
+            rec = _keys_of_long_line(line) if len(line) >= _LONG_LINE else None
+            rec = orjson.loads(line) if rec is None and line.strip() else rec
+            if rec is not None and type(rec) is not dict:
+                return None
+            keys.update(rec or ())
+    except (HistoryError, orjson.JSONDecodeError):
+        return None
+    from harness.history_columns import load_columns  # DuckDB: only for histories this big
+
+    extras = sorted(keys - set(CORE_FIELDS) - {"_line"})
+    # DuckDB sizes its read buffers by the longest line allowed: the final reads at the end
+    # are the longest a run writes; a longer one elsewhere hands the file back
+    return load_columns(path, buf, limit, extras, pairs_fs, 2 * longest)
 
 
 def load_history(path: Path | str, pairs_fs: frozenset[str] = frozenset()) -> LoadedHistory:
@@ -565,6 +704,9 @@ def load_history(path: Path | str, pairs_fs: frozenset[str] = frozenset()) -> Lo
     gc.disable()  # millions of small containers: the cyclic GC only slows parsing here
     try:
         limit, cut = _cut_off_tail(path, buf, size)
+        fast = _load_columnar(path, buf, limit, frozenset(pairs_fs)) if not cut else None
+        if fast is not None:
+            return LoadedHistory(ops=fast, path=path)
         columns = _Columns(path, frozenset(pairs_fs))
         line_no = 1
         for piece, first_line, n_lines in _pieces(buf, limit):

@@ -20,23 +20,38 @@ Concurrency lives here and in the nemesis, nowhere else: ``run`` starts one
 asyncio task per worker (worker ``w`` is bound to ``nodes[w % len(nodes)]``)
 and ``execute`` runs a list of one-off operations (the final reads)
 concurrently, each under its own process.
+
+A worker runs one of two ways. With ``window`` 1 it performs one op at a
+time (``invoke``) under one process. With a larger ``window`` and a
+:class:`Pipelined` workload it keeps ``window`` logical processes in flight
+on its one connection: each idle process takes the next op, its ``invoke``
+is written and the op is sent (``submit``, e.g. a ``publish_async``) without
+waiting for the answer; when the answer lands its completion is written
+(``complete`` turns it into a :class:`Completion`) and the process is idle
+again. Every logical process still has at most one op outstanding, and
+every op still gets its invoke and exactly one completion: a sweeper turns
+an op unanswered after ``timeout`` seconds into ``info`` (``timeout``, the
+answer is dropped if it comes later) and its slot continues under a new
+process id, as after any ``info``.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import itertools
 import time
-from collections.abc import Awaitable, Callable, Iterator, Mapping
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from types import MappingProxyType
-from typing import Any, NamedTuple, Protocol
+from typing import Any, NamedTuple, Protocol, runtime_checkable
 
 from harness import clients
 from harness.clients import NatsClient
 from harness.history import HistoryWriter
 
 INTERRUPTED = "interrupted"
+INFO = clients.INFO
 
 
 class Operation(NamedTuple):
@@ -69,6 +84,42 @@ class Completion(NamedTuple):
     extra: Mapping[str, Any] = _NO_EXTRA
 
 
+class _Flight(NamedTuple):
+    """An op of a pipelined worker that is in flight: its future and when it is given up."""
+
+    op: Operation
+    future: asyncio.Future[Any]
+    expires: float
+
+
+class _Pace:
+    """When a paced worker may send its next op (``period`` 0: at once, unpaced)."""
+
+    def __init__(self, period: float, w: int, workers: int) -> None:
+        self.period = period
+        self.offset = period * (w / max(1, workers))  # staggered starts
+        self.next_at: float | None = None
+
+    async def wait(
+        self,
+        clock: Callable[[], float],
+        sleep: Callable[[float], Awaitable[Any]],
+        deadline: float,
+    ) -> bool:
+        """Until the next op is due; False once the deadline has passed."""
+        if clock() >= deadline:
+            return False
+        if not self.period:
+            return True
+        if self.next_at is None:
+            self.next_at = clock() + self.offset
+        delay = self.next_at - clock()
+        if delay > 0:
+            await sleep(delay)
+        self.next_at = max(self.next_at + self.period, clock() - self.period)
+        return clock() < deadline
+
+
 @dataclass
 class Counters:
     """Completions so far, for the live progress line."""
@@ -96,8 +147,27 @@ class Client(Protocol):
         """Perform ``op`` over ``client``; raise for an error (classified by the interpreter)."""
 
 
+@runtime_checkable
+class Pipelined(Client, Protocol):
+    """A workload whose operations can be sent without waiting for their answers."""
+
+    async def submit(self, client: NatsClient, op: Operation) -> asyncio.Future[Any]:
+        """Send ``op`` over ``client``; a future of its answer (never timing out on its own).
+
+        Raise (or fail the future) for an error, classified by the interpreter;
+        the interpreter cancels the future when it gives up on the answer.
+        """
+
+    def complete(self, op: Operation, answer: Any) -> Completion:
+        """How ``op`` ended, given the answer its future resolved to."""
+
+
 class Interpreter:
-    """Runs operations against per-node clients and records each one in the history."""
+    """Runs operations against per-node clients and records each one in the history.
+
+    ``processes`` yields the process ids it hands out (by default 0, 1, 2 …;
+    a client process of a multi-process run is given a disjoint stride).
+    """
 
     def __init__(
         self,
@@ -105,17 +175,22 @@ class Interpreter:
         client_for: Callable[[str], Awaitable[NatsClient]],
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep,
+        processes: Iterator[int] | None = None,
     ) -> None:
         self.history = history
         self.client_for = client_for
         self.clock = clock
         self.sleep = sleep
         self.counters = Counters()
-        self._processes = itertools.count()
+        self._processes = processes if processes is not None else itertools.count()
 
     def new_process(self) -> int:
         """The next unused process id."""
         return next(self._processes)
+
+    def continue_after(self, process: int) -> None:
+        """Hand out ids above ``process`` from now on (ids other processes used up to it)."""
+        self._processes = itertools.count(process + 1)
 
     async def perform(
         self,
@@ -151,42 +226,158 @@ class Interpreter:
         return done.type
 
     async def run(
-        self, workload: Client, nodes: list[str], workers: int, rate: float, deadline: float
+        self,
+        workload: Client,
+        nodes: list[str],
+        workers: int,
+        rate: float,
+        deadline: float,
+        window: int = 1,
+        timeout: float = 5.0,
+        only: Sequence[int] | None = None,
     ) -> None:
         """Every worker performs its operations until ``deadline`` (monotonic seconds).
 
         ``rate`` is the total target in ops/s (0: as fast as possible); each
-        worker is paced at ``rate / workers`` with staggered starts.
+        worker is paced at ``rate / workers`` with staggered starts. With
+        ``window`` > 1 (``workload`` must be :class:`Pipelined`) each worker
+        keeps up to ``window`` ops in flight, each given up on (``info``)
+        after ``timeout`` seconds; it stops sending at the deadline and
+        waits for the ops still in flight. ``only``: the workers this
+        interpreter runs (another client process runs the rest).
         """
         period = workers / rate if rate > 0 else 0.0
+        ids = range(workers) if only is None else only
+        if window > 1 and not isinstance(workload, Pipelined):
+            raise TypeError(f"{type(workload).__name__} cannot pipeline (no submit/complete)")
         await asyncio.gather(
             *(
-                self._worker(workload, w, nodes[w % len(nodes)], period, workers, deadline)
-                for w in range(workers)
+                self._window_worker(
+                    workload, w, nodes[w % len(nodes)], _Pace(period, w, workers), deadline,
+                    window, timeout,
+                )
+                if window > 1 and isinstance(workload, Pipelined)
+                else self._worker(
+                    workload, w, nodes[w % len(nodes)], _Pace(period, w, workers), deadline
+                )
+                for w in ids
             )
-        )
+        )  # fmt: skip
 
     async def _worker(
-        self, workload: Client, w: int, node: str, period: float, workers: int, deadline: float
+        self, workload: Client, w: int, node: str, pace: _Pace, deadline: float
     ) -> None:
-        clock = self.clock
         process = self.new_process()
         ops = workload.operations(w, node)
         client = await self.client_for(node)
-        next_at = clock() + period * (w / max(1, workers))
-        while clock() < deadline:
-            if period:
-                delay = next_at - clock()
-                if delay > 0:
-                    await self.sleep(delay)
-                next_at = max(next_at + period, clock() - period)
-                if clock() >= deadline:
-                    break
+        while await pace.wait(self.clock, self.sleep, deadline):
             op = next(ops, None)
             if op is None:
                 break
             if await self.perform(process, op, workload.invoke, client) == "info":
                 process = self.new_process()
+
+    async def _window_worker(
+        self,
+        workload: Pipelined,
+        w: int,
+        node: str,
+        pace: _Pace,
+        deadline: float,
+        window: int,
+        timeout: float,
+    ) -> None:
+        """One worker's ``window`` logical processes, pipelined on one connection."""
+        clock, append, counters = self.clock, self.history.append, self.counters
+        ops = workload.operations(w, node)
+        client = await self.client_for(node)
+        idle = [self.new_process() for _ in range(window)]
+        idle.reverse()  # the lowest id goes first
+        flying: dict[int, _Flight] = {}  # by submission, so by expiry too
+        room = asyncio.Event()
+
+        def ended(process: int, kind: str) -> None:
+            counters.add(kind)
+            idle.append(self.new_process() if kind == "info" else process)
+            room.set()
+
+        def landed(process: int, fut: asyncio.Future[Any]) -> None:
+            flight = flying.pop(process, None)
+            if flight is None or fut.cancelled():  # swept or interrupted: recorded already
+                return
+            op = flight.op
+            exc = fut.exception()
+            if exc is None:
+                try:
+                    done = workload.complete(op, fut.result())
+                except Exception as e:
+                    exc = e
+            if exc is not None:
+                kind, err = clients.classify(exc)
+                append(kind, process, op.f, op.value, op.node, err)
+            else:
+                kind = done.type
+                value = op.value if done.value is _SAME else done.value
+                append(kind, process, op.f, value, op.node, done.error, **done.extra)
+            ended(process, kind)
+
+        async def sweep() -> None:
+            _, gave_up = clients.classify(TimeoutError())
+            while True:
+                now = clock()
+                while flying:
+                    process, flight = next(iter(flying.items()))
+                    if flight.expires > now:
+                        break
+                    del flying[process]
+                    flight.future.cancel()
+                    op = flight.op
+                    append(INFO, process, op.f, op.value, op.node, gave_up)
+                    ended(process, INFO)
+                wait = next(iter(flying.values())).expires - now if flying else timeout
+                await self.sleep(max(wait, 0.001))
+
+        sweeper = asyncio.create_task(sweep())
+        try:
+            while True:
+                if pace.period and not await pace.wait(clock, self.sleep, deadline):
+                    break
+                while not idle:
+                    room.clear()
+                    await room.wait()
+                if clock() >= deadline:
+                    break
+                op = next(ops, None)
+                if op is None:
+                    break
+                process = idle.pop()
+                append("invoke", process, op.f, op.value, op.node)
+                try:
+                    fut = await workload.submit(client, op)
+                except asyncio.CancelledError:
+                    append(INFO, process, op.f, op.value, op.node, INTERRUPTED)
+                    counters.add(INFO)
+                    raise
+                except Exception as e:
+                    kind, err = clients.classify(e)
+                    append(kind, process, op.f, op.value, op.node, err)
+                    ended(process, kind)
+                    continue
+                flying[process] = _Flight(op, fut, clock() + timeout)
+                fut.add_done_callback(functools.partial(landed, process))
+            while flying:  # past the deadline: every op in flight ends, answered or swept
+                room.clear()
+                await room.wait()
+        except asyncio.CancelledError:
+            for process, flight in list(flying.items()):
+                del flying[process]
+                flight.future.cancel()
+                op = flight.op
+                append(INFO, process, op.f, op.value, op.node, INTERRUPTED)
+                counters.add(INFO)
+            raise
+        finally:
+            sweeper.cancel()
 
     async def execute(
         self,

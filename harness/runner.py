@@ -10,8 +10,10 @@ refusal — the host, a results dir that cannot be written, a server too old;
 exit 2 for a config ``nats-server -t`` rejects), creates the result folder
 and then the phases, each within its deadline (``RecoverySpec.deadline``):
 cluster up → workload setup → main
-phase (the client interpreter runs the workload's operations while the
-nemesis plays the fault plan) → heal → the workload's recovery wait → its
+phase (the client interpreter runs the workload's operations — in the
+harness, or in client processes (``harness.clientprocs``) whose history
+segments are merged into the history when it ends — while the nemesis
+plays the fault plan) → heal → the workload's recovery wait → its
 read preparation → its final reads (through the interpreter) → heal after
 reads → collect → teardown. The runner calls only the workload's hooks
 (``harness.workloads.base``), the nemesis and the cluster's core.
@@ -46,8 +48,9 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from checkers import files
-from harness import backends, clients, config, results, servers, workloads
+from harness import backends, clients, config, results, segments, servers, workloads
 from harness.backends.base import Cluster, PowerControl, ProcessControl, ServerBinary
+from harness.clientprocs import ClientProcesses, Plan, plans_for
 from harness.clients import ClientPool, Connect
 from harness.dirs import require_writable, stamped_dir
 from harness.errors import (
@@ -71,9 +74,11 @@ from harness.runstate import WORK_ROOT, RunState, new_tag
 from harness.scenario import Scenario
 from harness.workloads import REGISTRY as WORKLOADS
 from harness.workloads import Workload, WorkloadContext
+from harness.workloads.base import ReadWatch, pipeline, pipelining
 
 log = logging.getLogger("nats-chaos")
 T = TypeVar("T")
+CLIENT_START = 30.0  # seconds client processes have to start and connect (added to the main's)
 
 
 @dataclass(frozen=True)
@@ -84,6 +89,7 @@ class Backend:
     binary: Callable[[Scenario, str | None], Path | None]
     make_cluster: Callable[[Scenario, Path | None, Path, RunState], Cluster]
     connect: Callable[[Cluster], Connect]
+    client_processes: bool = True  # clients may run in OS processes of their own (real URLs)
 
 
 REAL_BACKEND = Backend(
@@ -181,6 +187,15 @@ async def wait_ready(cluster: Cluster, timeout: float = 60.0, poll: float = 0.2)
         await asyncio.sleep(poll)
 
 
+async def _keep_alive(cm: asyncio.Timeout, watch: ReadWatch, seconds: float) -> None:
+    """Keep ``cm``'s deadline at least ``seconds`` after ``watch``'s last tick."""
+    while True:
+        await asyncio.sleep(min(1.0, seconds / 4))
+        when = cm.when()
+        if when is not None and watch.last + seconds > when:
+            cm.reschedule(watch.last + seconds)
+
+
 class Run:
     """State shared by the phases of one run."""
 
@@ -199,15 +214,36 @@ class Run:
         self.history: HistoryWriter | None = None
         self.extra: dict[str, Any] = {"tag": self.state.tag}
         self.overdue: list[dict[str, Any]] = []  # phases that passed their deadline
+        window, processes = pipelining(scenario.workload, scenario.concurrency)
+        self.pipelining = (window, processes if backend.client_processes else 0)
+        self.clients: ClientProcesses | None = None
         self.collect_failed: str | None = None  # why the nodes' files are not all in nodes/
 
-    async def phase(self, name: str, key: str, work: Awaitable[T], limit: float | None = None) -> T:
-        """Run one phase within its deadline; past it, record it and raise PhaseDeadline."""
+    async def phase(
+        self,
+        name: str,
+        key: str,
+        work: Awaitable[T],
+        limit: float | None = None,
+        watch: ReadWatch | None = None,
+    ) -> T:
+        """Run one phase within its deadline; past it, record it and raise PhaseDeadline.
+
+        With ``watch`` the deadline counts from the phase's start or from the
+        watch's last tick, whichever is later (the final reads: a read still
+        receiving messages is never cut short).
+        """
         seconds = limit if limit is not None else self.scenario.recovery.deadline(key)
         with self.phases(name):
             try:
                 async with asyncio.timeout(seconds) as cm:
-                    return await work
+                    if watch is None:
+                        return await work
+                    keeper = asyncio.create_task(_keep_alive(cm, watch, seconds))
+                    try:
+                        return await work
+                    finally:
+                        keeper.cancel()
             except TimeoutError:
                 if not cm.expired():
                     raise
@@ -216,11 +252,16 @@ class Run:
                 raise PhaseDeadline(key, seconds) from None
 
     async def soft_phase(
-        self, name: str, key: str, work: Awaitable[T], limit: float | None = None
+        self,
+        name: str,
+        key: str,
+        work: Awaitable[T],
+        limit: float | None = None,
+        watch: ReadWatch | None = None,
     ) -> T | None:
         """A phase the run goes on after: past its deadline it is recorded and yields None."""
         try:
-            return await self.phase(name, key, work, limit)
+            return await self.phase(name, key, work, limit, watch)
         except PhaseDeadline:
             return None
 
@@ -238,8 +279,13 @@ class Run:
         def note(f: str, value: dict[str, Any]) -> None:
             history.append("info", NEMESIS, f, value)
 
-        workload = WORKLOADS[sc.workload.name](WorkloadContext(sc, cluster, pool.get, note))
+        ctx = WorkloadContext(sc, cluster, pool.get, note)
+        workload = WORKLOADS[sc.workload.name](ctx)
         nemesis = Nemesis(cluster, history, sc.stream.name)
+        if self.pipelining[1]:  # they import what they run while the cluster comes up
+            where = self.run_dir.resolve() / segments.SEGMENTS
+            self.clients = ClientProcesses(self.pipelining[1], interp.counters, self.state, where)
+            await self.clients.spawn()
         windows = schedule.plan(sc)
         for line in schedule.describe(windows):
             log.info("plan: %s", line)
@@ -248,8 +294,11 @@ class Run:
             self.extra.update(await self.phase("workload setup", "setup", workload.setup()))
             main = f"main phase ({sc.time_limit:.0f}s, {len(windows)} faults planned)"
             limit = sc.time_limit + sc.workload.timeout + sc.recovery.grace
+            if self.pipelining[1]:
+                limit += CLIENT_START
             work = self._main_phase(interp, workload, nemesis, windows)
             await self.soft_phase(main, "main", work, limit)
+            self._absorb(interp)
             await self.soft_phase("heal", "heal", nemesis.heal_all())
             began = history.now()
             self.extra["recovery"] = recovery = await self.soft_phase(
@@ -263,9 +312,8 @@ class Run:
             )
             self.extra.update(isolated or {})
             final = workload.final_ops()
-            types = await self.soft_phase(
-                "final reads", "reads", interp.execute(final, workload.invoke)
-            )
+            reading = interp.execute(final, workload.invoke)
+            types = await self.soft_phase("final reads", "reads", reading, watch=ctx.reads)
             await self.soft_phase("heal after reads", "heal", workload.after_reads())
             offline_fs = set(getattr(workload, "offline_fs", ()))
             again = [
@@ -278,7 +326,7 @@ class Run:
                 where = self.workdir / "offline"
                 reread = read_offline(cluster, workload, interp, again, binary, where, self.state)
                 self.extra["offline_reads"] = await self.soft_phase(
-                    "offline reads", "reads", reread
+                    "offline reads", "reads", reread, watch=ctx.reads
                 )
         finally:
             if sc.uses_lazyfs and isinstance(cluster, PowerControl):
@@ -318,24 +366,58 @@ class Run:
         self, interp: Interpreter, workload: Workload, nemesis: Nemesis, windows: list[Window]
     ) -> None:
         sc = self.scenario
-        t0 = time.monotonic()
-        if self.history is not None:  # the clock of the fault schedule (and of --plan)
-            self.extra["main_began_s"] = round(self.history.now() / 1e9, 3)
-        deadline = t0 + sc.time_limit
-        ticker = asyncio.create_task(self._progress(interp, nemesis, t0))
+        window, processes = self.pipelining
+        self.extra["clients"] = {"window": window, "processes": processes}
         try:
-            await asyncio.gather(
-                interp.run(
-                    workload,
-                    self.cluster_nodes,
-                    sc.concurrency,
-                    sc.workload.rate,
-                    deadline,
-                ),
-                nemesis.run(windows, t0),
-            )
+            if self.clients is not None:
+                await self.clients.start(self._plans(window, processes), CLIENT_START)
+            t0 = time.monotonic()
+            if self.history is not None:  # the clock of the fault schedule (and of --plan)
+                self.extra["main_began_s"] = round(self.history.now() / 1e9, 3)
+            deadline = t0 + sc.time_limit
+            ticker = asyncio.create_task(self._progress(interp, nemesis, t0))
+            try:
+                await asyncio.gather(
+                    self._clients(interp, workload, window, deadline),
+                    nemesis.run(windows, t0),
+                )
+            finally:
+                ticker.cancel()
         finally:
-            ticker.cancel()
+            if self.clients is not None:
+                await self.clients.stop()  # and their stderr into harness.log
+
+    def _clients(
+        self, interp: Interpreter, workload: Workload, window: int, deadline: float
+    ) -> Awaitable[None]:
+        """The main phase's client side: the client processes, or the harness's interpreter."""
+        if self.clients is not None:
+            assert self.history is not None
+            return self.clients.run(self.history.t0, deadline)
+        sc = self.scenario
+        client: Any = workload
+        if window > 1:
+            client = pipeline(WORKLOADS[sc.workload.name], sc, 0, 1)
+        nodes = self.cluster_nodes
+        spec = sc.workload
+        return interp.run(client, nodes, sc.concurrency, spec.rate, deadline, window, spec.timeout)
+
+    def _plans(self, window: int, processes: int) -> list[Plan]:
+        assert self.cluster is not None
+        cluster, sc = self.cluster, self.scenario
+        urls = {n: cluster.client_url(n) for n in cluster.nodes}
+        return plans_for(
+            sc.to_yaml(), urls, self.cluster_nodes, sc.concurrency, window, processes,
+            self.run_dir.resolve(), f"nats-chaos-{self.state.tag}",
+        )  # fmt: skip
+
+    def _absorb(self, interp: Interpreter | None) -> None:
+        """Merge the client processes' history segments into the history (once they exist)."""
+        if self.history is None or not segments.pending(self.history.path):
+            return
+        top = self.history.absorb(self.run_dir / segments.SEGMENTS)
+        if top is not None and interp is not None:
+            interp.continue_after(top)
 
     @property
     def cluster_nodes(self) -> list[str]:
@@ -357,7 +439,11 @@ class Run:
         not all be copied into ``nodes/`` (a full disk), the work dir and the
         state file are kept too: ``clean`` copies them once it can.
         """
+        if self.clients is not None:
+            self.clients.kill()
         if self.history is not None:
+            with contextlib.suppress(Exception):  # an interrupted main phase left segments
+                self._absorb(None)
             self.history.close()
             history = self.run_dir / "history.jsonl"
             with contextlib.suppress(OSError):  # no op recorded: no 0-byte file either

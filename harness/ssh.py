@@ -48,7 +48,7 @@ def serve(req):
     r = {"id": req["id"], "rc": None, "out": "", "err": ""}
     try:
         p = subprocess.run(req["argv"], capture_output=True, timeout=req["timeout"],
-                           stdin=subprocess.DEVNULL)
+                           input=(req.get("input") or "").encode())
         r.update(rc=p.returncode, out=p.stdout.decode(errors="replace"),
                  err=p.stderr.decode(errors="replace"))
     except subprocess.TimeoutExpired:
@@ -161,24 +161,32 @@ class SshLink:
         return self.run(["sh", "-c", command], check=check, timeout=timeout)
 
     def run(
-        self, argv: Sequence[str], check: bool = True, timeout: float = 30.0
+        self,
+        argv: Sequence[str],
+        check: bool = True,
+        timeout: float = 30.0,
+        input: str | None = None,
     ) -> subprocess.CompletedProcess[str]:
-        """Run ``argv`` on the host: through the agent, else an exec channel of its own."""
-        proc = self._call(self._run(list(argv), timeout), timeout)
+        """Run ``argv`` on the host (``input`` its stdin): through the agent, else an exec
+        channel of its own."""
+        proc = self._call(self._run(list(argv), timeout, input), timeout)
         if check and proc.returncode != 0:
             why = proc.stderr.strip() or f"exit {proc.returncode}"
             raise CannotRun(f"{self.where}: {shlex.join(argv)} failed: {why}")
         return proc
 
-    async def _run(self, argv: list[str], timeout: float) -> subprocess.CompletedProcess[str]:
+    async def _run(
+        self, argv: list[str], timeout: float, input: str | None
+    ) -> subprocess.CompletedProcess[str]:
         agent = await self._agent_process()
         if agent is None:
-            return await self._exec(argv, timeout)
+            return await self._exec(argv, timeout, input)
         self._next_id += 1
         rid = self._next_id
         answer: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
         self._waiting[rid] = answer
-        agent.stdin.write(json.dumps({"id": rid, "argv": argv, "timeout": timeout}) + "\n")
+        request = {"id": rid, "argv": argv, "timeout": timeout, "input": input}
+        agent.stdin.write(json.dumps(request) + "\n")
         try:
             r = await asyncio.wait_for(answer, timeout + 2)
         except TimeoutError:
@@ -191,13 +199,15 @@ class SshLink:
             raise CannotRun(f"{self.where}: timed out after {timeout:g}s: {shlex.join(argv)}")
         return subprocess.CompletedProcess(argv, int(r["rc"]), r["out"], r["err"])
 
-    async def _exec(self, argv: list[str], timeout: float) -> subprocess.CompletedProcess[str]:
+    async def _exec(
+        self, argv: list[str], timeout: float, input: str | None = None
+    ) -> subprocess.CompletedProcess[str]:
         import asyncssh
 
         conn = await self._connection()
         command = shlex.join(argv)
         try:
-            r = await conn.run(command, check=False, timeout=timeout)
+            r = await conn.run(command, check=False, timeout=timeout, input=input)
         except asyncssh.TimeoutError:
             raise CannotRun(f"{self.where}: timed out after {timeout:g}s: {command}") from None
         except (OSError, asyncssh.Error) as e:
@@ -306,9 +316,13 @@ class SshRemote:
         self.link = link
 
     def run(
-        self, argv: Sequence[str], check: bool = True, timeout: float = 30.0
+        self,
+        argv: Sequence[str],
+        check: bool = True,
+        timeout: float = 30.0,
+        input: str | None = None,
     ) -> subprocess.CompletedProcess[str]:
-        return self.link.run(argv, check=check, timeout=timeout)
+        return self.link.run(argv, check=check, timeout=timeout, input=input)
 
     def read(self, path: str, offset: int = 0, length: int = -1) -> bytes:
         return self.link.read_file(path, offset, length)

@@ -147,9 +147,14 @@ class Remote(Protocol):
     """How the harness acts on one node's host (Jepsen's ``Remote``)."""
 
     def run(
-        self, argv: Sequence[str], check: bool = True, timeout: float = 30.0
+        self,
+        argv: Sequence[str],
+        check: bool = True,
+        timeout: float = 30.0,
+        input: str | None = None,
     ) -> subprocess.CompletedProcess[str]:
-        """Run ``argv`` in the node's network namespace; a failure with ``check`` raises."""
+        """Run ``argv`` in the node's network namespace (``input`` on its stdin); a failure
+        with ``check`` raises."""
 
     def read(self, path: str, offset: int = 0, length: int = -1) -> bytes:
         """``length`` bytes of ``path`` from ``offset`` (all with -1)."""

@@ -132,7 +132,10 @@ class DockerCluster(HostCluster):
         self.image: str | None = None
         self._nodes: dict[str, _Node] = {}
         self.stores = LazyStores(
-            state, scenario.storage.writeback_after, scenario.storage.cache_bytes
+            state,
+            scenario.storage.writeback_after,
+            scenario.storage.cache_bytes,
+            scenario.server.sync_interval,
         )
         self.abilities = host_abilities()
         self._remotes = {n: HostRemote(partial(self._nsenter, n)) for n in self.nodes}

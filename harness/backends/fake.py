@@ -45,7 +45,9 @@ just enough of JetStream to give a history meaning:
 
 Knobs for tests: ``sync_always``; ``misbehave`` — calls that never return
 (``"start"``, ``"meta_leader"``, ``"direct_get"``, ``"publish"``), to
-exercise phase deadlines, and answers that break a run: ``"no_leader"`` (no
+exercise phase deadlines, ``"slow_reads"`` (every direct get answers 0.1 s
+late) and ``"stall_reads"`` (direct gets past the first batch never answer),
+for the final reads' own bound, and answers that break a run: ``"no_leader"`` (no
 node ever sees a stream leader), ``"refuse_stream"`` (stream creation is
 refused with a 400, as a config the server rejects); ``refuse_start`` — nodes
 that ``start_node`` leaves down (a server that will not come back; ``start``
@@ -636,6 +638,26 @@ class FakeClient:
         await asyncio.sleep(0)  # let the other workers and the nemesis run, as real I/O would
         return self.c.publish(self.node, subject, payload, headers)
 
+    async def publish_async(self, subject: str, payload: bytes) -> asyncio.Future[Any]:
+        """The publish is answered on the next loop turn; a node that would time out (down,
+        paused, cut from clients, or ``misbehave`` "publish") never answers."""
+        fut: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        if "publish" in self.c.misbehave:
+            return fut
+
+        def answer() -> None:
+            if fut.done():
+                return
+            try:
+                fut.set_result(self.c.publish(self.node, subject, payload))
+            except NatsTimeout:
+                pass  # no answer ever comes: the caller gives up on it
+            except Exception as e:
+                fut.set_exception(e)
+
+        asyncio.get_running_loop().call_soon(answer)
+        return fut
+
     async def publish_staged(
         self, subject: str, payload: bytes, headers: dict[str, str], timeout: float | None
     ) -> None:
@@ -665,6 +687,10 @@ class FakeClient:
     ) -> list[StoredMsg] | None:
         await self._hang("direct_get")
         c = self.c
+        if "slow_reads" in c.misbehave:  # every get answers, 0.1 s late (a slow, live read)
+            await asyncio.sleep(0.1)
+        if "stall_reads" in c.misbehave and seq > 1:  # the first batch, then silence
+            await asyncio.Event().wait()
         if batch > 1 and not batched_direct_get(c.version):  # 2.10: one message, no end, ever
             await asyncio.sleep(timeout)
             raise NatsTimeout
@@ -742,7 +768,11 @@ class DirRemote(HostRemote):
         self.commands: list[list[str]] = []
 
     def run(
-        self, argv: Sequence[str], check: bool = True, timeout: float = 30.0
+        self,
+        argv: Sequence[str],
+        check: bool = True,
+        timeout: float = 30.0,
+        input: str | None = None,
     ) -> subprocess.CompletedProcess[str]:
         self.commands.append(list(argv))
         return subprocess.CompletedProcess(list(argv), 0, "", "")
@@ -783,5 +813,6 @@ def backend(
         binary=lambda scenario, explicit: None,
         make_cluster=make,
         connect=connect,
+        client_processes=False,  # in memory: every client runs in the harness's own loop
     )
     return fake, made

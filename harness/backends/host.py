@@ -79,9 +79,13 @@ class HostRemote:
         return self.root / path if self.root is not None else Path(path)
 
     def run(
-        self, argv: Sequence[str], check: bool = True, timeout: float = 30.0
+        self,
+        argv: Sequence[str],
+        check: bool = True,
+        timeout: float = 30.0,
+        input: str | None = None,
     ) -> subprocess.CompletedProcess[str]:
-        return netns.run([*self.prefix(), *argv], check=check, timeout=timeout)
+        return netns.run([*self.prefix(), *argv], check=check, timeout=timeout, input=input)
 
     def read(self, path: str, offset: int = 0, length: int = -1) -> bytes:
         with open(self._path(path), "rb") as fh:
@@ -205,43 +209,46 @@ class HostCluster(ABC):
     def isolate(self, grudge: Grudge) -> None:
         for node, enemies in grudge.items():
             self._grudge[node] = self._grudge.get(node, frozenset()) | enemies
-        # A node without a namespace (a stopped container) gets its rules when it starts.
-        for node in grudge:
-            apply = partial(iptables.apply_grudge, grudge, self.remote, self.ip, nodes=[node])
-            self._in_netns(node, apply)
+        self._in_each_netns(
+            list(grudge), lambda n: iptables.apply_grudge(grudge, self.remote, self.ip, nodes=[n])
+        )
 
     def cut_clients(self, nodes: Sequence[str], both_ways: bool) -> None:
         for node in nodes:
             self._cut[node] = both_ways
-            self._in_netns(
-                node, partial(iptables.cut, self.remote(node), self.host_ip, both_ways=both_ways)
-            )
+        client = iptables.peer_cut(self.host_ip, both_ways=both_ways)
+        self._in_each_netns(list(nodes), lambda n: iptables.apply_cuts([(self.remote(n), client)]))
 
     def heal_network(self) -> None:
         self._grudge.clear()
         self._cut.clear()
-        for node in self.nodes:
-            self._in_netns(node, partial(iptables.flush, self.remote(node)))
+        self._in_each_netns(self.nodes, lambda n: iptables.flush(self.remote(n)))
 
-    def _in_netns(self, node: str, act: Callable[[], None]) -> None:
-        """``act()`` (rules in ``node``'s namespace) while it has one. A node without one, or
-        whose namespace went away meanwhile (a container that exited by itself), needs no
-        rules: it gets those in force when it starts again (:meth:`_reapply_rules`)."""
-        if not self.has_netns(node):
-            return
-        try:
-            act()
-        except Exception:
-            if self.has_netns(node):
-                raise
-            log.info("%s: its network namespace went away; rules follow at its next start", node)
+    def _in_each_netns(self, nodes: list[str], act: Callable[[str], None]) -> None:
+        """``act(node)`` (rules in its namespace) for every node at once, so a cut lands at
+        one instant. A node without a namespace, or whose namespace went away meanwhile (a
+        container that exited by itself), needs no rules: it gets those in force when it
+        starts again (:meth:`_reapply_rules`)."""
+
+        def one(node: str) -> None:
+            if not self.has_netns(node):
+                return
+            try:
+                act(node)
+            except Exception:
+                if self.has_netns(node):
+                    raise
+                log.info("%s: its network namespace went away; rules follow at its next start",
+                         node)  # fmt: skip
+
+        iptables.each(one, nodes)
 
     def _reapply_rules(self, node: str) -> None:
-        """Put the rules in force back into ``node``'s new namespace."""
-        if self._grudge.get(node):
-            iptables.apply_grudge(self._grudge, self.remote, self.ip, nodes=[node])
+        """Put the rules in force back into ``node``'s new namespace (one transaction)."""
+        rules = iptables.grudge_cut(self._grudge, node, self.ip)
         if node in self._cut:
-            iptables.cut(self.remote(node), self.host_ip, both_ways=self._cut[node])
+            rules += iptables.peer_cut(self.host_ip, both_ways=self._cut[node])
+        iptables.apply_cuts([(self.remote(node), rules)])
 
     def rules(self, node: str) -> list[str]:
         """The rules in ``node``'s namespace now (``iptables -S``), for tests and reports."""

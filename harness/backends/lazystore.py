@@ -29,10 +29,24 @@ class LazyStores:
     """The lazyfs mounts of one run's nodes, and their counters summed over remounts."""
 
     def __init__(
-        self, state: RunState, writeback_after: float | None, cache_bytes: int | None = None
+        self,
+        state: RunState,
+        writeback_after: float | None,
+        cache_bytes: int | None = None,
+        sync_interval: str = "default",
     ) -> None:
         self.state = state
         self.writeback_after = writeback_after
+        # The exact mode under sync_interval: always: every message is fsynced, so the
+        # kernel cache saves no WRITE and adds an mtime SETATTR per fsync (0.35 of a
+        # plain directory against the exact mode's 0.45, benchmarks/README.md "lazyfs").
+        # The writeback model counts from when lazyfs sees a write: with the kernel's page
+        # cache in front, writes would reach it only after the kernel's own ~30 s.
+        self.kernel_cache = writeback_after is None and sync_interval != "always"
+        # Under always lazyfs handles a WRITE and an FSYNC per message: one FUSE thread
+        # spends ~110 µs of CPU on the pair where libfuse's thread pool spends ~250
+        # (GIL hand-offs); the backing fsyncs were one at a time already (one stream).
+        self.extra_args: tuple[str, ...] = ("--single-thread",) if sync_interval == "always" else ()
         self.cache_bytes = cache_bytes
         self.mounts: dict[str, LazyFSMount] = {}
         self.before: dict[str, dict[str, int]] = {}  # counters of each node's earlier mounts
@@ -46,9 +60,8 @@ class LazyStores:
             self.writeback_after,
             log_path=node_dir / "lazyfs.log",
             on_spawn=self._record_pid,
-            # the writeback model counts from when lazyfs sees a write: with the kernel's
-            # page cache in front, writes would reach it only after the kernel's own ~30 s
-            kernel_cache=self.writeback_after is None,
+            kernel_cache=self.kernel_cache,
+            extra_args=self.extra_args,
             cache_bytes=self.cache_bytes,
         )
         self.mounts[node] = mount

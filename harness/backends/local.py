@@ -60,7 +60,10 @@ class LocalCluster(HostCluster):
         self.topo = netns.Topology(state.tag, self.nodes, netns.pick_subnet(state.tag))
         self._nodes: dict[str, _Node] = {}
         self.stores = LazyStores(
-            state, scenario.storage.writeback_after, scenario.storage.cache_bytes
+            state,
+            scenario.storage.writeback_after,
+            scenario.storage.cache_bytes,
+            scenario.server.sync_interval,
         )
         self.abilities = host_abilities()
         self._remotes = {n: HostRemote(partial(self.topo.exec_prefix, n)) for n in self.nodes}

@@ -300,15 +300,16 @@ class SshCluster(HostCluster):
     def cut_clients(self, nodes: Sequence[str], both_ways: bool) -> None:
         for node in nodes:
             self._cut[node] = both_ways
-            iptables.cut_ports(self.remote(node), self._seen_from[node], CLIENT_PORTS, both_ways)
+        iptables.apply_cuts([(self.remote(n), self._client_cut(n)) for n in nodes])
+
+    def _client_cut(self, node: str) -> iptables.Cut:
+        return iptables.port_cut(self._seen_from[node], CLIENT_PORTS, self._cut[node])
 
     def _reapply_rules(self, node: str) -> None:
-        if self._grudge.get(node):
-            iptables.apply_grudge(self._grudge, self.remote, self.ip, nodes=[node])
+        rules = iptables.grudge_cut(self._grudge, node, self.ip)
         if node in self._cut:
-            iptables.cut_ports(
-                self.remote(node), self._seen_from[node], CLIENT_PORTS, self._cut[node]
-            )
+            rules += self._client_cut(node)
+        iptables.apply_cuts([(self.remote(node), rules)])
 
     # -- evidence and teardown ----------------------------------------------------
     def _copy_logs(self, node: str, out: Path) -> None:

@@ -26,6 +26,7 @@ abilities it needs, its ``--plan`` label and its scenario check.
 from __future__ import annotations
 
 import random
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
@@ -70,7 +71,8 @@ def _lacks(name: str) -> Unsupported:
 
 @dataclass
 class FaultContext:
-    """What a fault may use: the cluster (through its abilities), a seeded RNG, leader lookups."""
+    """What a fault may use: the cluster (through its abilities), a seeded RNG, leader lookups,
+    and ``now()``, the history's clock (ns since the run started; the nemesis sets it)."""
 
     cluster: Cluster
     rng: random.Random
@@ -79,6 +81,7 @@ class FaultContext:
     meta_leader: Callable[[], str | None] = lambda: None
     chosen: dict[str, list[str]] = field(default_factory=dict)  # program step -> nodes it hit
     pinned: dict[int, list[str]] = field(default_factory=dict)  # id(fixed spec) -> its nodes
+    now: Callable[[], int] = time.monotonic_ns
 
     def targets(self, spec: Any) -> list[str]:
         """The nodes ``spec.targets`` names now (those of its first window if ``spec.fixed``)."""

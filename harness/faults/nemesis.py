@@ -136,6 +136,7 @@ class Nemesis:
             meta_leader=lambda: self._leader("meta"),
             chosen=self.chosen,
             pinned=self.pinned,
+            now=self.history.now,
         )
 
     async def run(self, windows: list[Window], t0: float) -> None:

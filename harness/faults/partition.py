@@ -14,8 +14,12 @@ step, :mod:`harness.faults.targets`) cuts exactly those nodes off from the
 rest, instead of a shape.
 
 History value: ``{"shape", "one_way", "grudge": {node: [nodes]}, "cut_off":
-[...], "clients_cut": [...], "leader": …}`` (with ``targets``: also
-``targets`` and ``nodes``, the side cut off).
+[...], "clients_cut": [...], "cut_at", "cut_s", "leader": …}`` (with
+``targets``: also ``targets`` and ``nodes``, the side cut off). ``cut_at``
+is when the cut was complete (ns on the history clock: every namespace's
+rules committed, ``harness.net.iptables`` applies them all at once), ``cut_s``
+how long applying them took; the stop (``{"healed": true}``) is written
+once every namespace's rules are gone.
 """
 
 from __future__ import annotations
@@ -110,15 +114,19 @@ class PartitionFault:
         clients = sorted(cut_off) if spec.cut_clients else []
         self.applied = True
         net = ctx.network()
+        applying = ctx.now()
         net.isolate(grudge)
         if clients:
             net.cut_clients(clients, both_ways=not spec.one_way)
+        done = ctx.now()
         value: dict[str, Any] = {
             "shape": spec.shape,
             "one_way": spec.one_way,
             "grudge": grudges.as_lists(grudge),
             "cut_off": sorted(cut_off),
             "clients_cut": clients,
+            "cut_at": done,
+            "cut_s": round((done - applying) / 1e9, 4),
         }
         if spec.shape.endswith("-leader"):
             value["leader"] = leader

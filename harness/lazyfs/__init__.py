@@ -42,6 +42,13 @@ Two cache modes (:mod:`.fuse`), same outcome after a power loss:
   timeout, so every operation reaches lazyfs, reads and sizes always reflect
   pending state and a drop needs no remount.
 
+A run's stores (``harness.backends.lazystore``) use the kernel cache except
+under ``sync_interval: always`` (every message is fsynced, so the cache saves
+no WRITE and adds an mtime SETATTR per fsync: the exact mode is the faster
+one there) and with the writeback model (which must see writes when they
+happen). An fsync persists a file's pending state in place and keeps it,
+clean, for the next write (no new descriptor, fstat or state per fsync).
+
 Unmounting persists nothing in either mode: pending state lives in the lazyfs
 process and dies with it.
 

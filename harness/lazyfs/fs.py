@@ -145,9 +145,15 @@ class LazyFS(mfusepy.Operations):
 
     # -- files ---------------------------------------------------------------------------
 
+    def _dirty(self, ino: int) -> PendingFile | None:
+        """The inode's pending state if it holds anything un-fsynced (a clean one is kept
+        after an fsync so the next write needs no new descriptor)."""
+        state = self.pending.get(ino)
+        return None if state is None or state.clean else state
+
     def getattr(self, path: str | None, fh: int | None = None) -> dict[str, Any]:
         st = os.fstat(fh) if fh is not None else os.lstat(self._full(path or "/"))
-        return _attrs(st, self.pending.get(st.st_ino))
+        return _attrs(st, self._dirty(st.st_ino))
 
     def _register(self, fd: int, flags: int) -> int:
         st = os.fstat(fd)
@@ -183,7 +189,7 @@ class LazyFS(mfusepy.Operations):
     def read(self, path: str | None, size: int, offset: int, fh: int) -> bytes:
         ino = self.handles[fh][0]
         with self._mu:
-            state = self.pending.get(ino)
+            state = self._dirty(ino)
             if state is not None:
                 return state.read(size, offset)
         return os.pread(fh, size, offset)
@@ -211,7 +217,8 @@ class LazyFS(mfusepy.Operations):
         if total <= self.cache_bytes:
             return []
         due: list[int] = []
-        for ino, state in sorted(self.pending.items(), key=lambda kv: kv[1].dirty_since):
+        dirty = [(ino, s) for ino, s in self.pending.items() if not s.clean]
+        for ino, state in sorted(dirty, key=lambda kv: kv[1].dirty_since):
             if total <= self.cache_bytes:
                 break
             due.append(ino)
@@ -246,14 +253,15 @@ class LazyFS(mfusepy.Operations):
         return 0
 
     def fsync(self, path: str | None, datasync: int, fh: int) -> int:
+        """Persist the inode's pending data in place (its state stays, clean, for the next
+        write) and sync the backing file through this handle, outside the lock."""
         ino = self.handles[fh][0]
         with self._mu:
-            states, _ = self._persist_locked([ino])
+            state = self.pending.get(ino)
+            if state is not None and not state.clean:
+                state.persist()
             self.counters["fsyncs"] += 1
-        if states:
-            self._sync_and_close(states, bool(datasync))
-        else:
-            (os.fdatasync if datasync else os.fsync)(fh)
+        (os.fdatasync if datasync else os.fsync)(fh)
         return 0
 
     def flush(self, path: str | None, fh: int) -> int:
@@ -267,8 +275,9 @@ class LazyFS(mfusepy.Operations):
                 self.open_count[ino] = left
             else:
                 del self.open_count[ino]
-                if os.fstat(fh).st_nlink == 0:  # unlinked while open: its data is gone
-                    self._discard(ino)
+                state = self.pending.get(ino)
+                if os.fstat(fh).st_nlink == 0 or (state is not None and state.clean):
+                    self._discard(ino)  # unlinked while open: its data is gone; or nothing held
             os.close(fh)
         return 0
 
@@ -378,7 +387,8 @@ class LazyFS(mfusepy.Operations):
     def stats(self) -> dict[str, int]:
         with self._mu:
             un_fsynced = sum(s.nbytes for s in self.pending.values())
-            now = {"un_fsynced_bytes": un_fsynced, "pending_files": len(self.pending)}
+            files = sum(not s.clean for s in self.pending.values())
+            now = {"un_fsynced_bytes": un_fsynced, "pending_files": files}
             return now | dict(self.counters) | {"kernel_cache": int(self.kernel_cache)}
 
     def drop(self, keep: float = 0.0, torn_write: bool = False, seed: int = 0) -> dict[str, int]:
@@ -394,7 +404,7 @@ class LazyFS(mfusepy.Operations):
         rng = random.Random(seed)
         tearing = keep > 0 or torn_write
         with self._mu:
-            files = len(self.pending)
+            files = sum(not s.clean for s in self.pending.values())
             kept = torn = 0
             left: list[tuple[int, int]] = []  # (inode, extent) of what was not kept
             if tearing:
@@ -413,7 +423,8 @@ class LazyFS(mfusepy.Operations):
     def flush_all(self) -> dict[str, int]:
         """Like sync(1): persist every pending change and fsync the backing files."""
         with self._mu:
-            states, nbytes = self._persist_locked(list(self.pending))
+            dirty = [i for i, s in self.pending.items() if not s.clean]
+            states, nbytes = self._persist_locked(dirty)
         self._sync_and_close(states)
         return {"files": len(states), "bytes": nbytes}
 
@@ -423,7 +434,7 @@ class LazyFS(mfusepy.Operations):
         with self._mu:
             if self.closing:
                 return 0, 0
-            due = [ino for ino, s in self.pending.items() if s.dirty_since <= cutoff]
+            due = [i for i, s in self.pending.items() if not s.clean and s.dirty_since <= cutoff]
             states, nbytes = self._persist_locked(due)
             self.counters["flushed_by_writeback"] += len(states)
             self.counters["flushed_by_writeback_bytes"] += nbytes

@@ -52,6 +52,8 @@ class PendingFile:
         n = len(data)
         if n == 0:
             return
+        if not self.nbytes and self.clean:  # the first change since the last persist
+            self.dirty_since = time.monotonic()
         end = offset + n
         starts, bufs = self.starts, self.bufs
         lo = bisect_right(starts, offset) - 1
@@ -87,6 +89,8 @@ class PendingFile:
 
     def truncate(self, length: int) -> None:
         """Set the logical size; shrinking discards pending bytes and backing bytes beyond it."""
+        if length != self.size and self.clean:
+            self.dirty_since = time.monotonic()
         if length < self.size:
             starts, bufs = self.starts, self.bufs
             i = bisect_right(starts, length - 1) if length > 0 else 0

@@ -29,10 +29,13 @@ SUBNET_BASE = "10.213.0.0/16"
 NETNS_DIR = "/run/netns"  # where `ip netns add` pins named namespaces
 
 
-def run(cmd: list[str], check: bool = True, timeout: float = 30) -> subprocess.CompletedProcess:
-    """Run a host command; a failure raises CannotRun with the command and its stderr."""
+def run(
+    cmd: list[str], check: bool = True, timeout: float = 30, input: str | None = None
+) -> subprocess.CompletedProcess:
+    """Run a host command (``input`` on its stdin); a failure raises CannotRun with the
+    command and its stderr."""
     try:
-        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, input=input)
     except FileNotFoundError:
         raise CannotRun(f"{cmd[0]} is not installed (needed for: {' '.join(cmd)})") from None
     except subprocess.TimeoutExpired:

@@ -23,6 +23,13 @@ process id:
    (performed through ``invoke`` like any other), and undo the preparation;
 5. ``close()`` — release connections (never raises).
 
+A workload whose main-phase ops may be in flight together (the queue's
+publishes) gives its spec the fields of :class:`PipelinedSpec` and a
+classmethod ``pipeline(scenario, shard, shards)`` returning a
+:class:`~harness.interpreter.Pipelined` client for one of ``shards``
+client processes (values of its own, from plain data: it runs in a process
+with no cluster object). The others perform one op per worker at a time.
+
 Class attributes (read without running anything): ``name``, ``Spec`` (its
 pydantic spec, a member of the scenario's ``workload`` union, discriminated
 by ``name``), ``checkers`` (names in ``checkers.compose.REGISTRY``),
@@ -36,14 +43,16 @@ value is a list of ``[int, int]`` pairs, loaded as an int64 array).
 
 from __future__ import annotations
 
+import os
+import time
 from collections.abc import Awaitable, Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 from pydantic import Field
 
 from harness.clients import NatsClient
-from harness.interpreter import Completion, Operation
+from harness.interpreter import Completion, Operation, Pipelined
 from harness.spec import Seconds, _Model
 
 if TYPE_CHECKING:  # the scenario imports the workload registry: no import at run time
@@ -56,8 +65,69 @@ class WorkloadSpecBase(_Model):
 
     name: str
     concurrency: int | None = Field(default=None, ge=1, le=256)
-    rate: float = Field(default=200.0, ge=0, description="total target ops/s; 0 = unlimited")
+    rate: float = Field(
+        default=200.0, ge=0, description="total target ops/s; 0 = as fast as the cluster takes"
+    )
     timeout: Seconds = 5.0
+
+
+SATURATING_WINDOW = 128  # logical processes in flight per worker when ``rate`` is 0
+
+
+class PipelinedSpec(WorkloadSpecBase):
+    """The fields of a workload whose main-phase ops can be pipelined (``pipeline`` below).
+
+    ``window``: logical processes each worker keeps in flight on its
+    connection (each still has at most one op outstanding); ``processes``:
+    client OS processes the workers are spread over (0: the harness process
+    itself). Unset, both follow ``rate``: one at a time in the harness for a
+    paced rate, and for ``rate: 0`` (as fast as the cluster takes)
+    :data:`SATURATING_WINDOW` per worker over one client process per core.
+    """
+
+    window: int | None = Field(default=None, ge=1, le=4096)
+    processes: int | None = Field(default=None, ge=0, le=64)
+
+    def pipelining(self, workers: int) -> tuple[int, int]:
+        """``(window, processes)`` as this spec resolves them for ``workers`` workers."""
+        saturate = self.rate == 0
+        window = self.window or (SATURATING_WINDOW if saturate else 1)
+        processes = self.processes
+        if processes is None:
+            processes = min(workers, os.cpu_count() or 1) if saturate else 0
+        return window, min(processes, workers)  # auto: never more processes than workers
+
+
+def pipeline(workload: type, scenario: Scenario, shard: int, shards: int) -> Pipelined:
+    """The main-phase client of a workload that pipelines (its optional classmethod
+    ``pipeline(scenario, shard, shards)``), for client process ``shard`` of ``shards``."""
+    make = getattr(workload, "pipeline", None)
+    if make is None:
+        raise TypeError(f"workload {getattr(workload, 'name', workload)!r} does not pipeline")
+    client: Pipelined = make(scenario, shard, shards)
+    return client
+
+
+def pipelining(spec: WorkloadSpecBase, workers: int) -> tuple[int, int]:
+    """``(window, processes)`` of any spec: ``(1, 0)`` unless it is a :class:`PipelinedSpec`."""
+    return spec.pipelining(workers) if isinstance(spec, PipelinedSpec) else (1, 0)
+
+
+class ReadWatch:
+    """When the final reads last made progress: the runner's reads deadline counts from it.
+
+    Every batch a final read receives calls :meth:`tick`; ``last`` is then
+    ``time.monotonic()`` (the clock of the asyncio loop), ``messages`` the
+    messages received by every read so far.
+    """
+
+    def __init__(self) -> None:
+        self.last = time.monotonic()
+        self.messages = 0
+
+    def tick(self, messages: int) -> None:
+        self.last = time.monotonic()
+        self.messages += messages
 
 
 @dataclass
@@ -67,13 +137,16 @@ class WorkloadContext:
     ``client_for(node)`` returns the run's client bound to ``node``;
     ``note(f, value)`` records a nemesis ``info`` op for an action the
     workload takes on the cluster while settling it (a leader step-down
-    during the recovery wait), so the history shows it.
+    during the recovery wait), so the history shows it; ``reads`` is ticked
+    by the final reads as they receive messages (the runner's reads deadline
+    counts from the last tick).
     """
 
     scenario: Scenario
     cluster: Cluster
     client_for: Callable[[str], Awaitable[NatsClient]]
     note: Callable[[str, dict[str, Any]], None]
+    reads: ReadWatch = field(default_factory=ReadWatch)
 
     @property
     def spec(self) -> Any:

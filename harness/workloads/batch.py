@@ -57,7 +57,7 @@ from typing import Any, ClassVar, Literal
 from pydantic import Field
 
 from harness.backends.base import NETWORK
-from harness.clients import Failed, NatsClient, StoredMsg, Unknown, classify
+from harness.clients import Failed, Message, NatsClient, Unknown, classify
 from harness.interpreter import Completion, Operation
 from harness.workloads import streams
 from harness.workloads.base import WorkloadContext, WorkloadSpecBase
@@ -131,7 +131,9 @@ class BatchWorkload(streams.ReplicaReads):
             assert op.node is not None
 
             def read() -> Awaitable[list[list[int]]]:
-                return streams.direct_read(client, self.stream, self.read_timeout, _row)
+                return streams.direct_read(
+                    client, self.stream, self.read_timeout, _row, self.ctx.reads
+                )
 
             direct = streams.direct_mode(client)
             return await streams.read_alone(self.cluster, op.node, self.stream, read, [], direct)
@@ -156,7 +158,7 @@ class BatchWorkload(streams.ReplicaReads):
         return Completion("ok", extra={"seq": ack.seq, "count": ack.count})
 
 
-def _row(msg: StoredMsg) -> list[int]:
+def _row(msg: Message) -> list[int]:
     """``[stream_seq, batch_id, batch_seq, value]`` of one stored message."""
     headers = msg.headers or {}
     return [msg.seq, _int(headers.get(BATCH_ID)), _int(headers.get(BATCH_SEQ)), _int(msg.data)]

@@ -46,7 +46,7 @@ from typing import Any, ClassVar, Literal
 from pydantic import Field
 
 from harness.backends.base import NETWORK
-from harness.clients import INFO, NatsClient, StoredMsg, classify
+from harness.clients import INFO, Message, NatsClient, classify
 from harness.interpreter import Completion, Operation
 from harness.spec import Seconds
 from harness.workloads import streams
@@ -139,7 +139,9 @@ class DedupWorkload(streams.ReplicaReads):
             assert op.node is not None
 
             def read() -> Awaitable[list[list[int]]]:
-                return streams.direct_read(client, self.stream, self.read_timeout, _triple)
+                return streams.direct_read(
+                    client, self.stream, self.read_timeout, _triple, self.ctx.reads
+                )
 
             direct = streams.direct_mode(client)
             done = await streams.read_alone(self.cluster, op.node, self.stream, read, [], direct)
@@ -148,7 +150,7 @@ class DedupWorkload(streams.ReplicaReads):
         raise ValueError(f"dedup workload has no operation {op.f!r}")
 
 
-def _triple(msg: StoredMsg) -> list[int]:
+def _triple(msg: Message) -> list[int]:
     return [msg.seq, _int((msg.headers or {}).get(MSG_ID)), _int(msg.data)]
 
 

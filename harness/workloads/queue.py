@@ -15,7 +15,11 @@ Ops (docs/contracts.md §1):
 
 Main phase: ``concurrency`` workers (default 3 per node), worker ``w`` bound
 to node ``nodes[w % n]``, each publishing the next value of one run-wide
-counter at ``rate / concurrency`` ops/s (paced by the interpreter).
+counter at ``rate / concurrency`` ops/s (paced by the interpreter). The
+publishes pipeline (:class:`QueuePublisher`, ``window``/``processes`` in the
+spec; with ``rate: 0`` they saturate the cluster): a client process ``k`` of
+``n`` publishes the values ``k, k+n, k+2n …``, so values stay unique within
+the run and increasing per process.
 
 Final reads, and why each one returns that node's replica. After the
 recovery wait (every replica reports the same stream state, and serves
@@ -32,21 +36,52 @@ subscription.
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 from collections.abc import Awaitable, Iterator
-from typing import Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from harness.backends.base import NETWORK
-from harness.clients import NatsClient, StoredMsg
+from harness.clients import Message, NatsClient
 from harness.interpreter import Completion, Operation
 from harness.workloads import streams
-from harness.workloads.base import WorkloadContext, WorkloadSpecBase
+from harness.workloads.base import PipelinedSpec, WorkloadContext, WorkloadSpecBase
+
+if TYPE_CHECKING:
+    from harness.scenario import Scenario
 
 
-class QueueSpec(WorkloadSpecBase):
+class QueueSpec(PipelinedSpec):
     """The queue workload: unique integers published to one stream, read back from each node."""
 
     name: Literal["queue"] = "queue"
+
+
+class QueuePublisher:
+    """The main phase's publishes of shard ``shard`` of ``shards`` (one per client process):
+    the values ``shard, shard + shards, …``, one at a time (``invoke``) or pipelined
+    (``submit``/``complete``, :class:`~harness.interpreter.Pipelined`)."""
+
+    def __init__(self, subject: str, timeout: float, shard: int = 0, shards: int = 1) -> None:
+        self.subject = subject
+        self.timeout = timeout
+        self._values = itertools.count(shard, shards)
+
+    def operations(self, worker: int, node: str) -> Iterator[Operation]:
+        """Publishes of the next value, forever (the interpreter stops them)."""
+        values = self._values
+        while True:
+            yield Operation("publish", next(values), node)
+
+    async def invoke(self, client: NatsClient, op: Operation) -> Completion:
+        ack = await client.publish(self.subject, b"%d" % op.value, self.timeout)
+        return Completion("ok", extra={"seq": ack.seq})
+
+    async def submit(self, client: NatsClient, op: Operation) -> asyncio.Future[Any]:
+        return await client.publish_async(self.subject, b"%d" % op.value)
+
+    def complete(self, op: Operation, answer: Any) -> Completion:
+        return Completion("ok", extra={"seq": answer.seq})
 
 
 class QueueWorkload(streams.ReplicaReads):
@@ -78,7 +113,7 @@ class QueueWorkload(streams.ReplicaReads):
         self.stream = ctx.scenario.stream.name
         self.subject = f"{self.stream}.q"
         self.timeout = ctx.spec.timeout
-        self._values = itertools.count()
+        self.publisher = QueuePublisher(self.subject, self.timeout)
         self.replica_nodes: list[str] = list(ctx.cluster.nodes)  # nodes that hold the stream
         self.read_timeout = ctx.scenario.recovery.read_timeout
 
@@ -89,16 +124,18 @@ class QueueWorkload(streams.ReplicaReads):
         return {"replica_nodes": self.replica_nodes}
 
     # -- main phase ---------------------------------------------------------
+    @classmethod
+    def pipeline(cls, scenario: Scenario, shard: int, shards: int) -> QueuePublisher:
+        """The main phase's client of one of ``shards`` client processes."""
+        return QueuePublisher(f"{scenario.stream.name}.q", scenario.workload.timeout, shard, shards)
+
     def operations(self, worker: int, node: str) -> Iterator[Operation]:
         """Publishes of the next run-wide value, forever (the interpreter stops them)."""
-        values = self._values
-        while True:
-            yield Operation("publish", next(values), node)
+        return self.publisher.operations(worker, node)
 
     async def invoke(self, client: NatsClient, op: Operation) -> Completion:
         if op.f == "publish":
-            ack = await client.publish(self.subject, b"%d" % op.value, self.timeout)
-            return Completion("ok", extra={"seq": ack.seq})
+            return await self.publisher.invoke(client, op)
         if op.f == "read":
             assert op.node is not None
             return await self._read(client, op.node)
@@ -109,13 +146,15 @@ class QueueWorkload(streams.ReplicaReads):
         """One node's replica, provably its own (see the module docstring)."""
 
         def read() -> Awaitable[list[list[int]]]:
-            return streams.direct_read(client, self.stream, self.read_timeout, _pair)
+            return streams.direct_read(
+                client, self.stream, self.read_timeout, _pair, self.ctx.reads
+            )
 
         direct = streams.direct_mode(client)
         return await streams.read_alone(self.cluster, node, self.stream, read, [], direct)
 
 
-def _pair(msg: StoredMsg) -> list[int]:
+def _pair(msg: Message) -> list[int]:
     return [msg.seq, _decode(msg.data)]
 
 

@@ -13,9 +13,12 @@ between local and routed members; so a direct get is answered by the node it
 was sent to only when that node has zero routes. :func:`isolate_for_reads`
 gives every node a grudge against all the others (TCP resets kill the route
 connections at once) and waits until each node's own ``/routez`` shows 0.
-:func:`direct_read` reads in batched direct gets, or on a server that
-announces a version without them (2.10) in single ones; either way on the
-one isolated node the client is bound to.
+:func:`direct_read` reads in batched direct gets (over the client's own raw
+connection to its node, decoded in bulk: :mod:`harness.rawget`), or on a
+server that announces a version without them (2.10) in single ones; either
+way on the one isolated node the client is bound to, and bounded by
+progress: it ends (:class:`ReadStalled`, an ``info`` read) only after
+``stall`` seconds without a batch, however big the stream.
 """
 
 from __future__ import annotations
@@ -30,14 +33,14 @@ from nats.errors import MaxPayloadError
 from nats.js.errors import APIError
 
 from harness import monitor
-from harness.clients import NatsClient, StoredMsg, Unknown, classify
+from harness.clients import Message, NatsClient, Unknown, classify
 from harness.errors import BadInput, NoStreamLeader
 from harness.interpreter import Completion, Operation
 from harness.servers import batched_direct_get
 
 if TYPE_CHECKING:  # the scenario imports the workload registry: no import at run time
     from harness.backends.base import Cluster, NetworkControl
-    from harness.workloads.base import WorkloadContext
+    from harness.workloads.base import ReadWatch, WorkloadContext
 
 READ_BATCH = 1000  # messages per batched direct get
 LIVE = "live"  # a final read's ``via`` when the node's own server answered it
@@ -244,7 +247,7 @@ async def heal(cluster: Cluster) -> None:
     await asyncio.to_thread(cast("NetworkControl", cluster).heal_network)
 
 
-Row = Callable[[StoredMsg], list[int]]
+Row = Callable[[Message], list[int]]
 """How a workload turns one stored message into one row of its read value."""
 
 
@@ -275,7 +278,9 @@ async def read_alone(
     a ``note`` and ``absent: true`` (the stream is gone: that is data). A node that does not
     answer, holds the stream without serving direct gets, or had a route
     before or after the read raises ``Unknown`` (an ``info`` read, not
-    evidence). Call it after :func:`isolate_for_reads`.
+    evidence); so does a read that stalls (:class:`ReadStalled`: ``info`` with
+    ``read_count`` and ``last_seq``, what it had read, and ``messages``, what
+    the node's ``/jsz`` said it holds). Call it after :func:`isolate_for_reads`.
     """
     mon = cluster.monitor(node)
     view = await asyncio.to_thread(mon.stream_view, stream)
@@ -289,38 +294,70 @@ async def read_alone(
             f"{node} holds the stream but does not serve direct gets (replica not caught up)"
         )
     routes_before = await asyncio.to_thread(mon.route_count)
-    value = await read()
+    try:
+        value = await read()
+    except ReadStalled as e:
+        done = {"read_count": e.read_count, "last_seq": e.last_seq, "messages": view.messages}
+        return Completion("info", error=str(e)[:200], extra={**done, "via": LIVE, "direct": direct})
     routes_after = await asyncio.to_thread(mon.route_count)
     if routes_before != 0 or routes_after != 0:
         raise Unknown(f"node had routes during the read ({routes_before}, {routes_after})")
     return Completion("ok", value, extra={"routes": 0, "via": LIVE, "direct": direct})
 
 
-async def direct_read(client: NatsClient, stream: str, timeout: float, row: Row) -> list[list[int]]:
-    """Every message of ``stream`` as ``row(msg)``, within ``timeout`` s: in batched direct
-    gets where the client's server answers them (:func:`batched_direct_get`), else in
-    single ones (:func:`_single_reads`)."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
+class ReadStalled(Unknown):
+    """A final read that received nothing for ``stall`` seconds; what it had read by then.
+
+    An ``info`` read (:func:`read_alone` records ``read_count`` and
+    ``last_seq``): the node stopped answering, which is no evidence of loss.
+    """
+
+    def __init__(self, read_count: int, last_seq: int, stall: float) -> None:
+        super().__init__(
+            f"read stalled: nothing for {stall:g}s after {read_count:,} messages"
+            f" (last seq {last_seq})"
+        )
+        self.read_count = read_count
+        self.last_seq = last_seq
+
+
+async def direct_read(
+    client: NatsClient, stream: str, stall: float, row: Row, watch: ReadWatch | None = None
+) -> list[list[int]]:
+    """Every message of ``stream`` as ``row(msg)``: in batched direct gets where the
+    client's server answers them (:func:`batched_direct_get`), else in single ones
+    (:func:`_single_reads`).
+
+    Bounded by progress, not by size: each batch (or window of single gets)
+    must arrive within ``stall`` seconds, and the read goes on as long as they
+    do, so a big stream read at any steady pace is read to its end, and a node
+    that stops answering ends the read ``stall`` seconds later with
+    :class:`ReadStalled` (the bound holds: every wait is cancellable). Each
+    batch ticks ``watch``.
+    """
     if direct_mode(client) == SINGLE:
-        return await _single_reads(client, stream, deadline, row)
+        return await _single_reads(client, stream, stall, row, watch)
     rows: list[list[int]] = []
     seq = 1
     while True:
-        left = deadline - loop.time()
-        if left <= 0:
-            raise TimeoutError
-        batch = await client.direct_get(stream, seq, READ_BATCH, left)
+        try:
+            async with asyncio.timeout(stall):
+                batch = await client.direct_get(stream, seq, READ_BATCH, stall)
+        except TimeoutError:  # nats-py's timeout is one too
+            raise ReadStalled(len(rows), seq - 1, stall) from None
         if not batch:
             return rows
-        rows += [row(m) for m in batch]
+        rows += map(row, batch)
         seq = batch[-1].seq + 1
+        if watch is not None:
+            watch.tick(len(batch))
 
 
 async def _single_reads(
-    client: NatsClient, stream: str, deadline: float, row: Row
+    client: NatsClient, stream: str, stall: float, row: Row, watch: ReadWatch | None
 ) -> list[list[int]]:
-    """Every message from single direct gets, ``SINGLE_WINDOW`` in flight at a time.
+    """Every message from single direct gets, ``SINGLE_WINDOW`` in flight at a time, each
+    window within ``stall`` seconds.
 
     Each get asks for the first message at or after its sequence. In a window
     ``s … s+W-1`` every stored message up to ``s+W-1`` answers its own get, and
@@ -328,19 +365,21 @@ async def _single_reads(
     starts after) or nothing (the end), so holes are skipped and nothing is
     missed.
     """
-    loop = asyncio.get_running_loop()
     rows: list[list[int]] = []
     seq = 1
     while True:
-        left = deadline - loop.time()
-        if left <= 0:
-            raise TimeoutError
         window = range(seq, seq + SINGLE_WINDOW)
-        got = await asyncio.wait_for(
-            asyncio.gather(*(client.direct_get(stream, s, 1, left) for s in window)), left
-        )
+        try:
+            async with asyncio.timeout(stall):
+                got = await asyncio.gather(
+                    *(client.direct_get(stream, s, 1, stall) for s in window)
+                )
+        except TimeoutError:
+            raise ReadStalled(len(rows), seq - 1, stall) from None
         found = {m.seq: m for msgs in got for m in msgs or []}
         rows += [row(found[s]) for s in sorted(found)]
+        if watch is not None:
+            watch.tick(len(found))
         if not got[-1]:
             return rows
         seq = max(found) + 1

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import random
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -187,21 +188,27 @@ def test_as_lists_for_the_history() -> None:
 
 
 class Recorder:
-    """Stands in for ``netns.run`` under the real host Remote: records commands, and says no
-    chain exists yet."""
+    """Stands in for ``netns.run`` under the real host Remote: records commands (with what
+    went to their stdin), and lists no rules, so no chain exists yet."""
 
     def __init__(self) -> None:
         self.cmds: list[list[str]] = []
+        self.inputs: list[tuple[list[str], str | None]] = []
 
-    def __call__(self, cmd: list[str], check: bool = True, timeout: float = 30):
+    def __call__(self, cmd: list[str], check: bool = True, timeout: float = 30, input=None):
         self.cmds.append(cmd)
-        return subprocess.CompletedProcess(cmd, 1 if "-L" in cmd else 0, "", "")
+        self.inputs.append((cmd, input))
+        return subprocess.CompletedProcess(cmd, 0, "", "")
 
     def rules(self, ns: str) -> list[str]:
+        """Every rule line restored in namespace ``ns``, in order."""
+        restore = ["ip", "netns", "exec", ns, "iptables-restore", "-w", "5", "--noflush"]
         return [
-            " ".join(c[c.index("-w") + 2 :])
-            for c in self.cmds
-            if c[:5] == ["ip", "netns", "exec", ns, "iptables"] and "-L" not in c
+            line
+            for cmd, text in self.inputs
+            if cmd == restore
+            for line in (text or "").splitlines()
+            if line not in ("*filter", "COMMIT")
         ]
 
 
@@ -267,7 +274,7 @@ def test_symmetric_pair_is_cut_both_ways_with_resets(monkeypatch) -> None:
         "-A NCHAOS -d 10.0.0.12 -j DROP",
     ]
     assert rec.rules("n2")[3:] == [r.replace(".12", ".11") for r in rec.rules("n1")[3:]]
-    assert ["ip", "netns", "exec", "n1", "ss", "-K", "dst", "10.0.0.12"] in rec.cmds
+    assert ["ip", "netns", "exec", "n1", "ss", "-K", "(", "dst", "10.0.0.12", ")"] in rec.cmds
 
 
 def ctx_for(cluster: FakeCluster, leader: str | None = "n2") -> FaultContext:
@@ -344,3 +351,60 @@ def test_a_namespace_that_goes_away_midway_gets_its_rules_at_the_next_start(monk
     cluster.remote = lambda node: HostRemote(lambda: (_ for _ in ()).throw(OSError("broken")))
     with pytest.raises(OSError, match="broken"):  # a namespace still there: a real failure
         cluster.heal_network()
+
+
+class Listing(Recorder):
+    """A Recorder whose namespaces list ``present`` (``iptables -S``) and whose restores
+    take ``delay`` seconds each."""
+
+    def __init__(self, present: list[str], delay: float = 0.0) -> None:
+        super().__init__()
+        self.present, self.delay, self.spans = present, delay, []
+
+    def __call__(self, cmd: list[str], check: bool = True, timeout: float = 30, input=None):
+        out = super().__call__(cmd, check, timeout, input)
+        if cmd[-1] == "-S":
+            out.stdout = "\n".join(self.present)
+        elif "iptables-restore" in cmd:
+            began = time.monotonic()
+            time.sleep(self.delay)
+            self.spans.append((began, time.monotonic()))
+        return out
+
+
+def test_a_grudge_is_one_transaction_per_namespace_all_at_once(monkeypatch) -> None:
+    rec = Listing([], delay=0.3)
+    monkeypatch.setattr(netns, "run", rec)
+    iptables.apply_grudge(g({"n1": "n2 n3", "n2": "n1", "n3": "n1"}), remote_of, IPS.__getitem__)
+    for ns in N3:
+        mine = [c[4:] for c in rec.cmds if c[3] == ns]
+        assert [c[0] for c in mine] == ["iptables", "iptables-restore", "ss"], mine
+    assert len(rec.rules("n1")) == 3 + 2 * 4 and len(rec.rules("n2")) == 3 + 4
+    # every restore ran while every other one did: the cut lands at one instant
+    assert max(b for b, _ in rec.spans) < min(e for _, e in rec.spans)
+
+
+def test_an_existing_chain_gets_rules_only_and_heal_removes_exactly_it(monkeypatch) -> None:
+    present = ["-P INPUT ACCEPT", "-N NCHAOS", "-A INPUT -j NCHAOS", "-A OUTPUT -j NCHAOS"]
+    rec = Listing(present)
+    monkeypatch.setattr(netns, "run", rec)
+    iptables.cut(remote_of("n1"), "10.0.0.1", both_ways=False)
+    assert rec.rules("n1") == ["-A NCHAOS -s 10.0.0.1 -j DROP"]
+    iptables.flush_all([remote_of("n1"), remote_of("n2")])
+    assert (
+        rec.rules("n1")[1:]
+        == rec.rules("n2")
+        == [
+            "-D INPUT -j NCHAOS",
+            "-D OUTPUT -j NCHAOS",
+            "-F NCHAOS",
+            "-X NCHAOS",
+        ]
+    )
+
+
+def test_heal_without_the_chain_restores_nothing(monkeypatch) -> None:
+    rec = Listing(["-P INPUT ACCEPT", "-P OUTPUT ACCEPT"])
+    monkeypatch.setattr(netns, "run", rec)
+    iptables.flush_all([remote_of(n) for n in N3])
+    assert [c[4] for c in rec.cmds] == ["iptables"] * 3

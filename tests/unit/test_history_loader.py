@@ -28,10 +28,15 @@ def jsonl(*recs: dict) -> bytes:
     return b"".join(orjson.dumps(r) + b"\n" for r in recs)
 
 
-@pytest.fixture(params=[1 << 22, 64], ids=["one-chunk", "tiny-chunks"])
+@pytest.fixture(params=[1 << 22, 64, 0], ids=["one-chunk", "tiny-chunks", "columnar"])
 def chunk(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> int:
-    """Run each test with the normal chunk size and with one so small every line is a piece."""
-    monkeypatch.setattr(history, "_CHUNK_BYTES", request.param)
+    """Run each test with the normal chunk size, with one so small every line is a piece,
+    and through the typed-column path first (``harness.history_columns``, which hands
+    whatever it does not vouch for back to the line-by-line loader)."""
+    if request.param:
+        monkeypatch.setattr(history, "_CHUNK_BYTES", request.param)
+    else:
+        monkeypatch.setattr(history, "COLUMNAR_FROM", 0)
     return request.param
 
 

@@ -163,3 +163,29 @@ def test_clean_refuses_an_ssh_state_that_names_what_is_not_the_runs(
     path = _ssh_state(tmp_path, monkeypatch, **{field: value})
     with pytest.raises(BadStateFile, match=says.replace("<", ".").replace(">", ".")):
         load(path)
+
+
+def test_a_client_cut_on_an_ssh_host_blocks_only_the_client_and_monitor_ports() -> None:
+    from harness.net import iptables
+
+    both = iptables.port_cut("10.9.0.1", (4222, 8222), both_ways=True)
+    reset = "-j REJECT --reject-with tcp-reset"
+    assert both.lines == (
+        f"-A NCHAOS -s 10.9.0.1 -p tcp --dport 4222 {reset}",
+        f"-A NCHAOS -s 10.9.0.1 -p tcp --dport 8222 {reset}",
+        f"-A NCHAOS -d 10.9.0.1 -p tcp --sport 4222 {reset}",
+        f"-A NCHAOS -d 10.9.0.1 -p tcp --sport 8222 {reset}",
+    )
+    assert both.kill == ("dst 10.9.0.1 and ( sport = :4222 or sport = :8222 )",)
+    one = iptables.port_cut("10.9.0.1", (4222,), both_ways=False)
+    assert one.lines == ("-A NCHAOS -s 10.9.0.1 -p tcp --dport 4222 -j DROP",) and one.kill == ()
+
+    ran: list[list[str]] = []
+
+    class Shell:
+        def run(self, argv, check=True, timeout=30.0, input=None):  # type: ignore[no-untyped-def]
+            ran.append(list(argv))
+
+    iptables.kill_connections(Shell(), both.kill)  # ssh's own port 22 is not in the filter
+    assert ran[0] == ["ss", "-K", "(", "dst", "10.9.0.1", "and", "(", "sport", "=", ":4222",
+                          "or", "sport", "=", ":8222", ")", ")"]  # fmt: skip

@@ -21,7 +21,7 @@ from harness.faults.nemesis import Nemesis
 from harness.faults.pause import PauseFault
 from harness.faults.schedule import Window
 from harness.history import HistoryWriter, load_history
-from harness.scenario import KillSpec, PauseSpec
+from harness.scenario import KillSpec, PartitionSpec, PauseSpec
 
 N3 = ["n1", "n2", "n3"]
 
@@ -70,6 +70,20 @@ def test_windows_run_in_order_and_are_recorded(tmp_path: Path) -> None:
         + [("resume", n) for n in paused]
     )
     assert nemesis.active == [] and nemesis.started == 2
+
+
+def test_a_partition_records_when_its_cut_was_complete(tmp_path: Path) -> None:
+    cluster = started(tmp_path)
+    writer = HistoryWriter(tmp_path / "h.jsonl")
+    nemesis = Nemesis(cluster, writer, "chaos")
+    spec = PartitionSpec(kind="partition", shape="halves")
+    asyncio.run(nemesis.run([Window(0.0, 0.02, spec, 0, seed=0)], time.monotonic()))
+    writer.close()
+    ops = load_history(tmp_path / "h.jsonl").ops
+    start = ops["value"][0]
+    assert start["began"] <= start["cut_at"] <= ops["time"][0]  # on the history's clock
+    assert 0 <= start["cut_s"] <= (start["cut_at"] - start["began"]) / 1e9 + 1e-4
+    assert ops["value"][1] == {"stop": "partition", "window": "0", "healed": True}
 
 
 def test_heal_all_stops_active_faults_and_restarts_dead_nodes(tmp_path: Path) -> None:

@@ -16,6 +16,7 @@ from fakerun import assert_well_formed, history, run, scenario
 from harness import results
 from harness.errors import EXIT_RUN_BROKEN, BadInput
 from harness.runner import RunOptions, execute
+from harness.workloads import streams
 
 
 def test_a_run_with_a_kill_is_valid_and_leaves_a_result_folder(tmp_path: Path) -> None:
@@ -100,7 +101,8 @@ def test_power_loss_with_sync_always_loses_nothing(tmp_path: Path) -> None:
 
 
 def test_reads_past_their_deadline_are_recorded_and_the_run_broke(tmp_path: Path) -> None:
-    sc = scenario(recovery={"read_timeout": 0.3, "grace": 0.3})
+    # the counter workload's reads have no bound of their own below the phase's deadline
+    sc = scenario(workload={"name": "counter"}, recovery={"read_timeout": 0.3, "grace": 0.3})
     out, made = run(tmp_path, sc, misbehave=("direct_get",))
     assert out.broken == "phase 'reads' passed its deadline of 0.6s"
     ops = history(out.run_dir)
@@ -113,6 +115,40 @@ def test_reads_past_their_deadline_are_recorded_and_the_run_broke(tmp_path: Path
     for page in ("summary.md", "report.html"):
         assert "reads (deadline 0.6s)" in (out.run_dir / page).read_text(), page
     assert made[0].stopped  # torn down all the same
+
+
+def test_a_read_that_stops_answering_ends_info_at_its_bound_with_what_it_read(
+    tmp_path: Path,
+) -> None:
+    sc = scenario(recovery={"read_timeout": 0.3, "grace": 30})
+    out, _ = run(tmp_path, sc, misbehave=("stall_reads",))
+    assert out.broken is None
+    ops = history(out.run_dir)
+    assert_well_formed(ops)
+    stored = {n: v["messages"] for n, v in out.result["recovery"]["nodes"].items()}
+    reads = [op for op in ops if op["f"] == "read" and op["type"] != "invoke"]
+    assert len(reads) == 3 and min(stored.values()) > 0
+    for r in reads:  # the first batch came, then nothing: info, with what was read
+        assert r["type"] == "info"
+        assert r["error"].startswith("read stalled: nothing for 0.3s after "), r["error"]
+        assert r["read_count"] == r["messages"] == stored[r["node"]]
+        assert r["last_seq"] == stored[r["node"]]
+    seconds = out.result["timings"]["final reads"]
+    assert seconds < 3, seconds  # bounded by read_timeout, not the 30 s grace
+    assert out.result["valid"] == "unknown"
+
+
+def test_a_slow_read_that_keeps_receiving_outlives_the_phase_deadline(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(streams, "READ_BATCH", 20)  # many batches, each 0.1 s late
+    sc = scenario(recovery={"read_timeout": 0.5, "grace": 0.2})
+    out, _ = run(tmp_path, sc, misbehave=("slow_reads",))
+    assert out.broken is None, out.broken
+    reads = [op for op in history(out.run_dir) if op["f"] == "read" and op["type"] != "invoke"]
+    assert [r["type"] for r in reads] == ["ok"] * 3
+    assert out.result["timings"]["final reads"] > 0.7 + 0.5  # past the fixed 0.7 s deadline
+    assert out.result["valid"] is True
 
 
 def test_a_cluster_that_never_comes_up_breaks_the_run_with_exit_4(tmp_path: Path) -> None:
