@@ -20,6 +20,7 @@ one line naming the file and the field.
 from __future__ import annotations
 
 import ipaddress
+import re
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -48,9 +49,11 @@ class Host(BaseModel):
     @classmethod
     def _ip(cls, v: str) -> str:
         try:
-            return str(ipaddress.ip_address(v))
+            return str(ipaddress.IPv4Address(v))
         except ValueError:
-            raise ValueError(f"{v!r} is not an IP address") from None
+            raise ValueError(
+                f"{v!r} is not an IPv4 address (partitions are iptables rules)"
+            ) from None
 
     @field_validator("workdir")
     @classmethod
@@ -58,6 +61,8 @@ class Host(BaseModel):
         p = PurePosixPath(v)
         if not p.is_absolute() or ".." in p.parts or len(p.parts) < 3:
             raise ValueError(f"{v!r} must be an absolute path at least two levels deep")
+        if not re.fullmatch(r"[A-Za-z0-9_./-]+", v):  # it appears in /proc/mounts, shell lines
+            raise ValueError(f"{v!r}: use letters, digits and _ . - / only")
         return str(p)
 
 

@@ -144,7 +144,18 @@ class RunState:
             self.save()
 
     def drop_host(self, node: str) -> None:
-        if self.hosts.pop(node, None) is not None:
+        with _SAVING:
+            if self.hosts.pop(node, None) is not None:
+                self.save()
+
+    def forget_host(self, node: str) -> None:
+        """Drop ``node``'s host with every pid and mount recorded on it (``clean --force``
+        of a host that cannot be reached)."""
+        with _SAVING:
+            self.hosts.pop(node, None)
+            mine = f"{node}:"
+            self.remote_pids = {k: v for k, v in self.remote_pids.items() if not k.startswith(mine)}
+            self.remote_mounts = [m for m in self.remote_mounts if not m.startswith(mine)]
             self.save()
 
     def add_remote_pid(self, node: str, pid: int, cmdline: str) -> None:
@@ -153,8 +164,9 @@ class RunState:
             self.save()
 
     def drop_remote_pid(self, node: str, pid: int) -> None:
-        if self.remote_pids.pop(f"{node}:{pid}", None) is not None:
-            self.save()
+        with _SAVING:
+            if self.remote_pids.pop(f"{node}:{pid}", None) is not None:
+                self.save()
 
     def add_remote_mount(self, node: str, path: str) -> None:
         with _SAVING:
@@ -162,9 +174,10 @@ class RunState:
             self.save()
 
     def drop_remote_mount(self, node: str, path: str) -> None:
-        if f"{node}:{path}" in self.remote_mounts:
-            self.remote_mounts.remove(f"{node}:{path}")
-            self.save()
+        with _SAVING:
+            if f"{node}:{path}" in self.remote_mounts:
+                self.remote_mounts.remove(f"{node}:{path}")
+                self.save()
 
     def remove(self) -> None:
         """Forget the run: everything it created is gone."""

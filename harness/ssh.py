@@ -24,6 +24,7 @@ reports one raised mid-run as a broken run).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import posixpath
 import shlex
@@ -43,6 +44,7 @@ T = TypeVar("T")
 # out (any order; each request in a thread of its own), so a command costs no SSH session.
 AGENT = """
 import json, subprocess, sys, threading
+READY = "nats-chaos agent ready"
 lock = threading.Lock()
 def serve(req):
     r = {"id": req["id"], "rc": None, "out": "", "err": ""}
@@ -58,9 +60,13 @@ def serve(req):
     with lock:
         sys.stdout.write(json.dumps(r) + "\\n")
         sys.stdout.flush()
+sys.stdout.write(READY + "\\n")
+sys.stdout.flush()
 for line in sys.stdin:
     threading.Thread(target=serve, args=(json.loads(line),), daemon=True).start()
 """
+READY = "nats-chaos agent ready"
+AGENT_START_TIMEOUT = 20.0
 CONNECT_TIMEOUT = 10.0
 
 # `sh` snippets run on a host; $1 is a pid, $2 the command line it must have (NULs as spaces).
@@ -110,6 +116,8 @@ class SshLink:
         self._no_agent = False
         self._next_id = 0
         self._waiting: dict[int, asyncio.Future[dict[str, Any]]] = {}
+        self._lock: asyncio.Lock | None = None
+        self.python = "python3"  # the agent's interpreter on the host (found on its PATH)
 
     @property
     def where(self) -> str:
@@ -126,22 +134,31 @@ class SshLink:
     async def _connection(self) -> Any:
         import asyncssh
 
-        if self._conn is None or self._conn.is_closed():
-            self._sftp = None
-            try:
-                self._conn = await asyncssh.connect(
-                    self.host.address,
-                    port=self.host.port,
-                    username=self.host.user,
-                    client_keys=[str(self.key)],
-                    known_hosts=str(self.known_hosts) if self.known_hosts else None,
-                    connect_timeout=CONNECT_TIMEOUT,
-                    keepalive_interval=5,
-                    keepalive_count_max=3,
-                )
-            except (OSError, asyncssh.Error) as e:
-                raise CannotRun(f"{self.where}: cannot connect ({e})") from None
+        async with self._opening():
+            if self._conn is None or self._conn.is_closed():
+                self._sftp = self._agent = None
+                try:
+                    self._conn = await asyncssh.connect(
+                        self.host.address,
+                        port=self.host.port,
+                        username=self.host.user,
+                        client_keys=[str(self.key)],
+                        known_hosts=str(self.known_hosts) if self.known_hosts else None,
+                        connect_timeout=CONNECT_TIMEOUT,
+                        keepalive_interval=5,
+                        keepalive_count_max=3,
+                    )
+                except (OSError, asyncssh.Error) as e:
+                    raise CannotRun(f"{self.where}: cannot connect ({e})") from None
+                except ValueError as e:  # asyncssh.KeyImportError: not a private key
+                    raise CannotRun(f"{self.where}: cannot use key {self.key} ({e})") from None
         return self._conn
+
+    def _opening(self) -> asyncio.Lock:
+        """One connect (or agent start) at a time per link: concurrent callers share it."""
+        if self._lock is None:
+            self._lock = asyncio.Lock()
+        return self._lock
 
     async def _sftp_client(self) -> Any:
         conn = await self._connection()
@@ -178,6 +195,8 @@ class SshLink:
     async def _run(
         self, argv: list[str], timeout: float, input: str | None
     ) -> subprocess.CompletedProcess[str]:
+        import asyncssh
+
         agent = await self._agent_process()
         if agent is None:
             return await self._exec(argv, timeout, input)
@@ -186,7 +205,12 @@ class SshLink:
         answer: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
         self._waiting[rid] = answer
         request = {"id": rid, "argv": argv, "timeout": timeout, "input": input}
-        agent.stdin.write(json.dumps(request) + "\n")
+        try:
+            agent.stdin.write(json.dumps(request) + "\n")
+        except (OSError, asyncssh.Error) as e:  # the connection dropped: the next call reopens
+            self._waiting.pop(rid, None)
+            self._agent = None
+            raise CannotRun(f"{self.where}: {shlex.join(argv)}: {e}") from None
         try:
             r = await asyncio.wait_for(answer, timeout + 2)
         except TimeoutError:
@@ -216,36 +240,54 @@ class SshLink:
         return subprocess.CompletedProcess(argv, code, str(r.stdout), str(r.stderr))
 
     async def _agent_process(self) -> Any:
-        """The host's agent (started on first use); None where the host has no python3."""
+        """The host's agent (started on first use, again after a drop); None where the host
+        has no python3 (then every command gets an exec channel of its own)."""
         import asyncssh
 
-        if self._agent is not None and self._agent.exit_status is None:
-            return self._agent
-        if self._no_agent:
-            return None
         conn = await self._connection()
-        try:
-            self._agent = await conn.create_process(f"exec python3 -u -c {shlex.quote(AGENT)}")
-        except (OSError, asyncssh.Error):
-            self._no_agent = True
-            return None
-        self._reader = asyncio.get_running_loop().create_task(self._read_answers(self._agent))
-        return self._agent
+        async with self._opening():
+            alive = self._reader is not None and not self._reader.done()
+            if self._agent is not None and alive and not conn.is_closed():
+                return self._agent
+            if self._no_agent:
+                return None
+            try:
+                command = f"exec {shlex.quote(self.python)} -u -c {shlex.quote(AGENT)}"
+                agent = await conn.create_process(command)
+                first = await asyncio.wait_for(agent.stdout.readline(), AGENT_START_TIMEOUT)
+            except (OSError, asyncssh.Error, TimeoutError) as e:
+                raise CannotRun(f"{self.where}: cannot start the command agent ({e})") from None
+            if first.strip() != READY:  # `python3: not found` (exit 127): no agent here
+                await agent.wait_closed()
+                if agent.exit_status == 127:
+                    self._no_agent = True
+                    return None
+                why = (await agent.stderr.read()).strip() or first.strip()
+                raise CannotRun(f"{self.where}: the command agent did not start ({why[:200]})")
+            self._agent = agent
+            self._reader = asyncio.get_running_loop().create_task(self._read_answers(agent))
+            return agent
 
     async def _read_answers(self, agent: Any) -> None:
-        async for line in agent.stdout:
-            try:
-                r = json.loads(line)
-            except ValueError:
-                if "python3" in line:  # `python3: not found`: no agent on this host
-                    self._no_agent = True
-                continue
-            fut = self._waiting.get(r.get("id"))
-            if fut is not None and not fut.done():
-                fut.set_result(r)
-        for fut in self._waiting.values():  # the agent died: its callers hear it now
-            if not fut.done():
-                fut.set_exception(CannotRun(f"{self.where}: the command agent exited"))
+        """Hand each answer to its caller; when the agent or the connection ends, every
+        caller still waiting hears it at once."""
+        try:
+            async for line in agent.stdout:
+                try:
+                    r = json.loads(line)
+                except ValueError:
+                    continue
+                fut = self._waiting.get(r.get("id"))
+                if fut is not None and not fut.done():
+                    fut.set_result(r)
+        except Exception:  # the connection dropped mid-read
+            pass
+        finally:
+            if self._agent is agent:
+                self._agent = None
+            for fut in self._waiting.values():
+                if not fut.done():
+                    fut.set_exception(CannotRun(f"{self.where}: the command agent exited"))
 
     # -- files ----------------------------------------------------------------
     def sftp(self, op: str, *args: Any, timeout: float = 60.0) -> Any:
@@ -298,7 +340,8 @@ class SshLink:
     def close(self) -> None:
         async def go() -> None:
             if self._agent is not None:
-                self._agent.stdin.write_eof()
+                with contextlib.suppress(Exception):  # a dropped connection: nothing to end
+                    self._agent.stdin.write_eof()
                 self._agent = None
             if self._conn is not None:
                 self._conn.close()

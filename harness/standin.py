@@ -24,6 +24,8 @@ those namespaces: no system sshd.
 
 from __future__ import annotations
 
+import re
+import shlex
 import shutil
 import socket
 import subprocess
@@ -37,7 +39,7 @@ from checkers import files
 from harness import yamlfile
 from harness.errors import CannotRun, ScenarioError
 from harness.net import netns
-from harness.runstate import kill_pid, new_tag, pid_is
+from harness.runstate import TAG, kill_pid, new_tag, pid_is
 
 SSHD = "/usr/sbin/sshd"
 WORKDIR = "/srv/nats-chaos"
@@ -72,6 +74,9 @@ def _write(inventory: Path, doc: dict[str, Any]) -> None:
 def up(n: int, inventory: Path) -> dict[str, Any]:
     """Start ``n`` stand-in hosts and write their inventory to ``inventory``; return it."""
     inventory = inventory.absolute()
+    if not re.fullmatch(r"[A-Za-z0-9_./-]+", str(inventory)):
+        raise ScenarioError(f"{inventory}: use letters, digits and _ . - / in the inventory's "
+                            "path (it goes into each sshd's config)")  # fmt: skip
     if not 1 <= n <= MAX_HOSTS:
         raise ScenarioError(f"hosts up: N must be 1..{MAX_HOSTS}, not {n}")
     if inventory.exists():
@@ -123,7 +128,7 @@ def up(n: int, inventory: Path) -> dict[str, Any]:
 def _start_sshd(topo: netns.Topology, host: str, cfg: Path, log: Path) -> int:
     inner = (
         "mount -t tmpfs -o mode=0755 tmpfs /srv && mount -t tmpfs -o mode=0755 tmpfs /run && "
-        f"mkdir -p /run/sshd {WORKDIR} && exec {SSHD} -D -e -f {cfg}"
+        f"mkdir -p /run/sshd {WORKDIR} && exec {SSHD} -D -e -f {shlex.quote(str(cfg))}"
     )
     unshare = ["unshare", "--mount", "--pid", "--fork", "--kill-child", "--mount-proc",
                "--propagation", "private", "sh", "-c", inner]  # fmt: skip
@@ -158,6 +163,9 @@ def down(inventory: Path) -> list[str]:
     if not isinstance(standin, dict) or not isinstance(standin.get("tag"), str):
         raise ScenarioError(f"{inventory}: not an inventory of stand-in hosts (no `standin:`)")
     tag = standin["tag"]
+    if not TAG.fullmatch(tag) or standin.get("keys") != f"{inventory.name}.keys":
+        raise ScenarioError(f"{inventory}: its `standin:` section is not one `hosts up` wrote "
+                            "(tag or key folder changed); nothing was touched")  # fmt: skip
     lines = []
     for host, pid in (standin.get("pids") or {}).items():
         if isinstance(pid, int) and pid_is(pid, "unshare"):
@@ -169,8 +177,8 @@ def down(inventory: Path) -> list[str]:
     if errors:
         raise CannotRun("; ".join(errors))
     lines.append(f"deleted the namespaces of {tag}")
-    keys = inventory.parent / str(standin.get("keys") or "")
-    if keys != inventory.parent and keys.is_dir() and not keys.is_symlink():
+    keys = inventory.parent / standin["keys"]  # checked above: beside the inventory
+    if keys.is_dir() and not keys.is_symlink():
         shutil.rmtree(keys)
         lines.append(f"removed {keys}")
     inventory.unlink()

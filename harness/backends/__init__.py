@@ -96,7 +96,7 @@ def lacks(backend: str, ability: str) -> str | None:
 
     The local and Docker backends put every node on this host, so they offer
     the same: every ability, netem only where the kernel has it. The ssh
-    backend offers ``process``, ``network`` and ``files``.
+    backend offers ``process``, ``network``, ``files`` and ``power``.
     """
     if backend not in BACKENDS:
         return f"which no {backend} backend exists to offer"

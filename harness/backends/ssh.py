@@ -20,7 +20,8 @@ Over one SSH connection per host (:mod:`harness.ssh`) the cluster
 Every remote pid and directory goes into the run state the moment it exists
 (``hosts``, ``remote_pids``), so ``nats-chaos clean`` can undo a killed run
 on every host (:func:`clean_remote`). Abilities: ``process``, ``network``,
-``files``; power loss (lazyfs on the hosts) and netem are not offered yet.
+``files`` and ``power`` (lazyfs on each host, :mod:`harness.backends.ssh_lazyfs`);
+netem is not offered yet.
 """
 
 from __future__ import annotations
@@ -131,7 +132,11 @@ class SshCluster(HostCluster):
         self.abilities = ABILITIES
         storage = scenario.storage
         self.remote_stores = RemoteLazyStores(
-            state, self.links, storage.writeback_after, storage.cache_bytes
+            state,
+            self.links,
+            storage.writeback_after,
+            storage.cache_bytes,
+            scenario.server.sync_interval,
         )
         self.stores = self.remote_stores
         self.sha256 = servers.sha256(binary)
@@ -191,6 +196,7 @@ class SshCluster(HostCluster):
         link, host = self.links[node], self.hosts[node]
         link.connect()
         self._seen_from[node] = harness_address(link)
+        link.python = link.shell("command -v python3").stdout.strip() or link.python
         self.state.add_host(node, host, link.key, link.known_hosts, self.run_dir(node))
         bin_dir = posixpath.dirname(self.remote_binary(node))
         link.run(["mkdir", "-p", self.store_dir(node), bin_dir])
@@ -232,6 +238,7 @@ class SshCluster(HostCluster):
     def start_node(self, node: str) -> None:
         if self.running(node):
             return
+        self._forget(node)  # a server that died by itself: its pid is no longer the run's
         d = shlex.quote(self.run_dir(node))
         exe = shlex.quote(self.remote_binary(node))
         conf = shlex.quote(f"{self.run_dir(node)}/nats-server.conf")
@@ -322,8 +329,9 @@ class SshCluster(HostCluster):
 
     def stop(self, keep_files: bool = False) -> None:
         """Kill every server, unmount lazyfs, remove the chains and the run's directory on
-        every host; a host whose server or mount could not be released keeps its files
-        (``clean`` finishes it)."""
+        every host; a host whose server or mount could not be released, and with
+        ``keep_files`` (the nodes' files could not be collected) every host, keeps the
+        run's directory and its record in the state (``clean`` copies and removes it)."""
         errors: list[str] = []
         for node in self.nodes:
             try:
@@ -341,8 +349,9 @@ class SshCluster(HostCluster):
             try:
                 if node in self.state.hosts and not held:
                     iptables.flush(self.remote(node))
-                    remove_run_dir(link, self.run_dir(node))
-                    self.state.drop_host(node)
+                    if not keep_files:  # else `clean` copies them from the host later
+                        remove_run_dir(link, self.run_dir(node))
+                        self.state.drop_host(node)
             except (CannotRun, OSError) as e:
                 errors.append(str(e))
             finally:
@@ -359,9 +368,14 @@ def _archive_to(remote: Remote, store: str, out: Path) -> None:
 
 
 def remove_run_dir(link: SshLink, run_dir: str) -> None:
-    """Remove a node's directory of the run on its host, and the run's folder once empty."""
+    """Remove a node's directory of the run on its host, the run's folder once empty, and
+    any upload of the run cut short (``<workdir>/bin/*.<tag>.part``)."""
+    tag_dir = posixpath.dirname(run_dir)
+    bin_dir = posixpath.join(posixpath.dirname(tag_dir), "bin")
+    part = f"*.{posixpath.basename(tag_dir)}.part"
     link.run(["rm", "-rf", run_dir])
-    link.shell(f"rmdir {shlex.quote(posixpath.dirname(run_dir))} 2>/dev/null", check=False)
+    link.shell(f"rmdir {shlex.quote(tag_dir)} 2>/dev/null; "
+               f"rm -f {shlex.quote(bin_dir)}/{part}", check=False)  # fmt: skip
 
 
 def fetch_log(link: SshLink, run_dir: str, out: Path, name: str = "nats-server.log") -> None:
@@ -384,7 +398,12 @@ def clean_remote(state: RunState, dry_run: bool, lines: list[str], force: bool =
             left |= _clean_host(state, node, link, rec["dir"], dry_run, lines, force)
         except (CannotRun, OSError) as e:
             lines.append(f"{state.tag}: {e}")
-            left = True
+            if force and not dry_run:  # e.g. the host is gone for good: stop reporting it
+                lines.append(f"{state.tag}: forgot {node}'s host ({link.where}); whatever the "
+                             "run left there stays there")  # fmt: skip
+                state.forget_host(node)
+            else:
+                left = True
         finally:
             with contextlib.suppress(Exception):
                 link.close()
@@ -416,12 +435,16 @@ def _clean_host(
         return survived
 
     left |= kill(servers)  # no server writes while its files are copied
-    copied = True
-    dest = Path(state.run_dir) / "nodes" / node if state.run_dir else None
-    if dest is not None and (dest.parent.parent / "scenario.yaml").is_file():
+    copied = False
+    run = Path(state.run_dir) if state.run_dir else None
+    if run is None:  # a state file of an older nats-chaos: nowhere to copy to
+        lines.append(f"{state.tag}: no result folder recorded; {node}'s files not copied")
+        copied = True
+    elif not (run / "scenario.yaml").is_file() or run.is_symlink() or (run / "nodes").is_symlink():
+        lines.append(f"{state.tag}: {run} is not the run's result folder")
+    else:
         lines.append(f"{state.tag}: copy {node}'s logs and store from {link.where}")
-        if not dry_run:
-            copied = not collect_node(node, dest, _host_steps(link, run_dir))
+        copied = dry_run or not collect_node(node, run / "nodes" / node, _host_steps(link, run_dir))
     left |= kill({k: c for k, c in pids.items() if k not in servers})
     for entry in [m for m in state.remote_mounts if m.startswith(f"{node}:")]:
         mount = entry.partition(":")[2]

@@ -30,7 +30,7 @@ from typing import Any
 from harness.backends.lazystore import LazyStores
 from harness.lazyfs import ControlClient, LazyFSControlError, LazyFSMount, LazyFSMountError
 from harness.runstate import RunState
-from harness.ssh import EXISTS, IS, SshLink, snippet
+from harness.ssh import EXISTS, IS, KILL, SshLink, snippet
 
 ROOT = Path(__file__).resolve().parents[2]
 START_TIMEOUT = 20.0
@@ -93,8 +93,8 @@ class RemoteLazyMount(LazyFSMount):
         link: SshLink,
         pyz: str,
         node_dir: str,
-        writeback_after: float | None,
-        cache_bytes: int | None,
+        stores: LazyStores,
+        python: str,
         on_spawn: Callable[[int, str], None],
         on_exit: Callable[[int], None],
     ) -> None:
@@ -102,11 +102,13 @@ class RemoteLazyMount(LazyFSMount):
             posixpath.join(node_dir, "data"),
             posixpath.join(node_dir, "backing"),
             posixpath.join(node_dir, "lazyfs.sock"),
-            writeback_after,
+            stores.writeback_after,
             log_path=posixpath.join(node_dir, "lazyfs.log"),
-            kernel_cache=writeback_after is None,
-            cache_bytes=cache_bytes,
+            kernel_cache=stores.kernel_cache,  # the mode per sync setting, as on this host
+            extra_args=stores.extra_args,
+            cache_bytes=stores.cache_bytes,
         )
+        self.python = python
         self.link = link
         self.pyz = pyz
         self.client = RemoteControl(link, str(self.control))
@@ -120,7 +122,7 @@ class RemoteLazyMount(LazyFSMount):
         return self.remote_pid
 
     def command(self) -> list[str]:
-        return ["/usr/bin/python3", self.pyz, *super().command()[3:]]
+        return [self.python, self.pyz, *super().command()[3:]]
 
     def _sh(self, line: str, check: bool = False, timeout: float = 30.0) -> Any:
         return self.link.shell(line, check=check, timeout=timeout)
@@ -174,8 +176,8 @@ class RemoteLazyMount(LazyFSMount):
             deadline = time.monotonic() + timeout
             while self.alive() and time.monotonic() < deadline:
                 time.sleep(0.1)
-            if self.alive():
-                self._sh(f"kill -TERM {pid}; sleep 1; kill -KILL {pid}")
+            if self.alive():  # each signal only while the pid is still this lazyfs
+                self._sh(snippet(f"({IS}) && kill -TERM $1; sleep 1; {KILL}", pid, self.cmdline))
         for umount in (f"fusermount3 -u {mp}", f"umount {mp}", f"umount -l {mp}"):
             if not self._mounted():
                 break
@@ -202,15 +204,17 @@ class RemoteLazyStores(LazyStores):
         links: dict[str, SshLink],
         writeback_after: float | None,
         cache_bytes: int | None,
+        sync_interval: str,
     ) -> None:
-        super().__init__(state, writeback_after, cache_bytes)
+        super().__init__(state, writeback_after, cache_bytes, sync_interval)
         self.links = links
         self._node_of: dict[str, str] = {}  # mountpoint -> node
 
     def add_remote(self, node: str, node_dir: str, pyz: str) -> str:
         """Mount lazyfs for ``node`` in ``node_dir`` on its host; return the server's store."""
+        link = self.links[node]
         mount = RemoteLazyMount(
-            self.links[node], pyz, node_dir, self.writeback_after, self.cache_bytes,
+            link, pyz, node_dir, self, link.python,
             on_spawn=lambda pid, cmdline: self.state.add_remote_pid(node, pid, cmdline),
             on_exit=lambda pid: self.state.drop_remote_pid(node, pid),
         )  # fmt: skip

@@ -49,7 +49,7 @@ def test_an_inventory_names_its_hosts_and_maps_nodes_in_order(tmp_path: Path) ->
     ("doc", "says"),
     [
         ({"hosts": []}, "hosts: List should have at least 1 item"),
-        ({"hosts": [host("10.0.0.300")]}, "is not an IP address"),
+        ({"hosts": [host("10.0.0.300")]}, "is not an IPv4 address"),
         ({"hosts": [host("10.0.0.1"), host("10.0.0.1")]}, "two hosts share an address"),
         ({"hosts": [host("10.0.0.1", workdir="tmp")]}, "must be an absolute path"),
         ({"hosts": [host("10.0.0.1", workdir="/a/../b")]}, "must be an absolute path"),
@@ -189,3 +189,26 @@ def test_a_client_cut_on_an_ssh_host_blocks_only_the_client_and_monitor_ports() 
     iptables.kill_connections(Shell(), both.kill)  # ssh's own port 22 is not in the filter
     assert ran[0] == ["ss", "-K", "(", "dst", "10.9.0.1", "and", "(", "sport", "=", ":4222",
                           "or", "sport", "=", ":8222", ")", ")"]  # fmt: skip
+
+
+def test_clean_keeps_an_unreachable_hosts_record_and_force_forgets_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import subprocess
+
+    from harness.cleanup import clean_state
+
+    key = tmp_path / "k"
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key)], check=True)
+    monkeypatch.setenv("NATS_CHAOS_STATE", str(tmp_path / "state"))
+    state = RunState("nc0123abce")
+    nowhere = inventory.Host(address="127.0.0.1", port=1, key=str(key))  # nothing listens
+    state.add_host("n1", nowhere, key, None, "/srv/nats-chaos/nc0123abce/n1")
+    state.add_remote_pid("n1", 4242, "/srv/nats-chaos/bin/nats-server-ab -c "
+                         "/srv/nats-chaos/nc0123abce/n1/nats-server.conf ")  # fmt: skip
+    lines = clean_state(state)
+    assert any("host n1 (root@127.0.0.1:1): cannot connect" in line for line in lines)
+    assert load(state.path).hosts  # kept: a later clean tries again
+    lines = clean_state(load(state.path), force=True)
+    assert any("forgot n1's host" in line for line in lines)
+    assert not state.path.exists()  # nothing else was left: the run is forgotten
