@@ -13,6 +13,7 @@ also discards whatever the kernel still cached.
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from harness.lazyfs import LazyFSMount
@@ -98,18 +99,35 @@ class LazyStores:
         missing = [n for n in nodes if n not in self.mounts]
         if missing:
             raise RuntimeError(f"power loss needs lazyfs storage ({', '.join(missing)} has none)")
-        out: dict[str, dict[str, int]] = {}
-        for i, node in enumerate(nodes):
+        seeds = {node: seed + i for i, node in enumerate(nodes)}
+
+        def drop(node: str) -> dict[str, int]:
+            mount = self.mounts[node]
+            self._bank(node)  # the new process starts its counters from zero
+            if not mount.alive():
+                return {"dropped_bytes": 0}
+            if keep or torn_write:
+                return mount.client.drop(keep=keep, torn_write=torn_write, seed=seeds[node])
+            return mount.client.drop()
+
+        def remount(node: str) -> None:
             mount = self.mounts[node]
             old = mount.pid
-            self._bank(node)  # the new process starts its counters from zero
             self._record_mount(mount)
-            torn = {"keep": keep, "torn_write": torn_write, "seed": seed + i}
-            figures = mount.remount(drop=True, **torn) if keep or torn_write else mount.remount()
-            self.before[node]["drops"] += 1  # the drop happened in the process just ended
-            out[node] = {k: int(v) for k, v in figures.items() if k != "files"}
-            out[node]["fsyncs"] = self.before.get(node, {}).get("fsyncs", 0)
+            mount.remount(drop=False)  # dropped above: now a fresh kernel view of what is left
             self._forget_pid(old)  # the new lazyfs pid was recorded as it was spawned
+
+        # Every node's drop first, at once, then the remounts (slow: unmount, start, wait),
+        # at once too: no store keeps pending data (and its writeback model running) while
+        # another node remounts.
+        with ThreadPoolExecutor(max_workers=len(nodes) or 1) as pool:
+            figures = dict(zip(nodes, pool.map(drop, nodes), strict=True))
+            list(pool.map(remount, nodes))
+        out: dict[str, dict[str, int]] = {}
+        for node in nodes:
+            self.before[node]["drops"] += 1  # the drop happened in the process just ended
+            out[node] = {k: int(v) for k, v in figures[node].items() if k != "files"}
+            out[node]["fsyncs"] = self.before.get(node, {}).get("fsyncs", 0)
         return out
 
     def _bank(self, node: str) -> None:

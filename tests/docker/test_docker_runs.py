@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 
 import pytest
+from folders import the_folder
 
 from harness.backends.docker import RUN_LABEL
 from harness.history import load_history
@@ -108,7 +109,7 @@ def test_power_loss_default_loses_acked_writes_always_does_not(
     )  # fmt: skip
     out, err = proc.communicate(timeout=420)
     assert proc.returncode == 0, (out, err)
-    [cmp_dir] = list((tmp_path / "results" / "compare").iterdir())
+    cmp_dir = the_folder(tmp_path / "results" / "compare")
     with open(cmp_dir / "compare.csv") as fh:
         rows = {r["variant"]: r for r in csv.DictReader(fh)}
     default = rows["server.sync_interval=default"]

@@ -14,6 +14,7 @@ from pathlib import Path
 import headless
 import pytest
 from chaosrun import assert_nothing_left, results_json, run_dir_of
+from folders import the_folder
 
 from harness.history import load_history
 
@@ -30,7 +31,7 @@ def test_compare_sync_interval_2m_vs_always(nats_chaos, tmp_path: Path) -> None:
     )  # fmt: skip
     out, err = proc.communicate(timeout=400)
     assert proc.returncode == 0, err
-    [cmp_dir] = list((tmp_path / "results" / "compare").iterdir())
+    cmp_dir = the_folder(tmp_path / "results" / "compare")
     assert f"comparison: {cmp_dir}" in out
     for name in ("compare.md", "compare.csv", "compare.png", "compare.html", "compare.json"):
         assert (cmp_dir / name).stat().st_size > 0

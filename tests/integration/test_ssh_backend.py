@@ -21,6 +21,7 @@ from pathlib import Path
 import pytest
 import yaml
 from chaosrun import ROOT, assert_nothing_left, results_json, run_dir_of, wait_for_log
+from folders import the_folder
 
 from harness.history import load_history
 from harness.net import netns
@@ -107,7 +108,7 @@ def test_the_nightly_fault_kinds_on_ssh_hosts_match_their_local_verdicts(
     args = ("suite", suite, "--inventory", str(inventory), "--results-dir", results)
     proc = cli(*args, env=env_for(tmp_path), timeout=600)
     assert proc.returncode == 0, (proc.stdout, proc.stderr)
-    (folder,) = [p for p in (tmp_path / "results" / "suites").iterdir() if not p.is_symlink()]
+    folder = the_folder(tmp_path / "results" / "suites")
     rows = json.loads((folder / "summary.json").read_text())["rows"]
     assert [r["matched"] for r in rows] == [True] * 4
     runs = {r["case"].split("#")[0]: (folder / r["report"]).parent for r in rows}

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 from chaosrun import ROOT, assert_nothing_left, results_json
+from folders import the_folder
 
 pytestmark = pytest.mark.integration
 
@@ -40,7 +41,7 @@ def test_suite_reports_match_and_mismatch(nats_chaos, tmp_path: Path) -> None:
     assert "== [1/2] quick[faults=kill]#1" in err
     assert "expected: anomalies lost — NOT MATCHED: expected anomalies lost, but the run" in err
 
-    (folder,) = (tmp_path / "results" / "suites").iterdir()
+    folder = the_folder(tmp_path / "results" / "suites")
     assert f"suite: {folder}" in out
     summary = json.loads((folder / "summary.json").read_text())
     rows = summary["rows"]
