@@ -22,6 +22,7 @@ import errno
 import functools
 import json
 import logging
+import sys
 from collections.abc import Callable, Iterator
 from http import HTTPStatus
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
@@ -240,13 +241,25 @@ class _Handler(SimpleHTTPRequestHandler):
         log.debug("serve: " + format, *args)
 
 
+class _Server(ThreadingHTTPServer):
+    """A request that fails (a browser that hung up mid-answer: a broken pipe) is logged in
+    one line, never printed as a traceback on the terminal."""
+
+    daemon_threads = True
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        exc = sys.exc_info()[1]
+        level = logging.DEBUG if isinstance(exc, ConnectionError) else logging.WARNING
+        log.log(level, "serve: a request from %s failed: %s", client_address[0], exc)
+
+
 def serve(root: Path, port: int, echo: Callable[[str], Any] = print) -> None:
     """Serve ``root`` on http://127.0.0.1:``port`` (0: any free port) until Ctrl-C."""
     if not root.is_dir():
         raise BadInput(f"{root}: no such results folder (run a scenario first, or name one)")
     handler = functools.partial(_Handler, directory=str(root))
     try:
-        server = ThreadingHTTPServer(("127.0.0.1", port), handler)
+        server = _Server(("127.0.0.1", port), handler)
     except OSError as e:
         if e.errno == errno.EADDRINUSE:
             raise CannotRun(f"127.0.0.1:{port}: the port is in use (try --port 0)") from None
