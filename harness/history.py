@@ -222,6 +222,7 @@ class LoadedHistory:
     warnings: list[str] = field(default_factory=list)
     cut_off: bool = False  # the last line was cut off: the writer died mid-line
     path: Path | None = None  # the file it was loaded from
+    source: str = "jsonl"  # "jsonl" (parsed), or "sidecar" (harness.sidecar, matching it)
 
 
 # How the loader stays fast on million-op histories: short lines are parsed a

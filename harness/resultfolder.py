@@ -193,7 +193,7 @@ def regenerate(path: Path, warn: Callable[[str], Any] = print) -> tuple[dict[str
     if run.result is None and run.history is None:
         raise BadInput(f"{path}: not a result folder (no results.json or history.jsonl)")
     workload = run.scenario.workload.name if run.scenario else "queue"
-    loaded = results.load(run.history, workload) if run.history is not None else None
+    loaded = results.load(run.history, workload, keep=True) if run.history is not None else None
     result = run.result
     if result is None:  # a crashed run: check its history now; it may end mid-op
         assert loaded is not None

@@ -69,9 +69,23 @@ def checker_names(workload: str, logs: bool) -> tuple[str, ...]:
     return tuple(dict.fromkeys(wanted))
 
 
-def load(history: Path, workload: str = "queue") -> LoadedHistory:
-    """Load ``history``, turning into numpy only the pair-valued ops ``workload`` names."""
-    return load_history(history, pairs_fs=frozenset(workload_spec(workload).pairs_fs))
+def load(history: Path, workload: str = "queue", keep: bool = False) -> LoadedHistory:
+    """Load ``history``, turning into numpy only the pair-valued ops ``workload`` names.
+
+    The columnar sidecar beside it (:mod:`harness.sidecar`) is used when it
+    matches the file; else the JSONL is parsed, and with ``keep`` (a run, or
+    ``report`` on a run's folder) a sidecar is written for the next load.
+    """
+    from harness import sidecar  # numpy/pandas: only where a history is loaded
+
+    pairs_fs = frozenset(workload_spec(workload).pairs_fs)
+    cached = sidecar.read(history, pairs_fs)
+    if cached is not None:
+        return cached
+    loaded = load_history(history, pairs_fs=pairs_fs)
+    if keep:
+        sidecar.write(loaded, history, pairs_fs)
+    return loaded
 
 
 def check_file(
@@ -120,6 +134,7 @@ def check_loaded(
     except ValueError as e:  # a workload naming a checker that does not exist
         raise BadInput(f"workload {workload}: {e}") from None
     result["history_warnings"] = loaded.warnings
+    result["history_source"] = loaded.source
     # per node, how its final read was made (the workload's per-node read fs: offline_fs)
     result["final_reads"] = how_read(ops, getattr(spec, "offline_fs", ()))
     return result
@@ -155,7 +170,7 @@ def write(
     if history.exists():
         nodes = extra.get("replica_nodes") or scenario.node_names
         wl = scenario.workload.name
-        loaded = load(history, wl)  # once: the checkers and the report's plots share it
+        loaded = load(history, wl, keep=True)  # once: the checkers and the report's plots share it
         ops = loaded.ops
         cut = bool(interrupted or error)
         result = check_loaded(loaded, nodes, wl, nodes_dir=run_dir / "nodes", cut_off=cut)
