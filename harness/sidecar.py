@@ -43,11 +43,11 @@ import pandas as pd
 
 from harness.history import LoadedHistory
 
-__all__ = ["FORMAT", "MIN_BYTES", "NAME", "path_for", "read", "write"]
+__all__ = ["FORMAT", "MIN_BYTES", "SUFFIX", "path_for", "read", "write"]
 
 log = logging.getLogger(__name__)
 
-NAME = "history.columns"
+SUFFIX = ".columns"  # history.jsonl -> history.columns
 FORMAT = 1  # bump when the table the loader builds, or this encoding, changes
 MIN_BYTES = 4 << 20  # smaller histories load in a blink: no sidecar for them
 
@@ -60,8 +60,8 @@ _DTYPES = frozenset({"bool", "int8", "int32", "int64", "uint8", "float64"})
 
 
 def path_for(history: Path) -> Path:
-    """Where the sidecar of ``history`` lives: beside it."""
-    return history.with_name(NAME)
+    """Where the sidecar of ``history`` lives: beside it (``X.jsonl``: ``X.columns``)."""
+    return history.with_name(history.stem + SUFFIX)
 
 
 def _digest(path: Path) -> tuple[int, str]:
@@ -141,7 +141,7 @@ def write(loaded: LoadedHistory, history: Path, pairs_fs: frozenset[str]) -> Pat
     record, so a missing sidecar only costs the next load its time.
     """
     target = path_for(history)
-    tmp = target.with_name(f".{NAME}.tmp")
+    tmp = target.with_name(f".{target.name}.tmp")
     try:
         size, sha = _digest(history)
         if size < MIN_BYTES:
