@@ -30,7 +30,6 @@ import click
 
 from checkers import files
 from checkers.verdict import verdict_line
-from harness import servers
 from harness.dirs import require_writable
 from harness.errors import (
     EXIT_BAD_INPUT,
@@ -45,10 +44,11 @@ from harness.errors import (
 from harness.lazy import LazyChoice, lazy_module
 
 if TYPE_CHECKING:
-    from harness import results
+    from harness import results, servers
 else:  # pandas, numpy and the checkers load only for the commands that use them
     results = lazy_module("harness.results")
-WORKLOADS = LazyChoice("harness.workloads", "REGISTRY")
+    servers = lazy_module("harness.servers")
+WORKLOADS = LazyChoice("harness.checkspec", "CHECKS")
 
 # What the host did to a file nats-chaos wrote or read, not a bug: exit 3 with the path.
 _HOST_ERRNOS = frozenset(
@@ -349,7 +349,7 @@ def server() -> None:
 
 
 @server.command("install")
-@click.argument("version", default=servers.DEFAULT_VERSION)
+@click.argument("version", default=lambda: servers.DEFAULT_VERSION)
 @click.option("--force", is_flag=True, help="Download again even if cached.")
 @_one_line_errors
 def server_install(version: str, force: bool) -> None:
@@ -672,7 +672,7 @@ def image() -> None:
 
 
 @image.command("build")
-@click.argument("version", default=servers.DEFAULT_VERSION)
+@click.argument("version", default=lambda: servers.DEFAULT_VERSION)
 @click.option("--nats-server", "nats_server", metavar="PATH", default=None,
               help="Build from this binary instead of the cached VERSION.")  # fmt: skip
 @_one_line_errors

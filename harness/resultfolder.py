@@ -19,28 +19,55 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 import pandas as pd
 import yaml
 
 from checkers import files
-from harness import results
+from harness import results, yamlfile
+from harness.checkspec import CHECKS
 from harness.errors import BadInput, HarnessError
-from harness.scenario import Scenario, load_scenario
+
+if TYPE_CHECKING:  # the scenario's models (pydantic, every workload and fault): on demand
+    from harness.scenario import Scenario
 
 
 @dataclass
 class RunFolder:
-    """What a result folder holds; ``scenario`` is None when its YAML no longer validates."""
+    """What a result folder holds: ``scenario_data`` is its ``scenario.yaml`` as the run
+    wrote it (None when missing or no mapping); ``scenario`` validates it on first use."""
 
     path: Path
     result: dict[str, Any] | None
-    scenario: Scenario | None
     scenario_data: dict[str, Any] | None
     history: Path | None
+
+    @cached_property
+    def scenario(self) -> Scenario | None:
+        """The validated scenario; None when there is none or it no longer validates.
+
+        Only a crashed run (its nodes) or a result older than ``expectation``
+        needs it: validating imports every workload's and fault's model.
+        """
+        from harness.scenario import load_scenario
+
+        if self.scenario_data is None:
+            return None
+        try:
+            return load_scenario(self.path / "scenario.yaml")
+        except HarnessError:  # written by another version: only its data is shown
+            return None
+
+    @property
+    def workload(self) -> str:
+        """The name of the workload that wrote the history (``queue`` when unknown)."""
+        named = (self.scenario_data or {}).get("workload")
+        name = named.get("name") if isinstance(named, dict) else None
+        return name if name in CHECKS else "queue"
 
 
 RUN, COMPARE, SUITE = "run", "compare", "suite"
@@ -107,19 +134,19 @@ def overview(path: Path) -> str:
     return f"{text}\n\n{found}: {path}\nruns: {path / 'runs'}\n"
 
 
-def _scenario(path: Path) -> tuple[Scenario | None, dict[str, Any] | None]:
+def _scenario_data(path: Path) -> dict[str, Any] | None:
+    """``path/scenario.yaml`` as data (a run writes it fully resolved), or None."""
     file = path / "scenario.yaml"
     if not file.is_file():
-        return None, None
+        return None
     try:
-        sc = load_scenario(file)
-        return sc, sc.model_dump(mode="json")
-    except HarnessError:  # written by another version: show it as it is
+        raw = yamlfile.load(file)  # bounded: size, UTF-8, depth, aliases
+    except HarnessError:  # beyond those bounds: show what plain YAML makes of it
         try:
-            raw = yaml.safe_load(file.read_text())
+            raw = yaml.safe_load(file.read_text(errors="replace"))
         except yaml.YAMLError:
-            return None, None
-        return None, raw if isinstance(raw, dict) else None
+            return None
+    return raw if isinstance(raw, dict) else None
 
 
 def _result(file: Path) -> dict[str, Any]:
@@ -138,9 +165,8 @@ def _result(file: Path) -> dict[str, Any]:
 def read(path: Path) -> RunFolder:
     """Read a run folder's result (None if missing), scenario and history path."""
     result = _result(path / "results.json") if (path / "results.json").is_file() else None
-    sc, data = _scenario(path)
     history = path / "history.jsonl"
-    return RunFolder(path, result, sc, data, history if history.is_file() else None)
+    return RunFolder(path, result, _scenario_data(path), history if history.is_file() else None)
 
 
 def nemesis_ops(history: Path) -> pd.DataFrame:
@@ -188,11 +214,10 @@ def regenerate(path: Path, warn: Callable[[str], Any] = print) -> tuple[dict[str
         if not (path / "history.jsonl").is_file():
             raise BadInput(f"{e}; and no history.jsonl to check again") from None
         warn(f"warning: {e}; checking history.jsonl again")
-        scenario, data = _scenario(path)
-        run = RunFolder(path, None, scenario, data, path / "history.jsonl")
+        run = RunFolder(path, None, _scenario_data(path), path / "history.jsonl")
     if run.result is None and run.history is None:
         raise BadInput(f"{path}: not a result folder (no results.json or history.jsonl)")
-    workload = run.scenario.workload.name if run.scenario else "queue"
+    workload = run.workload
     loaded = results.load(run.history, workload, keep=True) if run.history is not None else None
     result = run.result
     if result is None:  # a crashed run: check its history now; it may end mid-op

@@ -2,11 +2,12 @@
 
 ``write`` loads the run's ``history.jsonl`` (only the workload's
 ``pairs_fs`` ops become numpy), composes the checkers the workload names
-(``harness.workloads.REGISTRY[name]``: ``wellformed``, its ``checkers``,
-then ``logs`` over the run's ``nodes/``; ``checkers.compose``) and writes
-``results.json`` (docs/contracts.md §3: ``valid``, ``anomalies``, ``checkers``,
-``stats``, timings, versions), a ``summary.md`` for CI job summaries and,
-through ``checkers.report``, ``report.html`` with ``plots/``. The verdict
+(``harness.checkspec.CHECKS[name]``, which its workload class inherits:
+``wellformed``, its ``checkers``, then ``logs`` over the run's ``nodes/``;
+``checkers.compose``) and writes ``results.json`` (docs/contracts.md §3:
+``valid``, ``anomalies``, ``checkers``, ``stats``, timings, versions), a
+``summary.md`` for CI job summaries and, through ``checkers.report``,
+``report.html`` with ``plots/``. The verdict
 line is ``checkers.verdict.verdict_line`` (re-exported here). Nothing here
 talks to a cluster, so a crashed run's history can be re-checked the same
 way with ``nats-chaos check``.
@@ -16,16 +17,19 @@ from __future__ import annotations
 
 import logging
 import platform
-from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from checkers import files
 from checkers.schema import MalformedHistory
 from checkers.verdict import verdict_line
+from harness.checkspec import CHECKS, CheckSpec
 from harness.errors import BadInput, HistoryError
-from harness.history import LoadedHistory, load_history
-from harness.scenario import ExpectSpec, Scenario
+
+if TYPE_CHECKING:  # pandas, pydantic and the workloads: imported where they are used
+    from harness.history import LoadedHistory
+    from harness.scenario import ExpectSpec, Scenario
+    from harness.workloads import Workload
 
 __all__ = ["check_file", "check_loaded", "exit_code_for", "link_latest", "verdict_line", "write"]
 
@@ -33,6 +37,8 @@ log = logging.getLogger(__name__)
 
 
 def _version(dist: str) -> str | None:
+    from importlib import metadata  # only a run records versions
+
     try:
         return metadata.version(dist)
     except metadata.PackageNotFoundError:
@@ -54,9 +60,12 @@ def _server_versions(info: dict[str, Any]) -> dict[str, Any]:
     return {"nats_server": info.get("version"), "nats_server_sha256": info.get("sha256")}
 
 
-def workload_spec(name: str) -> Any:
-    """The workload class registered as ``name`` (its checkers, headline, pairs_fs)."""
-    from harness.workloads import REGISTRY
+def workload_spec(name: str) -> type[CheckSpec] | type[Workload]:
+    """What histories of workload ``name`` are checked with: its :mod:`harness.checkspec`
+    class (no workload imported), else the class registered in ``harness.workloads``."""
+    if name in CHECKS:
+        return CHECKS[name]
+    from harness.workloads import REGISTRY  # one registered beside the built-in ones
 
     if name not in REGISTRY:
         raise BadInput(f"no workload {name!r} (known: {', '.join(sorted(REGISTRY))})")
@@ -77,6 +86,7 @@ def load(history: Path, workload: str = "queue", keep: bool = False) -> LoadedHi
     ``report`` on a run's folder) a sidecar is written for the next load.
     """
     from harness import sidecar  # numpy/pandas: only where a history is loaded
+    from harness.history import load_history
 
     pairs_fs = frozenset(workload_spec(workload).pairs_fs)
     cached = sidecar.read(history, pairs_fs)

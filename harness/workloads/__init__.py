@@ -1,26 +1,24 @@
 """Workloads, and the registry that maps a scenario's ``workload.name`` to one.
 
 A new workload is one module with its class (see
-:mod:`harness.workloads.base` for the hooks) plus one line in
-:data:`REGISTRY`; the scenario's ``workload`` union, ``check --workload`` and
-the anomaly names of ``expect:`` are derived from it. Each workload class
-declares, as class attributes, what the rest of the harness needs to know
-without running it:
+:mod:`harness.workloads.base` for the hooks), one class of what its
+histories are checked with in :mod:`harness.checkspec` (which the workload
+class inherits), plus one line in :data:`REGISTRY` and one in
+``harness.checkspec.CHECKS``; the scenario's ``workload`` union,
+``check --workload`` and the anomaly names of ``expect:`` are derived from
+them. Each workload class declares, as class attributes, what the rest of
+the harness needs to know without running it: from its
+:class:`~harness.checkspec.CheckSpec`, ``name``, ``checkers``, ``writes``,
+``headline_checker``, ``anomalies``, ``pairs_fs`` and ``offline_fs`` (what
+``nats-chaos check`` and ``report`` read without importing this package),
+and of its own:
 
-- ``name``: the registry key and the scenario's ``workload.name``;
-- ``checkers``: names in :data:`checkers.compose.REGISTRY` its histories are
-  checked with (every run adds the well-formedness and server-log checkers);
-- ``writes``: the client op names that are writes (an ``ok`` one is an
-  acknowledged write; the ``availability`` checker measures gaps between them);
-- ``headline_checker``: the checker whose ``summary`` is the run's headline;
-- ``anomalies``: every anomaly name those checkers can report;
+- ``Spec``: its pydantic spec, a member of the scenario's ``workload`` union;
 - ``needs``: the backend abilities it uses (``harness.backends.base.ABILITIES``),
   checked before a run starts like a fault's;
 - ``min_server``: the oldest nats-server version it works on (None: any
   from :data:`MIN_SERVER`, the oldest any run works on), checked before a
-  run starts;
-- ``pairs_fs``: op names whose ``ok`` value is a list of ``[int, int]`` pairs,
-  which the history loader turns into an int64 array of shape (n, 2).
+  run starts.
 """
 
 from __future__ import annotations

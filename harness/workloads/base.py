@@ -30,15 +30,13 @@ classmethod ``pipeline(scenario, shard, shards)`` returning a
 client processes (values of its own, from plain data: it runs in a process
 with no cluster object). The others perform one op per worker at a time.
 
-Class attributes (read without running anything): ``name``, ``Spec`` (its
+Class attributes (read without running anything): ``Spec`` (its
 pydantic spec, a member of the scenario's ``workload`` union, discriminated
-by ``name``), ``checkers`` (names in ``checkers.compose.REGISTRY``),
-``writes`` (the client op names that are writes, an ``ok`` one acknowledged:
-what the ``availability`` checker measures), ``headline_checker``,
-``anomalies``, ``needs`` (backend abilities, checked in preflight),
+by ``name``), ``needs`` (backend abilities, checked in preflight),
 ``min_server`` (the oldest nats-server it works on, None for any; checked
-in preflight) and ``pairs_fs`` (op names whose ``ok``
-value is a list of ``[int, int]`` pairs, loaded as an int64 array).
+in preflight), and, inherited from its class in :mod:`harness.checkspec`
+(what a check of its histories needs), ``name``, ``checkers``, ``writes``,
+``headline_checker``, ``anomalies``, ``pairs_fs`` and ``offline_fs``.
 """
 
 from __future__ import annotations

@@ -57,6 +57,7 @@ from typing import Any, ClassVar, Literal
 from pydantic import Field
 
 from harness.backends.base import NETWORK
+from harness.checkspec import BatchChecks
 from harness.clients import Failed, Message, NatsClient, Unknown, classify
 from harness.interpreter import Completion, Operation
 from harness.workloads import streams
@@ -74,31 +75,12 @@ class BatchSpec(WorkloadSpecBase):
     max_batch: int = Field(default=5, ge=2, le=1000, description="messages in the largest batch")
 
 
-class BatchWorkload(streams.ReplicaReads):
+class BatchWorkload(BatchChecks, streams.ReplicaReads):
     """Publishes atomic batches and reads every node's stream back with the batch headers."""
 
-    name: ClassVar[str] = "batch"
     Spec: ClassVar[type[WorkloadSpecBase]] = BatchSpec
-    checkers: ClassVar[tuple[str, ...]] = ("stats", "batch", "availability")
-    writes: ClassVar[tuple[str, ...]] = ("batch",)  # ok: a committed batch, acknowledged
-    headline_checker: ClassVar[str] = "batch"
-    anomalies: ClassVar[tuple[str, ...]] = (
-        "partial-batch",
-        "split-batch",
-        "failed-batch-visible",
-        "lost-batch",
-        "duplicated",
-        "unexpected",
-        "bad-ack",
-        "stream-lost",
-        "stalled",
-        "replica-groups",
-        "holes",
-        "divergence",
-    )
     needs: ClassVar[frozenset[str]] = frozenset({NETWORK})  # per-node reads cut every route
     min_server: ClassVar[str | None] = "2.12.0"  # allow_atomic came with 2.12
-    pairs_fs: ClassVar[frozenset[str]] = frozenset()
 
     def __init__(self, ctx: WorkloadContext) -> None:
         self.ctx = ctx

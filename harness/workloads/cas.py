@@ -71,6 +71,7 @@ from nats.js.errors import APIError
 from pydantic import Field
 
 from harness.backends.base import NETWORK
+from harness.checkspec import CasChecks
 from harness.clients import Failed, NatsClient, StoredMsg, Unknown
 from harness.interpreter import Completion, Operation
 from harness.workloads import streams
@@ -101,28 +102,12 @@ class CasSpec(WorkloadSpecBase):
     )
 
 
-class CasWorkload(streams.ReplicaReads):
+class CasWorkload(CasChecks, streams.ReplicaReads):
     """CAS writes with an expected last sequence, leader and direct reads, per-node finals."""
 
-    name: ClassVar[str] = "cas"
     Spec: ClassVar[type[WorkloadSpecBase]] = CasSpec
-    # cas runs the cas-register search
-    checkers: ClassVar[tuple[str, ...]] = ("stats", "cas", "availability")
-    writes: ClassVar[tuple[str, ...]] = ("cas",)  # ok: a CAS that won
-    headline_checker: ClassVar[str] = "cas"
-    offline_fs: ClassVar[tuple[str, ...]] = ("read-node",)
-    anomalies: ClassVar[tuple[str, ...]] = (
-        "non-linearizable",
-        "double-winner",
-        "lost",
-        "phantom-read",
-        "stream-lost",
-        "stalled",
-        "divergence",
-    )
     needs: ClassVar[frozenset[str]] = frozenset({NETWORK})  # per-node reads cut every route
     min_server: ClassVar[str | None] = None
-    pairs_fs: ClassVar[frozenset[str]] = frozenset()
 
     def __init__(self, ctx: WorkloadContext) -> None:
         self.ctx = ctx

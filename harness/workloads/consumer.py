@@ -61,6 +61,7 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import Field
 
+from harness.checkspec import ConsumerChecks
 from harness.clients import Delivery, NatsClient, classify
 from harness.errors import BadInput
 from harness.interpreter import Completion, Operation
@@ -85,25 +86,12 @@ class ConsumerSpec(WorkloadSpecBase):
     ack_wait: Seconds = Field(default=5.0, gt=0, description="redelivery after this")
 
 
-class ConsumerWorkload:
+class ConsumerWorkload(ConsumerChecks):
     """Publishes unique integers and consumes them through one durable pull consumer."""
 
-    name: ClassVar[str] = "consumer"
     Spec: ClassVar[type[WorkloadSpecBase]] = ConsumerSpec
-    checkers: ClassVar[tuple[str, ...]] = ("stats", "consumer", "availability")
-    writes: ClassVar[tuple[str, ...]] = ("publish",)  # ok: the producers' acknowledged publishes
-    headline_checker: ClassVar[str] = "consumer"
-    offline_fs: ClassVar[tuple[str, ...]] = ()  # the drain is no replica read
-    anomalies: ClassVar[tuple[str, ...]] = (
-        "lost-to-consumer",
-        "redelivered-after-ack",
-        "out-of-order",
-        "consumer-state-mismatch",
-        "unexpected",
-    )
     needs: ClassVar[frozenset[str]] = frozenset()  # reads go through the consumer: no isolation
     min_server: ClassVar[str | None] = None
-    pairs_fs: ClassVar[frozenset[str]] = frozenset()
 
     def __init__(self, ctx: WorkloadContext) -> None:
         self.ctx = ctx

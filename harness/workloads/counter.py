@@ -44,6 +44,7 @@ from typing import Any, ClassVar, Literal
 from pydantic import Field
 
 from harness.backends.base import NETWORK
+from harness.checkspec import CounterChecks
 from harness.clients import NatsClient, Unknown
 from harness.interpreter import Completion, Operation
 from harness.workloads import streams
@@ -60,26 +61,12 @@ class CounterSpec(WorkloadSpecBase):
     max_increment: int = Field(default=100, ge=1, description="increments are 1..max_increment")
 
 
-class CounterWorkload(streams.ReplicaReads):
+class CounterWorkload(CounterChecks, streams.ReplicaReads):
     """Increments counters with ``Nats-Incr`` and reads every node's totals back."""
 
-    name: ClassVar[str] = "counter"
     Spec: ClassVar[type[WorkloadSpecBase]] = CounterSpec
-    checkers: ClassVar[tuple[str, ...]] = ("stats", "counter", "availability")
-    writes: ClassVar[tuple[str, ...]] = ("incr",)  # ok: an increment whose PubAck carried the total
-    headline_checker: ClassVar[str] = "counter"
-    anomalies: ClassVar[tuple[str, ...]] = (
-        "lost-increment",
-        "phantom-increment",
-        "inconsistent-total",
-        "duplicate-total",
-        "stream-lost",
-        "stalled",
-        "divergence",
-    )
     needs: ClassVar[frozenset[str]] = frozenset({NETWORK})  # per-node reads cut every route
     min_server: ClassVar[str | None] = "2.12.0"  # allow_msg_counter came with 2.12
-    pairs_fs: ClassVar[frozenset[str]] = frozenset({"read"})
 
     def __init__(self, ctx: WorkloadContext) -> None:
         self.ctx = ctx

@@ -46,6 +46,7 @@ from typing import Any, ClassVar, Literal
 from pydantic import Field
 
 from harness.backends.base import NETWORK
+from harness.checkspec import DedupChecks
 from harness.clients import INFO, Message, NatsClient, classify
 from harness.interpreter import Completion, Operation
 from harness.spec import Seconds
@@ -64,30 +65,12 @@ class DedupSpec(WorkloadSpecBase):
     resend: float = Field(default=0.05, ge=0, le=1, description="acked values sent once more")
 
 
-class DedupWorkload(streams.ReplicaReads):
+class DedupWorkload(DedupChecks, streams.ReplicaReads):
     """Publishes unique messages with Msg-Ids, retrying after ``info``; reads every node back."""
 
-    name: ClassVar[str] = "dedup"
     Spec: ClassVar[type[WorkloadSpecBase]] = DedupSpec
-    checkers: ClassVar[tuple[str, ...]] = ("stats", "dedup", "availability")
-    # ok: an acknowledged publish (a duplicate ack too: the server answered)
-    writes: ClassVar[tuple[str, ...]] = ("publish",)
-    headline_checker: ClassVar[str] = "dedup"
-    anomalies: ClassVar[tuple[str, ...]] = (
-        "lost",
-        "duplicated-id",
-        "phantom-duplicate",
-        "unexpected",
-        "stream-lost",
-        "stalled",
-        "replica-groups",
-        "holes",
-        "divergence",
-        "failed-but-read",
-    )
     needs: ClassVar[frozenset[str]] = frozenset({NETWORK})  # per-node reads cut every route
     min_server: ClassVar[str | None] = None
-    pairs_fs: ClassVar[frozenset[str]] = frozenset()
 
     def __init__(self, ctx: WorkloadContext) -> None:
         self.ctx = ctx

@@ -64,6 +64,7 @@ from nats.js.errors import APIError
 from pydantic import Field
 
 from harness.backends.base import NETWORK
+from harness.checkspec import KvChecks
 from harness.clients import Ack, Failed, NatsClient, StoredMsg, classify
 from harness.errors import BadInput
 from harness.interpreter import Completion, Operation
@@ -93,25 +94,12 @@ class KvSpec(WorkloadSpecBase):
     )
 
 
-class KvWorkload(streams.ReplicaReads):
+class KvWorkload(KvChecks, streams.ReplicaReads):
     """Reads and conditionally writes a few KV keys; reads every node's last entries back."""
 
-    name: ClassVar[str] = "kv"
     Spec: ClassVar[type[WorkloadSpecBase]] = KvSpec
-    checkers: ClassVar[tuple[str, ...]] = ("stats", "kv", "linear-kv", "availability")
-    # ok: a KV write the server acknowledged with its revision
-    writes: ClassVar[tuple[str, ...]] = ("put", "create", "update", "delete")
-    headline_checker: ClassVar[str] = "kv"
-    anomalies: ClassVar[tuple[str, ...]] = (
-        "non-linearizable",
-        "lost-write",
-        "stream-lost",
-        "stalled",
-        "divergence",
-    )
     needs: ClassVar[frozenset[str]] = frozenset({NETWORK})  # per-node reads cut every route
     min_server: ClassVar[str | None] = None
-    pairs_fs: ClassVar[frozenset[str]] = frozenset()
 
     def __init__(self, ctx: WorkloadContext) -> None:
         self.ctx = ctx

@@ -42,6 +42,7 @@ from collections.abc import Awaitable, Iterator
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from harness.backends.base import NETWORK
+from harness.checkspec import QueueChecks
 from harness.clients import Message, NatsClient
 from harness.interpreter import Completion, Operation
 from harness.workloads import streams
@@ -84,28 +85,12 @@ class QueuePublisher:
         return Completion("ok", extra={"seq": answer.seq})
 
 
-class QueueWorkload(streams.ReplicaReads):
+class QueueWorkload(QueueChecks, streams.ReplicaReads):
     """Publishes unique integers to one stream and reads every node back."""
 
-    name: ClassVar[str] = "queue"
     Spec: ClassVar[type[WorkloadSpecBase]] = QueueSpec
-    checkers: ClassVar[tuple[str, ...]] = ("stats", "queue", "availability")
-    writes: ClassVar[tuple[str, ...]] = ("publish",)  # ok: an acknowledged publish
-    headline_checker: ClassVar[str] = "queue"
-    anomalies: ClassVar[tuple[str, ...]] = (
-        "lost",
-        "unexpected",
-        "duplicated",
-        "stream-lost",
-        "stalled",
-        "replica-groups",
-        "holes",
-        "divergence",
-        "failed-but-read",
-    )
     needs: ClassVar[frozenset[str]] = frozenset({NETWORK})  # per-node reads cut every route
     min_server: ClassVar[str | None] = None
-    pairs_fs: ClassVar[frozenset[str]] = frozenset({"read"})
 
     def __init__(self, ctx: WorkloadContext) -> None:
         self.ctx = ctx

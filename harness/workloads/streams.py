@@ -27,7 +27,7 @@ import asyncio
 import json
 import time
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any, ClassVar, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from nats.errors import MaxPayloadError
 from nats.js.errors import APIError
@@ -397,7 +397,6 @@ class ReplicaReads:
     ``final_ops`` is one ``read`` per replica node, ``after_reads`` heals.
     """
 
-    offline_fs: ClassVar[tuple[str, ...]] = ("read",)  # final_ops' f: re-read offline
     ctx: WorkloadContext
     cluster: Cluster
     stream: str

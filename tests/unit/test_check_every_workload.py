@@ -45,3 +45,18 @@ def test_check_gives_the_runs_own_verdict(name: str, tmp_path) -> None:
         .stdout
     )
     assert workloads.REGISTRY[name].headline_checker in checked["checkers"]
+
+
+def test_each_workload_inherits_what_it_is_checked_with_from_its_checkspec() -> None:
+    """``check`` reads ``harness.checkspec.CHECKS`` (no workload imported): every registered
+    workload has its class there, inherits it, and restates none of its attributes."""
+    from harness.checkspec import CHECKS, CheckSpec
+
+    assert sorted(CHECKS) == sorted(workloads.REGISTRY)
+    declared = {a for c in CheckSpec.__mro__ for a in getattr(c, "__annotations__", {})}
+    assert {"name", "checkers", "headline_checker", "pairs_fs", "offline_fs"} <= declared
+    for name, workload in workloads.REGISTRY.items():
+        assert issubclass(workload, CHECKS[name]) and workload.name == name
+        others = [k for k in workload.__mro__ if k not in CHECKS[name].__mro__]
+        restated = [f"{k.__name__}.{a}" for k in others for a in sorted(declared & set(vars(k)))]
+        assert restated == [], f"{name} restates {restated}"
