@@ -53,10 +53,10 @@ class RunFolder:
         Only a crashed run (its nodes) or a result older than ``expectation``
         needs it: validating imports every workload's and fault's model.
         """
-        from harness.scenario import load_scenario
-
         if self.scenario_data is None:
             return None
+        from harness.scenario import load_scenario
+
         try:
             return load_scenario(self.path / "scenario.yaml")
         except HarnessError:  # written by another version: only its data is shown

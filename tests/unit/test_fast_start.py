@@ -97,6 +97,10 @@ def test_check_imports_no_run_time_layer_and_no_plotting(tmp_path: Path) -> None
     assert json.loads(loaded) == []
     # and a command that needs the heavy layers still loads them
     assert {"numpy", "pandas"} <= set(_loaded_after(["check", str(history)]))
+    # a folder `check --report` wrote has no scenario: its report needs none either
+    assert _loaded_after(["check", str(history), "--report", str(tmp_path)], RUN_ONLY) == []
+    assert _loaded_after(["report", str(tmp_path)], RUN_ONLY) == []
+    assert (tmp_path / "report.html").is_file()
 
 
 def test_report_of_a_run_imports_no_run_time_layer(tmp_path: Path) -> None:
