@@ -35,7 +35,6 @@ from checkers.report.timeline import FaultWindow
 WIDTH, HEIGHT, DPI = 10.0, 3.3, 144
 X_CELLS, Y_CELLS = 700, 200  # a cell is ~2x2 px, smaller than a marker: thinning is invisible
 OUTCOME_COLOURS = {"ok": "#4c72b0", "fail": "#dd8452", "info": "#c44e52"}
-OK = list(OUTCOME_COLOURS).index("ok")
 OUTCOME_LABELS = {"ok": "ok", "fail": "fail (definitely not written)", "info": "info (unknown)"}
 FAULT_COLOURS = ("#8172b3", "#937860", "#da8bc3", "#55a868", "#ccb974", "#64b5cd")
 NODE_COLOURS = ("#4c72b0", "#55a868", "#8172b3", "#937860", "#da8bc3", "#64b5cd", "#ccb974")
@@ -63,10 +62,10 @@ def thin_scatter(x: np.ndarray, y: np.ndarray, span: tuple[float, float]) -> np.
     return np.sort(first[first < len(x)])  # drawn in history order
 
 
-def _outcomes(pairs: pd.DataFrame) -> np.ndarray:
-    """Each pair's outcome as its position in :data:`OUTCOME_COLOURS` (-1: another):
-    one pass over the strings instead of one comparison per outcome."""
-    return pd.Index(list(OUTCOME_COLOURS)).get_indexer(pairs["type"].to_numpy())
+def _outcomes(pairs: pd.DataFrame) -> dict[str, np.ndarray]:
+    """Which pairs ended with each outcome of :data:`OUTCOME_COLOURS` (one mask each)."""
+    types = pairs["type"].to_numpy()
+    return {outcome: types == outcome for outcome in OUTCOME_COLOURS}
 
 
 def _figure() -> tuple[Figure, Axes]:
@@ -164,9 +163,9 @@ def latency(
     fig, ax = _figure()
     handles: list = []
     x, y = pairs["invoke_s"].to_numpy(), np.maximum(pairs["latency_ms"].to_numpy(), 1e-3)
-    types = _outcomes(pairs)
-    for code, (outcome, colour) in enumerate(OUTCOME_COLOURS.items()):
-        mine = np.flatnonzero(types == code)
+    outcomes = _outcomes(pairs)
+    for outcome, colour in OUTCOME_COLOURS.items():
+        mine = np.flatnonzero(outcomes[outcome])
         if not len(mine):
             continue
         keep = mine[thin_scatter(x[mine], y[mine], span)]
@@ -174,7 +173,7 @@ def latency(
         ax.scatter(x[keep], y[keep], s=size, color=colour, linewidths=0, alpha=0.85, zorder=2)
         label = f"{OUTCOME_LABELS[outcome]}: {len(mine):,}"
         handles.append(Patch(color=colour, label=label))
-    ok = types == OK
+    ok = outcomes["ok"]
     if ok.sum() >= 2:
         handles += _percentiles(ax, x[ok], y[ok], span)
     if len(x):
@@ -225,9 +224,9 @@ def throughput(
     fig, ax = _figure()
     width = bucket_seconds(span)
     handles: list = []
-    t, types = pairs["complete_s"].to_numpy(), _outcomes(pairs)
-    for code, (outcome, colour) in enumerate(OUTCOME_COLOURS.items()):
-        mine = t[types == code]
+    t, outcomes = pairs["complete_s"].to_numpy(), _outcomes(pairs)
+    for outcome, colour in OUTCOME_COLOURS.items():
+        mine = t[outcomes[outcome]]
         if not len(mine) and outcome != "ok":
             continue
         edges, counts = _hist(mine, span, width)
