@@ -12,7 +12,8 @@ looks the same as drawing every point but stays a few tens of thousands of
 markers for a million publishes; throughput is a histogram over every op,
 and a checker's histograms are only summed into wider buckets. Figures are
 built with matplotlib's object API on the Agg canvas, so nothing touches
-pyplot's global state or needs a display.
+pyplot's global state or needs a display, and its pixels are encoded as an
+RGB PNG with pillow (:func:`_png`).
 """
 
 from __future__ import annotations
