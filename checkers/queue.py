@@ -147,7 +147,7 @@ def _by_value(rows: np.ndarray, ops: pd.DataFrame, extra: str) -> pd.DataFrame:
     frame = pd.DataFrame({"value": values[order], extra: other[order]})
     first = np.ones(len(frame), dtype=bool)
     first[1:] = frame["value"].to_numpy()[1:] != frame["value"].to_numpy()[:-1]
-    return frame[first].reset_index(drop=True)
+    return frame if first.all() else frame[first].reset_index(drop=True)
 
 
 def _publishes(ops: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame, np.ndarray]:
