@@ -60,7 +60,7 @@ import pandas as pd
 from checkers.queue_summary import _count as _count  # re-exported: other checkers use it
 from checkers.queue_summary import summarize
 from checkers.replicas import analyse, recovery_record
-from checkers.schema import client_mask, column, equals, int64_at
+from checkers.schema import client_mask, column_at, equals, int64_at
 from checkers.sets import contains, repeated, stable_order, union, uniq
 
 SAMPLE = 20
@@ -115,7 +115,7 @@ def node_reads(ops: pd.DataFrame, nodes: list[str]) -> dict[str, NodeRead]:
     reading = equals(ops, "f", "read") & ~equals(ops, "type", "invoke")
     rows = np.flatnonzero(reading & client_mask(ops))
     found: dict[str, NodeRead] = {n: NodeRead() for n in nodes}
-    cols = [_col(ops, k)[rows] for k in ("node", "type", "value", "error", "note", "absent")]
+    cols = [column_at(ops, k, rows) for k in ("node", "type", "value", "error", "note", "absent")]
     for node, typ, value, error, note, absent in zip(*cols, strict=True):
         nr = found.setdefault(str(node), NodeRead())
         if typ != "ok":
@@ -134,9 +134,6 @@ def node_reads(ops: pd.DataFrame, nodes: list[str]) -> dict[str, NodeRead]:
         nr.pairs = _unique_pairs(nr.pairs)
         nr.values = uniq(nr.pairs[:, 1])
     return found
-
-
-_col = column
 
 
 def _by_value(rows: np.ndarray, ops: pd.DataFrame, extra: str) -> pd.DataFrame:

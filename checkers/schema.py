@@ -113,6 +113,11 @@ def _column(ops: pd.DataFrame, name: str) -> np.ndarray:
     return col.to_numpy() if col.dtype == np.int64 else col.to_numpy(dtype=object)
 
 
+def column_at(ops: pd.DataFrame, name: str, rows: np.ndarray) -> np.ndarray:
+    """``column(ops, name)[rows]``, without a column of None for all ops when it is absent."""
+    return column(ops, name)[rows] if name in ops else np.full(len(rows), None, dtype=object)
+
+
 def factorized(ops: pd.DataFrame, name: str) -> tuple[np.ndarray, np.ndarray]:
     """``pd.factorize(column(ops, name), use_na_sentinel=False)``: codes in order of first
     appearance and the distinct values (objects).
