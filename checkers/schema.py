@@ -74,6 +74,11 @@ def _read_only(x: Any) -> Any:
     return x
 
 
+def _sharing(ops: pd.DataFrame) -> bool:
+    active = _SHARED.get()
+    return active is not None and active[0] is ops
+
+
 def shared(ops: pd.DataFrame, key: Hashable, make: Callable[[], T]) -> T:
     """``make()``, computed once per ``key`` while :func:`shared_columns` of ``ops`` is active.
 
@@ -139,8 +144,9 @@ def _factorized(ops: pd.DataFrame, name: str) -> tuple[np.ndarray, np.ndarray]:
 
 def _codes(ops: pd.DataFrame, name: str) -> np.ndarray | None:
     """The codes of :func:`factorized` when comparing them is comparing the values: a
-    column of hashable values without missing ones (NaN != NaN); else None."""
-    if name not in ops or ops[name].dtype == np.int64:
+    column of hashable values without missing ones (NaN != NaN); else None. Only while
+    the codes are shared: for one comparison, comparing the objects is cheaper."""
+    if not _sharing(ops) or name not in ops or ops[name].dtype == np.int64:
         return None
     try:
         codes, uniques = factorized(ops, name)
