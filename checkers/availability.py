@@ -40,7 +40,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from checkers.schema import client_mask, column
+from checkers.schema import client_mask, column, equals, one_of
 from checkers.windows import FaultWindow, fault_windows, faults_only, recovery_record
 
 NS = 1_000_000_000
@@ -117,13 +117,12 @@ def step_downs(ops: pd.DataFrame) -> list[dict[str, Any]]:
 def check_availability(ops: pd.DataFrame, context: dict[str, Any]) -> dict[str, Any]:
     """Availability figures of a history; see the module docstring."""
     writes = tuple(context.get("writes") or WRITES)
-    rows = np.flatnonzero(client_mask(ops) & np.isin(column(ops, "f"), writes))
-    types = column(ops, "type")[rows]
-    times = ops["time"].to_numpy().astype(np.int64)[rows]
-    acks = np.sort(times[types == "ok"])
-    failed = (types == "fail") | (types == "info")
-    fail_t, fail_e = times[failed], column(ops, "error")[rows][failed]
-    invoked = types == "invoke"
+    rows = np.flatnonzero(client_mask(ops) & one_of(ops, "f", writes))
+    times = ops["time"].to_numpy()[rows].astype(np.int64)
+    acks = np.sort(times[equals(ops, "type", "ok")[rows]])
+    failed = equals(ops, "type", "fail")[rows] | equals(ops, "type", "info")[rows]
+    fail_t, fail_e = times[failed], column(ops, "error")[rows[failed]]
+    invoked = equals(ops, "type", "invoke")[rows]
     inv, done = times[invoked], times[~invoked]
     recovery = recovery_record(ops)
     result: dict[str, Any] = {

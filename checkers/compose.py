@@ -17,7 +17,9 @@ Out: ``{"valid", "anomalies", "checkers": {name: result}, "headline_checker"}``
 where ``valid`` is the worst of the checkers' (False > "unknown" > True) and
 ``anomalies`` the union of their anomaly names in order. A checker that
 raises yields ``{"valid": "unknown", "error": ...}`` instead of crashing
-the run.
+the run. While they run, :func:`checkers.schema.shared_columns` lets them share
+the typed views of ``ops`` (client mask, column codes, ops grouped by process)
+instead of each deriving its own.
 
 The headline checker's result carries a ``summary`` block, which
 :func:`checkers.verdict.headline` turns into the verdict line and every
@@ -60,7 +62,7 @@ from checkers.kv import check_kv
 from checkers.linear import linear_checker
 from checkers.logs import check_logs
 from checkers.queue import check_queue
-from checkers.schema import MalformedHistory
+from checkers.schema import MalformedHistory, shared_columns
 from checkers.stats import check_stats
 from checkers.wellformed import check_wellformed
 
@@ -145,5 +147,6 @@ def check_history(
     chosen = checkers_named(names)
     if headline is not None and headline not in chosen:
         raise ValueError(f"headline checker {headline!r} is not among {', '.join(chosen)}")
-    results = {name: check_safe(name, fn, ops, context) for name, fn in chosen.items()}
+    with shared_columns(ops):  # each typed view of ops is derived once, for every checker
+        results = {name: check_safe(name, fn, ops, context) for name, fn in chosen.items()}
     return merge(results, headline)

@@ -57,6 +57,7 @@ from checkers.queue import (
     repeated,
     replica_findings,
     sample_reads,
+    union,
     uniq,
 )
 from checkers.queue_summary import (
@@ -171,7 +172,7 @@ def check_dedup(ops: pd.DataFrame, context: dict[str, Any]) -> dict[str, Any]:
     ok = types == "ok"
     acked = uniq(ids[ok])
     read_parts = [nr.values for nr in reads.values()]
-    read = uniq(np.concatenate(read_parts)) if read_parts else attempted[:0]
+    read = union(read_parts) if read_parts else attempted[:0]
 
     # duplicated: stored twice on one node, attempts within the window
     times = att.groupby("id")["time"].agg(["min", "max"])

@@ -60,8 +60,8 @@ import pandas as pd
 from checkers.queue_summary import _count as _count  # re-exported: other checkers use it
 from checkers.queue_summary import summarize
 from checkers.replicas import analyse, recovery_record
-from checkers.schema import client_mask, column, int64_at
-from checkers.sets import contains, repeated, uniq
+from checkers.schema import client_mask, column_at, equals, int64_at
+from checkers.sets import contains, repeated, stable_order, union, uniq
 
 SAMPLE = 20
 EXAMPLES = 5
@@ -112,10 +112,10 @@ def _text(v: Any) -> str | None:
 
 def node_reads(ops: pd.DataFrame, nodes: list[str]) -> dict[str, NodeRead]:
     """Per node: status, note and the (seq, value) pairs of all its ``ok`` reads."""
-    f, types = _col(ops, "f"), _col(ops, "type")
-    rows = np.flatnonzero((f == "read") & (types != "invoke") & client_mask(ops))
+    reading = equals(ops, "f", "read") & ~equals(ops, "type", "invoke")
+    rows = np.flatnonzero(reading & client_mask(ops))
     found: dict[str, NodeRead] = {n: NodeRead() for n in nodes}
-    cols = [_col(ops, k)[rows] for k in ("node", "type", "value", "error", "note", "absent")]
+    cols = [column_at(ops, k, rows) for k in ("node", "type", "value", "error", "note", "absent")]
     for node, typ, value, error, note, absent in zip(*cols, strict=True):
         nr = found.setdefault(str(node), NodeRead())
         if typ != "ok":
@@ -136,38 +136,38 @@ def node_reads(ops: pd.DataFrame, nodes: list[str]) -> dict[str, NodeRead]:
     return found
 
 
-_col = column
-
-
 def _by_value(rows: np.ndarray, ops: pd.DataFrame, extra: str) -> pd.DataFrame:
     """Publish rows as a frame of int ``value`` and ``extra``, sorted by value, one row each."""
     values = int64_at(ops, rows, "value")
     other = int64_at(ops, rows, extra)
-    order = np.argsort(values, kind="stable")
+    order = stable_order(values)
     frame = pd.DataFrame({"value": values[order], extra: other[order]})
     first = np.ones(len(frame), dtype=bool)
     first[1:] = frame["value"].to_numpy()[1:] != frame["value"].to_numpy()[:-1]
-    return frame[first].reset_index(drop=True)
+    return frame if first.all() else frame[first].reset_index(drop=True)
 
 
 def _publishes(ops: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame, np.ndarray]:
     """(invokes, acks, failed): publish invokes (value, process), ok completions
     (value, time) and the sorted values whose publish definitely failed."""
-    pub = _col(ops, "f") == "publish"
-    types = _col(ops, "type")
-    invokes = _by_value(np.flatnonzero(pub & (types == "invoke")), ops, "process")
-    acks = _by_value(np.flatnonzero(pub & (types == "ok")), ops, "time")
-    failed = _by_value(np.flatnonzero(pub & (types == "fail")), ops, "time")["value"].to_numpy()
-    return invokes, acks, failed
+    pub = equals(ops, "f", "publish")
+    invokes = _by_value(np.flatnonzero(pub & equals(ops, "type", "invoke")), ops, "process")
+    acks = _by_value(np.flatnonzero(pub & equals(ops, "type", "ok")), ops, "time")
+    fails = _by_value(np.flatnonzero(pub & equals(ops, "type", "fail")), ops, "time")
+    return invokes, acks, fails["value"].to_numpy()
 
 
-def lost_breakdown(invokes: pd.DataFrame, read: np.ndarray, lost: np.ndarray) -> dict[str, int]:
+def lost_breakdown(
+    invokes: pd.DataFrame, read: np.ndarray, lost: np.ndarray, was_read: np.ndarray | None = None
+) -> dict[str, int]:
     """Jepsen's split of lost values relative to each writing process's read values.
 
     Before the process's lowest read value: prefix; between its lowest and
     highest: middle; after its highest, or any when none was read: postfix.
+    ``was_read``: for each invoke, is its value in ``read`` (when already known).
     """
-    was_read = contains(read, invokes["value"].to_numpy())
+    if was_read is None:
+        was_read = contains(read, invokes["value"].to_numpy())
     bounds = invokes[was_read].groupby("process")["value"].agg(["min", "max"])
     vals = invokes["value"].to_numpy()
     at = np.minimum(np.searchsorted(vals, lost), max(len(vals) - 1, 0))
@@ -257,7 +257,11 @@ def sample_reads(reads: dict[str, NodeRead], values: np.ndarray) -> dict[str, di
 
 def duplicated_values(reads: dict[str, NodeRead]) -> np.ndarray:
     """Values found at two different stream sequences on one node (each value once)."""
-    dups = [repeated(nr.pairs[:, 1]) for nr in reads.values()]
+    # a node with as many distinct values (``values``) as pairs holds none twice
+    dups = [
+        nr.pairs[:0, 1] if len(nr.values) == len(nr.pairs) else repeated(nr.pairs[:, 1])
+        for nr in reads.values()
+    ]
     return uniq(np.concatenate(dups)) if dups else np.empty(0, dtype=np.int64)
 
 
@@ -266,6 +270,9 @@ def conflict_seqs(reads: dict[str, NodeRead]) -> np.ndarray:
     read = [nr.pairs for nr in reads.values() if len(nr.pairs)]
     if not read:
         return np.empty(0, dtype=np.int64)
+    seq = read[0][:, 0]
+    if all(np.array_equal(p, read[0]) for p in read[1:]) and (seq[1:] > seq[:-1]).all():
+        return np.empty(0, dtype=np.int64)  # the replicas agree, one value per sequence
     everything = np.concatenate(read)
     # each node's pairs are sorted by seq: a stable sort merges the runs in linear time
     s = everything[np.argsort(everything[:, 0], kind="stable")]
@@ -293,7 +300,14 @@ def same_seq_conflicts(
 
 def holdings(reads: dict[str, NodeRead], acked: np.ndarray) -> dict[str, np.ndarray]:
     """Per readable node: for each acknowledged value, does the node hold it?"""
-    return {n: contains(nr.values, acked) for n, nr in reads.items() if nr.status != "unread"}
+    out: dict[str, np.ndarray] = {}
+    for n, nr in reads.items():
+        if nr.status == "unread":
+            continue
+        # replicas that agree hold the same values: one search answers for all of them
+        same = next((m for k, m in out.items() if np.array_equal(reads[k].values, nr.values)), None)
+        out[n] = contains(nr.values, acked) if same is None else same.copy()
+    return out
 
 
 def missing_on_nodes(has: dict[str, np.ndarray], acked: np.ndarray) -> dict[str, dict]:
@@ -375,15 +389,18 @@ def check_queue(ops: pd.DataFrame, context: dict[str, Any]) -> dict[str, Any]:
     attempted = invokes["value"].to_numpy()
     acked = acks["value"].to_numpy()
     read_vals = [nr.values for nr in reads.values()]
-    read = uniq(np.concatenate(read_vals)) if read_vals else attempted[:0]
-    lost = acked[~contains(read, acked)]
+    read = union(read_vals) if read_vals else attempted[:0]
+    replicas = replica_findings(reads, acks, ops, context.get("nodes_dir"))
+    has, missing = replicas.has, replicas.fields["divergence"]["missing_on_node"]
+    # a node that read every value read has already said which acknowledged ones it holds
+    held = next((has[n] for n in has if np.array_equal(reads[n].values, read)), None)
+    lost = acked[~(contains(read, acked) if held is None else held)]
+    attempted_read = contains(read, attempted)
     unexpected = read[~contains(attempted, read)]
     not_acked = attempted[~contains(acked, attempted)]
     recovered = not_acked[contains(read, not_acked)]
     failed_read = failed[contains(read, failed)]  # "certainly not written", yet read
     duplicated = duplicated_values(reads)
-    replicas = replica_findings(reads, acks, ops, context.get("nodes_dir"))
-    has, missing = replicas.has, replicas.fields["divergence"]["missing_on_node"]
     any_read = any(nr.status != "unread" for nr in reads.values())
     counts = {
         "lost": len(lost),
@@ -399,7 +416,7 @@ def check_queue(ops: pd.DataFrame, context: dict[str, Any]) -> dict[str, Any]:
         "attempt_count": len(attempted),
         "acknowledged_count": len(acked),
         "read_count": len(read),
-        "ok_count": int(contains(read, attempted).sum()),
+        "ok_count": int(attempted_read.sum()),
         "lost_count": len(lost),
         "lost": _sample(lost),
         "unexpected_count": len(unexpected),
@@ -412,7 +429,7 @@ def check_queue(ops: pd.DataFrame, context: dict[str, Any]) -> dict[str, Any]:
         "failed_but_read_count": len(failed_read),
         "failed_but_read": _sample(failed_read),
         "unknown_count": len(not_acked) - len(recovered) - (len(failed) - len(failed_read)),
-        "lost_breakdown": lost_breakdown(invokes, read, lost),
+        "lost_breakdown": lost_breakdown(invokes, read, lost, attempted_read),
         "lost_ack_time": lost_ack_span(acks, lost),
         "per_node": _per_node(reads, has, acked),
         "unread_nodes": sorted(n for n, nr in reads.items() if nr.status == "unread"),

@@ -46,7 +46,7 @@ import numpy as np
 import pandas as pd
 
 from checkers.logs import LOG_NAME, explain
-from checkers.sets import contains, uniq
+from checkers.sets import contains, stable_order, uniq
 from checkers.windows import recovery_record
 
 __all__ = [
@@ -189,7 +189,7 @@ def analyse(
     ``conflict_seqs`` are the sorted stream sequences that hold different
     values on two read nodes (:func:`checkers.queue.same_seq_conflicts`).
     """
-    order = np.argsort(acks["time"].to_numpy(), kind="stable")
+    order = stable_order(acks["time"].to_numpy())
     ack_values = acks["value"].to_numpy()[order]
     ack_times = acks["time"].to_numpy()[order]
     lost_nodes = sorted(n for n, nr in reads.items() if nr.absent)

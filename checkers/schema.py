@@ -6,13 +6,31 @@ one row per op and the columns :data:`CORE_FIELDS` (plus ``_line``, the
 ``type`` is one of :data:`OP_TYPES`; ``process`` is an integer client id or
 :data:`NEMESIS`. This module is the bottom layer: ``harness.history`` (the
 writer and loader) imports it, every checker may, and it imports nothing of
-the project.
+the project but :mod:`checkers.sets` (numpy alone).
+
+Shared columns: :func:`shared_columns` (``with shared_columns(ops): ...``;
+:func:`checkers.compose.check_history` wraps its checkers in it) makes the
+helpers below derive each typed view of ``ops`` once for the duration of the
+block — :func:`client_mask`, :func:`column`, :func:`equals`,
+:func:`factorized`, :func:`by_process`, and whatever a checker keeps with
+:func:`shared` — instead of once per checker. The memo holds only that one
+DataFrame object and ends with the block, so a frame changed between two
+checks is never answered from a stale copy; outside a block every helper
+computes afresh. The arrays it hands out are read-only
+(``flags.writeable`` False): a checker that writes into one fails loudly.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Hashable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from typing import Any, TypeVar
+
 import numpy as np
 import pandas as pd
+
+from checkers.sets import stable_order
 
 OP_TYPES = ("invoke", "ok", "fail", "info")
 NEMESIS = "nemesis"
@@ -31,8 +49,57 @@ class MalformedHistory(ValueError):
         self.why = why
 
 
+T = TypeVar("T")
+_SHARED: ContextVar[tuple[pd.DataFrame, dict[Hashable, Any]] | None] = ContextVar(
+    "shared_columns", default=None
+)
+
+
+@contextmanager
+def shared_columns(ops: pd.DataFrame) -> Iterator[None]:
+    """Within the block, the helpers of this module derive each view of ``ops`` once."""
+    token = _SHARED.set((ops, {}))
+    try:
+        yield
+    finally:
+        _SHARED.reset(token)
+
+
+def _read_only(x: Any) -> Any:
+    if isinstance(x, np.ndarray):
+        x.flags.writeable = False
+    elif isinstance(x, tuple):
+        for item in x:
+            _read_only(item)
+    return x
+
+
+def _sharing(ops: pd.DataFrame) -> bool:
+    active = _SHARED.get()
+    return active is not None and active[0] is ops
+
+
+def shared(ops: pd.DataFrame, key: Hashable, make: Callable[[], T]) -> T:
+    """``make()``, computed once per ``key`` while :func:`shared_columns` of ``ops`` is active.
+
+    Arrays in the result (or in a tuple of results) are made read-only.
+    Outside such a block (or for another frame) it is ``make()`` every time.
+    """
+    active = _SHARED.get()
+    if active is None or active[0] is not ops:
+        return make()
+    memo = active[1]
+    if key not in memo:
+        memo[key] = _read_only(make())
+    return memo[key]
+
+
 def client_mask(ops: pd.DataFrame) -> np.ndarray:
     """True for client ops (every op whose process is not "nemesis")."""
+    return shared(ops, "client", lambda: _client_mask(ops))
+
+
+def _client_mask(ops: pd.DataFrame) -> np.ndarray:
     procs = ops["process"]
     if pd.api.types.is_integer_dtype(procs.dtype):
         return np.ones(len(ops), dtype=bool)
@@ -41,10 +108,92 @@ def client_mask(ops: pd.DataFrame) -> np.ndarray:
 
 def column(ops: pd.DataFrame, name: str) -> np.ndarray:
     """A column as a numpy array (int64 stays int64, anything else objects; all None if absent)."""
+    return shared(ops, ("column", name), lambda: _column(ops, name))
+
+
+def _column(ops: pd.DataFrame, name: str) -> np.ndarray:
     if name not in ops:
         return np.full(len(ops), None, dtype=object)
     col = ops[name]
     return col.to_numpy() if col.dtype == np.int64 else col.to_numpy(dtype=object)
+
+
+def column_at(ops: pd.DataFrame, name: str, rows: np.ndarray) -> np.ndarray:
+    """``column(ops, name)[rows]``, without a column of None for all ops when it is absent."""
+    return column(ops, name)[rows] if name in ops else np.full(len(rows), None, dtype=object)
+
+
+def factorized(ops: pd.DataFrame, name: str) -> tuple[np.ndarray, np.ndarray]:
+    """``pd.factorize(column(ops, name), use_na_sentinel=False)``: codes in order of first
+    appearance and the distinct values (objects).
+
+    A string column without missing values is factorized as it is stored
+    (several times faster than its objects, and the same codes).
+    """
+    return shared(ops, ("factorized", name), lambda: _factorized(ops, name))
+
+
+def _factorized(ops: pd.DataFrame, name: str) -> tuple[np.ndarray, np.ndarray]:
+    if name in ops and isinstance(ops[name].dtype, pd.StringDtype):
+        codes, uniques = pd.factorize(ops[name], use_na_sentinel=False)
+        if not uniques.isna().any():
+            return codes, uniques.to_numpy(dtype=object)
+    codes, uniques = pd.factorize(column(ops, name), use_na_sentinel=False)
+    return codes, np.asarray(uniques, dtype=object)
+
+
+def _codes(ops: pd.DataFrame, name: str) -> np.ndarray | None:
+    """The codes of :func:`factorized` when comparing them is comparing the values: a
+    column of hashable values without missing ones (NaN != NaN); else None. Only while
+    the codes are shared: for one comparison, comparing the objects is cheaper."""
+    if not _sharing(ops) or name not in ops or ops[name].dtype == np.int64:
+        return None
+    try:
+        codes, uniques = factorized(ops, name)
+    except TypeError:  # unhashable values (a malformed history): compare the objects
+        return None
+    return None if pd.isna(uniques).any() else codes
+
+
+def equals(ops: pd.DataFrame, name: str, value: str) -> np.ndarray:
+    """``column(ops, name) == value`` for a string ``value``, as a bool array."""
+    return shared(ops, ("equals", name, value), lambda: _equals(ops, name, value))
+
+
+def _equals(ops: pd.DataFrame, name: str, value: str) -> np.ndarray:
+    codes = _codes(ops, name)
+    if codes is None:
+        return np.asarray(column(ops, name) == value, dtype=bool)
+    hit = np.flatnonzero(factorized(ops, name)[1] == value)
+    return codes == hit[0] if len(hit) == 1 else np.isin(codes, hit)
+
+
+def one_of(ops: pd.DataFrame, name: str, values: tuple[str, ...]) -> np.ndarray:
+    """``np.isin(column(ops, name), values)`` for string ``values``, as a bool array."""
+    codes = _codes(ops, name)
+    if codes is None:
+        return np.isin(column(ops, name), values)
+    return np.isin(factorized(ops, name)[1], values)[codes]
+
+
+def same_as_previous(ops: pd.DataFrame, name: str, rows: np.ndarray) -> np.ndarray:
+    """For ``rows[1:]``: is column ``name`` equal (``==``) at each row and the one before it?"""
+    codes = _codes(ops, name)
+    at = column(ops, name)[rows] if codes is None else codes[rows]
+    return np.asarray(at[1:] == at[:-1], dtype=bool)
+
+
+def by_process(ops: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """(rows, processes): the client rows grouped by process (a stable sort, so each
+    process's ops stay in history order) and their process as int64."""
+    return shared(ops, "by_process", lambda: _by_process(ops))
+
+
+def _by_process(ops: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    rows = np.flatnonzero(client_mask(ops))
+    procs = column(ops, "process")[rows].astype(np.int64)
+    order = stable_order(procs)
+    return rows[order], procs[order]
 
 
 def line_numbers(ops: pd.DataFrame) -> np.ndarray:

@@ -19,7 +19,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from checkers.schema import OP_TYPES, client_mask
+from checkers.schema import OP_TYPES, by_process, client_mask, equals, factorized, shared
+
+GROUPS = 64  # latency_ms of more distinct fs than this goes through pandas' groupby
+QUANTILES = ("p50", "p90", "p99", "max")
 
 
 def _obj(ops: pd.DataFrame, name: str) -> np.ndarray:
@@ -34,23 +37,15 @@ def paired_ops(ops: pd.DataFrame) -> pd.DataFrame:
     (of the invoke), ``invoke_row`` and ``complete_row`` (the two ops' positions
     in ``ops``). Invokes without a completion (a run cut short) are left out.
     """
-    rows = np.flatnonzero(client_mask(ops))
-    procs = ops["process"].to_numpy()[rows].astype(np.int64)
-    # rows are in history order, so a stable sort by process keeps each process's ops in order
-    order = rows[np.argsort(procs, kind="stable")]
-    procs = np.sort(procs, kind="stable")
-    types = _obj(ops, "type")[order]
-    is_pair = (types[:-1] == "invoke") & (types[1:] != "invoke") & (procs[:-1] == procs[1:])
-    inv = order[:-1][is_pair]
-    done = order[1:][is_pair]
+    inv, done, procs = pair_rows(ops)
     times = ops["time"].to_numpy()
     return pd.DataFrame(
         {
             "invoke_time": times[inv],
             "complete_time": times[done],
-            "type": types[1:][is_pair],
+            "type": _obj(ops, "type")[done],
             "f": _obj(ops, "f")[inv],
-            "process": procs[:-1][is_pair],
+            "process": procs,
             "node": _obj(ops, "node")[inv],
             "value": _obj(ops, "value")[inv],
             "invoke_row": inv,
@@ -59,10 +54,24 @@ def paired_ops(ops: pd.DataFrame) -> pd.DataFrame:
     )
 
 
+def pair_rows(ops: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The rows of :func:`paired_ops`: (invoke rows, completion rows, their process)."""
+    return shared(ops, "pair_rows", lambda: _pair_rows(ops))
+
+
+def _pair_rows(ops: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    # grouped by process by a stable sort: each process's ops stay in history order
+    order, procs = by_process(ops)
+    invoke = equals(ops, "type", "invoke")[order]
+    is_pair = invoke[:-1] & ~invoke[1:] & (procs[:-1] == procs[1:])
+    return order[:-1][is_pair], order[1:][is_pair], procs[:-1][is_pair]
+
+
 def counts_by_f(ops: pd.DataFrame) -> dict[str, dict[str, int]]:
     """{f: {invoke, ok, fail, info}} over every op."""
-    f_codes, fs = pd.factorize(_obj(ops, "f"), use_na_sentinel=False)
-    type_codes = pd.Index(OP_TYPES).get_indexer(_obj(ops, "type"))
+    f_codes, fs = factorized(ops, "f")
+    codes, types = factorized(ops, "type")
+    type_codes = pd.Index(OP_TYPES).get_indexer(types)[codes]
     counts = np.bincount(
         f_codes * len(OP_TYPES) + type_codes, minlength=len(fs) * len(OP_TYPES)
     ).reshape(len(fs), len(OP_TYPES))
@@ -77,28 +86,48 @@ def latency_ms(pairs: pd.DataFrame) -> dict[str, dict[str, float | int]]:
     ms = (pairs["complete_time"] - pairs["invoke_time"]) / 1e6
     out = {}
     for f, group in ms.groupby(pairs["f"].to_numpy()):
-        q = np.percentile(group.to_numpy(), [50, 90, 99, 100])
-        out[str(f)] = {"count": len(group)} | dict(
-            zip(("p50", "p90", "p99", "max"), (round(float(x), 3) for x in q), strict=True)
-        )
+        out[str(f)] = _quantiles(group.to_numpy())
     return out
+
+
+def _quantiles(ms: np.ndarray) -> dict[str, float | int]:
+    q = np.percentile(ms, [50, 90, 99, 100])
+    return {"count": len(ms)} | dict(zip(QUANTILES, (round(float(x), 3) for x in q), strict=True))
+
+
+def op_latency_ms(ops: pd.DataFrame) -> dict[str, dict[str, float | int]]:
+    """``latency_ms(paired_ops(ops))``, without building the pairs table: the groups are
+    the fs' codes (:func:`checkers.schema.factorized`), in the order groupby sorts them."""
+    inv, done, _ = pair_rows(ops)
+    f_codes, fs = factorized(ops, "f")
+    codes = f_codes[inv]
+    present = np.flatnonzero(np.bincount(codes, minlength=len(fs)))
+    if len(present) > GROUPS:
+        return latency_ms(paired_ops(ops))
+    times = ops["time"].to_numpy()
+    ms = (times[done] - times[inv]) / 1e6
+    # groupby's order: the distinct keys sorted (factorize sort=True), missing ones dropped
+    rank, keys = pd.factorize(fs[present], sort=True)
+    return {
+        str(keys[r]): _quantiles(ms[codes == present[i]])
+        for r, i in sorted((r, i) for i, r in enumerate(rank) if r >= 0)
+    }
 
 
 def publish_rate(ops: pd.DataFrame, client: np.ndarray) -> float | None:
     """Acknowledged publishes per second between the first and last publish invoke."""
-    pub = client & (_obj(ops, "f") == "publish")
-    types = _obj(ops, "type")
-    times = ops["time"].to_numpy()[pub & (types == "invoke")]
+    pub = client & equals(ops, "f", "publish")
+    times = ops["time"].to_numpy()[pub & equals(ops, "type", "invoke")]
     if len(times) < 2 or times.max() == times.min():
         return None
-    acked = int((pub & (types == "ok")).sum())
+    acked = int((pub & equals(ops, "type", "ok")).sum())
     return acked / ((times.max() - times.min()) / 1e9)
 
 
 def check_stats(ops: pd.DataFrame, context: dict[str, Any]) -> dict[str, Any]:
     """Counts, publish rate and latency of a history; see the module docstring."""
     client = client_mask(ops)
-    ok_client = int((client & (_obj(ops, "type") == "ok")).sum())
+    ok_client = int((client & equals(ops, "type", "ok")).sum())
     return {
         "valid": True if ok_client else "unknown",
         "op_count": len(ops),
@@ -107,5 +136,5 @@ def check_stats(ops: pd.DataFrame, context: dict[str, Any]) -> dict[str, Any]:
         "ok_client_count": ok_client,
         "by_f": counts_by_f(ops),
         "publish_rate": publish_rate(ops, client),
-        "latency_ms": latency_ms(paired_ops(ops)),
+        "latency_ms": op_latency_ms(ops),
     }

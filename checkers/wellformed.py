@@ -36,7 +36,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from checkers.schema import client_mask, column, line_numbers
+from checkers.schema import by_process, client_mask, equals, line_numbers, same_as_previous
 
 LINES = 5
 RULES: dict[str, str] = {  # rule -> what one op that breaks it is
@@ -74,7 +74,7 @@ def _order_rules(ops: pd.DataFrame) -> dict[str, np.ndarray]:
         if v is not None and n > 1:
             bad[1:] = (v[1:] <= v[:-1]) if strict else (v[1:] < v[:-1])
         out[rule] = bad
-    out["nemesis-not-info"] = ~client_mask(ops) & (column(ops, "type") != "info")
+    out["nemesis-not-info"] = ~client_mask(ops) & ~equals(ops, "type", "info")
     return out
 
 
@@ -84,14 +84,10 @@ def _process_rules(ops: pd.DataFrame) -> tuple[np.ndarray, dict[str, np.ndarray]
     ``rows`` are the client rows grouped by process (history order within
     each process); a mask marks the op that breaks the rule.
     """
-    rows = np.flatnonzero(client_mask(ops))
-    procs = column(ops, "process")[rows].astype(np.int64)
-    by_proc = np.argsort(procs, kind="stable")  # stable: each process's ops stay in order
-    rows, procs = rows[by_proc], procs[by_proc]
-    types = column(ops, "type")[rows]
-    fs = column(ops, "f")[rows]
+    rows, procs = by_process(ops)  # a stable sort: each process's ops stay in order
     m = len(rows)
-    is_inv = types == "invoke"
+    is_inv = equals(ops, "type", "invoke")[rows]
+    is_info = equals(ops, "type", "info")[rows]
     same = np.zeros(m, dtype=bool)  # the previous row belongs to the same process
     if m > 1:
         same[1:] = procs[1:] == procs[:-1]
@@ -99,9 +95,9 @@ def _process_rules(ops: pd.DataFrame) -> tuple[np.ndarray, dict[str, np.ndarray]
     f_differs = np.zeros(m, dtype=bool)
     if m > 1:
         prev_inv[1:] = is_inv[:-1] & same[1:]
-        f_differs[1:] = fs[1:] != fs[:-1]
+        f_differs[1:] = ~same_as_previous(ops, "f", rows)
     # infos before each row within its process: a running count, minus the count at its start
-    infos_before = np.cumsum(types == "info") - (types == "info")
+    infos_before = np.cumsum(is_info) - is_info
     start = np.maximum.accumulate(np.where(same, 0, np.arange(m)))
     after_info = infos_before - infos_before[start] > 0 if m else same
     last = np.ones(m, dtype=bool)  # the last op of its process
