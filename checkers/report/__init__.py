@@ -26,6 +26,7 @@ Finding and reading result folders is the harness's
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import logging
 from pathlib import Path
@@ -35,6 +36,7 @@ import pandas as pd
 
 from checkers import files
 from checkers.report import findings, page, plots, timeline
+from checkers.schema import shared_columns
 from checkers.verdict import headline, headline_checker
 
 log = logging.getLogger(__name__)
@@ -80,6 +82,27 @@ def build_plots(result: dict[str, Any], ops: pd.DataFrame) -> tuple[dict, list]:
     return out, windows
 
 
+def _from_ops(
+    result: dict[str, Any], ops: pd.DataFrame | None, notes: list[str]
+) -> tuple[dict[str, tuple[str, bytes]], list[timeline.FaultWindow], list]:
+    """(plots, fault windows, example ops) from the ops; what fails is a line in ``notes``."""
+    drawn: dict[str, tuple[str, bytes]] = {}
+    windows: list[timeline.FaultWindow] = []
+    if ops is not None and len(ops):
+        try:
+            drawn, windows = build_plots(result, ops)
+        except Exception as e:  # a history the checkers marked "unknown" may not plot either
+            log.warning("report: plots failed: %s: %s", type(e).__name__, e)
+            notes.append(f"The plots could not be drawn: {type(e).__name__}: {e}")
+    try:
+        examples = findings.examples(headline_checker(result)[1], ops)
+    except Exception as e:
+        log.warning("report: examples failed: %s: %s", type(e).__name__, e)
+        notes.append(f"The examples could not be collected: {type(e).__name__}: {e}")
+        examples = []
+    return drawn, windows, examples
+
+
 def write_report(
     out_dir: Path,
     result: dict[str, Any],
@@ -90,25 +113,14 @@ def write_report(
 ) -> Path:
     """Write ``plots/*.png`` and ``report.html`` into ``out_dir``; return the report's path."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    drawn: dict[str, tuple[str, bytes]] = {}
-    windows: list[timeline.FaultWindow] = []
-    notes = []
-    if ops is not None and len(ops):
-        try:
-            drawn, windows = build_plots(result, ops)
-        except Exception as e:  # a history the checkers marked "unknown" may not plot either
-            log.warning("report: plots failed: %s: %s", type(e).__name__, e)
-            notes.append(f"The plots could not be drawn: {type(e).__name__}: {e}")
-        if drawn:
-            (out_dir / "plots").mkdir(exist_ok=True)
-        for name, (_, png) in drawn.items():
-            files.write_bytes(out_dir / "plots" / name, png)
-    try:
-        examples = findings.examples(headline_checker(result)[1], ops)
-    except Exception as e:
-        log.warning("report: examples failed: %s: %s", type(e).__name__, e)
-        notes.append(f"The examples could not be collected: {type(e).__name__}: {e}")
-        examples = []
+    notes: list[str] = []
+    # the plots and the examples derive each view of the ops (pairs, masks) once
+    with shared_columns(ops) if ops is not None else contextlib.nullcontext():
+        drawn, windows, examples = _from_ops(result, ops, notes)
+    if drawn:
+        (out_dir / "plots").mkdir(exist_ok=True)
+    for name, (_, png) in drawn.items():
+        files.write_bytes(out_dir / "plots" / name, png)
     if scenario_yaml is None and (out_dir / "scenario.yaml").is_file():
         scenario_yaml = (out_dir / "scenario.yaml").read_text(errors="replace")
     created = datetime.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z")

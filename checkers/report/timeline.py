@@ -14,7 +14,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from checkers.stats import paired_ops
+from checkers.schema import column, column_at, equals
+from checkers.stats import pair_rows
 from checkers.windows import FaultWindow, fault_windows
 
 __all__ = ["FaultWindow", "fault_windows", "plot_span", "publish_ops", "publish_pairs"]
@@ -24,17 +25,22 @@ OP_FIELDS = ("index", "time", "type", "process", "node", "value", "seq", "error"
 
 
 def publish_pairs(ops: pd.DataFrame) -> pd.DataFrame:
-    """Publish invokes with their completions: ``invoke_s``, ``latency_ms``, ``type``, ``node``."""
-    pairs = paired_ops(ops)
-    pub = pairs["f"].to_numpy() == "publish"  # columns picked as arrays: no filtered copy
-    invoke, complete = (pairs[c].to_numpy()[pub] for c in ("invoke_time", "complete_time"))
+    """Publish invokes with their completions: ``invoke_s``, ``latency_ms``, ``type``, ``node``.
+
+    The pairs of :func:`checkers.stats.paired_ops`, in its order, from its rows
+    (:func:`~checkers.stats.pair_rows`): only the columns the plots draw are built.
+    """
+    invoke, complete, _ = pair_rows(ops)
+    publish = equals(ops, "f", "publish")[invoke]
+    invoke, complete = invoke[publish], complete[publish]
+    times = column(ops, "time")
     return pd.DataFrame(
         {
-            "invoke_s": invoke / NS,
-            "complete_s": complete / NS,
-            "latency_ms": (complete - invoke) / 1e6,
-            "type": pairs["type"].to_numpy()[pub],
-            "node": pairs["node"].to_numpy()[pub],
+            "invoke_s": times[invoke] / NS,
+            "complete_s": times[complete] / NS,
+            "latency_ms": (times[complete] - times[invoke]) / 1e6,
+            "type": column_at(ops, "type", complete),
+            "node": column_at(ops, "node", invoke),
         }
     )
 
@@ -51,9 +57,8 @@ def publish_ops(ops: pd.DataFrame, values: list[int]) -> dict[int, list[dict[str
     """For each of ``values``: its publish ops (invoke and completion) as plain dicts."""
     if not values:
         return {}
-    f = ops["f"].to_numpy(dtype=object)
-    rows = np.flatnonzero(f == "publish")
-    vals = ops["value"].to_numpy(dtype=object)[rows].astype(np.int64)
+    rows = np.flatnonzero(equals(ops, "f", "publish"))
+    vals = column_at(ops, "value", rows).astype(np.int64)
     hit = rows[np.isin(vals, np.asarray(values, dtype=np.int64))]
     out: dict[int, list[dict[str, Any]]] = {int(v): [] for v in values}
     cols = [c for c in OP_FIELDS if c in ops]
