@@ -678,9 +678,10 @@ def _concat_mixed(parts: list[np.ndarray]) -> np.ndarray:
 # Where duckdb is installed (`pip install nats-chaos[columnar]`), a history of this size or
 # more is read by the typed-column path first (harness.history_columns, DuckDB's JSON reader):
 # all but its last lines (the final reads), which the line-by-line parse below adds, as it
-# parses every file that path does not vouch for. On a 1M-publish history it takes about half
-# the CPU and no more memory (benchmarks/README.md, "Cold load"). NATS_CHAOS_COLUMNAR=0: off.
-COLUMNAR_FROM = 1 << 62 if os.environ.get("NATS_CHAOS_COLUMNAR") == "0" else 16 << 20
+# parses every file that path does not vouch for. From about this size on it takes less memory
+# as well as less CPU than line by line (DuckDB itself costs ~45 MiB; benchmarks/README.md,
+# "Cold load"); below it, line by line. NATS_CHAOS_COLUMNAR=0: always line by line.
+COLUMNAR_FROM = 1 << 62 if os.environ.get("NATS_CHAOS_COLUMNAR") == "0" else 128 << 20
 _TAIL_LINES = 64  # the final reads and the recovery record, with fields of their own
 
 
