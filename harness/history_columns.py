@@ -167,15 +167,15 @@ class _Load:
             fcntl.fcntl(wfd, fcntl.F_SETPIPE_SZ, _PIPE_BYTES)
         feed = _Feed(self.path, self.split, wfd)
         feed.start()
+        read = False
         try:
             self.con.execute(_create_sql(self.fields, f"/dev/fd/{rfd}"))
-        except duckdb.Error:
-            os.close(rfd)  # the feeding thread's next write fails: it stops
-            rfd = -1
-            raise
+            read = True
         finally:
+            if not read:  # DuckDB refused a line (or was interrupted): the next write fails
+                os.close(rfd)
             feed.join()
-            if rfd >= 0:
+            if read:
                 os.close(rfd)
         if feed.failed:
             raise _Unsure("the prefix could not be fed whole")

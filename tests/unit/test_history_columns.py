@@ -248,3 +248,22 @@ def test_the_tail_starts_where_a_line_by_line_piece_starts(tmp_path: Path) -> No
         starts = list(history._block_starts(buf, len(buf)))
     assert split in starts and split < len(data) and data[split - 1 : split] == b"\n"
     assert data[split:].count(b"\n") >= TAIL > data[starts[starts.index(split) + 1] :].count(b"\n")
+
+
+def test_a_line_duckdb_refuses_early_in_a_long_prefix_stops_the_feed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from harness.history_columns import _PIPE_BYTES
+
+    path = tmp_path / "history.jsonl"
+    write_history(path, 20_000, procs=7, lost=4)
+    lines = path.read_bytes().split(b"\n")
+    lines[1999] = lines[1999] + b" x"  # DuckDB stops here; the feeding thread must not wait on
+    path.write_bytes(b"\n".join(lines))
+    assert path.stat().st_size > 4 * _PIPE_BYTES
+    monkeypatch.setattr(history, "_CHUNK_BYTES", 64 << 10)  # the first piece is clean
+    monkeypatch.setattr(history, "_TAIL_LINES", 64)
+    assert prefix_of(path) is None
+    monkeypatch.setattr(history, "COLUMNAR_FROM", 0)
+    with pytest.raises(history.HistoryError, match=":2000: not valid JSON"):
+        history.load_history(path, pairs_fs=PAIRS)
