@@ -15,7 +15,8 @@ Run: ``.venv/bin/python benchmarks/bench_checker.py --publishes 1000000``
 measurement, alternating the loader's typed-column path (``columnar``,
 ``harness.history_columns``) with the line-by-line one (``lines``, the loader
 before it) in the same run, and prints each child's load, check and total
-wall seconds, CPU seconds and peak RSS, then the medians and the ratio:
+wall seconds, CPU seconds and peak RSS, then the medians and the ratio;
+``--before ROOT`` adds the line-by-line loader of another checkout (e.g. main) to the rotation:
 ``.venv/bin/python benchmarks/bench_checker.py --history /tmp/h1m.jsonl --rounds 3``
 """
 
@@ -24,6 +25,7 @@ from __future__ import annotations
 import argparse
 import gc
 import json
+import os
 import resource
 import statistics
 import subprocess
@@ -73,37 +75,51 @@ def child(path: Path, loader: str) -> None:
     context = {"nodes": list(NODES)}
     cpu0 = cpu_seconds()
     loaded, t_load = timed(lambda: load_history(path, pairs_fs=PAIRS_FS))
+    cpu_load, rss_load = cpu_seconds() - cpu0, peak_rss_mib()
     result, t_check = timed(lambda: check_history(loaded.ops, context, NAMES, "queue"))
     q = result["checkers"]["queue"]
     out = {"loader": loader, "load": t_load, "check": t_check, "total": t_load + t_check}
     out |= {"cpu": cpu_seconds() - cpu0, "rss": peak_rss_mib(), "valid": result["valid"]}
+    out |= {"load_cpu": cpu_load, "load_rss": rss_load}
     print(json.dumps(out | {"lost": q.get("lost_count"), "recovered": q.get("recovered_count")}))
 
 
 def _line(m: dict) -> str:
-    return (f"load {m['load']:6.2f}s check {m['check']:5.2f}s total {m['total']:6.2f}s "
-            f"cpu {m['cpu']:6.2f}s rss {m['rss']:5.0f} MiB")  # fmt: skip
+    return (f"load {m['load']:6.2f}s (cpu {m['load_cpu']:5.2f}s) check {m['check']:5.2f}s "
+            f"total {m['total']:6.2f}s cpu {m['cpu']:6.2f}s rss {m['rss']:5.0f} MiB")  # fmt: skip
 
 
-def compare(path: Path, rounds: int) -> None:
-    """Alternate the two loaders in fresh processes; print every round and the medians."""
-    runs: dict[str, list[dict]] = {"columnar": [], "lines": []}
+def compare(path: Path, rounds: int, before: Path | None) -> None:
+    """Alternate the loaders in fresh processes (rotating their order each round); print every
+    round and the medians. ``before``: also the line-by-line loader of that checkout."""
+    loaders = ["columnar", "lines", *(["before"] if before else [])]
+    runs: dict[str, list[dict]] = {k: [] for k in loaders}
     for r in range(rounds):
-        for loader in ("columnar", "lines") if r % 2 == 0 else ("lines", "columnar"):
+        for loader in loaders[r % len(loaders) :] + loaders[: r % len(loaders)]:
+            root = before if loader == "before" else Path(__file__).resolve().parent.parent
+            assert root is not None
             out = subprocess.run(
-                [sys.executable, __file__, "--history", str(path), "--child", loader],
+                [sys.executable, str(root / "benchmarks" / "bench_checker.py"), "--history",
+                 str(path), "--child", "lines" if loader == "before" else loader],
                 check=True, capture_output=True, text=True,
+                env=os.environ | {"PYTHONPATH": str(root)},
             ).stdout.splitlines()[-1]  # fmt: skip
-            run = json.loads(out)
+            run = {"load_cpu": float("nan")} | json.loads(out)
             runs[loader].append(run)
             print(f"round {r + 1} {loader:<8} {_line(run)} lost={run['lost']} "
                   f"recovered={run['recovered']} valid={run['valid']}")  # fmt: skip
-    keys = ("load", "check", "total", "cpu", "rss")
+    keys = ("load", "load_cpu", "check", "total", "cpu", "rss")
     med = {k: {m: statistics.median(x[m] for x in v) for m in keys} for k, v in runs.items()}
     for k, m in med.items():
         print(f"median  {k:<8} {_line(m)}")
+    if before:
+        print(f"columnar / before: load {med['columnar']['load'] / med['before']['load']:.2f}, "
+              f"total {med['columnar']['total'] / med['before']['total']:.2f}, "
+              f"cpu {med['columnar']['cpu'] / med['before']['cpu']:.2f}")  # fmt: skip
     print(
-        f"columnar / lines: total {med['columnar']['total'] / med['lines']['total']:.2f}, "
+        f"columnar / lines: load {med['columnar']['load'] / med['lines']['load']:.2f} "
+        f"(cpu {med['columnar']['load_cpu'] / med['lines']['load_cpu']:.2f}), "
+        f"total {med['columnar']['total'] / med['lines']['total']:.2f}, "
         f"cpu {med['columnar']['cpu'] / med['lines']['cpu']:.2f}"
     )
 
@@ -114,6 +130,7 @@ def main() -> None:
     ap.add_argument("--history", type=Path, help="reuse (or create) this history file")
     ap.add_argument("--no-tracemalloc", action="store_true", help="skip the traced pass")
     ap.add_argument("--rounds", type=int, help="compare the two loaders in fresh processes")
+    ap.add_argument("--before", type=Path, help="with --rounds: also that checkout's loader")
     ap.add_argument("--child", choices=("columnar", "lines"), help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child:
@@ -129,7 +146,7 @@ def main() -> None:
             f"{time.perf_counter() - t:.1f}s: {planted}"
         )
     if args.rounds:
-        return compare(path, args.rounds)
+        return compare(path, args.rounds, args.before)
     context = {"nodes": list(NODES)}
     rss0 = peak_rss_mib()
     loaded, t_load = timed(lambda: load_history(path, pairs_fs=PAIRS_FS))

@@ -18,12 +18,13 @@ workload's ``pairs_fs``, e.g. the queue workload's final ``read``) have their
 array (n, 2), so a million-op history loads in seconds and a few hundred MiB.
 The field names and op types come from :mod:`checkers.schema`.
 
-With ``NATS_CHAOS_COLUMNAR=1``, a history of :data:`COLUMNAR_FROM` bytes or more is
-first read by the typed-column path (:mod:`harness.history_columns`, DuckDB's JSON reader),
-given the fields found on its first piece and last lines: it builds the very
-same table, or hands the file back (a field seen nowhere else, a value of a
-type the contract refuses, a blank or cut-off line) and the line-by-line
-parse below does it, naming any bad line. String columns are kept as Python
+Where duckdb is installed, a history of :data:`COLUMNAR_FROM` bytes or more is
+read by the typed-column path first (:mod:`harness.history_columns`, DuckDB's JSON
+reader): all of it but the last lines (the final reads), which the line-by-line
+parse below then adds; that path builds the very same columns, or hands the file
+back (a field not on the first piece, a value of a type the contract refuses, a
+blank line) and the line-by-line parse does it all, naming any bad line
+(``NATS_CHAOS_COLUMNAR=0``: always line by line). String columns are kept as Python
 strings even where pyarrow is installed (:func:`inferred`).
 """
 
@@ -43,7 +44,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from operator import itemgetter
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import orjson
@@ -51,6 +52,9 @@ import pandas as pd
 
 from checkers.schema import CORE_FIELDS, NEMESIS, OP_TYPES, REQUIRED_FIELDS
 from harness.errors import HistoryError
+
+if TYPE_CHECKING:
+    from harness.history_columns import ColumnPiece
 
 __all__ = ["CORE_FIELDS", "NEMESIS", "OP_TYPES", "HistoryWriter", "LoadedHistory", "Op"]
 
@@ -343,18 +347,18 @@ def _parse_piece(
     return recs, np.array(lines, dtype=np.int64)
 
 
-def _pieces(buf: Any, limit: int) -> Iterator[tuple[bytes, int, int]]:
-    """Split ``buf[:limit]`` into pieces of whole lines: (bytes, first line number, line count).
+def _pieces(
+    buf: Any, limit: int, pos: int = 0, line_no: int = 1
+) -> Iterator[tuple[bytes, int, int]]:
+    """Split ``buf[pos:limit]`` into pieces of whole lines: (bytes, first line number, line count).
 
     Short lines are grouped into pieces of about ``_CHUNK_BYTES``; a line of
-    ``_LONG_LINE`` bytes or more is a piece of its own.
+    ``_LONG_LINE`` bytes or more is a piece of its own. ``pos`` is 0 or a block
+    start of :func:`_block_starts` (``line_no``: the line there).
     """
-    pos, line_no = 0, 1
-    if limit and buf[limit - 1 : limit] == b"\n":
-        limit -= 1  # the final newline ends the last line; it does not start another
+    limit = _content_end(buf, limit)
     while pos < limit:
-        end = buf.find(b"\n", min(pos + _CHUNK_BYTES, limit), limit)
-        end = limit if end < 0 else end
+        end = _block_end(buf, pos, limit)
         block = buf[pos:end]
         if len(block) <= _CHUNK_BYTES + _LONG_LINE:
             n_lines = block.count(b"\n") + 1
@@ -365,6 +369,25 @@ def _pieces(buf: Any, limit: int) -> Iterator[tuple[bytes, int, int]]:
                 yield piece
                 line_no += piece[2]
         pos = end + 1
+
+
+def _content_end(buf: Any, limit: int) -> int:
+    """``limit`` less the final newline (it ends the last line; it does not start another)."""
+    return limit - 1 if limit and buf[limit - 1 : limit] == b"\n" else limit
+
+
+def _block_end(buf: Any, pos: int, limit: int) -> int:
+    """Where the block of :func:`_pieces` starting at ``pos`` ends (its closing newline)."""
+    end = buf.find(b"\n", min(pos + _CHUNK_BYTES, limit), limit)
+    return limit if end < 0 else end
+
+
+def _block_starts(buf: Any, limit: int) -> Iterator[int]:
+    """The offsets at which :func:`_pieces` starts a block, in order (the map is not read)."""
+    limit, pos = _content_end(buf, limit), 0
+    while pos < limit:
+        yield pos
+        pos = _block_end(buf, pos, limit) + 1
 
 
 def _split_long(block: bytes, line_no: int) -> Iterator[tuple[bytes, int, int]]:
@@ -429,15 +452,31 @@ class _Factor:
         except TypeError:
             self.parts.append((False, _object_array(items)))
             return None
+        self.add_codes(codes, list(uniq))
+        return codes, list(uniq)
+
+    def add_codes(self, codes: np.ndarray, uniq: list[Any]) -> None:
+        """Append a piece given as codes into its distinct values ``uniq`` (-1: None)."""
         remap = np.array([self.uniques.setdefault(u, len(self.uniques)) for u in uniq] + [-1])
         self.parts.append((True, remap[codes].astype(np.int32)))
-        return codes, list(uniq)
 
     def build(self) -> np.ndarray:
         table = _object_array([*self.uniques, None])  # code -1 picks the trailing None
         return np.concatenate(
             [table[a] if is_codes else a for is_codes, a in self.parts] or [table[:0]]
         )
+
+    def column(self) -> pd.Series:
+        """The column as :func:`inferred` makes it of :meth:`build`. When every value is a
+        string (or None), pandas' string array is made once over the distinct values and
+        indexed by the codes, instead of inferring and checking millions of objects."""
+        if not self.uniques or not self.parts or not all(c for c, _ in self.parts):
+            return inferred(self.build())
+        if not all(type(u) is str for u in self.uniques):
+            return inferred(self.build())
+        table = inferred(_object_array([*self.uniques, None])).array  # -1: the missing value
+        codes = np.concatenate([a for _, a in self.parts])
+        return pd.Series(table.take(codes), copy=False)
 
 
 class _Columns:
@@ -476,6 +515,20 @@ class _Columns:
             if k not in keys:
                 part.append(_object_array([None] * n))
         self.n += n
+
+    def add_piece(self, piece: ColumnPiece) -> None:
+        """Append the typed-column path's first lines (validated there); nothing before."""
+        assert not self.n
+        for k in ("index", "time"):
+            self.ints[k].append(piece.ints[k])
+        self.ints["_line"].append(np.arange(1, piece.n + 1, dtype=np.int64))
+        for k, (codes, uniq) in piece.coded.items():
+            self.factors[k].add_codes(codes, uniq)
+        self.process.append(piece.process)
+        self.value.append(piece.value)
+        for k in sorted(piece.extras):
+            self.extras[k] = [piece.extras[k]]
+        self.n = piece.n
 
     def _core(self, recs: list[dict[str, Any]], lines: np.ndarray, k: str, keys: set) -> list:
         """One core field of every record; a missing required field is a HistoryError."""
@@ -586,7 +639,7 @@ class _Columns:
             elif k == "value":
                 cols[k] = np.concatenate(self.value) if self.value else _object_array([])
             else:
-                cols[k] = inferred(self.factors[k].build())
+                cols[k] = self.factors[k].column()
         cols["_line"] = np.concatenate(self.ints["_line"])
         for k, parts in self.extras.items():
             cols[k] = inferred(np.concatenate(parts))
@@ -623,57 +676,63 @@ def _concat_mixed(parts: list[np.ndarray]) -> np.ndarray:
     return np.concatenate([p.astype(object) for p in parts])
 
 
-# With NATS_CHAOS_COLUMNAR=1 (and duckdb installed: `pip install nats-chaos[columnar]`), a
-# history of this size or more is first read by the typed-column path
-# (harness.history_columns, DuckDB's JSON reader); smaller ones, and any file that path does
-# not vouch for, are parsed line by line below. Off by default: on a 1M-publish history it
-# took 25 % less CPU but 200 MiB more memory (benchmarks/README.md, "typed-column loader").
-COLUMNAR_FROM = 1 << 20 if os.environ.get("NATS_CHAOS_COLUMNAR") == "1" else 1 << 62
+# Where duckdb is installed (`pip install nats-chaos[columnar]`), a history of this size or
+# more is read by the typed-column path first (harness.history_columns, DuckDB's JSON reader):
+# all but its last lines (the final reads), which the line-by-line parse below adds, as it
+# parses every file that path does not vouch for. From about this size on it takes less memory
+# as well as less CPU than line by line (DuckDB itself costs ~45 MiB; benchmarks/README.md,
+# "Cold load"); below it, line by line. NATS_CHAOS_COLUMNAR=0: always line by line.
+COLUMNAR_FROM = 1 << 62 if os.environ.get("NATS_CHAOS_COLUMNAR") == "0" else 128 << 20
 _TAIL_LINES = 64  # the final reads and the recovery record, with fields of their own
 
 
-def _keys_of_long_line(line: bytes) -> dict[str, Any] | None:
-    """A huge final-read line parsed without its ``[[…]]`` value, for its keys; else None."""
-    at = line.find(b'"value":[[')
-    end = line.find(b"]]", at)
-    if at < 0 or end < 0:
-        return None
+def _tail_start(buf: Any, limit: int) -> int:
+    """Where the typed-column path stops: the start of the line-by-line block that holds
+    the first of the last :data:`_TAIL_LINES` lines (so the pieces after it are the ones the
+    line-by-line parse of the whole file would make)."""
+    start = limit - 1
+    for _ in range(_TAIL_LINES):
+        start = buf.rfind(b"\n", 0, start)
+        if start < 0:
+            return 0
+    split = 0
+    for pos in _block_starts(buf, limit):
+        if pos > start + 1:
+            break
+        split = pos
+    return split
+
+
+def _head_extras(path: Path, buf: Any, limit: int, pairs_fs: frozenset[str]) -> list[str] | None:
+    """The fields beyond the core ones on the file's first piece, sorted (None: it is bad)."""
     try:
-        rec = orjson.loads(line[: at + 8] + b"null" + line[end + 2 :])
-    except orjson.JSONDecodeError:
+        head, first, n_lines = next(_pieces(buf, limit))
+        recs = _parse_piece(path, head, first, n_lines, pairs_fs)[0]
+    except HistoryError:
         return None
-    return rec if type(rec) is dict else None
+    return sorted(set().union(*recs) - set(CORE_FIELDS) - {"_line"})
 
 
 def _load_columnar(path: Path, buf: Any, limit: int, pairs_fs: frozenset[str]) -> Any:
-    """The ops table by the typed-column path, or None (then: line by line)."""
+    """The ops table by the typed-column path and the line-by-line parse of the file's
+    tail, or None (then: line by line)."""
     if limit < COLUMNAR_FROM or importlib.util.find_spec("duckdb") is None:
         return None
-    keys: set[str] = set()
-    try:
-        head, first, n_lines = next(_pieces(buf, limit))
-        keys.update(*_parse_piece(path, head, first, n_lines, pairs_fs)[0])
-        start = limit - 1
-        for _ in range(_TAIL_LINES):
-            start = buf.rfind(b"\n", 0, start)
-            if start < 0:
-                break
-        longest = _LONG_LINE
-        for line in buf[start + 1 : limit].split(b"\n"):
-            longest = max(longest, len(line))
-            rec = _keys_of_long_line(line) if len(line) >= _LONG_LINE else None
-            rec = orjson.loads(line) if rec is None and line.strip() else rec
-            if rec is not None and type(rec) is not dict:
-                return None
-            keys.update(rec or ())
-    except (HistoryError, orjson.JSONDecodeError):
+    split = _tail_start(buf, limit)
+    extras = _head_extras(path, buf, limit, pairs_fs) if split else None
+    if extras is None:
         return None
-    from harness.history_columns import load_columns  # DuckDB: only for histories this big
+    from harness.history_columns import load_prefix  # DuckDB: only for histories this big
 
-    extras = sorted(keys - set(CORE_FIELDS) - {"_line"})
-    # DuckDB sizes its read buffers by the longest line allowed: the final reads at the end
-    # are the longest a run writes; a longer one elsewhere hands the file back
-    return load_columns(path, buf, limit, extras, pairs_fs, 2 * longest)
+    piece = load_prefix(path, split, extras, pairs_fs)
+    if piece is None:
+        return None
+    columns = _Columns(path, pairs_fs)
+    columns.add_piece(piece)
+    del piece
+    for chunk, first_line, n_lines in _pieces(buf, limit, split, columns.n + 1):
+        columns.add(*_parse_piece(path, chunk, first_line, n_lines, pairs_fs))
+    return columns.frame()
 
 
 def load_history(path: Path | str, pairs_fs: frozenset[str] = frozenset()) -> LoadedHistory:

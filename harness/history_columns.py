@@ -1,293 +1,372 @@
 """The typed-column fast path of the history loader (DuckDB's JSON reader).
 
-In: a ``history.jsonl`` (docs/contracts.md §1), the workload's ``pairs_fs``
-and the fields the loader already found on the file's first and last lines.
-Out: the same ops table :func:`harness.history.load_history` builds line by
-line (every column equal, value for value and dtype for dtype), or None when
-the file holds anything this path does not vouch for — a field not seen on
-the sampled lines, a value of a type a core field may not have, a blank or
-cut-off line, a number that does not fit — and the line-by-line loader then
-loads it again and names the offending line.
+In: a ``history.jsonl`` (docs/contracts.md §1), the length of the prefix to
+read (whole lines, ending at one of the line-by-line loader's piece
+boundaries: the final reads after it are left to that loader), the fields
+the loader found on the file's first piece, and the workload's ``pairs_fs``.
+Out: a :class:`ColumnPiece` holding, column by column, exactly what the
+line-by-line loader's pieces would hold for those lines, or None when the
+prefix holds anything this path does not vouch for — a field not on the
+first piece, a value of a type a core field may not have, a blank line, a
+number that does not fit, a line DuckDB refuses — and the line-by-line
+loader then loads the file and names the offending line.
 
-How it stays exact: DuckDB reads every field as JSON text (``read_json``
-with explicit columns, so the rows are parsed in C, on every core); integers
-are taken only where the text round-trips (``1.0`` and ``1e2`` do not),
-the low-cardinality columns (``type``, ``f``, ``node``, ``error``) travel as
-integer codes of their distinct JSON texts, each decoded once with orjson,
-and every other value (a nemesis op's dict, a read's pairs) is decoded from
-its own text, the pairs of a final read straight into an int64 array. That
-no field went unread is proven by counting: every ``":`` of the file belongs
-to a key the columns account for (top-level or nested), else None.
+How it stays fast: the prefix is fed to DuckDB through a pipe by a thread
+that counts, in the same pass, the bytes the proof below needs; DuckDB parses
+every row in C, one column per field, each value as its JSON text. How it
+stays exact: integers are taken only where that text is a plain integer
+within 64 bits (no ``.``, ``e`` or quotes); ``type``, ``f``, ``node`` and
+``error`` travel as integer codes of their distinct texts, each decoded once
+with orjson; every other value (a nemesis op's dict, a read's pairs) is
+decoded from its own text. That no field went unread is proven by counting:
+a line of k keys holds k - 1 commas outside its values, so the prefix's
+commas must equal the keys the columns hold (non-null values, plus the
+``"key": null`` pairs the counting thread found, each named) less one per
+row, plus the commas inside the values' texts. A key outside the columns
+adds a comma (or a ``null`` of a name no column has) and hands the file back.
+The texts are DuckDB's renderings, so a string written with an escaped comma
+(``\\u002c``, which orjson never writes) would count one comma more than the
+file: a prefix holding ``\\u002`` is handed back.
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
+import os
 import threading
+from collections import Counter
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import duckdb
 import numpy as np
 import orjson
-import pandas as pd
 
 from checkers.schema import CORE_FIELDS, NEMESIS, OP_TYPES
-from harness.history import _pairs_from_list, _pairs_from_text, inferred
+from harness.history import _pairs_from_list, _pairs_from_text
 
-# The low-cardinality string columns: shipped as enum codes, decoded once per distinct text.
-_CODED = ("type", "f", "node", "error")
+CODED = ("type", "f", "node", "error")  # low-cardinality: enum codes, each text decoded once
+THREADS = 2
+MAX_LINE = 4 << 20  # DuckDB sizes its read buffers by this (a longer line still reads)
+_STEP = 8 << 20  # bytes the feeding thread reads, counts and writes at a time
+_PIPE_BYTES = 1 << 20  # Linux's default cap for an unprivileged pipe
+_SPACE = frozenset(b" \t\r\n")
 
 
 class _Unsure(Exception):
-    """The file holds something the fast path does not vouch for: load it line by line."""
+    """The prefix holds something the fast path does not vouch for: load it line by line."""
+
+
+@dataclass
+class ColumnPiece:
+    """The first ``n`` lines as the line-by-line loader's column pieces would hold them."""
+
+    n: int
+    ints: dict[str, np.ndarray]  # index, time: int64
+    coded: dict[str, tuple[np.ndarray, list[Any]]]  # type, f, node, error: (codes, values)
+    process: np.ndarray  # int64, or objects with "nemesis"
+    value: np.ndarray  # objects: ints, None, parsed JSON, int64 (n, 2) pairs
+    extras: dict[str, np.ndarray]  # the first piece's other fields: objects
 
 
 def _q(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
-def _decode(text: str | None) -> Any:
-    return None if text is None else orjson.loads(text)
-
-
-def load_columns(
-    path: Path,
-    buf: Any,
-    limit: int,
-    extras: list[str],
-    pairs_fs: frozenset[str],
-    max_line: int | None = None,
-) -> pd.DataFrame | None:
-    """The ops table of ``path`` (its first ``limit`` bytes mapped in ``buf``; ``extras``: the
-    fields beyond the core ones; no line longer than ``max_line`` bytes), or None when the
-    line-by-line loader must do it."""
-    if limit != len(buf) or not limit or buf[limit - 1 : limit] != b"\n":
-        return None  # empty, or a cut-off last line: the line-by-line loader says which
+def load_prefix(
+    path: Path, split: int, extras: list[str], pairs_fs: frozenset[str]
+) -> ColumnPiece | None:
+    """The columns of the first ``split`` bytes of ``path`` (whole lines), or None."""
+    if not split or not os.path.isdir("/dev/fd"):
+        return None
     try:
-        return _load(path, buf, limit, extras, pairs_fs, min(limit, max_line or limit) + 1)
+        return _Load(path, split, [*CORE_FIELDS, *extras], pairs_fs).run()
     except (_Unsure, duckdb.Error, orjson.JSONDecodeError, OverflowError, TypeError, ValueError):
         return None
 
 
-def _raw_counts(path: Path, limit: int, patterns: tuple[bytes, ...]) -> list[int]:
-    """How often each pattern occurs in the first ``limit`` bytes of ``path``, read a few
-    MiB at a time (not through the loader's map, so the file's pages stay out of its RSS)."""
-    counts = [0] * len(patterns)
-    step, tail = 16 << 20, max(map(len, patterns)) - 1
-    with path.open("rb", buffering=0) as fh:
-        carry, pos = b"", 0
-        while pos < limit:
-            chunk = carry + fh.read(min(step, limit - pos))
-            if len(chunk) == len(carry):
-                break
-            pos += len(chunk) - len(carry)
-            last = pos >= limit
-            for i, p in enumerate(patterns):  # an occurrence counts in the chunk it ends in
-                counts[i] += chunk.count(p) - (carry.count(p) if carry else 0)
-            carry = b"" if last else chunk[-tail:] if tail else b""
-    return counts
+def null_keys(data: bytes, out: Counter[bytes]) -> None:
+    """Count, by name, every ``"name": null`` pair in ``data`` (a key whose value is null)."""
+    at = data.find(b"null")
+    while at >= 0:
+        j = at - 1
+        while j >= 0 and data[j] in _SPACE:
+            j -= 1
+        if j >= 0 and data[j] == 58:  # ':'
+            j -= 1
+            while j >= 0 and data[j] in _SPACE:
+                j -= 1
+            if j >= 0 and data[j] == 34:  # '"'
+                out[data[data.rfind(b'"', 0, j) + 1 : j]] += 1
+        at = data.find(b"null", at + 4)
 
 
-def _load(
-    path: Path, buf: Any, limit: int, extras: list[str], pairs_fs: frozenset[str], longest: int
-) -> pd.DataFrame:
-    fields = [*CORE_FIELDS, *extras]
-    # one thread: on two cores a second one saves little and its read buffers cost ~120 MiB
-    con = duckdb.connect(config={"threads": 1})
-    try:
-        counts: list[int] = []  # counted while DuckDB parses (it lets go of the GIL)
-        counter = threading.Thread(
-            target=lambda: counts.extend(_raw_counts(path, limit, (b":", b"null", b"\n")))
-        )
-        counter.start()
+class _Feed(threading.Thread):
+    """Writes the prefix into a pipe for DuckDB, counting lines, commas and null keys."""
+
+    def __init__(self, path: Path, split: int, wfd: int) -> None:
+        super().__init__(daemon=True)
+        self.path, self.split, self.wfd = path, split, wfd
+        self.lines = self.commas = self.escaped = 0
+        self.nulls: Counter[bytes] = Counter()
+        self.failed = False
+
+    def run(self) -> None:
         try:
-            con.execute(_create_sql(fields, longest), [str(path)])
+            with self.path.open("rb", buffering=0) as fh:
+                self._pump(fh.fileno())
+        except OSError:  # DuckDB stopped reading (it refused a line), or the file went
+            self.failed = True
         finally:
-            counter.join()
-        colons, nulls, lines = counts
-        table = _Table(con, fields, pairs_fs)
-        if colons - nulls != table.one("SELECT sum(keys) FROM h"):
-            raise _Unsure("a field the sampled lines did not show")
-        return table.frame(lines)
-    finally:
-        con.close()
+            os.close(self.wfd)
+
+    def _pump(self, fd: int) -> None:
+        pos, carry = 0, b""
+        while pos < self.split:
+            data = os.pread(fd, min(_STEP, self.split - pos), pos)
+            if not data:
+                raise OSError("the history got shorter")
+            pos += len(data)
+            view = memoryview(data)
+            while view:
+                view = view[os.write(self.wfd, view) :]
+            self.lines += data.count(b"\n")
+            self.commas += data.count(b",")
+            self.escaped += data.count(b"\\u002")  # an escaped comma (and its neighbours)
+            cut = data.rfind(b"\n") + 1  # null keys are looked for in whole lines
+            if cut:
+                null_keys(carry + data[:cut], self.nulls)
+                carry = data[cut:]
+            else:
+                carry += data
+        null_keys(carry, self.nulls)
 
 
-def _occurrences(text: str, pattern: str) -> str:
-    gone = f"(strlen({text}) - strlen(replace({text}, '{pattern}', ''))) // {len(pattern)}"
-    return f"CASE WHEN contains({text}, '{pattern}') THEN {gone} ELSE 0 END"
+class _Load:
+    """One typed-column read of a prefix: DuckDB's table ``h``, then the columns."""
 
-
-def _create_sql(fields: list[str], longest: int) -> str:
-    """The table ``h``: per integer-like field ``i_`` (the integer, 0 if none), ``s_`` (0 an
-    integer whose text round-trips, 1 null or absent, 2 anything else) and ``t_`` (the JSON
-    text when 2); per coded field ``t_``; and ``keys``: the row's share of the file's
-    ``:`` count less its ``null`` count (keys present, plus what the values hold)."""
-    columns = ", ".join(f"{_q(k)}: 'JSON'" for k in fields)
-    casts, picks, keys = [], [], []
-    for k in fields:
-        q, text = _q(k), f"{_q(k)}::VARCHAR"
-        if k in _CODED:
-            picks.append(f"{text} AS {_q('t_' + k)}")
-            keys.append(f"({_q('t_' + k)} IS NOT NULL)::INTEGER")
-            text = _q("t_" + k)
-        else:
-            keys.append(f"({_q('s_' + k)} <> 1)::INTEGER")
-            c = _q("c_" + k)
-            casts.append(f"TRY_CAST({text} AS BIGINT) AS {c}")
-            exact = f"coalesce({c}::VARCHAR = {text}, false)"
-            picks += [f"coalesce({c}, 0) AS {_q('i_' + k)}",
-                      f"(CASE WHEN {q} IS NULL THEN 1 WHEN {exact} THEN 0 ELSE 2 END)::UTINYINT"
-                      f" AS {_q('s_' + k)}",
-                      f"CASE WHEN {q} IS NOT NULL AND NOT {exact} THEN {text} END"
-                      f" AS {_q('t_' + k)}"]  # fmt: skip
-            text = _q("t_" + k)
-        keys.append(f"{_occurrences(text, ':')} - {_occurrences(text, 'null')}")
-    read = (f"read_json(?, format='newline_delimited', maximum_object_size={longest}, "
-            f"columns={{{columns}}})")  # fmt: skip
-    inner = f"SELECT *, {', '.join(casts)} FROM {read}"
-    raw = ", ".join(_q(k) for k in fields)
-    rows = f"SELECT {', '.join(picks)}, * EXCLUDE ({raw}) FROM ({inner})"
-    cast_names = ", ".join(_q("c_" + k) for k in fields if k not in _CODED)
-    return (f"CREATE TEMP TABLE h AS SELECT * EXCLUDE ({cast_names}), "
-            f"{' + '.join(keys)} AS keys FROM ({rows})")  # fmt: skip
-
-
-class _Table:
-    """The parsed rows in DuckDB (table ``h`` of :func:`_create_sql`), turned into the
-    loader's columns: one fetch for every integer and code column, then small queries."""
-
-    def __init__(self, con: duckdb.DuckDBPyConnection, fields: list[str], pairs: frozenset) -> None:
-        self.con = con
-        self.fields = fields
-        self.pairs_fs = pairs
+    def __init__(self, path: Path, split: int, fields: list[str], pairs_fs: frozenset) -> None:
+        self.path, self.split, self.fields, self.pairs_fs = path, split, fields, pairs_fs
+        self.con = duckdb.connect(config={"threads": THREADS})
+        self.con.execute("SET enable_progress_bar = false")
+        self.coded_texts: dict[str, list[str]] = {}  # per coded field: its distinct texts
 
     def one(self, sql: str) -> Any:
         row = self.con.execute(sql).fetchone()
         assert row is not None
-        return row[0]
+        return row
 
-    def frame(self, n_lines: int) -> pd.DataFrame:
-        """The ops table; :class:`_Unsure` where the contract's types are not plainly met."""
-        labels = {k: self._enum(k) for k in _CODED}
-        picks = []
-        for k in self.fields:
-            if k in _CODED:
-                code = f"enum_code({_q('t_' + k)}::e_{k})" if labels[k] else "NULL"
-                picks.append(f"coalesce({code}, -1)::INTEGER AS {_q('c_' + k)}")
-            else:
-                picks += [_q("i_" + k), _q("s_" + k)]
-        fetched = self.con.execute(f"SELECT {', '.join(picks)} FROM h").fetchnumpy()
-        col = {k: np.asarray(v) for k, v in fetched.items()}
-        n = len(col["c_type"])
-        if n != n_lines:
+    def run(self) -> ColumnPiece:
+        try:
+            feed = self._read()
+            return self._piece(feed)
+        finally:
+            self.con.close()
+
+    def _read(self) -> _Feed:
+        rfd, wfd = os.pipe()
+        with contextlib.suppress(OSError, AttributeError):  # fewer, larger hand-overs
+            fcntl.fcntl(wfd, fcntl.F_SETPIPE_SZ, _PIPE_BYTES)
+        feed = _Feed(self.path, self.split, wfd)
+        feed.start()
+        read = False
+        try:
+            self.con.execute(_create_sql(self.fields, f"/dev/fd/{rfd}"))
+            read = True
+        finally:
+            if not read:  # DuckDB refused a line (or was interrupted): the next write fails
+                os.close(rfd)
+            feed.join()
+            if read:
+                os.close(rfd)
+        if feed.failed:
+            raise _Unsure("the prefix could not be fed whole")
+        if feed.escaped:
+            raise _Unsure("an escaped comma: DuckDB's texts would not count as the file")
+        return feed
+
+    def _piece(self, feed: _Feed) -> ColumnPiece:
+        ints = [k for k in self.fields if k not in CODED]
+        sums = {"rows": "count(*)"} | {k: f"count({_q('t_' + k)})" for k in CODED}
+        for k in ints:
+            sums |= {f"{k}={s}": f"count(*) FILTER (WHERE {_q('s_' + k)} = {s})" for s in (1, 2)}
+        stats = dict(zip(sums, self.one(f"SELECT {', '.join(sums.values())} FROM h"), strict=True))
+        n = stats["rows"]
+        if n != feed.lines:
             raise _Unsure("a blank line")
-        coded = {k: (col["c_" + k], labels[k]) for k in _CODED}
-        self._check_coded(coded)
-        self.texts = {k: self._texts(k) for k in self.fields if "s_" + k in col}
+        status = {k: (stats[f"{k}=1"], stats[f"{k}=2"]) for k in ints}
+        for k in ("index", "time", "process"):
+            if status[k][0] or (k != "process" and status[k][1]):
+                raise _Unsure(f"{k} absent, null or not an integer")
+        nonnull = sum(stats[k] for k in CODED) + sum(n - status[k][0] for k in ints)
+        labels = {k: self._enum(k) for k in CODED}
+        picks = [f"{_q('i_' + k)}" for k in ints] + [
+            f"{_q('s_' + k)}" for k in ints if status[k] != (0, 0)
+        ]
+        for k in CODED:
+            code = f"enum_code({_q('t_' + k)}::e_{k})" if labels[k] else "NULL"
+            picks.append(f"coalesce({code}, -1)::INTEGER AS {_q('c_' + k)}")
+        col = {k: np.asarray(v) for k, v in self.con.execute(
+            f"SELECT {', '.join(picks)} FROM h").fetchnumpy().items()}  # fmt: skip
+        coded = {k: (col["c_" + k], labels[k]) for k in CODED}
+        _check_coded(coded)
+        texts = {k: self._texts(k) for k in ints if status[k][1]}
         self.con.execute("DROP TABLE h")  # its memory goes back before the objects are made
-        cols: dict[str, Any] = {}
-        for k in ("index", "time"):
-            if col["s_" + k].any():
-                raise _Unsure(f"{k} absent or not an integer")
-            cols[k] = col["i_" + k].astype(np.int64, copy=False)
-        cols["type"], cols["process"] = self._strings(coded["type"]), self._process(col)
-        cols["f"] = self._strings(coded["f"])
-        cols["value"] = self._values(col, coded)
-        cols["node"], cols["error"] = self._strings(coded["node"]), self._strings(coded["error"])
-        cols["_line"] = np.arange(1, n + 1, dtype=np.int64)
-        for k in self.fields[len(CORE_FIELDS) :]:
-            cols[k] = self._extra(k, col)
-        return pd.DataFrame(cols, copy=False)
+        self._vouch(feed, n, nonnull, coded, texts)
+        ok_pairs = _ok_pairs(coded, self.pairs_fs)
+        return ColumnPiece(
+            n=n,
+            ints={k: col["i_" + k].astype(np.int64, copy=False) for k in ("index", "time")},
+            coded=coded,
+            process=_process(col, texts.get("process", [])),
+            value=_values(col, texts.get("value", []), ok_pairs),
+            extras={k: _objects(col, k, texts.get(k, [])) for k in self.fields[len(CORE_FIELDS) :]},
+        )
 
     def _enum(self, k: str) -> list[Any]:
         """Make the enum type ``e_<k>`` of the column's distinct JSON texts; their values."""
         t = _q("t_" + k)
-        texts = [r[0] for r in self.con.execute(
-            f"SELECT DISTINCT {t} FROM h WHERE {t} IS NOT NULL ORDER BY 1"
-        ).fetchall()]  # fmt: skip
-        if texts:
-            quoted = ", ".join("'" + t.replace("'", "''") + "'" for t in texts)
+        found = [r[0] for r in self.con.execute(
+            f"SELECT DISTINCT {t} FROM h WHERE {t} IS NOT NULL ORDER BY 1").fetchall()]  # fmt: skip
+        if found:
+            quoted = ", ".join("'" + t.replace("'", "''") + "'" for t in found)
             self.con.execute(f"CREATE TYPE e_{k} AS ENUM ({quoted})")
-        return [orjson.loads(t) for t in texts]
-
-    @staticmethod
-    def _check_coded(coded: dict[str, tuple[np.ndarray, list[Any]]]) -> None:
-        """The contract's types: ``type`` an op type, ``f`` a string, node/error string or null."""
-        codes, uniq = coded["type"]
-        if (codes < 0).any() or not all(type(u) is str and u in OP_TYPES for u in uniq):
-            raise _Unsure("an op type outside the contract")
-        codes, uniq = coded["f"]
-        if (codes < 0).any() or not all(type(u) is str for u in uniq):
-            raise _Unsure("an f that is not a string")
-        for k in ("node", "error"):
-            if not all(type(u) is str for u in coded[k][1]):
-                raise _Unsure(f"a {k} that is not a string or null")
-
-    @staticmethod
-    def _strings(coded: tuple[np.ndarray, list[Any]]) -> pd.Series:
-        """The column as the line-by-line loader builds it (shared objects, then inferred)."""
-        codes, uniq = coded
-        table = np.empty(len(uniq) + 1, dtype=object)
-        table[: len(uniq)] = uniq
-        table[-1] = None
-        return inferred(table[codes])
-
-    def _process(self, col: dict[str, np.ndarray]) -> np.ndarray:
-        ints, status = col["i_process"].astype(np.int64, copy=False), col["s_process"]
-        if (status == 1).any():
-            raise _Unsure("an op without a process")
-        is_int = status == 0
-        if is_int.all():
-            return ints
-        if {orjson.loads(t) for _, t in self.texts["process"]} != {NEMESIS}:
-            raise _Unsure("a process that is neither an integer nor nemesis")
-        out = ints.astype(object)
-        out[~is_int] = NEMESIS
-        return out
+        self.coded_texts[k] = found
+        return [orjson.loads(t) for t in found]
 
     def _texts(self, k: str) -> list[tuple[int, str]]:
         """(row, JSON text) of every row whose ``k`` is neither null nor a plain integer."""
-        if not self.one(f"SELECT count(*) FILTER (WHERE {_q('s_' + k)} = 2) FROM h"):
-            return []
         return self.con.execute(
             f"SELECT rowid, {_q('t_' + k)} FROM h WHERE {_q('s_' + k)} = 2 ORDER BY 1"
         ).fetchall()
 
-    def _values(
-        self, col: dict[str, np.ndarray], coded: dict[str, tuple[np.ndarray, list[Any]]]
-    ) -> np.ndarray:
-        """Integers where the text is one; every other value decoded from its own text, the
-        pairs of an ``ok`` op in ``pairs_fs`` straight into an int64 array."""
-        out = col["i_value"].astype(np.int64, copy=False).astype(object)
-        out[col["s_value"] != 0] = None
-        tcodes, tuniq = coded["type"]
-        fcodes, funiq = coded["f"]
-        ok = tuniq.index("ok") if "ok" in tuniq else -2
-        pairs_codes = {i for i, f in enumerate(funiq) if f in self.pairs_fs}
-        for rid, text in self.texts["value"]:
-            if tcodes[rid] != ok or fcodes[rid] not in pairs_codes:
-                out[rid] = orjson.loads(text)
-                continue
-            pairs = _pairs_from_text(text.encode()) if text.startswith("[[") else None
-            if pairs is None:
-                value = orjson.loads(text)
-                pairs = _pairs_from_list(value)
-                if pairs is None and value != []:
-                    raise _Unsure("a pairs value that is not [int, int] pairs")
-            out[rid] = value if pairs is None else pairs
-        return out
+    def _vouch(
+        self,
+        feed: _Feed,
+        n: int,
+        nonnull: int,
+        coded: dict[str, tuple[np.ndarray, list[Any]]],
+        texts: dict[str, list[tuple[int, str]]],
+    ) -> None:
+        """Every key of the prefix is one of the columns' (see the module's docstring)."""
+        inner: Counter[bytes] = Counter()  # null keys inside the values
+        commas = 0
+        for k, found in self.coded_texts.items():
+            counts = np.bincount(coded[k][0] + 1, minlength=len(found) + 1)[1:]
+            for text, times in zip(found, counts.tolist(), strict=True):
+                raw = text.encode()
+                commas += raw.count(b",") * times
+                if b"null" in raw:
+                    one: Counter[bytes] = Counter()
+                    null_keys(raw, one)
+                    inner.update({key: c * times for key, c in one.items()})
+        for rows in texts.values():
+            for _, text in rows:
+                raw = text.encode()
+                commas += raw.count(b",")
+                null_keys(raw, inner)
+        names = {k.encode() for k in self.fields}
+        top = 0
+        for key, count in feed.nulls.items():
+            extra = count - inner.get(key, 0)
+            if extra < 0 or (extra and key not in names):
+                raise _Unsure("a null field no column holds")
+            top += extra
+        if any(key not in feed.nulls for key in inner):
+            raise _Unsure("a null key inside a value the file does not show")
+        if feed.commas != commas + nonnull + top - n:
+            raise _Unsure("a field the first piece did not show")
 
-    def _extra(self, k: str, col: dict[str, np.ndarray]) -> pd.Series:
-        """A workload's own field, as the line-by-line loader infers it."""
-        ints, status = col["i_" + k].astype(np.int64, copy=False), col["s_" + k]
-        is_int, null = status == 0, status == 1
-        if is_int.any() and not (status == 2).any():
-            if not null.any():
-                return pd.Series(ints, copy=False)
-            return pd.Series(np.where(is_int, ints, np.nan), copy=False)
-        out = ints.astype(object)
-        out[~is_int] = None
-        for rid, text in self.texts[k]:
+
+def _create_sql(fields: list[str], source: str) -> str:
+    """The table ``h``: per coded field ``t_`` (its JSON text); per other field ``i_`` (the
+    integer, 0 if none), ``s_`` (0 a plain integer, 1 null or absent, 2 anything else) and
+    ``t_`` (the JSON text when 2)."""
+    columns = ", ".join(f"{_q(k)}: 'JSON'" for k in fields)
+    inner, outer = [], []
+    for k in fields:
+        text = f"{_q(k)}::VARCHAR"
+        if k in CODED:
+            inner.append(f"{text} AS {_q('t_' + k)}")
+            outer.append(_q("t_" + k))
+            continue
+        x, c = _q("x_" + k), _q("c_" + k)
+        inner += [f"{text} AS {x}", f"TRY_CAST({text} AS BIGINT) AS {c}"]
+        # the text is yyjson's: a number that is not an integer has a '.' or an exponent
+        plain = f"{c} IS NOT NULL AND " + " AND ".join(f"strpos({x}, '{ch}') = 0" for ch in ".eE")
+        outer += [f"coalesce({c}, 0) AS {_q('i_' + k)}",
+                  f"(CASE WHEN {x} IS NULL THEN 1 WHEN {plain} THEN 0 ELSE 2 END)::UTINYINT"
+                  f" AS {_q('s_' + k)}",
+                  f"CASE WHEN {x} IS NOT NULL AND NOT ({plain}) THEN {x} END"
+                  f" AS {_q('t_' + k)}"]  # fmt: skip
+    read = (f"read_json('{source}', format='newline_delimited', maximum_object_size={MAX_LINE},"
+            f" columns={{{columns}}})")  # fmt: skip
+    return (f"CREATE TEMP TABLE h AS SELECT {', '.join(outer)} FROM "
+            f"(SELECT {', '.join(inner)} FROM {read})")  # fmt: skip
+
+
+def _check_coded(coded: dict[str, tuple[np.ndarray, list[Any]]]) -> None:
+    """The contract's types: ``type`` an op type, ``f`` a string, node/error string or null."""
+    codes, uniq = coded["type"]
+    if (codes < 0).any() or not all(type(u) is str and u in OP_TYPES for u in uniq):
+        raise _Unsure("an op type outside the contract")
+    codes, uniq = coded["f"]
+    if (codes < 0).any() or not all(type(u) is str for u in uniq):
+        raise _Unsure("an f that is not a string")
+    for k in ("node", "error"):
+        if not all(type(u) is str for u in coded[k][1]):
+            raise _Unsure(f"a {k} that is not a string or null")
+
+
+def _ok_pairs(coded: dict[str, tuple[np.ndarray, list[Any]]], pairs_fs: frozenset) -> np.ndarray:
+    """True for the rows of an ``ok`` op in ``pairs_fs``."""
+    (tcodes, tuniq), (fcodes, funiq) = coded["type"], coded["f"]
+    wanted = [i for i, f in enumerate(funiq) if f in pairs_fs]
+    if "ok" not in tuniq or not wanted:
+        return np.zeros(len(tcodes), dtype=bool)
+    return (tcodes == tuniq.index("ok")) & np.isin(fcodes, wanted)
+
+
+def _process(col: dict[str, np.ndarray], texts: list[tuple[int, str]]) -> np.ndarray:
+    ints = col["i_process"].astype(np.int64, copy=False)
+    if not texts:
+        return ints
+    if {orjson.loads(t) for _, t in texts} != {NEMESIS}:
+        raise _Unsure("a process that is neither an integer nor nemesis")
+    out = ints.astype(object)
+    out[[r for r, _ in texts]] = NEMESIS
+    return out
+
+
+def _objects(col: dict[str, np.ndarray], k: str, texts: list[tuple[int, str]]) -> np.ndarray:
+    """A field as the objects orjson would have made: ints, None, parsed texts."""
+    out = col["i_" + k].astype(np.int64, copy=False).astype(object)
+    if "s_" + k in col:
+        out[col["s_" + k] == 1] = None
+    for rid, text in texts:
+        out[rid] = orjson.loads(text)
+    return out
+
+
+def _values(
+    col: dict[str, np.ndarray], texts: list[tuple[int, str]], ok_pairs: np.ndarray
+) -> np.ndarray:
+    """The value column; the pairs of an ``ok`` op in ``pairs_fs`` as int64 arrays (n, 2)."""
+    status = col.get("s_value")
+    if ok_pairs.any() and (status is None or (status[ok_pairs] == 0).any()):
+        raise _Unsure("an integer where pairs belong")
+    out = _objects(col, "value", [])
+    for rid, text in texts:
+        if not ok_pairs[rid]:
             out[rid] = orjson.loads(text)
-        return inferred(out)
+            continue
+        pairs = _pairs_from_text(text.encode()) if text.startswith("[[") else None
+        if pairs is None:
+            value = orjson.loads(text)
+            pairs = _pairs_from_list(value)
+            if pairs is None and value != []:
+                raise _Unsure("a pairs value that is not [int, int] pairs")
+        out[rid] = value if pairs is None else pairs
+    return out

@@ -1,5 +1,8 @@
 """The typed-column path of the loader (harness.history_columns) builds the very table the
-line-by-line loader builds, and hands back every file it cannot vouch for."""
+line-by-line loader builds, and hands back every file it cannot vouch for.
+
+The files here are small: pieces of ``CHUNK`` bytes and a tail of ``TAIL`` lines make
+DuckDB read all but the last lines, as it reads all but the final reads of a real run."""
 
 from __future__ import annotations
 
@@ -14,12 +17,19 @@ import pandas as pd
 import pytest
 
 import harness.history as history
-from harness.history_columns import load_columns
+from harness.history_columns import load_prefix
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
 from synth_history import write_history
 
 PAIRS = frozenset({"read"})
+CHUNK, TAIL = 2048, 3
+
+
+@pytest.fixture(autouse=True)
+def small_pieces(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(history, "_CHUNK_BYTES", CHUNK)
+    monkeypatch.setattr(history, "_TAIL_LINES", TAIL)
 
 
 def both(path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -33,11 +43,19 @@ def both(path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[pd.DataFrame, pd.
     return fast, slow
 
 
+def prefix_of(path: Path) -> Any:
+    """What DuckDB alone makes of all but the tail of ``path`` (None: it handed it back)."""
+    with path.open("rb") as fh, mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as buf:
+        split = history._tail_start(buf, len(buf))
+        extras = history._head_extras(path, buf, len(buf), PAIRS)
+    assert split > 0 and extras is not None
+    return load_prefix(path, split, extras, PAIRS)
+
+
 def assert_same(fast: pd.DataFrame, slow: pd.DataFrame) -> None:
-    assert sorted(fast.columns) == sorted(slow.columns)
-    for c in slow.columns:
-        if c != "value":
-            pd.testing.assert_series_equal(fast[c], slow[c], check_names=True)
+    assert list(fast.columns) == list(slow.columns)
+    pd.testing.assert_frame_equal(fast.drop(columns="value"), slow.drop(columns="value"))
+    assert fast["value"].dtype == slow["value"].dtype == object
     for a, b in zip(fast["value"].tolist(), slow["value"].tolist(), strict=True):
         if isinstance(b, np.ndarray):
             assert isinstance(a, np.ndarray) and a.dtype == b.dtype and np.array_equal(a, b)
@@ -45,20 +63,17 @@ def assert_same(fast: pd.DataFrame, slow: pd.DataFrame) -> None:
             assert type(a) is type(b) and a == b, (a, b)
 
 
-def columnar(path: Path) -> pd.DataFrame | None:
-    """What the typed-column path alone makes of ``path`` (None: it handed it back)."""
-    with path.open("rb") as fh, mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as buf:
-        return history._load_columnar(path, buf, len(buf), PAIRS)
-
-
+@pytest.mark.parametrize("faults", [0, 5])
 def test_a_synthetic_queue_history_loads_the_same_both_ways(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, faults: int
 ) -> None:
     path = tmp_path / "history.jsonl"
-    write_history(path, 3000, procs=7, lost=4, faults=3)
-    monkeypatch.setattr(history, "COLUMNAR_FROM", 0)
-    assert columnar(path) is not None  # the typed-column path took it
-    assert_same(*both(path, monkeypatch))
+    write_history(path, 3000, procs=7, lost=4, faults=faults)
+    assert prefix_of(path) is not None  # the typed-column path took all but the tail
+    fast, slow = both(path, monkeypatch)
+    assert_same(fast, slow)
+    reads = slow["value"][(slow["type"] == "ok") & (slow["f"] == "read")].tolist()
+    assert reads and all(v.dtype == np.int64 and v.shape[1] == 2 for v in reads)
 
 
 def _ops() -> list[dict[str, Any]]:
@@ -91,34 +106,96 @@ def _ops() -> list[dict[str, Any]]:
 
 
 @pytest.mark.parametrize("spaced", [False, True], ids=["orjson", "json.dumps"])
+@pytest.mark.parametrize("early", [False, True], ids=["in-order", "odd-ops-first"])
 def test_every_field_type_loads_the_same_both_ways(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, spaced: bool
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, spaced: bool, early: bool
 ) -> None:
     import json
 
     dump = (lambda r: json.dumps(r).encode()) if spaced else orjson.dumps
+    recs = _ops()
+    if early:  # the nemesis op, the reads, a float, nested nulls: all read by DuckDB
+        recs = recs[80:] + recs[:80]
     path = tmp_path / "history.jsonl"
-    path.write_bytes(b"".join(dump(r) + b"\n" for r in _ops()))
+    path.write_bytes(b"".join(dump(r) + b"\n" for r in recs))
     monkeypatch.setattr(history, "COLUMNAR_FROM", 0)
-    assert columnar(path) is not None
+    piece = prefix_of(path)
+    assert piece is not None
+    if early:
+        assert piece.n > 5 and piece.process[0] == "nemesis"
+        assert piece.value[2].tolist() == [[1, 5], [2, 7]] and piece.value[4] == [1, [2.5, -3]]
     fast, slow = both(path, monkeypatch)
     assert {"seq", "duplicate", "routes", "absent", "note", "error"} <= set(fast.columns)
     assert_same(fast, slow)
 
 
-def test_a_field_the_sampled_lines_do_not_show_is_handed_back(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+@pytest.mark.parametrize("rare", ["only here", None, [1, None]], ids=["str", "null", "list"])
+def test_a_field_the_first_piece_does_not_show_is_handed_back(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, rare: object
 ) -> None:
     recs = _ops()
-    recs[40]["rare"] = "only here"  # neither in the first piece nor among the last lines
+    recs[40]["rare"] = rare  # neither in the first piece nor among the last lines
     path = tmp_path / "history.jsonl"
     path.write_bytes(b"".join(orjson.dumps(r) + b"\n" for r in recs))
+    assert prefix_of(path) is None
+    fast, slow = both(path, monkeypatch)
+    assert fast["rare"].tolist()[40] == rare
+    assert_same(fast, slow)
+
+
+def test_null_keys_are_counted_by_name() -> None:
+    from collections import Counter
+
+    from harness.history_columns import null_keys
+
+    found: Counter[bytes] = Counter()
+    null_keys(b'{"a":null,"b" : null,"c":"x:null","d":[null],"e":{"f":null},"g":"nullx"}', found)
+    assert found == Counter({b"a": 1, b"b": 1, b"f": 1})
+
+
+@pytest.mark.parametrize(
+    "line",
+    [b'{"index":40,"time":1,"type":"ok","process":1,"f":"publish","value":1,}',  # DuckDB takes it
+     b'{"index":40,"time":1,"type":"ok","process":1,"f":"publish","value":NaN}',
+     b'{"index":40,"time":1,"type":"ok","process":1,"f":"publish","value":[1,]}',
+     b'{"index":40,"time":1,"type":"ok","process":1,"f":"publish","value":1} x',
+     b"\xff"],
+)  # fmt: skip
+def test_what_orjson_refuses_in_the_prefix_is_an_error_naming_the_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, line: bytes
+) -> None:
+    lines = [orjson.dumps(r) for r in _ops()]
+    lines[40] = line
+    path = tmp_path / "history.jsonl"
+    path.write_bytes(b"\n".join(lines) + b"\n")
+    assert prefix_of(path) is None
     monkeypatch.setattr(history, "COLUMNAR_FROM", 0)
-    monkeypatch.setattr(history, "_CHUNK_BYTES", 200)
-    monkeypatch.setattr(history, "_TAIL_LINES", 3)
-    assert columnar(path) is None
-    ops = history.load_history(path, pairs_fs=PAIRS).ops
-    assert ops["rare"].tolist()[40] == "only here"
+    with pytest.raises(history.HistoryError, match=":41: not valid JSON"):
+        history.load_history(path, pairs_fs=PAIRS)
+
+
+def test_a_blank_line_in_the_prefix_is_handed_back_and_line_numbers_kept(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    lines = [orjson.dumps(r) for r in _ops()]
+    lines[40:40] = [b"", b"   "]
+    path = tmp_path / "history.jsonl"
+    path.write_bytes(b"\n".join(lines) + b"\n")
+    assert prefix_of(path) is None
+    fast, slow = both(path, monkeypatch)
+    assert_same(fast, slow)
+    assert fast["_line"].tolist()[40] == 43
+
+
+def test_a_duplicate_key_is_handed_back(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    lines = [orjson.dumps(r) for r in _ops()]
+    lines[40] = lines[40][:-1] + b',"value":"again"}'  # orjson keeps the last one
+    path = tmp_path / "history.jsonl"
+    path.write_bytes(b"\n".join(lines) + b"\n")
+    assert prefix_of(path) is None
+    fast, slow = both(path, monkeypatch)
+    assert slow["value"].tolist()[40] == "again"
+    assert_same(fast, slow)
 
 
 @pytest.mark.parametrize(
@@ -133,8 +210,10 @@ def test_what_the_contract_refuses_is_handed_back(
     recs[82][field] = bad
     path = tmp_path / "history.jsonl"
     path.write_bytes(b"".join(_dump(r) for r in recs))  # json: orjson refuses 2**70
+    monkeypatch.setattr(history, "_CHUNK_BYTES", 64)  # a piece a line: line 83 in the prefix
+    monkeypatch.setattr(history, "_TAIL_LINES", 1)
+    assert prefix_of(path) is None
     monkeypatch.setattr(history, "COLUMNAR_FROM", 0)
-    assert columnar(path) is None
     with pytest.raises(history.HistoryError, match=":83: "):
         history.load_history(path, pairs_fs=PAIRS)
 
@@ -145,21 +224,58 @@ def _dump(rec: dict[str, Any]) -> bytes:
     return json.dumps(rec, separators=(",", ":")).encode() + b"\n"
 
 
-def test_direct_call_refuses_a_cut_off_file(tmp_path: Path) -> None:
-    path = tmp_path / "history.jsonl"
-    path.write_bytes(b"".join(orjson.dumps(r) + b"\n" for r in _ops())[:-5])
-    with path.open("rb") as fh, mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as buf:
-        assert load_columns(path, buf, len(buf), [], PAIRS) is None
-
-
-def test_a_line_longer_than_the_reader_allows_is_handed_back(
+def test_a_line_longer_than_the_read_buffer_loads_the_same(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    from harness.history_columns import MAX_LINE
+
     recs = _ops()
-    recs[40]["value"] = {"blob": "x" * (40 << 20)}  # 40 MiB, not among the last lines
+    recs[40]["value"] = {"blob": "x" * 2 * MAX_LINE}  # not among the last lines
     path = tmp_path / "history.jsonl"
     path.write_bytes(b"".join(orjson.dumps(r) + b"\n" for r in recs))
+    assert prefix_of(path) is not None
+    fast, slow = both(path, monkeypatch)
+    assert_same(fast, slow)
+    assert fast["value"].tolist()[40] == recs[40]["value"]
+
+
+def test_the_tail_starts_where_a_line_by_line_piece_starts(tmp_path: Path) -> None:
+    path = tmp_path / "history.jsonl"
+    write_history(path, 3000, procs=7, lost=4)
+    data = path.read_bytes()
     with path.open("rb") as fh, mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as buf:
-        extras = ["absent", "duplicate", "note", "routes", "seq"]
-        assert load_columns(path, buf, len(buf), extras, PAIRS, max_line=16 << 20) is None
-        assert load_columns(path, buf, len(buf), extras, PAIRS) is not None
+        split = history._tail_start(buf, len(buf))
+        starts = list(history._block_starts(buf, len(buf)))
+    assert split in starts and split < len(data) and data[split - 1 : split] == b"\n"
+    assert data[split:].count(b"\n") >= TAIL > data[starts[starts.index(split) + 1] :].count(b"\n")
+
+
+def test_a_line_duckdb_refuses_early_in_a_long_prefix_stops_the_feed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from harness.history_columns import _PIPE_BYTES
+
+    path = tmp_path / "history.jsonl"
+    write_history(path, 20_000, procs=7, lost=4)
+    lines = path.read_bytes().split(b"\n")
+    lines[1999] = lines[1999] + b" x"  # DuckDB stops here; the feeding thread must not wait on
+    path.write_bytes(b"\n".join(lines))
+    assert path.stat().st_size > 4 * _PIPE_BYTES
+    monkeypatch.setattr(history, "_CHUNK_BYTES", 64 << 10)  # the first piece is clean
+    monkeypatch.setattr(history, "_TAIL_LINES", 64)
+    assert prefix_of(path) is None
+    monkeypatch.setattr(history, "COLUMNAR_FROM", 0)
+    with pytest.raises(history.HistoryError, match=":2000: not valid JSON"):
+        history.load_history(path, pairs_fs=PAIRS)
+
+
+def test_an_escaped_comma_is_handed_back(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    lines = [orjson.dumps(r) for r in _ops()]
+    # DuckDB renders the escape as a comma: with the unread key, the commas would balance
+    lines[40] = lines[40][:-1] + b',"error":"a\\u002cb","rare":1}'
+    path = tmp_path / "history.jsonl"
+    path.write_bytes(b"\n".join(lines) + b"\n")
+    assert prefix_of(path) is None
+    fast, slow = both(path, monkeypatch)
+    assert slow["error"].tolist()[40] == "a,b" and slow["rare"].tolist()[40] == 1
+    assert_same(fast, slow)

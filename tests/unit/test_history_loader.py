@@ -35,8 +35,10 @@ def chunk(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> in
     whatever it does not vouch for back to the line-by-line loader)."""
     if request.param:
         monkeypatch.setattr(history, "_CHUNK_BYTES", request.param)
-    else:
+    else:  # every line but the last in DuckDB, the last one parsed line by line after it
         monkeypatch.setattr(history, "COLUMNAR_FROM", 0)
+        monkeypatch.setattr(history, "_CHUNK_BYTES", 16)
+        monkeypatch.setattr(history, "_TAIL_LINES", 1)
     return request.param
 
 
