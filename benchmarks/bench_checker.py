@@ -16,8 +16,9 @@ measurement, alternating the loader's typed-column path (``columnar``,
 ``harness.history_columns``) with the line-by-line one (``lines``, the loader
 before it) in the same run, and prints each child's load, check and total
 wall seconds, CPU seconds and peak RSS, then the medians and the ratio;
-``--before ROOT`` adds the line-by-line loader of another checkout (e.g. main) to the rotation:
-``.venv/bin/python benchmarks/bench_checker.py --history /tmp/h1m.jsonl --rounds 3``
+``--before ROOT`` adds the line-by-line loader of another checkout (e.g. main) to the rotation,
+``--sidecar`` the history's columnar sidecar (``harness.sidecar``; written first if missing):
+``.venv/bin/python benchmarks/bench_checker.py --history /tmp/h1m.jsonl --rounds 3 --sidecar``
 """
 
 from __future__ import annotations
@@ -69,12 +70,22 @@ def cpu_seconds() -> float:
     return ru.ru_utime + ru.ru_stime
 
 
+def _load(path: Path, loader: str) -> history.LoadedHistory:
+    if loader != "sidecar":
+        return load_history(path, pairs_fs=PAIRS_FS)
+    from harness import sidecar
+
+    loaded = sidecar.read(path, PAIRS_FS)
+    assert loaded is not None, f"no sidecar matching {path}"
+    return loaded
+
+
 def child(path: Path, loader: str) -> None:
     """One load + check with ``loader``; prints one JSON line."""
     history.COLUMNAR_FROM = 1 << 62 if loader == "lines" else 1 << 20
     context = {"nodes": list(NODES)}
     cpu0 = cpu_seconds()
-    loaded, t_load = timed(lambda: load_history(path, pairs_fs=PAIRS_FS))
+    loaded, t_load = timed(lambda: _load(path, loader))
     cpu_load, rss_load = cpu_seconds() - cpu0, peak_rss_mib()
     result, t_check = timed(lambda: check_history(loaded.ops, context, NAMES, "queue"))
     q = result["checkers"]["queue"]
@@ -89,10 +100,16 @@ def _line(m: dict) -> str:
             f"total {m['total']:6.2f}s cpu {m['cpu']:6.2f}s rss {m['rss']:5.0f} MiB")  # fmt: skip
 
 
-def compare(path: Path, rounds: int, before: Path | None) -> None:
+def compare(path: Path, rounds: int, before: Path | None, side: bool = False) -> None:
     """Alternate the loaders in fresh processes (rotating their order each round); print every
-    round and the medians. ``before``: also the line-by-line loader of that checkout."""
-    loaders = ["columnar", "lines", *(["before"] if before else [])]
+    round and the medians. ``before``: also the line-by-line loader of that checkout;
+    ``side``: also the history's columnar sidecar (written first when it has none)."""
+    loaders = ["columnar", "lines", *(["before"] if before else []), *(["sidecar"] if side else [])]
+    if side:
+        from harness import sidecar
+
+        if sidecar.read(path, PAIRS_FS) is None:
+            sidecar.write(load_history(path, pairs_fs=PAIRS_FS), path, PAIRS_FS)
     runs: dict[str, list[dict]] = {k: [] for k in loaders}
     for r in range(rounds):
         for loader in loaders[r % len(loaders) :] + loaders[: r % len(loaders)]:
@@ -116,6 +133,9 @@ def compare(path: Path, rounds: int, before: Path | None) -> None:
         print(f"columnar / before: load {med['columnar']['load'] / med['before']['load']:.2f}, "
               f"total {med['columnar']['total'] / med['before']['total']:.2f}, "
               f"cpu {med['columnar']['cpu'] / med['before']['cpu']:.2f}")  # fmt: skip
+    if side:
+        print(f"sidecar / lines: total {med['sidecar']['total'] / med['lines']['total']:.2f}, "
+              f"cpu {med['sidecar']['cpu'] / med['lines']['cpu']:.2f}")  # fmt: skip
     print(
         f"columnar / lines: load {med['columnar']['load'] / med['lines']['load']:.2f} "
         f"(cpu {med['columnar']['load_cpu'] / med['lines']['load_cpu']:.2f}), "
@@ -131,7 +151,8 @@ def main() -> None:
     ap.add_argument("--no-tracemalloc", action="store_true", help="skip the traced pass")
     ap.add_argument("--rounds", type=int, help="compare the two loaders in fresh processes")
     ap.add_argument("--before", type=Path, help="with --rounds: also that checkout's loader")
-    ap.add_argument("--child", choices=("columnar", "lines"), help=argparse.SUPPRESS)
+    ap.add_argument("--sidecar", action="store_true", help="with --rounds: also the sidecar")
+    ap.add_argument("--child", choices=("columnar", "lines", "sidecar"), help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child:
         return child(args.history, args.child)
@@ -146,7 +167,7 @@ def main() -> None:
             f"{time.perf_counter() - t:.1f}s: {planted}"
         )
     if args.rounds:
-        return compare(path, args.rounds, args.before)
+        return compare(path, args.rounds, args.before, args.sidecar)
     context = {"nodes": list(NODES)}
     rss0 = peak_rss_mib()
     loaded, t_load = timed(lambda: load_history(path, pairs_fs=PAIRS_FS))
