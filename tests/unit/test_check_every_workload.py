@@ -60,3 +60,17 @@ def test_each_workload_inherits_what_it_is_checked_with_from_its_checkspec() -> 
         others = [k for k in workload.__mro__ if k not in CHECKS[name].__mro__]
         restated = [f"{k.__name__}.{a}" for k in others for a in sorted(declared & set(vars(k)))]
         assert restated == [], f"{name} restates {restated}"
+
+
+def test_each_workload_declares_every_anomaly_its_checkers_can_report() -> None:
+    """checkspec's ``anomalies`` (what ``expect:`` accepts) holds every checker's ANOMALIES."""
+    import importlib
+
+    from checkers.compose import REGISTRY as CHECKERS
+    from harness.checkspec import CHECKS
+
+    for name, spec in CHECKS.items():
+        for checker in spec.checkers:
+            module = importlib.import_module(CHECKERS[checker].__module__)
+            missing = set(getattr(module, "ANOMALIES", ())) - set(spec.anomalies)
+            assert not missing, f"{name}: {checker} reports {sorted(missing)}, not declared"
