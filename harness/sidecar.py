@@ -196,6 +196,8 @@ def _load(fh: Any, size: int) -> tuple[dict[str, Any], Any]:
         raise ValueError("not a nats-chaos columns file")
     length = int.from_bytes(fh.read(8), "little")
     meta = orjson.loads(fh.read(length))
+    if type(meta) is not dict:
+        raise ValueError("its header is not a JSON object")
     start = -(-fh.tell() // _ALIGN) * _ALIGN
 
     def part(name: str) -> np.ndarray:
@@ -275,7 +277,6 @@ def read(history: Path, pairs_fs: frozenset[str]) -> LoadedHistory | None:
         st = history.stat()
         if not target.is_file() or st.st_size < MIN_BYTES:
             return None
-        thread, box = _hash_in_background(history)  # hashing 261 MiB: ~0.3 s, beside the read
         with target.open("rb") as fh:
             meta, part = _load(fh, os.fstat(fh.fileno()).st_size)
             if (
@@ -284,6 +285,7 @@ def read(history: Path, pairs_fs: frozenset[str]) -> LoadedHistory | None:
                 or meta.get("pairs_fs") != sorted(pairs_fs)
             ):
                 return None
+            thread, box = _hash_in_background(history)  # 261 MiB: ~0.3 s, beside the reads
             n = meta["rows"]
             cols = {}
             for i, col in enumerate(meta["columns"]):

@@ -148,8 +148,9 @@ def test_the_sidecar_is_rewritten_when_a_kept_load_finds_it_stale(tmp_path: Path
         lambda b: b[:40] + bytes(len(b) - 40),  # a zeroed header
         lambda b: b"",  # empty
         lambda b: b.replace(b'"int64"', b'"object"', 1),  # a dtype that could hold code
+        lambda b: b[:15] + (3).to_bytes(8, "little") + b"[1]",  # a header that is no object
     ],
-    ids=["truncated", "magic", "zeroed", "empty", "object-dtype"],
+    ids=["truncated", "magic", "zeroed", "empty", "object-dtype", "list-header"],
 )
 def test_a_broken_sidecar_is_ignored_without_a_traceback(tmp_path: Path, damage: Any) -> None:
     h = history(tmp_path / "history.jsonl")
