@@ -59,6 +59,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from checkers.anomalies import BATCH as ANOMALIES
 from checkers.queue import (
     NodeRead,
     _count,
@@ -79,20 +80,6 @@ from checkers.stats import paired_ops
 
 SAMPLE = 20
 EXAMPLES = 10
-ANOMALIES = (
-    "partial-batch",
-    "split-batch",
-    "failed-batch-visible",
-    "lost-batch",
-    "duplicated",
-    "unexpected",
-    "bad-ack",
-    "stream-lost",
-    "stalled",
-    "replica-groups",
-    "holes",
-    "divergence",
-)
 I64 = np.int64
 
 

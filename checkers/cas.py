@@ -43,6 +43,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from checkers.anomalies import CAS as ANOMALIES
 from checkers.linear import check_linear
 from checkers.queue import _count, node_reads
 from checkers.queue_summary import replica_counts, replica_notes, replica_problems, replica_status
@@ -52,15 +53,6 @@ from checkers.stats import paired_ops
 from checkers.windows import recovery_record
 
 EXAMPLES = 10
-ANOMALIES = (
-    "non-linearizable",
-    "double-winner",
-    "lost",
-    "phantom-read",
-    "stream-lost",
-    "stalled",
-    "divergence",
-)
 ABSENT = -1  # a final read's value where the subject holds nothing
 SEC = 1e9
 

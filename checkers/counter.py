@@ -60,6 +60,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from checkers.anomalies import COUNTER as ANOMALIES
 from checkers.queue import NodeRead, contains, node_reads, repeated, uniq
 from checkers.queue_summary import replica_counts, replica_notes, replica_problems, replica_status
 from checkers.replicas import lost_and_stalled
@@ -67,15 +68,6 @@ from checkers.schema import client_mask, column
 from checkers.windows import recovery_record
 
 EXAMPLES = 10
-ANOMALIES = (
-    "lost-increment",
-    "phantom-increment",
-    "inconsistent-total",
-    "duplicate-total",
-    "stream-lost",
-    "stalled",
-    "divergence",
-)
 
 
 @dataclass

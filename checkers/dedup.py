@@ -48,6 +48,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from checkers.anomalies import DEDUP as ANOMALIES
 from checkers.queue import (
     NodeRead,
     _count,
@@ -71,18 +72,6 @@ from checkers.schema import client_mask, column
 
 SAMPLE = 20
 EXAMPLES = 10
-ANOMALIES = (
-    "duplicated-id",
-    "lost",
-    "phantom-duplicate",
-    "unexpected",
-    "failed-but-read",
-    "stream-lost",
-    "stalled",
-    "replica-groups",
-    "holes",
-    "divergence",
-)
 
 
 def _ids(a: Any) -> np.ndarray:

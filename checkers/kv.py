@@ -50,6 +50,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from checkers.anomalies import KV as ANOMALIES
 from checkers.linear import check_linear, window_example
 from checkers.linear_models import freeze
 from checkers.queue_summary import replica_counts, replica_notes, replica_problems, replica_status
@@ -59,7 +60,6 @@ from checkers.windows import recovery_record
 
 FS = ("get", "get-direct", "put", "create", "update", "delete")
 WRITES = ("put", "create", "update", "delete")
-ANOMALIES = ("non-linearizable", "lost-write", "stream-lost", "stalled", "divergence")
 REFUSALS = ("wrong revision", "key exists")  # how the workload's refused update and create begin
 EXAMPLES = 10
 SAMPLE = 20

@@ -27,6 +27,8 @@ from __future__ import annotations
 
 from typing import ClassVar
 
+from checkers import anomalies
+
 
 class CheckSpec:
     """The attributes above; a workload sets every one without a default."""
@@ -65,18 +67,7 @@ class DedupChecks(CheckSpec):
     headline_checker: ClassVar[str] = "dedup"
     # ok: an acknowledged publish (a duplicate ack too: the server answered)
     writes: ClassVar[tuple[str, ...]] = ("publish",)
-    anomalies: ClassVar[tuple[str, ...]] = (
-        "lost",
-        "duplicated-id",
-        "phantom-duplicate",
-        "unexpected",
-        "stream-lost",
-        "stalled",
-        "replica-groups",
-        "holes",
-        "divergence",
-        "failed-but-read",
-    )
+    anomalies: ClassVar[tuple[str, ...]] = anomalies.DEDUP
 
 
 class ConsumerChecks(CheckSpec):
@@ -99,15 +90,7 @@ class CounterChecks(CheckSpec):
     checkers: ClassVar[tuple[str, ...]] = ("stats", "counter", "availability")
     headline_checker: ClassVar[str] = "counter"
     writes: ClassVar[tuple[str, ...]] = ("incr",)  # ok: an increment whose PubAck carried the total
-    anomalies: ClassVar[tuple[str, ...]] = (
-        "lost-increment",
-        "phantom-increment",
-        "inconsistent-total",
-        "duplicate-total",
-        "stream-lost",
-        "stalled",
-        "divergence",
-    )
+    anomalies: ClassVar[tuple[str, ...]] = anomalies.COUNTER
     pairs_fs: ClassVar[frozenset[str]] = frozenset({"read"})
 
 
@@ -116,20 +99,7 @@ class BatchChecks(CheckSpec):
     checkers: ClassVar[tuple[str, ...]] = ("stats", "batch", "availability")
     headline_checker: ClassVar[str] = "batch"
     writes: ClassVar[tuple[str, ...]] = ("batch",)  # ok: a committed batch, acknowledged
-    anomalies: ClassVar[tuple[str, ...]] = (
-        "partial-batch",
-        "split-batch",
-        "failed-batch-visible",
-        "lost-batch",
-        "duplicated",
-        "unexpected",
-        "bad-ack",
-        "stream-lost",
-        "stalled",
-        "replica-groups",
-        "holes",
-        "divergence",
-    )
+    anomalies: ClassVar[tuple[str, ...]] = anomalies.BATCH
 
 
 class KvChecks(CheckSpec):
@@ -138,13 +108,7 @@ class KvChecks(CheckSpec):
     headline_checker: ClassVar[str] = "kv"
     # ok: a KV write the server acknowledged with its revision
     writes: ClassVar[tuple[str, ...]] = ("put", "create", "update", "delete")
-    anomalies: ClassVar[tuple[str, ...]] = (
-        "non-linearizable",
-        "lost-write",
-        "stream-lost",
-        "stalled",
-        "divergence",
-    )
+    anomalies: ClassVar[tuple[str, ...]] = anomalies.KV
 
 
 class CasChecks(CheckSpec):
@@ -153,15 +117,7 @@ class CasChecks(CheckSpec):
     checkers: ClassVar[tuple[str, ...]] = ("stats", "cas", "availability")
     headline_checker: ClassVar[str] = "cas"
     writes: ClassVar[tuple[str, ...]] = ("cas",)  # ok: a CAS that won
-    anomalies: ClassVar[tuple[str, ...]] = (
-        "non-linearizable",
-        "double-winner",
-        "lost",
-        "phantom-read",
-        "stream-lost",
-        "stalled",
-        "divergence",
-    )
+    anomalies: ClassVar[tuple[str, ...]] = anomalies.CAS
     offline_fs: ClassVar[tuple[str, ...]] = ("read-node",)
 
 
