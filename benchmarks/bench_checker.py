@@ -87,7 +87,9 @@ def child(path: Path, loader: str) -> None:
     cpu0 = cpu_seconds()
     loaded, t_load = timed(lambda: _load(path, loader))
     cpu_load, rss_load = cpu_seconds() - cpu0, peak_rss_mib()
-    result, t_check = timed(lambda: check_history(loaded.ops, context, NAMES, "queue"))
+    result, t_check = timed(
+        lambda: check_history(loaded.ops, context, NAMES, "queue", loaded.views)
+    )
     q = result["checkers"]["queue"]
     out = {"loader": loader, "load": t_load, "check": t_check, "total": t_load + t_check}
     out |= {"cpu": cpu_seconds() - cpu0, "rss": peak_rss_mib(), "valid": result["valid"]}
@@ -174,7 +176,9 @@ def main() -> None:
     rss_load = peak_rss_mib()
     wellformed, t_wf = timed(lambda: check_wellformed(loaded.ops, context))
     rss_wf = peak_rss_mib()
-    result, t_check = timed(lambda: check_history(loaded.ops, context, NAMES, "queue"))
+    result, t_check = timed(
+        lambda: check_history(loaded.ops, context, NAMES, "queue", loaded.views)
+    )
     rss_check = peak_rss_mib()
     queue = result["checkers"]["queue"]
     print(
@@ -192,7 +196,7 @@ def main() -> None:
     if not args.no_tracemalloc:
         traced["load_history"] = traced_peak(lambda: load_history(path, pairs_fs=PAIRS_FS))
         traced["check_history"] = traced_peak(
-            lambda: check_history(loaded.ops, context, NAMES, "queue")
+            lambda: check_history(loaded.ops, context, NAMES, "queue", loaded.views)
         )
     print(f"\nbaseline RSS before loading: {rss0:.0f} MiB")
     print(f"{'phase':<15}{'seconds':>9}{'peak RSS MiB':>14}{'traced peak MiB':>17}")

@@ -47,7 +47,7 @@ each); ``bad`` marks a count that shows something wrong; HIST is
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Hashable, Iterable, Mapping
 from typing import Any
 
 import pandas as pd
@@ -142,11 +142,13 @@ def check_history(
     context: dict[str, Any],
     names: Iterable[str],
     headline: str | None = None,
+    seed: Mapping[Hashable, Any] | None = None,
 ) -> dict[str, Any]:
-    """Run the checkers ``names`` on ``ops`` and merge them; see the module docstring."""
+    """Run the checkers ``names`` on ``ops`` and merge them; see the module docstring.
+    ``seed``: typed views of ``ops`` its loader made (``LoadedHistory.views``)."""
     chosen = checkers_named(names)
     if headline is not None and headline not in chosen:
         raise ValueError(f"headline checker {headline!r} is not among {', '.join(chosen)}")
-    with shared_columns(ops):  # each typed view of ops is derived once, for every checker
+    with shared_columns(ops, seed):  # each typed view of ops is derived once, for every checker
         results = {name: check_safe(name, fn, ops, context) for name, fn in chosen.items()}
     return merge(results, headline)

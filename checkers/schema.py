@@ -18,11 +18,20 @@ DataFrame object and ends with the block, so a frame changed between two
 checks is never answered from a stale copy; outside a block every helper
 computes afresh. The arrays it hands out are read-only
 (``flags.writeable`` False): a checker that writes into one fails loudly.
+
+Seeds: a loader that already holds some of these views as by-products of
+parsing (``harness.history``'s typed-column path, ``harness.sidecar``)
+hands them in as ``shared_columns(ops, seed)``; :func:`seed_views` says
+which keys it may fill and with what, and each seeded view must equal what
+the helper computes (``tests/unit/test_view_seeds.py`` holds every loader to
+that). A seed is used only while the column it was made from is still the
+frame's own (:func:`column_token`): a frame whose column was replaced after
+loading is answered by computing.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Hashable, Iterator
+from collections.abc import Callable, Hashable, Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import Any, TypeVar
@@ -56,13 +65,93 @@ _SHARED: ContextVar[tuple[pd.DataFrame, dict[Hashable, Any]] | None] = ContextVa
 
 
 @contextmanager
-def shared_columns(ops: pd.DataFrame) -> Iterator[None]:
-    """Within the block, the helpers of this module derive each view of ``ops`` once."""
-    token = _SHARED.set((ops, {}))
+def shared_columns(ops: pd.DataFrame, seed: Mapping[Hashable, Any] | None = None) -> Iterator[None]:
+    """Within the block, the helpers of this module derive each view of ``ops`` once;
+    ``seed`` (from :func:`seed_views`) holds views the loader already has."""
+    memo = {k: _read_only(v) for k, v in usable_seeds(ops, seed or {}).items()}
+    token = _SHARED.set((ops, memo))
     try:
         yield
     finally:
         _SHARED.reset(token)
+
+
+def column_token(ops: pd.DataFrame, name: str) -> tuple[int, int] | None:
+    """Which array holds column ``name`` (its data address and length), or None."""
+    if name not in ops:
+        return None
+    arr = ops[name].array
+    data = getattr(arr, "_ndarray", None)  # pandas' numpy-backed extension arrays
+    data = arr.to_numpy() if data is None else data
+    if not isinstance(data, np.ndarray):
+        return None
+    return data.__array_interface__["data"][0], len(data)
+
+
+SEEDABLE = ("type", "f")  # factorized seeds: string columns without missing values
+
+
+def seed_views(
+    ops: pd.DataFrame,
+    codes: Mapping[str, tuple[np.ndarray, list[Any]]],
+    ints: Mapping[str, tuple[np.ndarray, np.ndarray]],
+) -> dict[Hashable, Any]:
+    """The seeds a loader can give :func:`shared_columns` for the frame ``ops`` it made.
+
+    ``codes``: per column of :data:`SEEDABLE`, its values as codes into a list
+    of distinct values (any order, -1 never). ``ints``: per column, (int64
+    values, True where the row's value is an integer that fits them); rows
+    not True are computed as before. Each seed records the column it was made
+    from (:func:`column_token`).
+    """
+    out: dict[Hashable, Any] = {}
+    for name, (c, uniq) in codes.items():
+        if name not in SEEDABLE or len(c) != len(ops) or (len(c) and c.min() < 0):
+            continue
+        out[("factorized", name)] = _first_seen(c, uniq)
+    for name, (values, ok) in ints.items():
+        if len(values) == len(ops) == len(ok):
+            out[("int64", name)] = (values, ok)
+            if name == "process":
+                out["client"] = ok.copy() if ops["process"].dtype != np.int64 else ok
+    tokens = {k: column_token(ops, _seed_column(k)) for k in out}
+    return {"_tokens": tokens} | out
+
+
+def _seed_column(key: Hashable) -> str:
+    return "process" if key == "client" else key[1]  # type: ignore[index]
+
+
+def usable_seeds(ops: pd.DataFrame, seed: Mapping[Hashable, Any]) -> dict[Hashable, Any]:
+    """The seeds whose column is still the one they were made from."""
+    tokens = seed.get("_tokens", {})
+    return {
+        k: v
+        for k, v in seed.items()
+        if k != "_tokens"
+        and tokens.get(k) is not None
+        and tokens[k] == column_token(ops, _seed_column(k))
+    }
+
+
+def _first_seen(codes: np.ndarray, uniq: list[Any]) -> tuple[np.ndarray, np.ndarray]:
+    """Codes renumbered in order of first appearance (as :func:`pd.factorize` numbers them)."""
+    present = np.flatnonzero(np.bincount(codes, minlength=len(uniq)))
+    first = np.array([int(np.argmax(codes == k)) for k in present.tolist()], dtype=np.int64)
+    order = present[np.argsort(first, kind="stable")]
+    remap = np.full(len(uniq), -1, dtype=np.intp)
+    remap[order] = np.arange(len(order))
+    values = np.empty(len(order), dtype=object)
+    values[:] = [uniq[k] for k in order.tolist()]
+    return remap[codes], values
+
+
+def seeded(ops: pd.DataFrame, key: Hashable) -> Any:
+    """The view under ``key`` if a seed or an earlier helper put it there, else None."""
+    active = _SHARED.get()
+    if active is None or active[0] is not ops:
+        return None
+    return active[1].get(key)
 
 
 def _read_only(x: Any) -> Any:
@@ -191,7 +280,11 @@ def by_process(ops: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
 
 def _by_process(ops: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
     rows = np.flatnonzero(client_mask(ops))
-    procs = column(ops, "process")[rows].astype(np.int64)
+    view = seeded(ops, ("int64", "process"))
+    if view is not None and view[1][rows].all():
+        procs = view[0][rows]
+    else:
+        procs = column(ops, "process")[rows].astype(np.int64)
     order = stable_order(procs)
     return rows[order], procs[order]
 
@@ -211,6 +304,9 @@ def int64_at(ops: pd.DataFrame, rows: np.ndarray, name: str) -> np.ndarray:
     Only integers that fit in 64 bits pass: a float, a bool, a string, a list
     or a dict is refused (``astype`` would truncate some and crash on others).
     """
+    view = seeded(ops, ("int64", name))
+    if view is not None and view[1][rows].all():
+        return view[0][rows]
     col = column(ops, name)[rows]
     if col.dtype == np.int64:
         return col

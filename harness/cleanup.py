@@ -14,7 +14,7 @@ no container still uses a mount; the servers and client processes it started are
 nodes' configs, logs and stores are copied from its work dir into its
 result folder's ``nodes/`` (as a run's collect writes them) and the history
 segments its client processes wrote are merged into its ``history.jsonl``
-(``harness.segments``); then its
+(``harness.segments``), and a columnar sidecar it was killed writing removed; then its
 lazyfs processes are killed, its mounts unmounted, its namespaces (the
 recorded ones and any other ``<tag>-*``) deleted and its work dir
 ``WORK_ROOT/<tag>`` removed; finally its state file. An ssh run's hosts
@@ -60,6 +60,7 @@ def clean_state(state: RunState, dry_run: bool = False, force: bool = False) -> 
     lazyfs = {p: e for p, e in state.pids.items() if e == LAZYFS_EXE}
     left |= _kill(state, servers, dry_run, lines)  # no server writes while its files are copied
     left |= _merge_segments(state, dry_run, lines)  # its client processes are gone now
+    _remove_partial_sidecar(state, dry_run, lines)
     copied = _copy_node_files(state, dry_run, lines)
     left |= _kill(state, lazyfs, dry_run, lines)
     for mount in state.mounts:
@@ -98,6 +99,19 @@ def _kill(state: RunState, pids: dict[str, str], dry_run: bool, lines: list[str]
                 lines.append(f"{state.tag}: pid {pid} did not die")
                 survived = True
     return survived
+
+
+def _remove_partial_sidecar(state: RunState, dry_run: bool, lines: list[str]) -> None:
+    """Remove the columnar sidecar a run killed while writing it left half-written."""
+    if state.run_dir is None or Path(state.run_dir).is_symlink():
+        return
+    from harness.sidecar import partial_for  # numpy: only for a run that left a result folder
+
+    partial = partial_for(Path(state.run_dir) / "history.jsonl")
+    if partial.is_file() and not partial.is_symlink():
+        lines.append(f"{state.tag}: remove the half-written {partial}")
+        if not dry_run:
+            partial.unlink(missing_ok=True)
 
 
 def _merge_segments(state: RunState, dry_run: bool, lines: list[str]) -> bool:

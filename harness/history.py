@@ -50,7 +50,7 @@ import numpy as np
 import orjson
 import pandas as pd
 
-from checkers.schema import CORE_FIELDS, NEMESIS, OP_TYPES, REQUIRED_FIELDS
+from checkers.schema import CORE_FIELDS, NEMESIS, OP_TYPES, REQUIRED_FIELDS, seed_views
 from harness.errors import HistoryError
 
 if TYPE_CHECKING:
@@ -227,6 +227,9 @@ class LoadedHistory:
     cut_off: bool = False  # the last line was cut off: the writer died mid-line
     path: Path | None = None  # the file it was loaded from
     source: str = "jsonl"  # "jsonl" (parsed), or "sidecar" (harness.sidecar, matching it)
+    # typed views of ops the loader made anyway, for check_history's shared columns
+    # (checkers.schema.seed_views); empty if none
+    views: dict[Any, Any] = field(default_factory=dict)
 
 
 # How the loader stays fast on million-op histories: short lines are parsed a
@@ -460,6 +463,12 @@ class _Factor:
         remap = np.array([self.uniques.setdefault(u, len(self.uniques)) for u in uniq] + [-1])
         self.parts.append((True, remap[codes].astype(np.int32)))
 
+    def codes(self) -> tuple[np.ndarray, list[Any]] | None:
+        """All rows as (codes, distinct values) when every piece was coded (-1: None)."""
+        if not self.parts or not all(c for c, _ in self.parts):
+            return None
+        return np.concatenate([a for _, a in self.parts]), list(self.uniques)
+
     def build(self) -> np.ndarray:
         table = _object_array([*self.uniques, None])  # code -1 picks the trailing None
         return np.concatenate(
@@ -491,6 +500,9 @@ class _Columns:
         self.process: list[np.ndarray] = []
         self.value: list[np.ndarray] = []
         self.extras: dict[str, list[np.ndarray]] = {}
+        # per object column, (int64 values, is a 64-bit int) pieces: kept by the typed-column
+        # path, which has them for free (None: not kept)
+        self.int_views: dict[str, list[tuple[np.ndarray, np.ndarray]]] | None = None
 
     def add(self, recs: list[dict[str, Any]], lines: np.ndarray) -> None:
         """Append one piece's records (and their line numbers), validating them."""
@@ -514,6 +526,11 @@ class _Columns:
         for k, part in self.extras.items():
             if k not in keys:
                 part.append(_object_array([None] * n))
+        if self.int_views is not None:
+            for k in ("process", "value"):
+                self.int_views[k].append(
+                    _int_view(self.process[-1] if k == "process" else self.value[-1])
+                )
         self.n += n
 
     def add_piece(self, piece: ColumnPiece) -> None:
@@ -528,6 +545,7 @@ class _Columns:
         self.value.append(piece.value)
         for k in sorted(piece.extras):
             self.extras[k] = [piece.extras[k]]
+        self.int_views = {k: [v] for k, v in piece.int_views.items()}
         self.n = piece.n
 
     def _core(self, recs: list[dict[str, Any]], lines: np.ndarray, k: str, keys: set) -> list:
@@ -645,6 +663,19 @@ class _Columns:
             cols[k] = inferred(np.concatenate(parts))
         return pd.DataFrame(cols, copy=False)
 
+    def views(self, ops: pd.DataFrame) -> dict[Any, Any]:
+        """Seeds for the checkers' shared columns (checkers.schema.seed_views) of ``ops``,
+        the frame :meth:`frame` made."""
+        codes = {k: c for k in ("type", "f") if (c := self.factors[k].codes()) is not None}
+        ints = {}
+        if self.int_views is not None and len(ops):
+            for k, parts in self.int_views.items():
+                ints[k] = (
+                    np.concatenate([v for v, _ in parts]),
+                    np.concatenate([o for _, o in parts]),
+                )
+        return seed_views(ops, codes, ints)
+
     def _int_column(self, k: str) -> np.ndarray:
         """``index``/``time``; when a hand-written history omits them: file order / zero."""
         col = _concat_mixed(self.ints[k])
@@ -667,6 +698,20 @@ def inferred(values: np.ndarray) -> pd.Series:
     if isinstance(col.dtype, pd.StringDtype) and col.dtype.storage != "python":
         col = col.astype(_PY_STRINGS)
     return col
+
+
+def _int_view(col: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(int64 values, True where the value is a 64-bit int) of an int64 or object piece."""
+    if col.dtype == np.int64:
+        return col, np.ones(len(col), dtype=bool)
+    ok = np.fromiter((type(v) is int for v in col), dtype=bool, count=len(col))
+    ints = np.zeros(len(col), dtype=np.int64)
+    for i in np.flatnonzero(ok).tolist():
+        if _INT64.min <= col[i] <= _INT64.max:
+            ints[i] = col[i]
+        else:
+            ok[i] = False
+    return ints, ok
 
 
 def _concat_mixed(parts: list[np.ndarray]) -> np.ndarray:
@@ -714,8 +759,8 @@ def _head_extras(path: Path, buf: Any, limit: int, pairs_fs: frozenset[str]) -> 
 
 
 def _load_columnar(path: Path, buf: Any, limit: int, pairs_fs: frozenset[str]) -> Any:
-    """The ops table by the typed-column path and the line-by-line parse of the file's
-    tail, or None (then: line by line)."""
+    """The ops columns by the typed-column path and the line-by-line parse of the file's
+    tail (:class:`_Columns`), or None (then: line by line)."""
     if limit < COLUMNAR_FROM or importlib.util.find_spec("duckdb") is None:
         return None
     split = _tail_start(buf, limit)
@@ -732,7 +777,7 @@ def _load_columnar(path: Path, buf: Any, limit: int, pairs_fs: frozenset[str]) -
     del piece
     for chunk, first_line, n_lines in _pieces(buf, limit, split, columns.n + 1):
         columns.add(*_parse_piece(path, chunk, first_line, n_lines, pairs_fs))
-    return columns.frame()
+    return columns
 
 
 def load_history(path: Path | str, pairs_fs: frozenset[str] = frozenset()) -> LoadedHistory:
@@ -766,7 +811,8 @@ def load_history(path: Path | str, pairs_fs: frozenset[str] = frozenset()) -> Lo
         limit, cut = _cut_off_tail(path, buf, size)
         fast = _load_columnar(path, buf, limit, frozenset(pairs_fs)) if not cut else None
         if fast is not None:
-            return LoadedHistory(ops=fast, path=path)
+            ops = fast.frame()
+            return LoadedHistory(ops=ops, path=path, views=fast.views(ops))
         columns = _Columns(path, frozenset(pairs_fs))
         line_no = 1
         for piece, first_line, n_lines in _pieces(buf, limit):
@@ -775,6 +821,7 @@ def load_history(path: Path | str, pairs_fs: frozenset[str] = frozenset()) -> Lo
         ops = (
             columns.frame() if columns.n else pd.DataFrame({k: [] for k in (*CORE_FIELDS, "_line")})
         )
+        views = columns.views(ops) if columns.n else {}
     finally:
         if isinstance(buf, mmap.mmap):
             buf.close()
@@ -783,4 +830,4 @@ def load_history(path: Path | str, pairs_fs: frozenset[str] = frozenset()) -> Lo
     notes: list[str] = []
     if cut:
         notes.append(f"{path}:{line_no}: last line is cut off (writer stopped mid-line); ignored")
-    return LoadedHistory(ops=ops, warnings=notes, cut_off=bool(cut), path=path)
+    return LoadedHistory(ops=ops, warnings=notes, cut_off=bool(cut), path=path, views=views)

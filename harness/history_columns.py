@@ -14,8 +14,9 @@ loader then loads the file and names the offending line.
 How it stays fast: the prefix is fed to DuckDB through a pipe by a thread
 that counts, in the same pass, the bytes the proof below needs; DuckDB parses
 every row in C, one column per field, each value as its JSON text. How it
-stays exact: integers are taken only where that text is a plain integer
-within 64 bits (no ``.``, ``e`` or quotes); ``type``, ``f``, ``node`` and
+stays exact: integers are taken only where that text is exactly the
+decimal rendering of a 64-bit integer (DuckDB's own cast would round
+``1.5`` and read ``1e5``, `` 1`` or ``0x10``); ``type``, ``f``, ``node`` and
 ``error`` travel as integer codes of their distinct texts, each decoded once
 with orjson; every other value (a nemesis op's dict, a read's pairs) is
 decoded from its own text. That no field went unread is proven by counting:
@@ -69,6 +70,8 @@ class ColumnPiece:
     process: np.ndarray  # int64, or objects with "nemesis"
     value: np.ndarray  # objects: ints, None, parsed JSON, int64 (n, 2) pairs
     extras: dict[str, np.ndarray]  # the first piece's other fields: objects
+    # process, value: (int64 values, True where the value is a plain 64-bit integer)
+    int_views: dict[str, tuple[np.ndarray, np.ndarray]]
 
 
 def _q(name: str) -> str:
@@ -223,6 +226,7 @@ class _Load:
             process=_process(col, texts.get("process", [])),
             value=_values(col, texts.get("value", []), ok_pairs),
             extras={k: _objects(col, k, texts.get(k, [])) for k in self.fields[len(CORE_FIELDS) :]},
+            int_views={k: _int_view(col, k) for k in ("process", "value")},
         )
 
     def _enum(self, k: str) -> list[Any]:
@@ -294,8 +298,9 @@ def _create_sql(fields: list[str], source: str) -> str:
             continue
         x, c = _q("x_" + k), _q("c_" + k)
         inner += [f"{text} AS {x}", f"TRY_CAST({text} AS BIGINT) AS {c}"]
-        # the text is yyjson's: a number that is not an integer has a '.' or an exponent
-        plain = f"{c} IS NOT NULL AND " + " AND ".join(f"strpos({x}, '{ch}') = 0" for ch in ".eE")
+        # DuckDB's cast is lenient ('1.5', '1e5', ' 1' and '0x10' all cast): an integer is
+        # taken only where the text is the integer's own decimal rendering
+        plain = f"{c} IS NOT NULL AND {c}::VARCHAR = {x}"
         outer += [f"coalesce({c}, 0) AS {_q('i_' + k)}",
                   f"(CASE WHEN {x} IS NULL THEN 1 WHEN {plain} THEN 0 ELSE 2 END)::UTINYINT"
                   f" AS {_q('s_' + k)}",
@@ -338,6 +343,12 @@ def _process(col: dict[str, np.ndarray], texts: list[tuple[int, str]]) -> np.nda
     out = ints.astype(object)
     out[[r for r, _ in texts]] = NEMESIS
     return out
+
+
+def _int_view(col: dict[str, np.ndarray], k: str) -> tuple[np.ndarray, np.ndarray]:
+    ints = col["i_" + k].astype(np.int64, copy=False)
+    status = col.get("s_" + k)
+    return ints, np.ones(len(ints), dtype=bool) if status is None else status == 0
 
 
 def _objects(col: dict[str, np.ndarray], k: str, texts: list[tuple[int, str]]) -> np.ndarray:

@@ -139,7 +139,7 @@ def check_loaded(
     }
     names = checker_names(workload, logs=nodes_dir is not None)
     try:
-        result = check_history(ops, context, names, spec.headline_checker)
+        result = check_history(ops, context, names, spec.headline_checker, loaded.views)
     except MalformedHistory as e:  # a value that breaks the workload's contract: exit 2
         raise HistoryError(f"{loaded.path or 'history'}:{e.line}: {e.why}") from None
     except ValueError as e:  # a workload naming a checker that does not exist

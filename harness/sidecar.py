@@ -41,9 +41,10 @@ import numpy as np
 import orjson
 import pandas as pd
 
+from checkers.schema import SEEDABLE, seed_views
 from harness.history import LoadedHistory
 
-__all__ = ["FORMAT", "MIN_BYTES", "SUFFIX", "path_for", "read", "write"]
+__all__ = ["FORMAT", "MIN_BYTES", "SUFFIX", "partial_for", "path_for", "read", "write"]
 
 log = logging.getLogger(__name__)
 
@@ -133,6 +134,12 @@ def _encode(series: pd.Series, parts: dict[str, np.ndarray]) -> dict[str, Any]:
     raise TypeError(f"column {series.name!r}: dtype {dtype} has no sidecar encoding")
 
 
+def partial_for(history: Path) -> Path:
+    """Where :func:`write` writes the sidecar before it renames it into place."""
+    target = path_for(history)
+    return target.with_name(f".{target.name}.tmp")
+
+
 def write(loaded: LoadedHistory, history: Path, pairs_fs: frozenset[str]) -> Path | None:
     """Write the sidecar of ``history`` (as ``loaded`` from it); its path, or None if skipped.
 
@@ -140,8 +147,7 @@ def write(loaded: LoadedHistory, history: Path, pairs_fs: frozenset[str]) -> Pat
     cannot do (a full disk, a value with no encoding): the JSONL is the
     record, so a missing sidecar only costs the next load its time.
     """
-    target = path_for(history)
-    tmp = target.with_name(f".{target.name}.tmp")
+    target, tmp = path_for(history), partial_for(history)
     try:
         size, sha = _digest(history)
         if size < MIN_BYTES:
@@ -287,17 +293,24 @@ def read(history: Path, pairs_fs: frozenset[str]) -> LoadedHistory | None:
                 return None
             thread, box = _hash_in_background(history)  # 261 MiB: ~0.3 s, beside the reads
             n = meta["rows"]
-            cols = {}
+            cols, codes, ints = {}, {}, {}
             for i, col in enumerate(meta["columns"]):
-                cols[col["name"]] = _decode(col, lambda k, i=i: part(f"{i}.{k}"), n)
+                name = col["name"]
+                cols[name] = _decode(col, lambda k, i=i: part(f"{i}.{k}"), n)
+                if col["kind"] == "string" and name in SEEDABLE:
+                    codes[name] = (part(f"{i}.codes"), col["strings"])
+                elif col["kind"] == "object":
+                    tags = part(f"{i}.tags")
+                    ints[name] = (part(f"{i}.ints"), tags == _INT)
         thread.join()
         if box != [(st.st_size, meta["sha256"])]:
             return None
         ops = pd.DataFrame(cols, copy=False)
         cut_off = bool(meta["cut_off"])
         notes = list(meta["warnings"])
+        views = seed_views(ops, codes, ints)
         return LoadedHistory(
-            ops=ops, warnings=notes, cut_off=cut_off, path=history, source="sidecar"
+            ops=ops, warnings=notes, cut_off=cut_off, path=history, source="sidecar", views=views
         )
     except (OSError, KeyError, TypeError, ValueError, IndexError) as e:
         log.info("columnar sidecar %s not used: %s", target, e)

@@ -132,6 +132,8 @@ def test_clean_copies_node_files_into_the_result_folder_then_forgets_the_run(
     run_dir.mkdir(parents=True)
     (run_dir / "scenario.yaml").write_text("name: kill\n")
     (run_dir / "history.jsonl").write_text('{"index":0}\n')
+    partial = run_dir / ".history.columns.tmp"  # the run was killed writing its sidecar
+    partial.write_bytes(b"NCHAOS-COLUMNS\n")
     try:
         for node in ("n1", "n2"):
             d = work / node
@@ -144,6 +146,8 @@ def test_clean_copies_node_files_into_the_result_folder_then_forgets_the_run(
         assert res.exit_code == 0, res.output
         assert f"{tag}: copy node files from {work} into {run_dir / 'nodes'}" in res.stdout
         assert f"{tag}: remove {work}" in res.stdout
+        assert f"{tag}: remove the half-written {partial}" in res.stdout
+        assert not partial.exists() and (run_dir / "history.jsonl").exists()
         for node in ("n1", "n2"):
             out = run_dir / "nodes" / node
             assert (out / "nats-server.conf").read_text() == f"server_name: {node}\n"

@@ -279,3 +279,21 @@ def test_an_escaped_comma_is_handed_back(tmp_path: Path, monkeypatch: pytest.Mon
     fast, slow = both(path, monkeypatch)
     assert slow["error"].tolist()[40] == "a,b" and slow["rare"].tolist()[40] == 1
     assert_same(fast, slow)
+
+
+@pytest.mark.parametrize("raw", [b"1E2", b"100.0", b"1.5e0", b"-0", b"0.0", b"-1e-2"])
+def test_a_number_duckdb_would_cast_to_an_integer_keeps_its_json_type(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, raw: bytes
+) -> None:
+    """``value`` as written (a float stays a float, ``-0`` is the integer 0), not DuckDB's cast."""
+    lines = [orjson.dumps(r) + b"\n" for r in _ops()]
+    lines[10] = lines[10].replace(b'"value":5,', b'"value":' + raw + b",")
+    assert raw in lines[10]
+    path = tmp_path / "history.jsonl"
+    path.write_bytes(b"".join(lines))
+    assert prefix_of(path) is not None
+    fast, slow = both(path, monkeypatch)
+    assert_same(fast, slow)
+    assert fast["value"][10] == orjson.loads(raw) and type(fast["value"][10]) is type(
+        orjson.loads(raw)
+    )
