@@ -101,8 +101,10 @@ def seed_views(
     ``codes``: per column of :data:`SEEDABLE`, its values as codes into a list
     of distinct values (any order, -1 never). ``ints``: per column, (int64
     values, True where the row's value is an integer that fits them); rows
-    not True are computed as before. Each seed records the column it was made
-    from (:func:`column_token`).
+    not True are computed as before; ``ints["process"]`` is also taken as the
+    client mask, so a loader passes it only after refusing any process but an
+    integer or "nemesis" (both of ``harness.history``'s loaders do). Each seed
+    records the column it was made from (:func:`column_token`).
     """
     out: dict[Hashable, Any] = {}
     for name, (c, uniq) in codes.items():
@@ -113,7 +115,7 @@ def seed_views(
         if len(values) == len(ops) == len(ok):
             out[("int64", name)] = (values, ok)
             if name == "process":
-                out["client"] = ok.copy() if ops["process"].dtype != np.int64 else ok
+                out["client"] = ok  # the loader refused any process but an int or "nemesis"
     tokens = {k: column_token(ops, _seed_column(k)) for k in out}
     return {"_tokens": tokens} | out
 

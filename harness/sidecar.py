@@ -284,7 +284,14 @@ def read(history: Path, pairs_fs: frozenset[str]) -> LoadedHistory | None:
         if not target.is_file() or st.st_size < MIN_BYTES:
             return None
         with target.open("rb") as fh:
-            meta, part = _load(fh, os.fstat(fh.fileno()).st_size)
+            meta, read_part = _load(fh, os.fstat(fh.fileno()).st_size)
+            parts: dict[str, np.ndarray] = {}
+
+            def part(name: str) -> np.ndarray:  # each array read once: the views share them
+                if name not in parts:
+                    parts[name] = read_part(name)
+                return parts[name]
+
             if (
                 meta.get("format") != FORMAT
                 or meta.get("size") != st.st_size
