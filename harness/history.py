@@ -44,7 +44,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from operator import itemgetter
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 import orjson
@@ -499,7 +499,7 @@ class _Columns:
         self.ints: dict[str, list[np.ndarray]] = {"index": [], "time": [], "_line": []}
         self.process: list[np.ndarray] = []
         self.value: list[np.ndarray] = []
-        self.extras: dict[str, list[np.ndarray]] = {}
+        self.extras: dict[str, list[Any]] = {}  # object pieces (the first may be IntsOrNull)
         # per object column, (int64 values, is a 64-bit int) pieces: kept by the typed-column
         # path, which has them for free (None: not kept)
         self.int_views: dict[str, list[tuple[np.ndarray, np.ndarray]]] | None = None
@@ -660,7 +660,7 @@ class _Columns:
                 cols[k] = self.factors[k].column()
         cols["_line"] = np.concatenate(self.ints["_line"])
         for k, parts in self.extras.items():
-            cols[k] = inferred(np.concatenate(parts))
+            cols[k] = _extra_column(parts)
         return pd.DataFrame(cols, copy=False)
 
     def views(self, ops: pd.DataFrame) -> dict[Any, Any]:
@@ -712,6 +712,47 @@ def _int_view(col: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         else:
             ok[i] = False
     return ints, ok
+
+
+class IntsOrNull(NamedTuple):
+    """An extra field's piece whose every value is a 64-bit int or null (the typed-column
+    path's, kept as numbers): ``ints`` (0 where null) and ``null``."""
+
+    ints: np.ndarray
+    null: np.ndarray
+
+    def objects(self) -> np.ndarray:
+        out = self.ints.astype(object)
+        out[self.null] = None
+        return out
+
+
+def _extra_column(parts: list[Any]) -> Any:
+    """An extra field's column from its pieces: what :func:`inferred` makes of their values.
+
+    When the first piece is an :class:`IntsOrNull` and every other value is an int within 64
+    bits or None, the column is built from the numbers: int64 without a null, float64 (NaN
+    for null) with one — as pandas infers ints and None — instead of inferring millions of
+    objects; otherwise from the objects."""
+    head, rest = parts[0], parts[1:]
+    if not isinstance(head, IntsOrNull):
+        return inferred(np.concatenate(parts))
+    tail = np.concatenate(rest) if rest else _object_array([])
+    if set(map(type, tail)) <= {int, type(None)}:
+        null = np.fromiter((v is None for v in tail), dtype=bool, count=len(tail))
+        try:
+            ints = np.array([0 if v is None else v for v in tail], dtype=np.int64)
+        except OverflowError:
+            ints = None
+        if ints is not None:
+            null, ints = np.concatenate([head.null, null]), np.concatenate([head.ints, ints])
+            if not null.any():
+                return ints
+            if not null.all():
+                values = ints.astype(np.float64)
+                values[null] = np.nan
+                return values
+    return inferred(np.concatenate([head.objects(), tail]))
 
 
 def _concat_mixed(parts: list[np.ndarray]) -> np.ndarray:

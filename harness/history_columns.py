@@ -46,7 +46,7 @@ import numpy as np
 import orjson
 
 from checkers.schema import CORE_FIELDS, NEMESIS, OP_TYPES
-from harness.history import _pairs_from_list, _pairs_from_text
+from harness.history import IntsOrNull, _pairs_from_list, _pairs_from_text
 
 CODED = ("type", "f", "node", "error")  # low-cardinality: enum codes, each text decoded once
 THREADS = 2
@@ -69,7 +69,7 @@ class ColumnPiece:
     coded: dict[str, tuple[np.ndarray, list[Any]]]  # type, f, node, error: (codes, values)
     process: np.ndarray  # int64, or objects with "nemesis"
     value: np.ndarray  # objects: ints, None, parsed JSON, int64 (n, 2) pairs
-    extras: dict[str, np.ndarray]  # the first piece's other fields: objects
+    extras: dict[str, np.ndarray | IntsOrNull]  # the first piece's other fields
     # process, value: (int64 values, True where the value is a plain 64-bit integer)
     int_views: dict[str, tuple[np.ndarray, np.ndarray]]
 
@@ -225,7 +225,7 @@ class _Load:
             coded=coded,
             process=_process(col, texts.get("process", [])),
             value=_values(col, texts.get("value", []), ok_pairs),
-            extras={k: _objects(col, k, texts.get(k, [])) for k in self.fields[len(CORE_FIELDS) :]},
+            extras={k: _extra(col, k, texts.get(k, [])) for k in self.fields[len(CORE_FIELDS) :]},
             int_views={k: _int_view(col, k) for k in ("process", "value")},
         )
 
@@ -349,6 +349,17 @@ def _int_view(col: dict[str, np.ndarray], k: str) -> tuple[np.ndarray, np.ndarra
     ints = col["i_" + k].astype(np.int64, copy=False)
     status = col.get("s_" + k)
     return ints, np.ones(len(ints), dtype=bool) if status is None else status == 0
+
+
+def _extra(
+    col: dict[str, np.ndarray], k: str, texts: list[tuple[int, str]]
+) -> np.ndarray | IntsOrNull:
+    """An extra field: its numbers when every value is a plain integer or null, else objects."""
+    if texts:
+        return _objects(col, k, texts)
+    ints = col["i_" + k].astype(np.int64, copy=False)
+    status = col.get("s_" + k)
+    return IntsOrNull(ints, np.zeros(len(ints), bool) if status is None else status == 1)
 
 
 def _objects(col: dict[str, np.ndarray], k: str, texts: list[tuple[int, str]]) -> np.ndarray:

@@ -297,3 +297,29 @@ def test_a_number_duckdb_would_cast_to_an_integer_keeps_its_json_type(
     assert fast["value"][10] == orjson.loads(raw) and type(fast["value"][10]) is type(
         orjson.loads(raw)
     )
+
+
+@pytest.mark.parametrize("last", [7, None, "x", 2**64, 1.5, True, "absent"])
+@pytest.mark.parametrize("everywhere", [False, True], ids=["some-null", "no-null"])
+def test_an_integer_extra_field_is_the_column_pandas_infers(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, last: object, everywhere: bool
+) -> None:
+    """An extra field DuckDB read as integers (and nulls) is built from the numbers, with
+    the dtype pandas infers from the objects whatever the tail adds: int64, float64, object."""
+    recs = [{"index": i, "time": 10 * i, "type": "invoke", "process": i % 4, "f": "publish",
+             "value": i, "node": "n1"} for i in range(300)]  # fmt: skip
+    for i, rec in enumerate(recs):
+        if everywhere or i % 3:
+            rec["seq"] = i - 150  # negative ones too
+    if last == "absent":
+        recs[-1].pop("seq", None)
+    else:
+        recs[-1]["seq"] = last
+    path = tmp_path / "history.jsonl"
+    path.write_bytes(b"".join(_dump(r) for r in recs))  # json: orjson refuses 2**64
+    piece = prefix_of(path)
+    assert piece is not None and isinstance(piece.extras["seq"], history.IntsOrNull)
+    fast, slow = both(path, monkeypatch)
+    assert_same(fast, slow)
+    if last == 7:
+        assert fast["seq"].dtype == (np.int64 if everywhere else np.float64)
