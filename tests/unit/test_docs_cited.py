@@ -65,4 +65,5 @@ def test_readme_keeps_two_setup_commands_and_names_the_unit_tests() -> None:
     makefile = (ROOT / "Makefile").read_text()
     assert all(re.search(rf"^{c.split()[1]}:", makefile, re.M) for c in commands)
     assert "`make test-unit`" in readme and re.search(r"^test-unit:", makefile, re.M)
-    assert "about 17 minutes" in readme
+    took = re.search(r"`make test` takes about (\d+) minutes", readme)  # within CI's budget
+    assert took is not None and int(took.group(1)) <= 30
