@@ -345,28 +345,33 @@ def _process(col: dict[str, np.ndarray], texts: list[tuple[int, str]]) -> np.nda
     return out
 
 
-def _int_view(col: dict[str, np.ndarray], k: str) -> tuple[np.ndarray, np.ndarray]:
+def _status(col: dict[str, np.ndarray], k: str) -> tuple[np.ndarray, np.ndarray]:
+    """A field's int64 values (0 where none) and status (0 integer, 1 null, 2 other text)."""
     ints = col["i_" + k].astype(np.int64, copy=False)
     status = col.get("s_" + k)
-    return ints, np.ones(len(ints), dtype=bool) if status is None else status == 0
+    return ints, np.zeros(len(ints), np.uint8) if status is None else status
+
+
+def _int_view(col: dict[str, np.ndarray], k: str) -> tuple[np.ndarray, np.ndarray]:
+    ints, status = _status(col, k)
+    return ints, status == 0
 
 
 def _extra(
     col: dict[str, np.ndarray], k: str, texts: list[tuple[int, str]]
 ) -> np.ndarray | IntsOrNull:
     """An extra field: its numbers when every value is a plain integer or null, else objects."""
-    if texts:
-        return _objects(col, k, texts)
-    ints = col["i_" + k].astype(np.int64, copy=False)
-    status = col.get("s_" + k)
-    return IntsOrNull(ints, np.zeros(len(ints), bool) if status is None else status == 1)
+    return _objects(col, k, texts) if texts else IntsOrNull(*_null_ints(col, k))
+
+
+def _null_ints(col: dict[str, np.ndarray], k: str) -> tuple[np.ndarray, np.ndarray]:
+    ints, status = _status(col, k)
+    return ints, status == 1
 
 
 def _objects(col: dict[str, np.ndarray], k: str, texts: list[tuple[int, str]]) -> np.ndarray:
     """A field as the objects orjson would have made: ints, None, parsed texts."""
-    out = col["i_" + k].astype(np.int64, copy=False).astype(object)
-    if "s_" + k in col:
-        out[col["s_" + k] == 1] = None
+    out = IntsOrNull(*_null_ints(col, k)).objects()
     for rid, text in texts:
         out[rid] = orjson.loads(text)
     return out
