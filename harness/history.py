@@ -789,14 +789,18 @@ def _tail_start(buf: Any, limit: int) -> int:
     return split
 
 
-def _head_extras(path: Path, buf: Any, limit: int, pairs_fs: frozenset[str]) -> list[str] | None:
-    """The fields beyond the core ones on the file's first piece, sorted (None: it is bad)."""
+def _head_extras(
+    path: Path, buf: Any, limit: int, pairs_fs: frozenset[str]
+) -> dict[str, bool] | None:
+    """The fields beyond the core ones on the file's first piece, sorted, each with whether
+    every value the piece shows of it is an integer (not a bool) or null (None: it is bad)."""
     try:
         head, first, n_lines = next(_pieces(buf, limit))
         recs = _parse_piece(path, head, first, n_lines, pairs_fs)[0]
     except HistoryError:
         return None
-    return sorted(set().union(*recs) - set(CORE_FIELDS) - {"_line"})
+    names = sorted(set().union(*recs) - set(CORE_FIELDS) - {"_line"})
+    return {k: {type(r.get(k)) for r in recs} <= {int, type(None)} for k in names}
 
 
 def _load_columnar(path: Path, buf: Any, limit: int, pairs_fs: frozenset[str]) -> Any:

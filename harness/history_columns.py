@@ -3,7 +3,8 @@
 In: a ``history.jsonl`` (docs/contracts.md §1), the length of the prefix to
 read (whole lines, ending at one of the line-by-line loader's piece
 boundaries: the final reads after it are left to that loader), the fields
-the loader found on the file's first piece, and the workload's ``pairs_fs``.
+the loader found on the file's first piece (each with whether it showed only
+integers and nulls there), and the workload's ``pairs_fs``.
 Out: a :class:`ColumnPiece` holding, column by column, exactly what the
 line-by-line loader's pieces would hold for those lines, or None when the
 prefix holds anything this path does not vouch for — a field not on the
@@ -12,28 +13,37 @@ number that does not fit, a line DuckDB refuses — and the line-by-line
 loader then loads the file and names the offending line.
 
 How it stays fast: the prefix is fed to DuckDB through a pipe by a thread
-that counts, in the same pass, the bytes the proof below needs; DuckDB parses
-every row in C, one column per field, each value as its JSON text. How it
-stays exact: integers are taken only where that text is exactly the
-decimal rendering of a 64-bit integer (DuckDB's own cast would round
-``1.5`` and read ``1e5``, `` 1`` or ``0x10``); ``type``, ``f``, ``node`` and
-``error`` travel as integer codes of their distinct texts, each decoded once
-with orjson; every other value (a nemesis op's dict, a read's pairs) is
-decoded from its own text. That no field went unread is proven by counting:
-a line of k keys holds k - 1 commas outside its values, so the prefix's
-commas must equal the keys the columns hold (non-null values, plus the
-``"key": null`` pairs the counting thread found, each named) less one per
-row, plus the commas inside the values' texts. A key outside the columns
-adds a comma (or a ``null`` of a name no column has) and hands the file back.
-The texts are DuckDB's renderings, so a string written with an escaped comma
-(``\\u002c``, which orjson never writes) would count one comma more than the
-file: a prefix holding ``\\u002`` is handed back.
+that counts, in the same pass, what the proof below needs; DuckDB parses
+every row in C straight into typed columns: ``index``, ``time``,
+``process``, ``value`` and the integer extras as BIGINT, ``type``, ``f``,
+``node``, ``error`` and the other extras as JSON texts (the coded ones
+travel as integer codes of their distinct texts, each decoded once with
+orjson). A row DuckDB could not type (a nemesis op's ``"nemesis"`` and dict,
+a null or a read's pairs in ``value``, an extra that is neither a string nor
+a bool) is an *exact row*: its line is read back from the file and decoded
+by orjson, as the line-by-line loader would.
+
+How it stays exact: DuckDB's BIGINT is lenient — it reads ``1.5`` as 2,
+``"12"`` as 12, ``true`` as 1, ``1e5`` as 100000 — and it drops keys it
+was not asked for. The proof is a count of *marks*, the bytes ``"``, ``.``,
+``e`` and ``E``: an integer written as an integer has none, while a string
+adds two quotes, a float a ``.``, ``e`` or ``E``, a bool an ``e``, and a key
+no column holds (or a key given twice) two quotes. Every other byte that
+is a mark is accounted for exactly: each key the columns say a row holds
+(two quotes and its name's marks; a null value counts its key by the
+``"name": null`` pairs the feeding thread found), each JSON text of the
+rows DuckDB typed (a string renders with the file's marks once the prefix
+holds no ``\\u`` escape: a prefix holding one is handed back), and every
+byte of the exact rows' lines. So the prefix's marks equal that sum exactly
+when no value was read leniently and no key went unread; otherwise the
+file is handed back.
 """
 
 from __future__ import annotations
 
 import contextlib
 import fcntl
+import mmap
 import os
 import threading
 from collections import Counter
@@ -46,14 +56,24 @@ import numpy as np
 import orjson
 
 from checkers.schema import CORE_FIELDS, NEMESIS, OP_TYPES
-from harness.history import IntsOrNull, _pairs_from_list, _pairs_from_text
+from harness.history import IntsOrNull, _pairs_from_list
 
 CODED = ("type", "f", "node", "error")  # low-cardinality: enum codes, each text decoded once
+TYPED = ("index", "time", "process", "value")  # read as BIGINT (so are the integer extras)
 THREADS = 2
 MAX_LINE = 4 << 20  # DuckDB sizes its read buffers by this (a longer line still reads)
 _STEP = 8 << 20  # bytes the feeding thread reads, counts and writes at a time
+_BLOCK = 1 << 20  # newlines are counted per block of this size, to find an exact row's line
 _PIPE_BYTES = 1 << 20  # Linux's default cap for an unprivileged pipe
 _SPACE = frozenset(b" \t\r\n")
+_MARKS = b'".eE,'
+_NOT_MARKS = bytes(sorted(set(range(256)) - set(_MARKS)))
+_INT64 = np.iinfo(np.int64)
+
+
+def marks(data: bytes) -> int:
+    """How many of ``data``'s bytes are marks (see the module's docstring)."""
+    return len(data.translate(None, _NOT_MARKS))
 
 
 class _Unsure(Exception):
@@ -79,13 +99,18 @@ def _q(name: str) -> str:
 
 
 def load_prefix(
-    path: Path, split: int, extras: list[str], pairs_fs: frozenset[str]
+    path: Path, split: int, extras: dict[str, bool], pairs_fs: frozenset[str]
 ) -> ColumnPiece | None:
-    """The columns of the first ``split`` bytes of ``path`` (whole lines), or None."""
+    """The columns of the first ``split`` bytes of ``path`` (whole lines), or None.
+
+    ``extras``: the first piece's fields beyond the core ones, each with whether that piece
+    showed only integers and nulls for it."""
     if not split or not os.path.isdir("/dev/fd"):
         return None
+    if any('"' in k or "\\" in k for k in extras):  # a name the mark count cannot vouch for
+        return None
     try:
-        return _Load(path, split, [*CORE_FIELDS, *extras], pairs_fs).run()
+        return _Load(path, split, extras, pairs_fs).run()
     except (_Unsure, duckdb.Error, orjson.JSONDecodeError, OverflowError, TypeError, ValueError):
         return None
 
@@ -107,12 +132,14 @@ def null_keys(data: bytes, out: Counter[bytes]) -> None:
 
 
 class _Feed(threading.Thread):
-    """Writes the prefix into a pipe for DuckDB, counting lines, commas and null keys."""
+    """Writes the prefix into a pipe for DuckDB, counting marks, null keys and newlines."""
 
     def __init__(self, path: Path, split: int, wfd: int) -> None:
         super().__init__(daemon=True)
         self.path, self.split, self.wfd = path, split, wfd
-        self.lines = self.commas = self.escaped = 0
+        self.marks = 0
+        self.escapes: list[int] = []  # the offset of every \u escape
+        self.newlines: list[int] = []  # per _BLOCK bytes
         self.nulls: Counter[bytes] = Counter()
         self.failed = False
 
@@ -126,7 +153,7 @@ class _Feed(threading.Thread):
             os.close(self.wfd)
 
     def _pump(self, fd: int) -> None:
-        pos, carry = 0, b""
+        pos, carry, last = 0, b"", b""
         while pos < self.split:
             data = os.pread(fd, min(_STEP, self.split - pos), pos)
             if not data:
@@ -135,9 +162,13 @@ class _Feed(threading.Thread):
             view = memoryview(data)
             while view:
                 view = view[os.write(self.wfd, view) :]
-            self.lines += data.count(b"\n")
-            self.commas += data.count(b",")
-            self.escaped += data.count(b"\\u002")  # an escaped comma (and its neighbours)
+            self.marks += marks(data)
+            if data.find(b"\\") >= 0 or last == b"\\":
+                self._escapes(last + data, pos - len(data) - len(last))
+            last = data[-1:]
+            newline = np.frombuffer(data, np.uint8) == 10
+            self.newlines += [int(np.count_nonzero(newline[i : i + _BLOCK]))
+                              for i in range(0, len(data), _BLOCK)]  # fmt: skip
             cut = data.rfind(b"\n") + 1  # null keys are looked for in whole lines
             if cut:
                 null_keys(carry + data[:cut], self.nulls)
@@ -146,15 +177,64 @@ class _Feed(threading.Thread):
                 carry += data
         null_keys(carry, self.nulls)
 
+    def _escapes(self, data: bytes, offset: int) -> None:
+        at = data.find(b"\\u")
+        while at >= 0:
+            self.escapes.append(offset + at)
+            at = data.find(b"\\u", at + 2)
+
+
+class _Lines:
+    """The prefix's lines by row number, found by the feed's newline counts."""
+
+    def __init__(self, path: Path, split: int, newlines: list[int]) -> None:
+        self.split = split
+        self.ends = np.cumsum(newlines)  # newlines up to the end of each block
+        self.cache: dict[int, np.ndarray] = {}
+        with path.open("rb") as fh:
+            self.map = mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ)
+
+    def close(self) -> None:
+        self.map.close()
+
+    def _block(self, block: int) -> np.ndarray:
+        """The offsets of the newlines in ``block``."""
+        if block not in self.cache:
+            at = block * _BLOCK
+            raw = self.map[at : min(at + _BLOCK, self.split)]
+            self.cache[block] = np.flatnonzero(np.frombuffer(raw, np.uint8) == 10) + at
+        return self.cache[block]
+
+    def _before(self, block: int) -> int:
+        return int(self.ends[block - 1]) if block else 0
+
+    def _newline(self, i: int) -> int:
+        """The offset of the prefix's ``i``-th newline (0-based): where row ``i`` ends."""
+        block = int(np.searchsorted(self.ends, i, side="right"))
+        return int(self._block(block)[i - self._before(block)])
+
+    def row_at(self, offset: int) -> int:
+        """The row whose line holds the byte at ``offset``."""
+        block = offset // _BLOCK
+        return self._before(block) + int(np.searchsorted(self._block(block), offset))
+
+    def lines(self, rows: list[int]) -> list[bytes]:
+        """The lines of ``rows`` (0-based, ascending)."""
+        return [self.map[self._newline(r - 1) + 1 if r else 0 : self._newline(r)] for r in rows]
+
 
 class _Load:
     """One typed-column read of a prefix: DuckDB's table ``h``, then the columns."""
 
-    def __init__(self, path: Path, split: int, fields: list[str], pairs_fs: frozenset) -> None:
-        self.path, self.split, self.fields, self.pairs_fs = path, split, fields, pairs_fs
+    def __init__(
+        self, path: Path, split: int, extras: dict[str, bool], pairs_fs: frozenset
+    ) -> None:
+        self.path, self.split, self.pairs_fs = path, split, pairs_fs
+        self.fields = [*CORE_FIELDS, *extras]
+        self.typed = [*TYPED, *(k for k, ints in extras.items() if ints)]
+        self.texts = [k for k in self.fields if k not in self.typed and k not in CODED]
         self.con = duckdb.connect(config={"threads": THREADS})
         self.con.execute("SET enable_progress_bar = false")
-        self.coded_texts: dict[str, list[str]] = {}  # per coded field: its distinct texts
 
     def one(self, sql: str) -> Any:
         row = self.con.execute(sql).fetchone()
@@ -176,7 +256,7 @@ class _Load:
         feed.start()
         read = False
         try:
-            self.con.execute(_create_sql(self.fields, f"/dev/fd/{rfd}"))
+            self.con.execute(self._create_sql(f"/dev/fd/{rfd}"))
             read = True
         finally:
             if not read:  # DuckDB refused a line (or was interrupted): the next write fails
@@ -186,130 +266,291 @@ class _Load:
                 os.close(rfd)
         if feed.failed:
             raise _Unsure("the prefix could not be fed whole")
-        if feed.escaped:
-            raise _Unsure("an escaped comma: DuckDB's texts would not count as the file")
         return feed
 
-    def _piece(self, feed: _Feed) -> ColumnPiece:
-        ints = [k for k in self.fields if k not in CODED]
-        sums = {"rows": "count(*)"} | {k: f"count({_q('t_' + k)})" for k in CODED}
-        for k in ints:
-            sums |= {f"{k}={s}": f"count(*) FILTER (WHERE {_q('s_' + k)} = {s})" for s in (1, 2)}
-        stats = dict(zip(sums, self.one(f"SELECT {', '.join(sums.values())} FROM h"), strict=True))
-        n = stats["rows"]
-        if n != feed.lines:
-            raise _Unsure("a blank line")
-        status = {k: (stats[f"{k}=1"], stats[f"{k}=2"]) for k in ints}
-        for k in ("index", "time", "process"):
-            if status[k][0] or (k != "process" and status[k][1]):
-                raise _Unsure(f"{k} absent, null or not an integer")
-        nonnull = sum(stats[k] for k in CODED) + sum(n - status[k][0] for k in ints)
-        labels = {k: self._enum(k) for k in CODED}
-        picks = [f"{_q('i_' + k)}" for k in ints] + [
-            f"{_q('s_' + k)}" for k in ints if status[k] != (0, 0)
-        ]
-        for k in CODED:
-            code = f"enum_code({_q('t_' + k)}::e_{k})" if labels[k] else "NULL"
-            picks.append(f"coalesce({code}, -1)::INTEGER AS {_q('c_' + k)}")
-        col = {k: np.asarray(v) for k, v in self.con.execute(
-            f"SELECT {', '.join(picks)} FROM h").fetchnumpy().items()}  # fmt: skip
-        coded = {k: (col["c_" + k], labels[k]) for k in CODED}
-        _check_coded(coded)
-        texts = {k: self._texts(k) for k in ints if status[k][1]}
-        self.con.execute("DROP TABLE h")  # its memory goes back before the objects are made
-        self._vouch(feed, n, nonnull, coded, texts)
-        ok_pairs = _ok_pairs(coded, self.pairs_fs)
-        return ColumnPiece(
-            n=n,
-            ints={k: col["i_" + k].astype(np.int64, copy=False) for k in ("index", "time")},
-            coded=coded,
-            process=_process(col, texts.get("process", [])),
-            value=_values(col, texts.get("value", []), ok_pairs),
-            extras={k: _extra(col, k, texts.get(k, [])) for k in self.fields[len(CORE_FIELDS) :]},
-            int_views={k: _int_view(col, k) for k in ("process", "value")},
-        )
+    def _create_sql(self, source: str) -> str:
+        """The table ``h``: every field typed (BIGINT or JSON; NULL where absent, null or,
+        for BIGINT, not an integer), and ``plain``: DuckDB typed every value of the row.
 
-    def _enum(self, k: str) -> list[Any]:
-        """Make the enum type ``e_<k>`` of the column's distinct JSON texts; their values."""
-        t = _q("t_" + k)
-        found = [r[0] for r in self.con.execute(
-            f"SELECT DISTINCT {t} FROM h WHERE {t} IS NOT NULL ORDER BY 1").fetchall()]  # fmt: skip
+        ``value`` is read as text and is an integer only where that text is the integer's own
+        decimal rendering: the one field whose JSON type varies by workload and op, so a
+        ``true`` or ``2.5`` there makes its row exact instead of handing the file back."""
+        columns = ", ".join(
+            f"{_q(k)}: '{'VARCHAR' if k == 'value' else 'BIGINT' if k in self.typed else 'JSON'}'"
+            for k in self.fields
+        )
+        read = (f"read_json('{source}', format='newline_delimited', ignore_errors=true,"
+                f" maximum_object_size={MAX_LINE}, columns={{{columns}}})")  # fmt: skip
+        plain = ["process IS NOT NULL", "v IS NOT NULL AND v::VARCHAR = value"] + [
+            f"({_q(k)} IS NULL OR starts_with({_q(k)}::VARCHAR, '\"')"
+            f" OR {_q(k)}::VARCHAR IN ('true', 'false'))"
+            for k in self.texts
+        ]
+        return (f"CREATE TEMP TABLE h AS SELECT * EXCLUDE (value, v), v AS value,"
+                f" {' AND '.join(plain)} AS plain"
+                f" FROM (SELECT *, TRY_CAST(value AS BIGINT) AS v FROM {read})")  # fmt: skip
+
+    def _piece(self, feed: _Feed) -> ColumnPiece:
+        n, n_index, n_time = self.one("SELECT count(*), count(index), count(time) FROM h")
+        if n != sum(feed.newlines):
+            raise _Unsure("a blank line")
+        if n_index != n or n_time != n:
+            raise _Unsure("index or time absent, null or not an integer (or a line DuckDB refused)")
+        labels = {k: self._enum(k) for k in CODED}
+        picks = [f"coalesce({_q(k)}, 0) AS {_q('i_' + k)}" for k in self.typed]
+        picks += [f"{_q(k)} IS NULL AS {_q('n_' + k)}" for k in self.typed[len(TYPED) :]]
+        picks += [_q(k) for k in self.texts] + ["plain"]
+        for k, (_, found) in labels.items():
+            code = f"enum_code({_q(k)}::VARCHAR::e_{k})" if found else "NULL"
+            picks.append(f"coalesce({code}, -1)::INTEGER AS {_q('c_' + k)}")
+        fetched = self.con.execute(f"SELECT {', '.join(picks)} FROM h").fetchnumpy()
+        # a JSON text's NULL arrives masked (the ints are coalesced: never masked)
+        col = {k: _unmasked(v) for k, v in fetched.items()}
+        self.con.execute("DROP TABLE h")  # its memory goes back before the objects are made
+        coded = {k: (col["c_" + k], uniq) for k, (_, uniq) in labels.items()}
+        _check_coded(coded)
+        texts = {k: _decoded(col[k]) for k in self.texts}
+        index = _Lines(self.path, self.split, feed.newlines)
+        try:
+            plain = col["plain"].astype(bool, copy=True)
+            # a line with a \u escape: DuckDB's texts would not show the file's marks
+            plain[[index.row_at(at) for at in feed.escapes]] = False
+            exact = np.flatnonzero(~plain).tolist()
+            lines = index.lines(exact)
+        finally:
+            index.close()
+        recs = [_record(line, self.fields) for line in lines]
+        present = self._present(col, coded, texts, plain)
+        self._vouch(feed, present, labels, coded, plain, texts, lines)
+        return _Build(n, col, coded, exact, recs, self.pairs_fs).piece(self.typed, texts)
+
+    def _present(
+        self,
+        col: dict[str, np.ndarray],
+        coded: dict[str, tuple[np.ndarray, list[Any]]],
+        texts: dict[str, tuple[np.ndarray, list[str], list[Any]]],
+        plain: np.ndarray,
+    ) -> dict[str, int]:
+        """How many typed rows hold each field with a value that is not null."""
+        rows = int(np.count_nonzero(plain))
+        out = dict.fromkeys(TYPED, rows)  # not null in every typed row
+        for k in self.typed[len(TYPED) :]:
+            out[k] = rows - int(np.count_nonzero(col["n_" + k][plain]))
+        for k, codes in [*((k, c) for k, (c, _) in coded.items()),
+                         *((k, c) for k, (c, _, _) in texts.items())]:  # fmt: skip
+            out[k] = int(np.count_nonzero(codes[plain] >= 0))
+        return out
+
+    def _enum(self, k: str) -> tuple[list[str], list[Any]]:
+        """Make the enum type ``e_<k>`` of the column's distinct JSON texts: (texts, values)."""
+        q = _q(k)
+        sql = f"SELECT DISTINCT {q}::VARCHAR FROM h WHERE {q} IS NOT NULL ORDER BY 1"
+        found = [r[0] for r in self.con.execute(sql).fetchall()]
         if found:
             quoted = ", ".join("'" + t.replace("'", "''") + "'" for t in found)
             self.con.execute(f"CREATE TYPE e_{k} AS ENUM ({quoted})")
-        self.coded_texts[k] = found
-        return [orjson.loads(t) for t in found]
-
-    def _texts(self, k: str) -> list[tuple[int, str]]:
-        """(row, JSON text) of every row whose ``k`` is neither null nor a plain integer."""
-        return self.con.execute(
-            f"SELECT rowid, {_q('t_' + k)} FROM h WHERE {_q('s_' + k)} = 2 ORDER BY 1"
-        ).fetchall()
+        return found, [orjson.loads(t) for t in found]
 
     def _vouch(
         self,
         feed: _Feed,
-        n: int,
-        nonnull: int,
+        present: dict[str, int],
+        labels: dict[str, tuple[list[str], list[Any]]],
         coded: dict[str, tuple[np.ndarray, list[Any]]],
-        texts: dict[str, list[tuple[int, str]]],
+        plain: np.ndarray,
+        texts: dict[str, tuple[np.ndarray, list[str], list[Any]]],
+        lines: list[bytes],
     ) -> None:
-        """Every key of the prefix is one of the columns' (see the module's docstring)."""
-        inner: Counter[bytes] = Counter()  # null keys inside the values
-        commas = 0
-        for k, found in self.coded_texts.items():
-            counts = np.bincount(coded[k][0] + 1, minlength=len(found) + 1)[1:]
-            for text, times in zip(found, counts.tolist(), strict=True):
-                raw = text.encode()
-                commas += raw.count(b",") * times
-                if b"null" in raw:
-                    one: Counter[bytes] = Counter()
-                    null_keys(raw, one)
-                    inner.update({key: c * times for key, c in one.items()})
-        for rows in texts.values():
-            for _, text in rows:
-                raw = text.encode()
-                commas += raw.count(b",")
-                null_keys(raw, inner)
-        names = {k.encode() for k in self.fields}
-        top = 0
+        """The prefix's marks are the ones its columns account for (the module's docstring)."""
+        inner: Counter[bytes] = Counter()  # null keys inside the typed rows' JSON texts
+        found = 0  # marks of the typed rows' JSON texts and of the exact rows' lines
+        for k, (rendered, _) in labels.items():
+            counts = np.bincount(coded[k][0][plain] + 1, minlength=len(rendered) + 1)[1:]
+            found += _texts_marks(rendered, counts.tolist(), inner)
+        for codes, rendered, _ in texts.values():
+            counts = np.bincount(codes[plain] + 1, minlength=len(rendered) + 1)[1:]
+            found += _texts_marks(rendered, counts.tolist(), inner)
+        exact_nulls: Counter[bytes] = Counter()
+        for line in lines:
+            found += marks(line)
+            null_keys(line, exact_nulls)
+        names = {k.encode(): k for k in self.fields}
+        keys = Counter({k.encode(): c for k, c in present.items()})
         for key, count in feed.nulls.items():
-            extra = count - inner.get(key, 0)
-            if extra < 0 or (extra and key not in names):
+            top = count - inner.get(key, 0) - exact_nulls.get(key, 0)
+            if top < 0 or (top and key not in names):
                 raise _Unsure("a null field no column holds")
-            top += extra
-        if any(key not in feed.nulls for key in inner):
-            raise _Unsure("a null key inside a value the file does not show")
-        if feed.commas != commas + nonnull + top - n:
-            raise _Unsure("a field the first piece did not show")
+            keys[key] += top
+        if any(key not in feed.nulls for key in (*inner, *exact_nulls)):
+            raise _Unsure("a null key the file does not show")
+        # a key: its quotes, its name's marks and a comma, but for one key a row
+        found += sum(c * (3 + marks(key)) for key, c in keys.items()) - int(plain.sum())
+        if feed.marks != found:
+            raise _Unsure("a value DuckDB read leniently, or a field no column holds")
 
 
-def _create_sql(fields: list[str], source: str) -> str:
-    """The table ``h``: per coded field ``t_`` (its JSON text); per other field ``i_`` (the
-    integer, 0 if none), ``s_`` (0 a plain integer, 1 null or absent, 2 anything else) and
-    ``t_`` (the JSON text when 2)."""
-    columns = ", ".join(f"{_q(k)}: 'JSON'" for k in fields)
-    inner, outer = [], []
-    for k in fields:
-        text = f"{_q(k)}::VARCHAR"
-        if k in CODED:
-            inner.append(f"{text} AS {_q('t_' + k)}")
-            outer.append(_q("t_" + k))
+def _texts_marks(rendered: list[str], counts: list[int], inner: Counter[bytes]) -> int:
+    """The marks of JSON texts each found ``counts`` times; their null keys into ``inner``."""
+    total = 0
+    for text, times in zip(rendered, counts, strict=True):
+        if not times:
             continue
-        x, c = _q("x_" + k), _q("c_" + k)
-        inner += [f"{text} AS {x}", f"TRY_CAST({text} AS BIGINT) AS {c}"]
-        # DuckDB's cast is lenient ('1.5', '1e5', ' 1' and '0x10' all cast): an integer is
-        # taken only where the text is the integer's own decimal rendering
-        plain = f"{c} IS NOT NULL AND {c}::VARCHAR = {x}"
-        outer += [f"coalesce({c}, 0) AS {_q('i_' + k)}",
-                  f"(CASE WHEN {x} IS NULL THEN 1 WHEN {plain} THEN 0 ELSE 2 END)::UTINYINT"
-                  f" AS {_q('s_' + k)}",
-                  f"CASE WHEN {x} IS NOT NULL AND NOT ({plain}) THEN {x} END"
-                  f" AS {_q('t_' + k)}"]  # fmt: skip
-    read = (f"read_json('{source}', format='newline_delimited', maximum_object_size={MAX_LINE},"
-            f" columns={{{columns}}})")  # fmt: skip
-    return (f"CREATE TEMP TABLE h AS SELECT {', '.join(outer)} FROM "
-            f"(SELECT {', '.join(inner)} FROM {read})")  # fmt: skip
+        raw = text.encode()
+        total += marks(raw) * times
+        if b"null" in raw:
+            one: Counter[bytes] = Counter()
+            null_keys(raw, one)
+            inner.update({key: c * times for key, c in one.items()})
+    return total
+
+
+def _unmasked(v: np.ndarray) -> np.ndarray:
+    """A fetched column, None where DuckDB masked a NULL (np.ma.filled would put '?')."""
+    if not np.ma.isMaskedArray(v):
+        return np.asarray(v)
+    out = np.ma.getdata(v).astype(object)
+    out[np.ma.getmaskarray(v)] = None
+    return out
+
+
+def _decoded(col: np.ndarray) -> tuple[np.ndarray, list[str], list[Any]]:
+    """A JSON-text column as (codes, -1 for NULL; distinct texts; their decoded values)."""
+    index: dict[str, int] = {}
+    codes = np.fromiter(
+        (-1 if t is None else index.setdefault(t, len(index)) for t in col.tolist()),
+        dtype=np.int64,
+        count=len(col),
+    )
+    rendered = list(index)
+    return codes, rendered, [orjson.loads(t) for t in rendered]
+
+
+def _record(line: bytes, fields: list[str]) -> dict[str, Any]:
+    """An exact row's line, as orjson decodes it (it must hold only the columns' fields)."""
+    rec = orjson.loads(line)
+    if type(rec) is not dict or not rec.keys() <= set(fields):
+        raise _Unsure("an exact row that is not an object of the columns' fields")
+    return rec
+
+
+class _Build:
+    """The :class:`ColumnPiece` of the typed columns, the exact rows' records put in."""
+
+    def __init__(
+        self,
+        n: int,
+        col: dict[str, np.ndarray],
+        coded: dict[str, tuple[np.ndarray, list[Any]]],
+        exact: list[int],
+        recs: list[dict[str, Any]],
+        pairs_fs: frozenset,
+    ) -> None:
+        self.n, self.col, self.coded, self.recs = n, col, coded, recs
+        self.exact = exact
+        for r, rec in zip(self.exact, recs, strict=True):
+            for k in CODED:
+                codes, uniq = coded[k]
+                want = None if codes[r] < 0 else uniq[codes[r]]
+                if rec.get(k) != want or type(rec.get(k)) is not type(want):
+                    raise _Unsure(f"{k} of an exact row is not what DuckDB read")
+        self.ok_pairs = _ok_pairs(coded, pairs_fs)
+
+    def piece(self, typed: list[str], texts: dict[str, Any]) -> ColumnPiece:
+        ints = {k: self._ints(k) for k in ("index", "time")}
+        process, process_view = self._process()
+        value, value_view = self._value()
+        extras: dict[str, np.ndarray | IntsOrNull] = {}
+        for k in typed[len(TYPED) :]:
+            extras[k] = self._int_extra(k)
+        for k, (codes, _, values) in texts.items():
+            extras[k] = self._text_extra(k, codes, values)
+        return ColumnPiece(
+            n=self.n, ints=ints, coded=self.coded, process=process, value=value,
+            extras=dict(sorted(extras.items())),
+            int_views={"process": process_view, "value": value_view},
+        )  # fmt: skip
+
+    def _exact(self, k: str) -> list[tuple[int, Any]]:
+        return [(r, rec.get(k)) for r, rec in zip(self.exact, self.recs, strict=True)]
+
+    def _ints(self, k: str) -> np.ndarray:
+        out = self.col["i_" + k].astype(np.int64, copy=True)
+        for r, v in self._exact(k):
+            if not _is_int64(v):
+                raise _Unsure(f"{k} not a 64-bit integer")
+            out[r] = v
+        return out
+
+    def _process(self) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray]]:
+        ints = self.col["i_process"].astype(np.int64, copy=True)
+        flag = np.ones(self.n, dtype=bool)
+        nemesis = []
+        for r, v in self._exact("process"):
+            if _is_int64(v):
+                ints[r] = v
+            elif v == NEMESIS:
+                ints[r], flag[r] = 0, False
+                nemesis.append(r)
+            else:
+                raise _Unsure("a process that is neither an integer nor nemesis")
+        if not nemesis:
+            return ints, (ints, flag)
+        out = ints.astype(object)
+        out[nemesis] = NEMESIS
+        return out, (ints, flag)
+
+    def _value(self) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray]]:
+        """The value column; the pairs of an ``ok`` op in ``pairs_fs`` as int64 arrays (n, 2)."""
+        ints = self.col["i_value"].astype(np.int64, copy=True)
+        flag = np.ones(self.n, dtype=bool)
+        flag[self.exact] = False
+        if (self.ok_pairs & flag).any():
+            raise _Unsure("an integer where pairs belong")
+        out = ints.astype(object)
+        for r, v in self._exact("value"):
+            if _is_int64(v):
+                ints[r], flag[r] = v, True
+            if self.ok_pairs[r]:
+                pairs = _pairs_from_list(v)
+                if pairs is None and v is not None and v != []:
+                    raise _Unsure("a pairs value that is not [int, int] pairs")
+                v = v if pairs is None else pairs
+            out[r] = v
+        ints[~flag] = 0
+        return out, (ints, flag)
+
+    def _int_extra(self, k: str) -> np.ndarray | IntsOrNull:
+        """An integer extra field: its numbers when every value is an integer or null."""
+        ints = self.col["i_" + k].astype(np.int64, copy=True)
+        null = self.col["n_" + k].astype(bool, copy=True)
+        others = []
+        for r, v in self._exact(k):
+            if v is None:
+                ints[r], null[r] = 0, True
+            elif _is_int64(v):
+                ints[r], null[r] = v, False
+            else:
+                others.append((r, v))
+        if not others:
+            return IntsOrNull(ints, null)
+        out = IntsOrNull(ints, null).objects()
+        for r, v in others:
+            out[r] = v
+        return out
+
+    def _text_extra(self, k: str, codes: np.ndarray, values: list[Any]) -> np.ndarray:
+        """Another extra field: the objects orjson makes of its texts."""
+        lookup = np.empty(len(values) + 1, dtype=object)
+        lookup[: len(values)] = values
+        lookup[-1] = None
+        out = lookup[codes]  # -1: None
+        for r, v in self._exact(k):
+            out[r] = v
+        return out
+
+
+def _is_int64(v: Any) -> bool:
+    return type(v) is int and _INT64.min <= v <= _INT64.max
 
 
 def _check_coded(coded: dict[str, tuple[np.ndarray, list[Any]]]) -> None:
@@ -332,68 +573,3 @@ def _ok_pairs(coded: dict[str, tuple[np.ndarray, list[Any]]], pairs_fs: frozense
     if "ok" not in tuniq or not wanted:
         return np.zeros(len(tcodes), dtype=bool)
     return (tcodes == tuniq.index("ok")) & np.isin(fcodes, wanted)
-
-
-def _process(col: dict[str, np.ndarray], texts: list[tuple[int, str]]) -> np.ndarray:
-    ints = col["i_process"].astype(np.int64, copy=False)
-    if not texts:
-        return ints
-    if {orjson.loads(t) for _, t in texts} != {NEMESIS}:
-        raise _Unsure("a process that is neither an integer nor nemesis")
-    out = ints.astype(object)
-    out[[r for r, _ in texts]] = NEMESIS
-    return out
-
-
-def _status(col: dict[str, np.ndarray], k: str) -> tuple[np.ndarray, np.ndarray]:
-    """A field's int64 values (0 where none) and status (0 integer, 1 null, 2 other text)."""
-    ints = col["i_" + k].astype(np.int64, copy=False)
-    status = col.get("s_" + k)
-    return ints, np.zeros(len(ints), np.uint8) if status is None else status
-
-
-def _int_view(col: dict[str, np.ndarray], k: str) -> tuple[np.ndarray, np.ndarray]:
-    ints, status = _status(col, k)
-    return ints, status == 0
-
-
-def _extra(
-    col: dict[str, np.ndarray], k: str, texts: list[tuple[int, str]]
-) -> np.ndarray | IntsOrNull:
-    """An extra field: its numbers when every value is a plain integer or null, else objects."""
-    return _objects(col, k, texts) if texts else IntsOrNull(*_null_ints(col, k))
-
-
-def _null_ints(col: dict[str, np.ndarray], k: str) -> tuple[np.ndarray, np.ndarray]:
-    ints, status = _status(col, k)
-    return ints, status == 1
-
-
-def _objects(col: dict[str, np.ndarray], k: str, texts: list[tuple[int, str]]) -> np.ndarray:
-    """A field as the objects orjson would have made: ints, None, parsed texts."""
-    out = IntsOrNull(*_null_ints(col, k)).objects()
-    for rid, text in texts:
-        out[rid] = orjson.loads(text)
-    return out
-
-
-def _values(
-    col: dict[str, np.ndarray], texts: list[tuple[int, str]], ok_pairs: np.ndarray
-) -> np.ndarray:
-    """The value column; the pairs of an ``ok`` op in ``pairs_fs`` as int64 arrays (n, 2)."""
-    status = col.get("s_value")
-    if ok_pairs.any() and (status is None or (status[ok_pairs] == 0).any()):
-        raise _Unsure("an integer where pairs belong")
-    out = _objects(col, "value", [])
-    for rid, text in texts:
-        if not ok_pairs[rid]:
-            out[rid] = orjson.loads(text)
-            continue
-        pairs = _pairs_from_text(text.encode()) if text.startswith("[[") else None
-        if pairs is None:
-            value = orjson.loads(text)
-            pairs = _pairs_from_list(value)
-            if pairs is None and value != []:
-                raise _Unsure("a pairs value that is not [int, int] pairs")
-        out[rid] = value if pairs is None else pairs
-    return out

@@ -281,11 +281,14 @@ def test_an_escaped_comma_is_handed_back(tmp_path: Path, monkeypatch: pytest.Mon
     assert_same(fast, slow)
 
 
-@pytest.mark.parametrize("raw", [b"1E2", b"100.0", b"1.5e0", b"-0", b"0.0", b"-1e-2"])
+@pytest.mark.parametrize(
+    "raw", [b"1E2", b"100.0", b"1.5e0", b"-0", b"0.0", b"-1e-2", b"true", b"false"]
+)
 def test_a_number_duckdb_would_cast_to_an_integer_keeps_its_json_type(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, raw: bytes
 ) -> None:
-    """``value`` as written (a float stays a float, ``-0`` is the integer 0), not DuckDB's cast."""
+    """``value`` as written (a float stays a float, ``-0`` is the integer 0), not DuckDB's cast
+    (which reads each as an integer): its text is not an integer's, so its row is exact."""
     lines = [orjson.dumps(r) + b"\n" for r in _ops()]
     lines[10] = lines[10].replace(b'"value":5,', b'"value":' + raw + b",")
     assert raw in lines[10]
@@ -323,3 +326,68 @@ def test_an_integer_extra_field_is_the_column_pandas_infers(
     assert_same(fast, slow)
     if last == 7:
         assert fast["seq"].dtype == (np.int64 if everywhere else np.float64)
+
+
+@pytest.mark.parametrize(
+    ("old", "new"),
+    [(b'"value":20,', b'"value":"20",'), (b'"index":40,', b'"index":40.0,'),
+     (b'"time":400,', b'"time":4e2,'), (b'"process":2,', b'"process":"2",'),
+     (b'"value":20,', b'"value":20,"rare":7,'), (b'"value":20,', b'"value":20,"value":20,')],
+    ids=["str", "float", "exponent", "str-process", "unread-key", "twice"],
+)  # fmt: skip
+def test_what_duckdb_would_read_as_an_integer_or_drop_is_handed_back(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, old: bytes, new: bytes
+) -> None:
+    """DuckDB's BIGINT reads each of these values as the integer beside it (and drops a key no
+    column holds): the mark count hands the file back, and the load is line by line's."""
+    lines = [orjson.dumps(r) + b"\n" for r in _ops()]
+    assert old in lines[40]  # beyond the first piece
+    lines[40] = lines[40].replace(old, new)
+    path = tmp_path / "history.jsonl"
+    path.write_bytes(b"".join(lines))
+    assert prefix_of(path) is None
+    if not old.startswith(b'"value"'):  # the contract refuses it: both loaders name the line
+        for columnar in (0, 1 << 62):
+            monkeypatch.setattr(history, "COLUMNAR_FROM", columnar)
+            with pytest.raises(history.HistoryError, match=r":41: (index|time|process) "):
+                history.load_history(path, pairs_fs=PAIRS)
+        return
+    fast, slow = both(path, monkeypatch)
+    assert_same(fast, slow)
+
+
+@pytest.mark.parametrize("odd", ["61", True, 61.0])
+def test_an_integer_extra_that_turns_out_otherwise_is_handed_back(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, odd: object
+) -> None:
+    recs = _ops()
+    assert recs[1]["seq"] == 1 and "seq" in recs[61]  # integers on the first piece
+    recs[61]["seq"] = odd  # DuckDB's BIGINT reads each as 61 (True as 1)
+    path = tmp_path / "history.jsonl"
+    path.write_bytes(b"".join(orjson.dumps(r) + b"\n" for r in recs))
+    assert prefix_of(path) is None
+    fast, slow = both(path, monkeypatch)
+    assert slow["seq"].tolist()[61] == odd and type(slow["seq"].tolist()[61]) is type(odd)
+    assert_same(fast, slow)
+
+
+def test_exact_rows_are_found_across_newline_blocks(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A nemesis op, a null value and a \\u escape: rows DuckDB does not type are read back
+    from the file, found by newline counts per block (small blocks here: many of them)."""
+    import harness.history_columns as columns
+
+    monkeypatch.setattr(columns, "_BLOCK", 512)
+    path = tmp_path / "history.jsonl"
+    write_history(path, 3000, procs=7, lost=4, faults=5)
+    lines = path.read_bytes().split(b"\n")
+    lines[700] = lines[700].replace(b'"node":"n', b'"node":"\\u006e')  # the same text
+    assert b"\\u006e" in lines[700]
+    path.write_bytes(b"\n".join(lines))
+    piece = prefix_of(path)
+    assert piece is not None
+    nemesis = sum(b'"process":"nemesis"' in line for line in lines[: piece.n])
+    assert nemesis and (piece.process == "nemesis").sum() == nemesis
+    fast, slow = both(path, monkeypatch)
+    assert_same(fast, slow)
