@@ -814,15 +814,50 @@ def _load_columnar(path: Path, buf: Any, limit: int, pairs_fs: frozenset[str]) -
         return None
     from harness.history_columns import load_prefix  # DuckDB: only for histories this big
 
-    piece = load_prefix(path, split, extras, pairs_fs)
+    prefix = _Beside(lambda: load_prefix(path, split, extras, pairs_fs))
+    try:  # the tail is parsed while DuckDB reads the prefix, its lines numbered from 1
+        tail = [_parse_piece(path, chunk, first, n, pairs_fs)
+                for chunk, first, n in _pieces(buf, limit, split, 1)]  # fmt: skip
+    except HistoryError:
+        tail = None  # parsed again below, to name the right line
+    piece = prefix.result()
     if piece is None:
         return None
     columns = _Columns(path, pairs_fs)
     columns.add_piece(piece)
     del piece
-    for chunk, first_line, n_lines in _pieces(buf, limit, split, columns.n + 1):
-        columns.add(*_parse_piece(path, chunk, first_line, n_lines, pairs_fs))
+    if tail is None:
+        for chunk, first_line, n_lines in _pieces(buf, limit, split, columns.n + 1):
+            columns.add(*_parse_piece(path, chunk, first_line, n_lines, pairs_fs))
+        return columns
+    before = columns.n
+    for recs, lines in tail:  # validated here, by the lines they are in the file
+        columns.add(recs, lines + before)
     return columns
+
+
+class _Beside:
+    """Runs ``fn`` in a thread of its own (DuckDB's read, which releases the GIL) while the
+    caller goes on; :meth:`result` waits for it and returns, or raises, what it did."""
+
+    def __init__(self, fn: Callable[[], Any]) -> None:
+        self.out: Any = None
+        self.error: BaseException | None = None
+        self.fn = fn
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        try:
+            self.out = self.fn()
+        except BaseException as e:  # handed to the caller by result()
+            self.error = e
+
+    def result(self) -> Any:
+        self.thread.join()
+        if self.error is not None:
+            raise self.error
+        return self.out
 
 
 def load_history(path: Path | str, pairs_fs: frozenset[str] = frozenset()) -> LoadedHistory:

@@ -391,3 +391,25 @@ def test_exact_rows_are_found_across_newline_blocks(
     assert nemesis and (piece.process == "nemesis").sum() == nemesis
     fast, slow = both(path, monkeypatch)
     assert_same(fast, slow)
+
+
+@pytest.mark.parametrize(
+    ("bad", "error"),
+    [(b'{"index":84,"time":904,"type":"ok"', ":85: not valid JSON"),
+     (b'{"index":84,"time":904,"type":"done","process":1,"f":"publish","value":1}',
+      ":85: type 'done' is not one of")],
+    ids=["json", "contract"],
+)  # fmt: skip
+def test_the_tail_parsed_beside_duckdb_names_its_own_lines(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, bad: bytes, error: str
+) -> None:
+    """The tail is parsed while DuckDB reads the prefix, before the prefix's line count is
+    known: what is wrong in it is still named by its line in the file."""
+    lines = [orjson.dumps(r) for r in _ops()]
+    lines[84] = bad  # the last line, in the tail
+    path = tmp_path / "history.jsonl"
+    path.write_bytes(b"\n".join(lines) + b"\n")
+    assert prefix_of(path) is not None
+    monkeypatch.setattr(history, "COLUMNAR_FROM", 0)
+    with pytest.raises(history.HistoryError, match=error):
+        history.load_history(path, pairs_fs=PAIRS)
