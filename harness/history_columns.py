@@ -68,6 +68,7 @@ _PIPE_BYTES = 1 << 20  # Linux's default cap for an unprivileged pipe
 _SPACE = frozenset(b" \t\r\n")
 _MARKS = b'".eE,'
 _NOT_MARKS = bytes(sorted(set(range(256)) - set(_MARKS)))
+_NEITHER = bytes(sorted(set(range(256)) - set(_MARKS + b"\n")))  # neither a mark nor a newline
 _INT64 = np.iinfo(np.int64)
 
 
@@ -162,13 +163,14 @@ class _Feed(threading.Thread):
             view = memoryview(data)
             while view:
                 view = view[os.write(self.wfd, view) :]
-            self.marks += marks(data)
             if data.find(b"\\") >= 0 or last == b"\\":
                 self._escapes(last + data, pos - len(data) - len(last))
             last = data[-1:]
-            newline = np.frombuffer(data, np.uint8) == 10
-            self.newlines += [int(np.count_nonzero(newline[i : i + _BLOCK]))
-                              for i in range(0, len(data), _BLOCK)]  # fmt: skip
+            for i in range(0, len(data), _BLOCK):  # marks and newlines: one pass a block
+                kept = data[i : i + _BLOCK].translate(None, _NEITHER)
+                newlines = kept.count(b"\n")
+                self.newlines.append(newlines)
+                self.marks += len(kept) - newlines
             cut = data.rfind(b"\n") + 1  # null keys are looked for in whole lines
             if cut:
                 null_keys(carry + data[:cut], self.nulls)
@@ -275,10 +277,7 @@ class _Load:
         ``value`` is read as text and is an integer only where that text is the integer's own
         decimal rendering: the one field whose JSON type varies by workload and op, so a
         ``true`` or ``2.5`` there makes its row exact instead of handing the file back."""
-        columns = ", ".join(
-            f"{_q(k)}: '{'VARCHAR' if k == 'value' else 'BIGINT' if k in self.typed else 'JSON'}'"
-            for k in self.fields
-        )
+        columns = ", ".join(f"{_q(k)}: {_column_type(k, self.typed)}" for k in self.fields)
         read = (f"read_json('{source}', format='newline_delimited', ignore_errors=true,"
                 f" maximum_object_size={MAX_LINE}, columns={{{columns}}})")  # fmt: skip
         plain = ["process IS NOT NULL", "v IS NOT NULL AND v::VARCHAR = value"] + [
@@ -296,17 +295,20 @@ class _Load:
             raise _Unsure("a blank line")
         if n_index != n or n_time != n:
             raise _Unsure("index or time absent, null or not an integer (or a line DuckDB refused)")
-        labels = {k: self._enum(k) for k in CODED}
+        labels = {k: self._enum(k) for k in CODED if k != "type"}
+        labels = {"type": ([orjson.dumps(t).decode() for t in OP_TYPES], list(OP_TYPES))} | labels
         picks = [f"coalesce({_q(k)}, 0) AS {_q('i_' + k)}" for k in self.typed]
         picks += [f"{_q(k)} IS NULL AS {_q('n_' + k)}" for k in self.typed[len(TYPED) :]]
         picks += [_q(k) for k in self.texts] + ["plain"]
         for k, (_, found) in labels.items():
-            code = f"enum_code({_q(k)}::VARCHAR::e_{k})" if found else "NULL"
+            code = "enum_code(type)" if k == "type" else ""
+            code = code or (f"enum_code({_q(k)}::VARCHAR::e_{k})" if found else "NULL")
             picks.append(f"coalesce({code}, -1)::INTEGER AS {_q('c_' + k)}")
         fetched = self.con.execute(f"SELECT {', '.join(picks)} FROM h").fetchnumpy()
         # a JSON text's NULL arrives masked (the ints are coalesced: never masked)
         col = {k: _unmasked(v) for k, v in fetched.items()}
         self.con.execute("DROP TABLE h")  # its memory goes back before the objects are made
+        labels["type"], col["c_type"] = _present_only(*labels["type"], col["c_type"])
         coded = {k: (col["c_" + k], uniq) for k, (_, uniq) in labels.items()}
         _check_coded(coded)
         texts = {k: _decoded(col[k]) for k in self.texts}
@@ -402,6 +404,25 @@ def _texts_marks(rendered: list[str], counts: list[int], inner: Counter[bytes]) 
             null_keys(raw, one)
             inner.update({key: c * times for key, c in one.items()})
     return total
+
+
+def _column_type(k: str, typed: list[str]) -> str:
+    """How DuckDB reads field ``k`` (see :meth:`_Load._create_sql`): ``type`` as an enum of
+    the op types (any other value, a non-string too, is NULL: the file is handed back)."""
+    if k == "type":
+        return "$$ENUM(" + ", ".join(f"'{t}'" for t in OP_TYPES) + ")$$"
+    return "'VARCHAR'" if k == "value" else "'BIGINT'" if k in typed else "'JSON'"
+
+
+def _present_only(
+    rendered: list[str], values: list[Any], codes: np.ndarray
+) -> tuple[tuple[list[str], list[Any]], np.ndarray]:
+    """An enum column's labels cut to the ones its codes use, the codes renumbered (-1 kept)."""
+    used = np.flatnonzero(np.bincount(codes[codes >= 0], minlength=len(values)))
+    remap = np.full(len(values) + 1, -1, dtype=codes.dtype)
+    remap[used] = np.arange(len(used))
+    kept = used.tolist()
+    return ([rendered[i] for i in kept], [values[i] for i in kept]), remap[codes]
 
 
 def _unmasked(v: np.ndarray) -> np.ndarray:

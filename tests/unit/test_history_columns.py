@@ -201,7 +201,7 @@ def test_a_duplicate_key_is_handed_back(tmp_path: Path, monkeypatch: pytest.Monk
 @pytest.mark.parametrize(
     ("field", "bad"),
     [("f", 5), ("index", 1.5), ("time", True), ("process", "5"), ("value", [[1, "a"]]),
-     ("node", 3), ("type", "done"), ("process", 2**70)],
+     ("node", 3), ("type", "done"), ("type", 1), ("process", 2**70)],
 )  # fmt: skip
 def test_what_the_contract_refuses_is_handed_back(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, field: str, bad: object

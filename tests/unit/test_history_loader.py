@@ -202,4 +202,6 @@ def test_pairs_text_parser_refuses_what_it_cannot_parse() -> None:
     assert history._pairs_from_text(b"[[1,2,3]]") is None
     assert history._pairs_from_text(b"[[1,2],[3]]") is None
     assert history._pairs_from_text(b"[[1,99999999999999999999]]") is None
+    assert history._pairs_from_text(b"[[1,9999999999999999999]]") is None  # 19 digits: > int64
+    assert history._pairs_from_text(b"[[999999999999999999,1]]").tolist() == [[10**18 - 1, 1]]
     assert history._pairs_from_text(b"[[1, 2]]") is None
