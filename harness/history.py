@@ -31,6 +31,7 @@ strings even where pyarrow is installed (:func:`inferred`).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import importlib.util
 import itertools
@@ -341,11 +342,16 @@ def _parse_slow(path: Path, piece: bytes, first_line: int) -> tuple[list[Any], l
     return recs, lines
 
 
+def _is_long(piece: bytes, n_lines: int, pairs_fs: frozenset[str]) -> bool:
+    """A piece that is one huge line an op in ``pairs_fs`` may hold (a final read)."""
+    return n_lines == 1 and len(piece) >= _LONG_LINE and bool(pairs_fs)
+
+
 def _parse_piece(
     path: Path, piece: bytes, first_line: int, n_lines: int, pairs_fs: frozenset[str]
 ) -> tuple[list[Any], np.ndarray]:
     """Records of a piece of ``n_lines`` complete lines, and the 1-based line number of each."""
-    if n_lines == 1 and len(piece) >= _LONG_LINE and pairs_fs:
+    if _is_long(piece, n_lines, pairs_fs):
         rec = _parse_long_line(piece, pairs_fs)
         if rec is not None:
             return [rec], np.array([first_line], dtype=np.int64)
@@ -824,25 +830,40 @@ def _load_columnar(path: Path, buf: Any, limit: int, pairs_fs: frozenset[str]) -
     from harness.history_columns import load_prefix  # DuckDB: only for histories this big
 
     prefix = _Beside(lambda: load_prefix(path, split, extras, pairs_fs))
-    try:  # the tail is parsed while DuckDB reads the prefix, its lines numbered from 1
-        tail = [_parse_piece(path, chunk, first, n, pairs_fs)
+    try:  # the final reads' huge lines are parsed while DuckDB reads the prefix, numbered
+        # from 1 (the prefix's line count is not known yet); the tail's other lines, whose
+        # records would be held through DuckDB's peak, after it
+        tail = [(b"", first, n, _parse_piece(path, chunk, first, n, pairs_fs))
+                if _is_long(chunk, n, pairs_fs) else (chunk, first, n, None)
                 for chunk, first, n in _pieces(buf, limit, split, 1)]  # fmt: skip
     except HistoryError:
         tail = None  # parsed again below, to name the right line
+    _forget(buf, split, limit)  # the tail's pages: read, and DuckDB's peak is to come
     piece = prefix.result()
     if piece is None:
         return None
     columns = _Columns(path, pairs_fs)
     columns.add_piece(piece)
     del piece
-    if tail is None:
-        for chunk, first_line, n_lines in _pieces(buf, limit, split, columns.n + 1):
-            columns.add(*_parse_piece(path, chunk, first_line, n_lines, pairs_fs))
-        return columns
     before = columns.n
-    for recs, lines in tail:  # validated here, by the lines they are in the file
-        columns.add(recs, lines + before)
+    if tail is None:
+        tail = [(chunk, first, n, None) for chunk, first, n in _pieces(buf, limit, split, 1)]
+    for chunk, first, n, parsed in tail:  # validated here, by the lines they are in the file
+        if parsed is None:
+            columns.add(*_parse_piece(path, chunk, first + before, n, pairs_fs))
+        else:
+            columns.add(parsed[0], parsed[1] + before)
     return columns
+
+
+def _forget(buf: Any, start: int, end: int) -> None:
+    """Let the kernel take back the pages of ``buf[start:end]`` this process has read (a
+    file's map: they stay cached, and are read again if touched); they no longer count in
+    its RSS."""
+    start -= start % mmap.PAGESIZE
+    if isinstance(buf, mmap.mmap) and end > start and hasattr(mmap, "MADV_DONTNEED"):
+        with contextlib.suppress(OSError, ValueError):
+            buf.madvise(mmap.MADV_DONTNEED, start, end - start)
 
 
 class _Beside:

@@ -307,7 +307,7 @@ class _Load:
         fetched = self.con.execute(f"SELECT {', '.join(picks)} FROM h").fetchnumpy()
         # a JSON text's NULL arrives masked (the ints are coalesced: never masked)
         col = {k: _unmasked(v) for k, v in fetched.items()}
-        self.con.execute("DROP TABLE h")  # its memory goes back before the objects are made
+        self.con.close()  # DuckDB's memory goes back before the objects are made
         labels["type"], col["c_type"] = _present_only(*labels["type"], col["c_type"])
         coded = {k: (col["c_" + k], uniq) for k, (_, uniq) in labels.items()}
         _check_coded(coded)

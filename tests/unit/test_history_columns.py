@@ -393,18 +393,26 @@ def test_exact_rows_are_found_across_newline_blocks(
     assert_same(fast, slow)
 
 
+_PAIRS_LINE = (b'{"index":84,"time":904,"type":"%s","process":1,"f":"read","value":'
+               + orjson.dumps([[s, 2 * s] for s in range(1, 400)]) + b"}")  # fmt: skip
+
+
 @pytest.mark.parametrize(
     ("bad", "error"),
     [(b'{"index":84,"time":904,"type":"ok"', ":85: not valid JSON"),
      (b'{"index":84,"time":904,"type":"done","process":1,"f":"publish","value":1}',
-      ":85: type 'done' is not one of")],
-    ids=["json", "contract"],
+      ":85: type 'done' is not one of"),
+     (_PAIRS_LINE % b"ok" + b" x", ":85: not valid JSON"),
+     (_PAIRS_LINE % b"done", ":85: type 'done' is not one of")],
+    ids=["json", "contract", "huge-json", "huge-contract"],
 )  # fmt: skip
 def test_the_tail_parsed_beside_duckdb_names_its_own_lines(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, bad: bytes, error: str
 ) -> None:
-    """The tail is parsed while DuckDB reads the prefix, before the prefix's line count is
-    known: what is wrong in it is still named by its line in the file."""
+    """The tail's huge lines (the final reads) are parsed while DuckDB reads the prefix,
+    before the prefix's line count is known, its other lines after: what is wrong in either
+    is still named by its line in the file."""
+    monkeypatch.setattr(history, "_LONG_LINE", 64)  # the pairs line is huge (past CHUNK too)
     lines = [orjson.dumps(r) for r in _ops()]
     lines[84] = bad  # the last line, in the tail
     path = tmp_path / "history.jsonl"
