@@ -421,3 +421,72 @@ def test_the_tail_parsed_beside_duckdb_names_its_own_lines(
     monkeypatch.setattr(history, "COLUMNAR_FROM", 0)
     with pytest.raises(history.HistoryError, match=error):
         history.load_history(path, pairs_fs=PAIRS)
+
+
+# Values, keys and bytes a mutated line may get: each loader must make of the file what the
+# other makes of it, the same table or the same error (a differential test, seeded).
+_TOKENS = [b"0", b"-0", b"5", b"9223372036854775807", b"9223372036854775808", b"1" + b"0" * 30,
+           b"1.5", b"2.0", b"1e5", b"1E2", b"-0.0", b'"5"', b'"x"', b'""', b'"a\\u002cb"',
+           b'"\\"q\\""', b'"n\\u0075ll"', '"é"'.encode(), b'"a,b"', b'": null"', b"true", b"false",
+           b"null", b"[]", b"[1]", b"[[1,2]]", b"{}", b'{"a":null}', b"NaN", b"1e999", b"[1,]",
+           b'"nemesis"', b'"ok"', b'"read"', b'"\\/"', b'"\\ud83d\\ude00"', b"01",
+           b"0x10"]  # fmt: skip
+_KEYS = ["index", "time", "type", "process", "f", "value", "node", "error", "seq", "duplicate",
+         "note", "rare", "valu\\u0065", "x,y"]  # fmt: skip
+
+
+def _mutated(line: bytes, rng: Any) -> bytes:
+    try:
+        pairs = [(k.encode(), orjson.dumps(v)) for k, v in orjson.loads(line).items()]
+    except orjson.JSONDecodeError:
+        return line + rng.choice([b"", b" ", b","])
+    what = rng.random()
+    if what < 0.6:
+        key, token = rng.choice(_KEYS).encode(), rng.choice(_TOKENS)
+        at = next((i for i, (k, _) in enumerate(pairs) if k == key), None)
+        if at is None:
+            pairs.insert(rng.randrange(len(pairs) + 1), (key, token))
+        else:
+            pairs[at] = (key, token)
+    elif what < 0.7:
+        pairs.pop(rng.randrange(len(pairs)))
+    elif what < 0.8:
+        pairs.append(rng.choice(pairs))  # a key twice
+    colon, comma = (
+        (rng.choice([b":", b" : "]), rng.choice([b",", b", "])) if what < 0.9 else (b":", b",")
+    )
+    raw = b"{" + comma.join(b'"' + k + b'"' + colon + v for k, v in pairs) + b"}"
+    if what >= 0.9:
+        at = rng.randrange(len(raw))
+        raw = raw[:at] + rng.choice([b" ", b",", b"\\", b'"', b"}", b"\t", b"\xff"]) + raw[at:]
+    return raw
+
+
+def test_mutated_histories_load_the_same_both_ways(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import random
+
+    rng = random.Random(14)
+    base = [orjson.dumps(r) for r in _ops()]
+    path, taken = tmp_path / "history.jsonl", 0
+    for _ in range(60):
+        lines = list(base)
+        for _ in range(rng.randint(1, 3)):
+            at = rng.randrange(22, 82)  # past the first piece, before the tail
+            lines[at] = _mutated(lines[at], rng)
+        path.write_bytes(b"\n".join(lines) + b"\n")
+        taken += prefix_of(path) is not None
+        outcome = []
+        for columnar in (0, 1 << 62):
+            monkeypatch.setattr(history, "COLUMNAR_FROM", columnar)
+            try:
+                outcome.append(history.load_history(path, pairs_fs=PAIRS).ops)
+            except history.HistoryError as e:
+                outcome.append(str(e))
+        fast, slow = outcome
+        if isinstance(fast, str) or isinstance(slow, str):
+            assert fast == slow
+        else:
+            assert_same(fast, slow)
+    assert 10 < taken < 50, taken  # the typed-column path took some, and handed some back
