@@ -71,6 +71,9 @@ def _one_line_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
             where = f"{e.filename}: " if e.filename else ""
             click.echo(f"nats-chaos: {where}{e.strerror or e}", err=True)
             sys.exit(EXIT_CANNOT_RUN)
+        except KeyboardInterrupt:  # Ctrl-C where no handler of a run's took it (a check)
+            click.echo("nats-chaos: interrupted (SIGINT)", err=True)
+            sys.exit(EXIT_SIGINT)
 
     return wrapper
 

@@ -827,19 +827,26 @@ def _load_columnar(path: Path, buf: Any, limit: int, pairs_fs: frozenset[str]) -
     extras = _head_extras(path, buf, limit, pairs_fs) if split else None
     if extras is None:
         return None
-    from harness.history_columns import load_prefix  # DuckDB: only for histories this big
+    from harness.history_columns import open_prefix  # DuckDB: only for histories this big
 
-    prefix = _Beside(lambda: load_prefix(path, split, extras, pairs_fs))
-    try:  # the final reads' huge lines are parsed while DuckDB reads the prefix, numbered
-        # from 1 (the prefix's line count is not known yet); the tail's other lines, whose
-        # records would be held through DuckDB's peak, after it
-        tail = [(b"", first, n, _parse_piece(path, chunk, first, n, pairs_fs))
-                if _is_long(chunk, n, pairs_fs) else (chunk, first, n, None)
-                for chunk, first, n in _pieces(buf, limit, split, 1)]  # fmt: skip
-    except HistoryError:
-        tail = None  # parsed again below, to name the right line
-    _forget(buf, split, limit)  # the tail's pages: read, and DuckDB's peak is to come
-    piece = prefix.result()
+    load = open_prefix(path, split, extras, pairs_fs)
+    if load is None:
+        return None
+    prefix = _Beside(load.result)
+    try:
+        try:  # the final reads' huge lines are parsed while DuckDB reads the prefix, numbered
+            # from 1 (the prefix's line count is not known yet); the tail's other lines,
+            # whose records would be held through DuckDB's peak, after it
+            tail = [(b"", first, n, _parse_piece(path, chunk, first, n, pairs_fs))
+                    if _is_long(chunk, n, pairs_fs) else (chunk, first, n, None)
+                    for chunk, first, n in _pieces(buf, limit, split, 1)]  # fmt: skip
+        except HistoryError:
+            tail = None  # parsed again below, to name the right line
+        _forget(buf, split, limit)  # the tail's pages: read, and DuckDB's peak is to come
+        piece = prefix.result()
+    except BaseException:  # Ctrl-C, a second signal: no thread may be left inside DuckDB
+        prefix.stop(load.interrupt)  # (a process that exits with one aborts)
+        raise
     if piece is None:
         return None
     columns = _Columns(path, pairs_fs)
@@ -888,6 +895,13 @@ class _Beside:
         if self.error is not None:
             raise self.error
         return self.out
+
+    def stop(self, interrupt: Callable[[], None]) -> None:
+        """Interrupt the thread's work and wait until it has ended, whatever else arrives."""
+        while self.thread.is_alive():
+            interrupt()
+            with contextlib.suppress(BaseException):  # the caller re-raises the first one
+                self.thread.join(0.05)
 
 
 def load_history(path: Path | str, pairs_fs: frozenset[str] = frozenset()) -> LoadedHistory:

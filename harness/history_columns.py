@@ -106,14 +106,20 @@ def load_prefix(
 
     ``extras``: the first piece's fields beyond the core ones, each with whether that piece
     showed only integers and nulls for it."""
+    load = open_prefix(path, split, extras, pairs_fs)
+    return None if load is None else load.result()
+
+
+def open_prefix(
+    path: Path, split: int, extras: dict[str, bool], pairs_fs: frozenset[str]
+) -> _Load | None:
+    """A read of :func:`load_prefix` not begun (its :meth:`_Load.result` runs it, in any
+    thread, and :meth:`_Load.interrupt` stops it from another), or None: not this file."""
     if not split or not os.path.isdir("/dev/fd"):
         return None
     if any('"' in k or "\\" in k for k in extras):  # a name the mark count cannot vouch for
         return None
-    try:
-        return _Load(path, split, extras, pairs_fs).run()
-    except (_Unsure, duckdb.Error, orjson.JSONDecodeError, OverflowError, TypeError, ValueError):
-        return None
+    return _Load(path, split, extras, pairs_fs)
 
 
 def null_keys(data: bytes, out: Counter[bytes]) -> None:
@@ -242,6 +248,19 @@ class _Load:
         row = self.con.execute(sql).fetchone()
         assert row is not None
         return row
+
+    def result(self) -> ColumnPiece | None:
+        """The piece, or None when the prefix is not vouched for (or the read interrupted)."""
+        try:
+            return self.run()
+        except (_Unsure, duckdb.Error, orjson.JSONDecodeError, OverflowError, TypeError,
+                ValueError):  # fmt: skip
+            return None
+
+    def interrupt(self) -> None:
+        """Stop DuckDB's query (from another thread): :meth:`result` then returns None."""
+        with contextlib.suppress(duckdb.Error):  # already closed: nothing runs
+            self.con.interrupt()
 
     def run(self) -> ColumnPiece:
         try:

@@ -68,6 +68,22 @@ def test_check_malformed_history_names_the_line(cli: CliRunner, tmp_path: Path) 
     assert f"{h}:2: not valid JSON" in res.stderr
 
 
+def test_ctrl_c_in_a_check_is_exit_130_with_one_line(
+    cli: CliRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from harness import results
+
+    def interrupted(*_: object, **__: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(results, "load", interrupted)
+    h = tmp_path / "h.jsonl"
+    h.write_text('{"index":0,"time":0,"type":"invoke","process":0,"f":"publish","value":1}\n')
+    res = cli.invoke(main, ["check", str(h)])
+    assert res.exit_code == 130
+    assert res.stderr == "nats-chaos: interrupted (SIGINT)\n"
+
+
 def test_check_missing_file_is_exit_2(cli: CliRunner, tmp_path: Path) -> None:
     res = cli.invoke(main, ["check", str(tmp_path / "none.jsonl")])
     assert res.exit_code == 2

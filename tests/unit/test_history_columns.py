@@ -490,3 +490,47 @@ def test_mutated_histories_load_the_same_both_ways(
         else:
             assert_same(fast, slow)
     assert 10 < taken < 50, taken  # the typed-column path took some, and handed some back
+
+
+@pytest.mark.parametrize("when", ["tail", "join"])
+def test_an_interrupt_while_duckdb_reads_leaves_no_thread_in_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, when: str
+) -> None:
+    """Ctrl-C (or a run's second signal) while DuckDB reads the prefix in its thread: the
+    read is interrupted and its thread waited for before the exception goes on (a process
+    that exits with a thread inside DuckDB aborts)."""
+    import threading
+
+    import harness.history_columns as columns
+
+    path = tmp_path / "history.jsonl"
+    write_history(path, 20_000, procs=7, lost=4)
+    monkeypatch.setattr(history, "COLUMNAR_FROM", 0)
+    monkeypatch.setattr(history, "_CHUNK_BYTES", 64 << 10)
+    monkeypatch.setattr(history, "_TAIL_LINES", 64)
+    monkeypatch.setattr(history, "_LONG_LINE", 16 << 10)  # the final reads: parsed beside
+    reading = threading.Event()
+    real_read = columns._Load._read
+
+    def slow_read(self: Any) -> Any:  # DuckDB is still reading when the interrupt comes
+        reading.set()
+        return real_read(self)
+
+    monkeypatch.setattr(columns._Load, "_read", slow_read)
+    target = "_parse_piece" if when == "tail" else "_forget"
+    real = getattr(history, target)
+
+    before = set(threading.enumerate())
+
+    def interrupted(*args: Any) -> Any:
+        if not set(threading.enumerate()) - before:  # the first piece, before the read
+            return real(*args)
+        assert reading.wait(10)
+        if when == "join":  # in the main thread's wait for the read
+            real(*args)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(history, target, interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        history.load_history(path, pairs_fs=PAIRS)
+    assert [t for t in threading.enumerate() if t not in before and t.is_alive()] == []
