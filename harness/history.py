@@ -20,10 +20,11 @@ The field names and op types come from :mod:`checkers.schema`.
 
 Where duckdb is installed, a history of :data:`COLUMNAR_FROM` bytes or more is
 read by the typed-column path first (:mod:`harness.history_columns`, DuckDB's JSON
-reader): all of it but the last lines (the final reads), which the line-by-line
-parse below then adds; that path builds the very same columns, or hands the file
-back (a field not on the first piece, a value of a type the contract refuses, a
-blank line) and the line-by-line parse does it all, naming any bad line
+reader, in a thread of its own): all of it but the last lines (the final reads), which
+the line-by-line parse adds, their huge lines parsed while DuckDB reads; that path
+builds the very same columns, or hands the file back (a field not on the first piece,
+a value of a type the contract refuses, a blank line) and the line-by-line parse does
+it all, naming any bad line
 (``NATS_CHAOS_COLUMNAR=0``: always line by line). String columns are kept as Python
 strings even where pyarrow is installed (:func:`inferred`).
 """

@@ -15,28 +15,30 @@ loader then loads the file and names the offending line.
 How it stays fast: the prefix is fed to DuckDB through a pipe by a thread
 that counts, in the same pass, what the proof below needs; DuckDB parses
 every row in C straight into typed columns: ``index``, ``time``,
-``process``, ``value`` and the integer extras as BIGINT, ``type``, ``f``,
-``node``, ``error`` and the other extras as JSON texts (the coded ones
-travel as integer codes of their distinct texts, each decoded once with
-orjson). A row DuckDB could not type (a nemesis op's ``"nemesis"`` and dict,
-a null or a read's pairs in ``value``, an extra that is neither a string nor
-a bool) is an *exact row*: its line is read back from the file and decoded
+``process`` and the integer extras as BIGINT, ``value`` as text that is an
+integer only where it is the integer's own decimal rendering, ``type`` as an
+enum of the op types, and ``f``, ``node``, ``error`` and the other extras as
+JSON texts (the coded ones travel as integer codes of their distinct texts,
+each decoded once with orjson). A row DuckDB could not type (a nemesis op's
+``"nemesis"`` and dict; a ``value`` that is null, a float, a bool or a read's
+pairs; an extra that is neither a string nor a bool; a line with a ``\\u``
+escape) is an *exact row*: its line is read back from the file and decoded
 by orjson, as the line-by-line loader would.
 
 How it stays exact: DuckDB's BIGINT is lenient — it reads ``1.5`` as 2,
-``"12"`` as 12, ``true`` as 1, ``1e5`` as 100000 — and it drops keys it
-was not asked for. The proof is a count of *marks*, the bytes ``"``, ``.``,
-``e`` and ``E``: an integer written as an integer has none, while a string
-adds two quotes, a float a ``.``, ``e`` or ``E``, a bool an ``e``, and a key
-no column holds (or a key given twice) two quotes. Every other byte that
-is a mark is accounted for exactly: each key the columns say a row holds
-(two quotes and its name's marks; a null value counts its key by the
-``"name": null`` pairs the feeding thread found), each JSON text of the
-rows DuckDB typed (a string renders with the file's marks once the prefix
-holds no ``\\u`` escape: a prefix holding one is handed back), and every
-byte of the exact rows' lines. So the prefix's marks equal that sum exactly
-when no value was read leniently and no key went unread; otherwise the
-file is handed back.
+``"12"`` as 12, ``true`` as 1, ``1e5`` as 100000 — it drops keys it was not
+asked for, and it takes a trailing comma. The proof is a count of *marks*,
+the bytes ``"`` ``.`` ``e`` ``E`` and ``,``: an integer written as an integer
+has none, while a string adds two quotes, a float a ``.``, ``e`` or ``E``, a
+bool an ``e``, a key no column holds (or a key given twice) two quotes, and a
+trailing comma a comma. Every other mark is accounted for exactly: each key
+the columns say a typed row holds (its quotes, its name's marks and a comma,
+less one comma a row; a null value counts its key by the ``"name": null``
+pairs the feeding thread found), each JSON text of the typed rows (a string
+renders with the file's marks, its ``\\u`` escapes aside: their rows are
+exact), and every byte of the exact rows' lines. So the prefix's marks equal
+that sum exactly when no value was read leniently and no key went unread;
+otherwise the file is handed back.
 """
 
 from __future__ import annotations
