@@ -58,7 +58,7 @@ import numpy as np
 import orjson
 
 from checkers.schema import CORE_FIELDS, NEMESIS, OP_TYPES
-from harness.history import IntsOrNull, _pairs_from_list
+from harness.history import IntsOrNull, _pairs_from_list, _pairs_from_text
 
 CODED = ("type", "f", "node", "error")  # low-cardinality: enum codes, each text decoded once
 TYPED = ("index", "time", "process", "value")  # read as BIGINT (so are the integer extras)
@@ -72,6 +72,10 @@ _MARKS = b'".eE,'
 _NOT_MARKS = bytes(sorted(set(range(256)) - set(_MARKS)))
 _NEITHER = bytes(sorted(set(range(256)) - set(_MARKS + b"\n")))  # neither a mark nor a newline
 _INT64 = np.iinfo(np.int64)
+# A JSON text DuckDB renders with other marks than the file's: a float (a digit before its
+# ".", "e" or "E": 1E2 renders 100.0) or a number that may be beyond 64 bits
+_RENDERED_OTHERWISE = "'[0-9][.eE]|[0-9]{19}'"
+_EXACT_MAX = 1 / 16  # more exact rows than this share of the prefix: line by line does it
 
 
 def marks(data: bytes) -> int:
@@ -295,20 +299,23 @@ class _Load:
         """The table ``h``: every field typed (BIGINT or JSON; NULL where absent, null or,
         for BIGINT, not an integer), and ``plain``: DuckDB typed every value of the row.
 
-        ``value`` is read as text and is an integer only where that text is the integer's own
-        decimal rendering: the one field whose JSON type varies by workload and op, so a
-        ``true`` or ``2.5`` there makes its row exact instead of handing the file back."""
+        ``value``, the one field whose JSON type varies by workload and op, is read as JSON
+        text: an integer (``value``) only where that text is the integer's own decimal
+        rendering, else its text (``value_text``), decoded by orjson. A JSON text that DuckDB
+        renders with other marks than the file's (:data:`_RENDERED_OTHERWISE`) makes its row
+        exact."""
         columns = ", ".join(f"{_q(k)}: {_column_type(k, self.typed)}" for k in self.fields)
         read = (f"read_json('{source}', format='newline_delimited', ignore_errors=true,"
                 f" maximum_object_size={MAX_LINE}, columns={{{columns}}})")  # fmt: skip
-        plain = ["process IS NOT NULL", "v IS NOT NULL AND v::VARCHAR = value"] + [
-            f"({_q(k)} IS NULL OR starts_with({_q(k)}::VARCHAR, '\"')"
-            f" OR {_q(k)}::VARCHAR IN ('true', 'false'))"
-            for k in self.texts
+        texts = ["value_text", *(f"{_q(k)}::VARCHAR" for k in self.texts)]
+        plain = ["process IS NOT NULL"] + [
+            f"({t} IS NULL OR NOT regexp_matches({t}, {_RENDERED_OTHERWISE}))" for t in texts
         ]
-        return (f"CREATE TEMP TABLE h AS SELECT * EXCLUDE (value, v), v AS value,"
-                f" {' AND '.join(plain)} AS plain"
-                f" FROM (SELECT *, TRY_CAST(value AS BIGINT) AS v FROM {read})")  # fmt: skip
+        split = ("SELECT * EXCLUDE (value, v, vt), CASE WHEN v::VARCHAR = vt THEN v END AS value,"
+                 " CASE WHEN NOT coalesce(v::VARCHAR = vt, false) THEN vt END AS value_text FROM"
+                 f" (SELECT *, value::VARCHAR AS vt, TRY_CAST(value::VARCHAR AS BIGINT) AS v"
+                 f" FROM {read})")  # fmt: skip
+        return f"CREATE TEMP TABLE h AS SELECT *, {' AND '.join(plain)} AS plain FROM ({split})"
 
     def _piece(self, feed: _Feed) -> ColumnPiece:
         n, n_index, n_time = self.one("SELECT count(*), count(index), count(time) FROM h")
@@ -320,7 +327,7 @@ class _Load:
         labels = {"type": ([orjson.dumps(t).decode() for t in OP_TYPES], list(OP_TYPES))} | labels
         picks = [f"coalesce({_q(k)}, 0) AS {_q('i_' + k)}" for k in self.typed]
         picks += [f"{_q(k)} IS NULL AS {_q('n_' + k)}" for k in self.typed[len(TYPED) :]]
-        picks += [_q(k) for k in self.texts] + ["plain"]
+        picks += [_q(k) for k in self.texts] + ["plain", "value IS NOT NULL AS int_value"]
         for k, (_, found) in labels.items():
             code = "enum_code(type)" if k == "type" else ""
             code = code or (f"enum_code({_q(k)}::VARCHAR::e_{k})" if found else "NULL")
@@ -328,6 +335,9 @@ class _Load:
         fetched = self.con.execute(f"SELECT {', '.join(picks)} FROM h").fetchnumpy()
         # a JSON text's NULL arrives masked (the ints are coalesced: never masked)
         col = {k: _unmasked(v) for k, v in fetched.items()}
+        values = self.con.execute(  # (row, JSON text) of each value that is not an integer
+            "SELECT rowid, value_text FROM h WHERE value_text IS NOT NULL AND plain ORDER BY 1"
+        ).fetchall()
         self.con.close()  # DuckDB's memory goes back before the objects are made
         labels["type"], col["c_type"] = _present_only(*labels["type"], col["c_type"])
         coded = {k: (col["c_" + k], uniq) for k, (_, uniq) in labels.items()}
@@ -339,13 +349,19 @@ class _Load:
             # a line with a \u escape: DuckDB's texts would not show the file's marks
             plain[[index.row_at(at) for at in feed.escapes]] = False
             exact = np.flatnonzero(~plain).tolist()
+            if len(exact) > max(64, n * _EXACT_MAX):
+                raise _Unsure("too many rows to read back one by one")
             lines = index.lines(exact)
         finally:
             index.close()
         recs = [_record(line, self.fields) for line in lines]
+        if feed.escapes:  # a row made exact here has its value among the texts
+            values = [(r, t) for r, t in values if plain[r]]
         present = self._present(col, coded, texts, plain)
-        self._vouch(feed, present, labels, coded, plain, texts, lines)
-        return _Build(n, col, coded, exact, recs, self.pairs_fs).piece(self.typed, texts)
+        present["value"] = int(np.count_nonzero(col["int_value"][plain])) + len(values)
+        self._vouch(feed, present, labels, coded, plain, texts, lines, values)
+        build = _Build(n, col, coded, exact, recs, self.pairs_fs)
+        return build.piece(self.typed, texts, values)
 
     def _present(
         self,
@@ -383,6 +399,7 @@ class _Load:
         plain: np.ndarray,
         texts: dict[str, tuple[np.ndarray, list[str], list[Any]]],
         lines: list[bytes],
+        values: list[tuple[int, str]],
     ) -> None:
         """The prefix's marks are the ones its columns account for (the module's docstring)."""
         inner: Counter[bytes] = Counter()  # null keys inside the typed rows' JSON texts
@@ -393,6 +410,7 @@ class _Load:
         for codes, rendered, _ in texts.values():
             counts = np.bincount(codes[plain] + 1, minlength=len(rendered) + 1)[1:]
             found += _texts_marks(rendered, counts.tolist(), inner)
+        found += _texts_marks([t for _, t in values], [1] * len(values), inner)
         exact_nulls: Counter[bytes] = Counter()
         for line in lines:
             found += marks(line)
@@ -432,7 +450,7 @@ def _column_type(k: str, typed: list[str]) -> str:
     the op types (any other value, a non-string too, is NULL: the file is handed back)."""
     if k == "type":
         return "$$ENUM(" + ", ".join(f"'{t}'" for t in OP_TYPES) + ")$$"
-    return "'VARCHAR'" if k == "value" else "'BIGINT'" if k in typed else "'JSON'"
+    return "'JSON'" if k == "value" else "'BIGINT'" if k in typed else "'JSON'"
 
 
 def _present_only(
@@ -497,10 +515,12 @@ class _Build:
                     raise _Unsure(f"{k} of an exact row is not what DuckDB read")
         self.ok_pairs = _ok_pairs(coded, pairs_fs)
 
-    def piece(self, typed: list[str], texts: dict[str, Any]) -> ColumnPiece:
+    def piece(
+        self, typed: list[str], texts: dict[str, Any], values: list[tuple[int, str]]
+    ) -> ColumnPiece:
         ints = {k: self._ints(k) for k in ("index", "time")}
         process, process_view = self._process()
-        value, value_view = self._value()
+        value, value_view = self._value(values)
         extras: dict[str, np.ndarray | IntsOrNull] = {}
         for k in typed[len(TYPED) :]:
             extras[k] = self._int_extra(k)
@@ -541,25 +561,41 @@ class _Build:
         out[nemesis] = NEMESIS
         return out, (ints, flag)
 
-    def _value(self) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray]]:
-        """The value column; the pairs of an ``ok`` op in ``pairs_fs`` as int64 arrays (n, 2)."""
+    def _value(
+        self, texts: list[tuple[int, str]]
+    ) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray]]:
+        """The value column; the pairs of an ``ok`` op in ``pairs_fs`` as int64 arrays (n, 2).
+
+        ``texts``: (row, JSON text) of the typed rows whose value is not an integer."""
         ints = self.col["i_value"].astype(np.int64, copy=True)
-        flag = np.ones(self.n, dtype=bool)
+        flag = self.col["int_value"].astype(bool, copy=True)
         flag[self.exact] = False
         if (self.ok_pairs & flag).any():
             raise _Unsure("an integer where pairs belong")
         out = ints.astype(object)
+        out[~flag] = None  # a null, or filled in below
+        for r, text in texts:
+            if self.ok_pairs[r] and text.startswith("[["):
+                pairs = _pairs_from_text(text.encode())
+                if pairs is not None:
+                    out[r] = pairs
+                    continue
+            out[r] = self._pairs(r, orjson.loads(text))
         for r, v in self._exact("value"):
             if _is_int64(v):
                 ints[r], flag[r] = v, True
-            if self.ok_pairs[r]:
-                pairs = _pairs_from_list(v)
-                if pairs is None and v is not None and v != []:
-                    raise _Unsure("a pairs value that is not [int, int] pairs")
-                v = v if pairs is None else pairs
-            out[r] = v
+            out[r] = self._pairs(r, v)
         ints[~flag] = 0
         return out, (ints, flag)
+
+    def _pairs(self, r: int, v: Any) -> Any:
+        """Row ``r``'s value ``v``; for an ``ok`` op in ``pairs_fs``, its int64 pairs."""
+        if not self.ok_pairs[r]:
+            return v
+        pairs = _pairs_from_list(v)
+        if pairs is None and v is not None and v != []:
+            raise _Unsure("a pairs value that is not [int, int] pairs")
+        return v if pairs is None else pairs
 
     def _int_extra(self, k: str) -> np.ndarray | IntsOrNull:
         """An integer extra field: its numbers when every value is an integer or null."""

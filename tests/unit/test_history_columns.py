@@ -282,13 +282,14 @@ def test_an_escaped_comma_is_handed_back(tmp_path: Path, monkeypatch: pytest.Mon
 
 
 @pytest.mark.parametrize(
-    "raw", [b"1E2", b"100.0", b"1.5e0", b"-0", b"0.0", b"-1e-2", b"true", b"false"]
+    "raw", [b"1E2", b"100.0", b"1.5e0", b"-0", b"0.0", b"-1e-2", b"true", b"false", b'"5"']
 )
 def test_a_number_duckdb_would_cast_to_an_integer_keeps_its_json_type(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, raw: bytes
 ) -> None:
     """``value`` as written (a float stays a float, ``-0`` is the integer 0), not DuckDB's cast
-    (which reads each as an integer): its text is not an integer's, so its row is exact."""
+    (which reads each as an integer): its text is not an integer's, so it is decoded from its
+    text (a float's row is exact: DuckDB renders floats with other marks)."""
     lines = [orjson.dumps(r) + b"\n" for r in _ops()]
     lines[10] = lines[10].replace(b'"value":5,', b'"value":' + raw + b",")
     assert raw in lines[10]
@@ -330,7 +331,7 @@ def test_an_integer_extra_field_is_the_column_pandas_infers(
 
 @pytest.mark.parametrize(
     ("old", "new"),
-    [(b'"value":20,', b'"value":"20",'), (b'"index":40,', b'"index":40.0,'),
+    [(b'"time":400,', b'"time":"400",'), (b'"index":40,', b'"index":40.0,'),
      (b'"time":400,', b'"time":4e2,'), (b'"process":2,', b'"process":"2",'),
      (b'"value":20,', b'"value":20,"rare":7,'), (b'"value":20,', b'"value":20,"value":20,')],
     ids=["str", "float", "exponent", "str-process", "unread-key", "twice"],
@@ -534,3 +535,22 @@ def test_an_interrupt_while_duckdb_reads_leaves_no_thread_in_it(
     with pytest.raises(KeyboardInterrupt):
         history.load_history(path, pairs_fs=PAIRS)
     assert [t for t in threading.enumerate() if t not in before and t.is_alive()] == []
+
+
+def test_a_float_duckdb_renders_with_another_mark_cannot_hide_a_lenient_read(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """DuckDB renders ``123456789012345678901234567890.0`` as ``1.2345678901234568e29``, a
+    mark more, which would balance the ``.`` of an index written ``40.0``: a float's row is
+    exact, so the count still shows it."""
+    big = b"123456789012345678901234567890.0"
+    lines = [orjson.dumps(r) + b"\n" for r in _ops()]
+    lines[40] = lines[40].replace(b'"index":40,', b'"index":40.0,')
+    lines[40] = lines[40].replace(b'"value":20,', b'"value":[' + big + b"],")
+    assert b"40.0" in lines[40] and big in lines[40]
+    path = tmp_path / "history.jsonl"
+    path.write_bytes(b"".join(lines))
+    assert prefix_of(path) is None
+    monkeypatch.setattr(history, "COLUMNAR_FROM", 0)
+    with pytest.raises(history.HistoryError, match=r":41: index 40\.0 is not a 64-bit integer"):
+        history.load_history(path, pairs_fs=PAIRS)
