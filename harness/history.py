@@ -833,7 +833,7 @@ def _load_columnar(path: Path, buf: Any, limit: int, pairs_fs: frozenset[str]) -
     load = open_prefix(path, split, extras, pairs_fs)
     if load is None:
         return None
-    prefix = _Beside(load.result)
+    prefix = Beside(load.result)
     try:
         try:  # the final reads' huge lines are parsed while DuckDB reads the prefix, numbered
             # from 1 (the prefix's line count is not known yet); the tail's other lines,
@@ -874,9 +874,10 @@ def _forget(buf: Any, start: int, end: int) -> None:
             buf.madvise(mmap.MADV_DONTNEED, start, end - start)
 
 
-class _Beside:
-    """Runs ``fn`` in a thread of its own (DuckDB's read, which releases the GIL) while the
-    caller goes on; :meth:`result` waits for it and returns, or raises, what it did."""
+class Beside:
+    """Runs ``fn`` in a thread of its own (DuckDB's read, a sidecar's hash: work that
+    releases the GIL) while the caller goes on; :meth:`result` waits for it and returns, or
+    raises, what it did."""
 
     def __init__(self, fn: Callable[[], Any]) -> None:
         self.out: Any = None

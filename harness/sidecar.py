@@ -33,7 +33,6 @@ import hashlib
 import logging
 import mmap
 import os
-import threading
 from pathlib import Path
 from typing import Any
 
@@ -42,7 +41,7 @@ import orjson
 import pandas as pd
 
 from checkers.schema import SEEDABLE, seed_views
-from harness.history import LoadedHistory
+from harness.history import Beside, LoadedHistory
 
 __all__ = ["FORMAT", "MIN_BYTES", "SUFFIX", "partial_for", "path_for", "read", "write"]
 
@@ -262,20 +261,6 @@ def _decode(meta: dict[str, Any], part: Any, n: int) -> Any:
     raise ValueError(f"column {meta.get('name')}: unknown kind {kind!r}")
 
 
-def _hash_in_background(history: Path) -> tuple[threading.Thread, list[Any]]:
-    box: list[Any] = []
-
-    def run() -> None:
-        try:
-            box.append(_digest(history))
-        except OSError as e:
-            box.append(e)
-
-    thread = threading.Thread(target=run, name="sidecar-sha256", daemon=True)
-    thread.start()
-    return thread, box
-
-
 def read(history: Path, pairs_fs: frozenset[str]) -> LoadedHistory | None:
     """The history's table from its sidecar, or None when there is none that matches it."""
     target = path_for(history)
@@ -298,7 +283,7 @@ def read(history: Path, pairs_fs: frozenset[str]) -> LoadedHistory | None:
                 or meta.get("pairs_fs") != sorted(pairs_fs)
             ):
                 return None
-            thread, box = _hash_in_background(history)  # 261 MiB: ~0.3 s, beside the reads
+            digest = Beside(lambda: _digest(history))  # 261 MiB: ~0.3 s, beside the reads
             n = meta["rows"]
             cols, codes, ints = {}, {}, {}
             for i, col in enumerate(meta["columns"]):
@@ -309,8 +294,7 @@ def read(history: Path, pairs_fs: frozenset[str]) -> LoadedHistory | None:
                 elif col["kind"] == "object":
                     tags = part(f"{i}.tags")
                     ints[name] = (part(f"{i}.ints"), tags == _INT)
-        thread.join()
-        if box != [(st.st_size, meta["sha256"])]:
+        if digest.result() != (st.st_size, meta["sha256"]):  # an OSError: not used, below
             return None
         ops = pd.DataFrame(cols, copy=False)
         cut_off = bool(meta["cut_off"])
