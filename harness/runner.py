@@ -27,7 +27,7 @@ unknown); one after that — in teardown, the checkers or the report — cuts
 nothing: the run finishes its folder and exits 130/143 all the same. A
 second signal then stops at once (:class:`~harness.errors.Stopped`; in
 teardown, once the cluster is released), leaving the history and the files
-already written whole. A run that broke after it
+already written whole (``harness.latesignals``). A run that broke after it
 started comes back with ``broken`` set (exit 4); bad input met mid-run is
 raised once the folder is written (exit 2).
 """
@@ -60,7 +60,6 @@ from harness.errors import (
     PhaseDeadline,
     ResultsNotWritten,
     RunBroken,
-    Stopped,
     TeardownFailed,
 )
 from harness.faults import schedule
@@ -68,6 +67,7 @@ from harness.faults.nemesis import Nemesis
 from harness.faults.schedule import Window
 from harness.history import NEMESIS, HistoryWriter
 from harness.interpreter import Interpreter
+from harness.latesignals import LateSignals, StopNow
 from harness.offline.reads import read_offline
 from harness.progress import Progress, Status
 from harness.runstate import WORK_ROOT, RunState, new_tag
@@ -545,7 +545,7 @@ def execute(scenario: Scenario, options: RunOptions) -> RunOutcome:
     interrupted: str | None = None  # the one that cut the cluster's part short
     refused: BadInput | None = None  # bad input met mid-run: exit 2 once the folder is written
     broken: str | None = None
-    late = _LateSignals(caught, options.echo, run.run_dir)
+    late = LateSignals(caught, options.echo, run.run_dir)
     try:
         interrupted = _run_with_signals(run, caught, then=late.install)
     except BadInput as e:
@@ -567,7 +567,8 @@ def execute(scenario: Scenario, options: RunOptions) -> RunOutcome:
         late.stop_if_asked_twice()
         late.at_once = True
         outcome = _finish(run, interrupted, refused, broken, problem, caught)
-    except _StopNow:
+    except StopNow:
+        late.landed()  # first: the stop is no longer delivered again
         with contextlib.suppress(OSError):
             results.link_latest(run.run_dir)
         raise late.stopped() from None
@@ -637,72 +638,6 @@ def _not_written(run: Run, why: str, verdict: str | None = None) -> ResultsNotWr
             "(`nats-chaos clean` copies them into the result folder once there is room)"
         )
     return ResultsNotWritten(line)
-
-
-class _StopNow(BaseException):
-    """Raised by a second signal; a BaseException, so no ``except Exception`` swallows it."""
-
-
-class _LateSignals:
-    """SIGINT/SIGTERM once the cluster's part of a run is over (teardown, checks, report).
-
-    The first is recorded (the run's exit code becomes 130/143) and the run
-    goes on writing its folder. A second one raises ``_StopNow`` — at once
-    when ``at_once`` is set, else (in teardown, which must release the
-    cluster) at :meth:`stop_if_asked_twice` — and ``execute`` reports it as
-    :meth:`stopped`. Python runs signal handlers in the main thread between
-    bytecodes, so ``_StopNow`` can end a file write midway; the writes are
-    atomic (``checkers.files``), so no file is left half-written.
-    """
-
-    SIGNALS = (signal.SIGINT, signal.SIGTERM)
-
-    def __init__(self, caught: list[str], echo: Callable[[str], Any], run_dir: Path) -> None:
-        self.caught = caught
-        self.echo = echo
-        self.run_dir = run_dir
-        self.at_once = False
-        self.old: dict[signal.Signals, Any] = {}
-
-    def install(self) -> None:
-        """Take over SIGINT/SIGTERM (again: a no-op)."""
-        if not self.old:
-            self.old = {s: signal.signal(s, self._on_signal) for s in self.SIGNALS}
-
-    def restore(self) -> None:
-        for s, handler in self.old.items():
-            signal.signal(s, handler)
-        self.old = {}
-
-    def _on_signal(self, signum: int, _frame: Any) -> None:
-        name = signal.Signals(signum).name
-        self.caught.append(name)
-        if len(self.caught) == 1:
-            log.warning("%s after the main phase: finishing the run's folder", name)
-            with contextlib.suppress(RuntimeError):  # a print it interrupted: say it in the log
-                self.echo(f"{name}: finishing the checks and the report (again to stop now)")
-            return
-        log.warning("%s again: stopping %s", name, "now" if self.at_once else "after teardown")
-        if self.at_once:
-            self._stop()
-
-    def stop_if_asked_twice(self) -> None:
-        if len(self.caught) > 1:
-            self._stop()
-
-    def _stop(self) -> None:
-        for s in self.SIGNALS:  # a third signal: the default, at once
-            signal.signal(s, signal.SIG_DFL)
-        raise _StopNow
-
-    def stopped(self) -> Stopped:
-        """The one-line error of a run stopped by a second signal."""
-        where = self.run_dir
-        return Stopped(
-            f"stopped by a second {self.caught[-1]}; the history and the files written so far "
-            f"are in {where} (check them again with: nats-chaos report {where})",
-            self.caught[0],
-        )
 
 
 def _run_with_signals(run: Run, caught: list[str], then: Callable[[], None]) -> str | None:
