@@ -17,12 +17,16 @@ handler's exception lands in whatever Python code runs at that moment — and
 some of that code drops it without a word: a file object that is garbage
 collected runs its ``closed`` property (``gzip.GzipFile``'s is Python) in
 its finalizer, and the finalizer clears any exception. A run stopped that
-way would finish its checks and its report as if asked once. So the stop
-is delivered again, every :data:`AGAIN_EVERY` seconds from a thread of its
-own (through :data:`AGAIN`, a signal only this module handles), until the
-runner says it has it (:meth:`LateSignals.landed`). ``StopNow`` can end a
-file write midway; the writes are atomic (``checkers.files``), so no file
-is left half-written.
+way would finish its checks and its report as if asked once. So each
+``StopNow`` is watched (a weak reference): if it is freed before the runner
+has said it landed (``has_landed``, set first thing in its ``except
+StopNow`` block, with no call a handler could enter), it was dropped, and the
+stop is raised again at once — through :data:`AGAIN`, a signal only this
+module handles, simulated from a thread of its own a moment later (not from
+where it was dropped, which would drop it again). A stop on its way
+(through ``finally`` blocks, a thread being stopped) is alive, so it is
+never raised twice. ``StopNow`` can end a file write midway; the writes are atomic
+(``checkers.files``), so no file is left half-written.
 """
 
 from __future__ import annotations
@@ -32,19 +36,19 @@ import contextlib
 import logging
 import signal
 import threading
+import time
+import weakref
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from harness.errors import Stopped
 
-__all__ = ["AGAIN", "AGAIN_EVERY", "LateSignals", "StopNow"]
+__all__ = ["AGAIN", "LateSignals", "StopNow"]
 
 log = logging.getLogger("nats-chaos")
 
-AGAIN = signal.SIGUSR2  # the stop delivered again: never sent by the OS, only simulated
-AGAIN_EVERY = 0.2  # seconds between deliveries while the stop has not landed (a stop on its
-# way lands in microseconds; a delivery in the cleanup it runs on its way could cut it short)
+AGAIN = signal.SIGUSR2  # a dropped stop raised again: simulated (_thread.interrupt_main)
 
 
 class StopNow(BaseException):
@@ -61,9 +65,11 @@ class LateSignals:
         self.echo = echo
         self.run_dir = run_dir
         self.at_once = False
-        self.stopping = False  # a stop has been raised (and is raised again until it lands)
-        self.has_landed = False  # a plain attribute: set with no call a handler could enter
+        self.has_landed = False  # the runner has the stop (see the module doc)
+        self.dropped = 0  # stops freed before they landed (each raised again)
         self.old: dict[signal.Signals, Any] = {}
+        self.watched: weakref.ref[StopNow] | None = None
+        self.wake = threading.Event()  # set where a stop was dropped
         self.again: threading.Thread | None = None
 
     def install(self) -> None:
@@ -72,9 +78,11 @@ class LateSignals:
             self.old = {s: signal.signal(s, self._on_signal) for s in self.SIGNALS}
 
     def restore(self) -> None:
-        """The handlers from before :meth:`install`; the deliveries again have ended."""
+        """The handlers from before :meth:`install` (a stop freed from now on was not
+        dropped: the runner is done with it)."""
         self.has_landed = True
         if self.again is not None:
+            self.wake.set()
             self.again.join()
         for s, handler in self.old.items():
             signal.signal(s, handler)
@@ -96,32 +104,40 @@ class LateSignals:
         if len(self.caught) > 1:
             self._stop()
 
-    def landed(self) -> None:
-        """Say that ``StopNow`` has reached the runner: it is not delivered again.
-
-        Call it first thing in the ``except StopNow`` block.
-        """
-        self.has_landed = True
-
     def _stop(self) -> None:
         for s in self.SIGNALS:  # a third signal: the default, at once
             signal.signal(s, signal.SIG_DFL)
-        if not self.stopping:
-            self.stopping = True
-            self.old.setdefault(AGAIN, signal.signal(AGAIN, self._on_again))
-            self.again = threading.Thread(target=self._deliver_again, daemon=True)
+        if self.again is None:
+            self.old[AGAIN] = signal.signal(AGAIN, self._on_again)
+            self.again = threading.Thread(target=self._raise_again, daemon=True)
             self.again.start()
-        raise StopNow
+        raise self._watched()
+
+    def _watched(self) -> StopNow:
+        """A new ``StopNow``, raised again if it is freed before it lands (not kept in a
+        local of the raising frame: its traceback would keep it alive)."""
+        stop = StopNow()
+        self.watched = weakref.ref(stop, self._freed)
+        return stop
+
+    def _freed(self, _ref: weakref.ref[StopNow]) -> None:
+        if not self.has_landed:  # runs where the stop was dropped: raise nothing here
+            self.dropped += 1
+            self.wake.set()
+
+    def _raise_again(self) -> None:
+        while True:
+            self.wake.wait()
+            self.wake.clear()
+            time.sleep(0.001)  # the main thread leaves the code that dropped the stop
+            if self.has_landed:
+                return
+            _thread.interrupt_main(AGAIN)
 
     def _on_again(self, _signum: int, _frame: Any) -> None:
-        if not self.has_landed:  # a delivery that was on its way when the stop landed: none
+        if not self.has_landed:
             log.warning("the stop was dropped by the code it interrupted: stopping again")
-            raise StopNow
-
-    def _deliver_again(self) -> None:
-        done = threading.Event()  # never set: a sleep no signal of the main thread cuts short
-        while not done.wait(AGAIN_EVERY) and not self.has_landed:
-            _thread.interrupt_main(AGAIN)
+            raise self._watched()
 
     def stopped(self) -> Stopped:
         """The one-line error of a run stopped by a second signal."""

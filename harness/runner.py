@@ -568,7 +568,7 @@ def execute(scenario: Scenario, options: RunOptions) -> RunOutcome:
         late.at_once = True
         outcome = _finish(run, interrupted, refused, broken, problem, caught)
     except StopNow:
-        late.landed()  # first: the stop is no longer delivered again
+        late.has_landed = True  # first, and no call: the stop is not raised again
         with contextlib.suppress(OSError):
             results.link_latest(run.run_dir)
         raise late.stopped() from None
