@@ -58,7 +58,7 @@ import numpy as np
 import orjson
 
 from checkers.schema import CORE_FIELDS, NEMESIS, OP_TYPES
-from harness.history import IntsOrNull, _pairs_from_list, _pairs_from_text
+from harness.history import IntsOrNull, _pairs_from_list, _pairs_from_text, _write_all
 
 CODED = ("type", "f", "node", "error")  # low-cardinality: enum codes, each text decoded once
 TYPED = ("index", "time", "process", "value")  # read as BIGINT (so are the integer extras)
@@ -172,9 +172,7 @@ class _Feed(threading.Thread):
             if not data:
                 raise OSError("the history got shorter")
             pos += len(data)
-            view = memoryview(data)
-            while view:
-                view = view[os.write(self.wfd, view) :]
+            _write_all(self.wfd, data)
             if data.find(b"\\") >= 0 or last == b"\\":
                 self._escapes(last + data, pos - len(data) - len(last))
             last = data[-1:]
