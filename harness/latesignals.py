@@ -68,7 +68,7 @@ class LateSignals:
         self.has_landed = False  # the runner has the stop (see the module doc)
         self.dropped = 0  # stops freed before they landed (each raised again)
         self.old: dict[signal.Signals, Any] = {}
-        self.watched: weakref.ref[StopNow] | None = None
+        self.watched: weakref.ref[StopNow] | None = None  # kept: a freed ref calls nothing
         self.wake = threading.Event()  # set where a stop was dropped
         self.again: threading.Thread | None = None
 
