@@ -42,6 +42,7 @@ ROOT = Path(__file__).resolve().parent.parent
 def cli(*args: str) -> dict[str, float]:
     """One fresh ``python -m harness.cli ARGS``: wall, CPU seconds and peak RSS (MiB)."""
     env = dict(os.environ, PYTHONPATH=str(ROOT))
+    os.sync()  # the bench's own copies and sidecars are written back before, not during
     t = time.perf_counter()
     proc = subprocess.Popen(
         [sys.executable, "-m", "harness.cli", *args],

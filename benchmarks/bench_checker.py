@@ -40,6 +40,9 @@ from typing import Any
 
 sys.path[:0] = [str(Path(__file__).resolve().parent.parent), str(Path(__file__).parent)]
 
+import harness  # noqa: E402, F401  (first: numpy's environment, harness/__init__.py)
+
+# isort: split
 from measure import peak_rss_mib, timed  # noqa: E402
 from synth_history import NODES, write_history  # noqa: E402
 
