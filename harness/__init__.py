@@ -9,8 +9,8 @@ Out: nothing else.
   every array of 4 MiB and up. Where the kernel's THP ``defrag`` setting is
   ``madvise`` (Debian's default), each such fault may compact memory and
   zeroes 2 MiB, and the loaders and checkers make and free hundreds of such
-  arrays: ``check`` of a 1M-publish JSONL spent ~1.7 s of system time, 0.9 s
-  without (benchmarks/README.md, "Huge pages and BLAS threads").
+  arrays: ``check`` of a 1M-publish JSONL spent 1.4-1.6 s of system time,
+  0.8 s without (benchmarks/README.md, "Huge pages and BLAS threads").
 - ``OPENBLAS_NUM_THREADS=1``: nothing here multiplies matrices, but OpenBLAS
   starts a thread per core that spins after each call, beside DuckDB's own.
 """
